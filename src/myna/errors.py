@@ -1,0 +1,13 @@
+"""Errors a user can act on. Every public entry point raises a subclass of `MynaError`."""
+
+
+class MynaError(Exception):
+    """Base class: the message says what was wrong and what to do about it."""
+
+
+class InputError(MynaError, ValueError):
+    """The caller's input (text, option, file) is unusable as given."""
+
+
+class UnsupportedLanguageError(InputError):
+    """A language code myna does not handle."""
