@@ -1,0 +1,60 @@
+"""Front-end parity with upstream GPT-SoVITS, and front-end speed.
+
+    python benchmarks/text_parity.py [CASES.jsonl ...] [--show N]
+
+Each case line holds the input `text`, `lang`, `version` and upstream's `phones`, `ids`, `word2ph`,
+`norm_text` (default: benchmarks/data/text_heldout_upstream.jsonl, sentences the front-end was not
+tuned on, produced by upstream commit 48b1a01's clean_text with g2pW off and POS tags NN). Prints per
+language: exact-match rate of the whole record, of the phonemes alone, and lines/s after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from myna.text import g2p
+
+DEFAULT = Path(__file__).parent / "data/text_heldout_upstream.jsonl"
+
+
+def main() -> None:
+    """Compare myna with the upstream records and print the match rates."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="*", type=Path, default=[DEFAULT])
+    parser.add_argument("--show", type=int, default=5, help="divergent cases to print per language")
+    args = parser.parse_args()
+    by_lang: dict[str, list[dict]] = defaultdict(list)
+    for path in args.cases:
+        for line in path.open(encoding="utf-8"):
+            case = json.loads(line)
+            by_lang[case["lang"]].append(case)
+    print(f"{'lang':<5}{'cases':>7}{'exact':>9}{'phones':>9}{'cold s':>8}{'lines/s':>9}")
+    for lang, cases in sorted(by_lang.items()):
+        start = time.perf_counter()
+        g2p(cases[0]["text"], lang, cases[0]["version"])
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        results = [g2p(c["text"], lang, c["version"]) for c in cases]
+        rate = len(cases) / (time.perf_counter() - start)
+        exact = phones_ok = 0
+        shown = []
+        for case, got in zip(cases, results):
+            same_phones = got.phones == case["phones"] and got.ids == case["ids"]
+            phones_ok += same_phones
+            if same_phones and got.norm_text == case["norm_text"] and got.word2ph == case["word2ph"]:
+                exact += 1
+            elif len(shown) < args.show:
+                shown.append((case, got))
+        n = len(cases)
+        print(f"{lang:<5}{n:>7}{exact / n:>9.1%}{phones_ok / n:>9.1%}{cold:>8.2f}{rate:>9.0f}")
+        for case, got in shown:
+            print(f"   {case['text']!r}\n     upstream {case['norm_text']!r} {' '.join(case['phones'])}"
+                  f"\n     myna     {got.norm_text!r} {' '.join(got.phones)}")
+
+
+if __name__ == "__main__":
+    main()
