@@ -1,0 +1,248 @@
+"""The one place that reads and writes upstream GPT-SoVITS checkpoint files, and safetensors.
+
+Upstream formats (file-format facts):
+- GPT `.ckpt`: `torch.save({"weight": state_dict, "config": dict, "info": str})`; the state-dict keys
+  carry a leading `model.` (upstream wraps the decoder in a Lightning module). Weights are fp16 when
+  written by upstream's trainer.
+- SoVITS `.pth`: `torch.save({"weight": state_dict, "config": hparams, "info": str})` without the
+  posterior encoder (`enc_q.*`). v1/v2 files are plain torch zip archives (they start with `PK`);
+  upstream writes v2Pro/v2ProPlus (and LoRA) files with those two bytes replaced by a version marker
+  (`05`, `06`, ...); myna writes a marker for every version (`00` v1, `01` v2), which upstream reads too.
+  `config` is a dict, or upstream's `utils.HParams` object in files written by its trainer.
+
+Everything is loaded with `torch.load(weights_only=True)`: no code from a checkpoint ever runs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from myna.errors import MynaError
+
+SOVITS_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
+GPT_PREFIX = "model."
+_ZIP_MAGIC = b"PK"
+# Two-byte markers upstream writes in place of the zip magic (v3/v4 and LoRA files are not supported).
+_MARKER_TO_VERSION = {b"00": "v1", b"01": "v2", b"05": "v2Pro", b"06": "v2ProPlus"}
+# Written for every version, v1/v2 too: upstream's loader reads a marker before it falls back to guessing
+# the version of a plain zip from the file size, which misreads small or unusual files.
+_VERSION_TO_MARKER = {"v1": b"00", "v2": b"01", "v2Pro": b"05", "v2ProPlus": b"06"}
+_UNSUPPORTED_MARKERS = {b"02": "v3", b"03": "v3 LoRA", b"04": "v4 LoRA"}
+_V1_PHONEME_ROWS = 322
+
+
+class CheckpointError(MynaError):
+    """A checkpoint file is missing, damaged, of the wrong kind or of an unsupported version."""
+
+
+class _PickledHParams:
+    """Stand-in for upstream's `utils.HParams`, so trainer-written configs load without upstream code."""
+
+
+@dataclass
+class GPTCheckpoint:
+    """A text-to-semantic GPT: its config dict (upstream's yaml layout) and state dict (no `model.`)."""
+
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    info: str = ""
+
+
+@dataclass
+class SoVITSCheckpoint:
+    """A SoVITS synthesizer: version, config dict (upstream's s2.json layout) and state dict."""
+
+    version: str
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    info: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_gpt(path: str | Path) -> GPTCheckpoint:
+    """Read an upstream GPT `.ckpt` (or a myna `.safetensors`) file."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        kind, config, state, info = _read_safetensors(path)
+        _expect_kind(path, kind, "gpt")
+        return GPTCheckpoint(config, state, info)
+    data = _torch_load(path, _read_bytes(path))
+    weight = data.get("weight", data.get("state_dict"))
+    if not isinstance(weight, dict) or "config" not in data:
+        raise CheckpointError(f"{path}: not a GPT checkpoint (expected 'weight' and 'config' entries)")
+    if not any(k.startswith(GPT_PREFIX + "ar_") for k in weight):
+        hint = " (it looks like a SoVITS file: pass it as the SoVITS model)" if _looks_like_sovits(weight) else ""
+        raise CheckpointError(f"{path}: not a GPT checkpoint: no 'model.ar_*' weights{hint}")
+    state = {k.removeprefix(GPT_PREFIX): v for k, v in weight.items() if k.startswith(GPT_PREFIX)}
+    return GPTCheckpoint(_plain(data["config"]), state, str(data.get("info", "")))
+
+
+def read_sovits(path: str | Path) -> SoVITSCheckpoint:
+    """Read an upstream SoVITS `.pth` (any header) or a myna `.safetensors` file."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        kind, config, state, info = _read_safetensors(path)
+        _expect_kind(path, kind, "sovits")
+        return SoVITSCheckpoint(_sovits_version(path, None, config, state), config, state, info)
+    raw = _read_bytes(path)
+    marker = raw[:2]
+    if marker in _UNSUPPORTED_MARKERS:
+        raise CheckpointError(f"{path}: a {_UNSUPPORTED_MARKERS[marker]} SoVITS model; myna supports v1, v2, v2Pro, v2ProPlus")
+    if marker != _ZIP_MAGIC and marker not in _MARKER_TO_VERSION:
+        raise CheckpointError(f"{path}: not a SoVITS checkpoint (unknown file header {marker!r})")
+    data = _torch_load(path, _ZIP_MAGIC + raw[2:])
+    weight = data.get("weight")
+    if not isinstance(weight, dict) or "config" not in data:
+        raise CheckpointError(f"{path}: not a SoVITS checkpoint (expected 'weight' and 'config' entries)")
+    if not _looks_like_sovits(weight):
+        hint = " (it looks like a GPT file: pass it as the GPT model)" if any(k.startswith("model.ar_") for k in weight) else ""
+        raise CheckpointError(f"{path}: not a SoVITS checkpoint: no 'enc_p.*'/'dec.*' weights{hint}")
+    config = _plain(data["config"])
+    version = _sovits_version(path, _MARKER_TO_VERSION.get(marker), config, weight)
+    extra = {k: _plain(v) for k, v in data.items() if k not in ("weight", "config", "info")}
+    return SoVITSCheckpoint(version, config, dict(weight), str(data.get("info", "")), extra)
+
+
+def write_gpt(path: str | Path, ckpt: GPTCheckpoint, half: bool = True) -> None:
+    """Write `ckpt` in upstream's GPT `.ckpt` layout (or safetensors, by suffix); fp16 like upstream by default."""
+    path = Path(path)
+    state = {k: _cast(v, half) for k, v in ckpt.state_dict.items()}
+    if path.suffix == ".safetensors":
+        _write_safetensors(path, "gpt", ckpt.config, state, ckpt.info, version=None)
+        return
+    payload = {"weight": {GPT_PREFIX + k: v for k, v in state.items()}, "config": ckpt.config, "info": ckpt.info}
+    _atomic_write(path, _torch_bytes(payload))
+
+
+def write_sovits(path: str | Path, ckpt: SoVITSCheckpoint, half: bool = True) -> None:
+    """Write `ckpt` in upstream's SoVITS `.pth` layout with its version marker (or safetensors, by suffix)."""
+    path = Path(path)
+    if ckpt.version not in SOVITS_VERSIONS:
+        raise CheckpointError(f"cannot write SoVITS version {ckpt.version!r}; expected one of {', '.join(SOVITS_VERSIONS)}")
+    state = {k: _cast(v, half) for k, v in ckpt.state_dict.items() if not k.startswith("enc_q.")}
+    if path.suffix == ".safetensors":
+        _write_safetensors(path, "sovits", ckpt.config, state, ckpt.info, version=ckpt.version)
+        return
+    data = _torch_bytes({"weight": state, "config": ckpt.config, "info": ckpt.info, **ckpt.extra})
+    _atomic_write(path, _VERSION_TO_MARKER[ckpt.version] + data[2:])
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
+    data = path.read_bytes()
+    if len(data) < 4:
+        raise CheckpointError(f"{path}: file is empty or truncated ({len(data)} bytes)")
+    return data
+
+
+def _torch_load(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        with torch.serialization.safe_globals([(_PickledHParams, "utils.HParams")]):
+            loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (RuntimeError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
+            raise CheckpointError(
+                f"{path}: holds pickled objects other than weights and plain configs; myna does not load "
+                "such files because loading them could run code. Re-save it with tensors and dicts only."
+            ) from exc
+        raise CheckpointError(f"{path}: damaged, truncated or not a torch checkpoint ({first})") from exc
+    if not isinstance(loaded, dict):
+        raise CheckpointError(f"{path}: not a GPT-SoVITS checkpoint (holds a {type(loaded).__name__}, expected a dict)")
+    return loaded
+
+
+def _plain(value: Any) -> Any:
+    """Turn pickled HParams stand-ins (and nested containers) into plain dicts and lists."""
+    if isinstance(value, _PickledHParams):
+        value = vars(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _looks_like_sovits(weight: dict) -> bool:
+    return any(k.startswith("enc_p.") for k in weight) and any(k.startswith("dec.") for k in weight)
+
+
+def _sovits_version(path: Path, marked: str | None, config: dict, state: dict) -> str:
+    """Version from the file marker, else the config, else the weights (Pro layers, phoneme-table size)."""
+    if marked in ("v2Pro", "v2ProPlus"):
+        return marked
+    named = (config.get("model") or {}).get("version") or config.get("version")
+    if named in SOVITS_VERSIONS:
+        return named
+    if "sv_emb.weight" in state:
+        return "v2ProPlus" if (config.get("model") or {}).get("upsample_initial_channel") == 768 else "v2Pro"
+    rows = state.get("enc_p.text_embedding.weight")
+    if rows is None:
+        raise CheckpointError(f"{path}: SoVITS weights lack enc_p.text_embedding.weight; cannot tell the version")
+    return "v1" if rows.shape[0] == _V1_PHONEME_ROWS else "v2"
+
+
+def _cast(tensor: torch.Tensor, half: bool) -> torch.Tensor:
+    tensor = tensor.detach().cpu()
+    return tensor.half() if half and tensor.is_floating_point() else tensor.contiguous()
+
+
+def _torch_bytes(payload: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a sibling temporary file, then rename: a crash never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _write_safetensors(path: Path, kind: str, config: dict, state: dict, info: str, version: str | None) -> None:
+    from safetensors.torch import save
+
+    metadata = {"format": "myna", "kind": kind, "config": json.dumps(config), "info": info}
+    if version:
+        metadata["version"] = version
+    _atomic_write(path, save({k: v.contiguous() for k, v in state.items()}, metadata=metadata))
+
+
+def _read_safetensors(path: Path) -> tuple[str, dict, dict[str, torch.Tensor], str]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        raw = _read_bytes(path)
+        state = load(raw)
+        header_len = int.from_bytes(raw[:8], "little")
+        metadata = json.loads(raw[8 : 8 + header_len]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: damaged or not a safetensors file ({exc})") from exc
+    if "config" not in metadata or "kind" not in metadata:
+        raise CheckpointError(f"{path}: safetensors file without myna metadata (kind, config); cannot use it")
+    config = json.loads(metadata["config"])
+    if metadata.get("version"):
+        config.setdefault("model", {}).setdefault("version", metadata["version"])
+    return metadata["kind"], config, state, metadata.get("info", "")
+
+
+def _expect_kind(path: Path, kind: str, expected: str) -> None:
+    if kind != expected:
+        raise CheckpointError(f"{path}: holds a {kind} model, expected a {expected} model")
