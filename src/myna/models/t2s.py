@@ -1,0 +1,323 @@
+"""Text-to-semantic GPT: phonemes + BERT features + prompt tokens -> semantic-token logits.
+
+Architecture of upstream GPT-SoVITS's AR model (s1, ``Text2SemanticDecoder``): a post-norm
+transformer encoder run as a decoder. Text positions attend to all text positions (never to
+audio); audio positions attend to all text and causally to audio. Both streams use sine positions
+scaled by a learned ``alpha`` and counted from zero each.
+
+State-dict keys equal upstream's ``Text2SemanticDecoder`` keys. Upstream ``.ckpt`` files store
+the Lightning module, so every key there has a leading ``model.`` which the checkpoint loader
+strips (``model.h.layers.0.linear1.weight`` -> ``h.layers.0.linear1.weight``). The KV cache and
+the sine tables are non-persistent buffers and never appear in a state dict.
+
+Inference follows gpt-fast: ``setup_cache`` allocates (B, H, max_len, D) key/value buffers once,
+``prefill`` runs the prompt and fills the cache, ``decode_step`` feeds one token and writes one
+cache slot in place. ``forward`` is the cache-free full-sequence pass (training, tests).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from myna.errors import InputError
+
+BERT_DIM = 1024  # width of the Chinese BERT features upstream projects in (hard-wired there too)
+MAX_POSITIONS = 4000  # rows of upstream's sine tables; longer streams cannot be positioned
+LAYER_NORM_EPS = 1e-5
+
+
+@dataclass
+class T2SConfig:
+    """Model section of upstream's s1 config (``s1longer-v2.yaml``) plus ``data.max_sec``."""
+
+    vocab_size: int = 1025
+    phoneme_vocab_size: int = 732
+    embedding_dim: int = 512
+    hidden_dim: int = 512
+    head: int = 16
+    linear_units: int = 2048  # kept for round trips; upstream ignores it (FFN width is 4 * hidden_dim)
+    n_layer: int = 24
+    dropout: float = 0.0
+    EOS: int = 1024  # upstream's config key (upper case)
+    random_bert: int = 0
+    max_sec: int = 54  # from the config's ``data`` section: generation stops after 50 * max_sec tokens
+
+    def __post_init__(self) -> None:
+        if self.EOS != self.vocab_size - 1:
+            raise InputError(f"T2S config: EOS ({self.EOS}) must be vocab_size - 1 ({self.vocab_size - 1}).")
+        if self.embedding_dim != self.hidden_dim:
+            raise InputError(
+                f"T2S config: embedding_dim ({self.embedding_dim}) must equal hidden_dim ({self.hidden_dim})."
+            )
+        if self.hidden_dim % self.head:
+            raise InputError(f"T2S config: hidden_dim ({self.hidden_dim}) is not divisible by head ({self.head}).")
+
+    @property
+    def ffn_dim(self) -> int:
+        """Feed-forward width actually built (upstream uses 4 * hidden_dim, not linear_units)."""
+        return 4 * self.hidden_dim
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> T2SConfig:
+        """Build from an upstream config dict: the whole file ({'model', 'data', ...}) or its model section."""
+        model = config.get("model", config)
+        if not isinstance(model, Mapping):
+            raise InputError("T2S config: 'model' must be a mapping of model settings.")
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in model.items() if k in names and k != "max_sec"}
+        data = config.get("data")
+        if isinstance(data, Mapping) and "max_sec" in data:
+            values["max_sec"] = data["max_sec"]
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Upstream layout: {'model': {...}, 'data': {'max_sec': ...}}."""
+        model = asdict(self)
+        max_sec = model.pop("max_sec")
+        return {"model": model, "data": {"max_sec": max_sec}}
+
+
+class TokenEmbedding(nn.Module):
+    """Embedding table under upstream's ``word_embeddings`` key."""
+
+    def __init__(self, num_tokens: int, dim: int) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(num_tokens, dim)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, dim)."""
+        return self.word_embeddings(tokens)
+
+
+def sine_table(num_positions: int, dim: int) -> torch.Tensor:
+    """(positions, dim) table: sin on even channels, cos on odd ones, float32 like upstream."""
+    position = torch.arange(0, num_positions, dtype=torch.float32).unsqueeze(1)
+    inv_freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * -(math.log(10000.0) / dim))
+    table = torch.zeros(num_positions, dim)
+    table[:, 0::2] = torch.sin(position * inv_freq)
+    table[:, 1::2] = torch.cos(position * inv_freq)
+    return table
+
+
+class SinePositions(nn.Module):
+    """Adds ``alpha * sine_table[start : start + T]`` to its input; ``alpha`` is learned."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1))
+        self.register_buffer("table", sine_table(MAX_POSITIONS, dim), persistent=False)
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """(B, T, dim) -> same, positioned from ``start``."""
+        end = start + x.shape[1]
+        if end > MAX_POSITIONS:
+            raise InputError(f"T2S input too long: position {end} exceeds the model's {MAX_POSITIONS}.")
+        return x + self.alpha * self.table[start:end].to(x.dtype)
+
+    def at(self, x: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """(B, 1, dim) -> same, positioned at the (1,)-shaped index tensor ``position``."""
+        return x + self.alpha * self.table[position].to(x.dtype)
+
+
+class KVCache(nn.Module):
+    """Static per-layer key/value buffers of shape (B, H, max_len, head_dim), written in place."""
+
+    def __init__(self, batch: int, heads: int, max_len: int, head_dim: int, dtype: torch.dtype,
+                 device: torch.device) -> None:
+        super().__init__()
+        shape = (batch, heads, max_len, head_dim)
+        self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    def update(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write (B, H, T, D) ``k``/``v`` at cache slots ``positions`` (T,); return the full buffers."""
+        self.k_cache.index_copy_(2, positions, k)
+        self.v_cache.index_copy_(2, positions, v)
+        return self.k_cache, self.v_cache
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a packed q/k/v projection (``in_proj_*``) like nn.MultiheadAttention."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        self.kv_cache: KVCache | None = None
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.heads, -1).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache_pos: torch.Tensor | None = None,
+                attend_len: int | None = None) -> torch.Tensor:
+        """Attend ``x`` (B, T, dim); with ``cache_pos`` also store k/v and attend over the cache.
+
+        ``mask`` is boolean, True where attention is allowed. A prefill passes ``cache_pos`` =
+        arange(T) and attends over its own keys; a decode step (T = 1) attends over the cache,
+        either its first ``attend_len`` slots (no mask needed) or all slots under ``mask``.
+        """
+        batch, length, dim = x.shape
+        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+        if cache_pos is not None:
+            if self.kv_cache is None:
+                raise RuntimeError("T2S KV cache missing: call setup_cache(batch, max_len) first")
+            k_all, v_all = self.kv_cache.update(cache_pos, k, v)
+            if length == 1:
+                k, v = k_all, v_all
+                if attend_len is not None:
+                    k, v = k[:, :, :attend_len], v[:, :, :attend_len]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, dim))
+
+
+class TransformerLayer(nn.Module):
+    """Post-norm block: x = norm1(x + attn(x)); x = norm2(x + linear2(relu(linear1(x))))."""
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int) -> None:
+        super().__init__()
+        self.self_attn = SelfAttention(dim, heads)
+        self.linear1 = nn.Linear(dim, ffn_dim)
+        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.norm1 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
+        self.norm2 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache_pos: torch.Tensor | None = None,
+                attend_len: int | None = None) -> torch.Tensor:
+        """(B, T, dim) -> (B, T, dim)."""
+        x = self.norm1(x + self.self_attn(x, mask, cache_pos, attend_len))
+        return self.norm2(x + self.linear2(F.relu(self.linear1(x))))
+
+
+class LayerStack(nn.Module):
+    """Holds the blocks under ``layers`` so keys read ``h.layers.N...`` as upstream's."""
+
+    def __init__(self, layers: list[TransformerLayer]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache_pos: torch.Tensor | None = None,
+                attend_len: int | None = None) -> torch.Tensor:
+        """Run every block in order."""
+        for layer in self.layers:
+            x = layer(x, mask, cache_pos, attend_len)
+        return x
+
+
+def prefix_causal_mask(text_len: int, audio_len: int, device: torch.device | None = None) -> torch.Tensor:
+    """(S, S) boolean mask, True = may attend: text sees text; audio sees text and earlier audio."""
+    total = text_len + audio_len
+    allowed = torch.ones(total, total, dtype=torch.bool, device=device).tril()
+    allowed[:, :text_len] = True
+    allowed[:text_len, text_len:] = False
+    return allowed
+
+
+class T2SModel(nn.Module):
+    """The text-to-semantic GPT (upstream ``Text2SemanticDecoder``, inference and full-sequence parts)."""
+
+    def __init__(self, config: T2SConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.hidden_dim
+        self.bert_proj = nn.Linear(BERT_DIM, dim)
+        self.ar_text_embedding = TokenEmbedding(config.phoneme_vocab_size, dim)
+        self.ar_text_position = SinePositions(dim)
+        self.ar_audio_embedding = TokenEmbedding(config.vocab_size, dim)
+        self.ar_audio_position = SinePositions(dim)
+        self.h = LayerStack([TransformerLayer(dim, config.head, config.ffn_dim) for _ in range(config.n_layer)])
+        self.ar_predict_layer = nn.Linear(dim, config.vocab_size, bias=False)
+
+    # -- embeddings -----------------------------------------------------------------------------
+
+    def embed_text(self, phones: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
+        """(B, Tx) phoneme ids + (B, 1024, Tx) BERT features -> (B, Tx, dim) positioned text."""
+        if bert.shape[-1] != phones.shape[-1] or bert.shape[1] != BERT_DIM:
+            raise InputError(
+                f"T2S input: BERT features {tuple(bert.shape)} do not match phonemes {tuple(phones.shape)} "
+                f"(expected (batch, {BERT_DIM}, {phones.shape[-1]}))."
+            )
+        x = self.ar_text_embedding(phones) + self.bert_proj(bert.transpose(1, 2))
+        return self.ar_text_position(x)
+
+    def embed_audio(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """(B, Ty) semantic ids -> (B, Ty, dim), positioned from audio position ``start``."""
+        return self.ar_audio_position(self.ar_audio_embedding(tokens), start)
+
+    def _inputs(self, phones: torch.Tensor, bert: torch.Tensor,
+                semantic: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        text = self.embed_text(phones, bert)
+        if semantic is None or semantic.shape[-1] == 0:
+            stream = text
+            audio_len = 0
+        else:
+            stream = torch.cat([text, self.embed_audio(semantic)], dim=1)
+            audio_len = semantic.shape[-1]
+        return stream, prefix_causal_mask(text.shape[1], audio_len, device=text.device)
+
+    # -- full sequence (no cache) ---------------------------------------------------------------
+
+    def forward(self, phones: torch.Tensor, bert: torch.Tensor, semantic: torch.Tensor | None) -> torch.Tensor:
+        """Logits (B, Ty + 1, vocab) predicting audio tokens 0..Ty from the last text position on."""
+        stream, mask = self._inputs(phones, bert, semantic)
+        hidden = self.h(stream, mask)
+        return self.ar_predict_layer(hidden[:, phones.shape[-1] - 1 :])
+
+    # -- cached inference -----------------------------------------------------------------------
+
+    def setup_cache(self, batch: int, max_len: int, device: torch.device | None = None,
+                    dtype: torch.dtype | None = None) -> None:
+        """Allocate static (batch, heads, max_len, head_dim) key/value buffers in every layer."""
+        weight = self.ar_predict_layer.weight
+        device = weight.device if device is None else device
+        dtype = weight.dtype if dtype is None else dtype
+        head_dim = self.config.hidden_dim // self.config.head
+        for layer in self.h.layers:
+            layer.self_attn.kv_cache = KVCache(batch, self.config.head, max_len, head_dim, dtype, device)
+
+    def cache_shape(self) -> tuple[int, int] | None:
+        """(batch, max_len) of the allocated cache, or None before ``setup_cache``."""
+        cache = self.h.layers[0].self_attn.kv_cache if len(self.h.layers) else None
+        if cache is None:
+            return None
+        return cache.k_cache.shape[0], cache.k_cache.shape[2]
+
+    def prefill(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None) -> torch.Tensor:
+        """Run text (+ prompt tokens, None = ref-free) into cache slots 0..S-1; logits (B, vocab) of the next token."""
+        stream, mask = self._inputs(phones, bert, prompt)
+        shape = self.cache_shape()
+        if shape is None or shape[1] < stream.shape[1] or shape[0] != stream.shape[0]:
+            raise RuntimeError(f"T2S KV cache {shape} cannot hold a prompt of shape {tuple(stream.shape[:2])}")
+        positions = torch.arange(stream.shape[1], device=stream.device)
+        hidden = self.h(stream, mask, positions)
+        return self.ar_predict_layer(hidden[:, -1])
+
+    def decode_step(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor,
+                    attend_len: int | None = None) -> torch.Tensor:
+        """Feed (B, 1) tokens at cache slot / audio position (both (1,) long tensors); logits (B, vocab).
+
+        With ``attend_len`` (= cache_pos + 1) attention reads only the filled slots: the fastest
+        eager path, numerically upstream's. Without it, attention spans the whole static cache under
+        a mask, so every step has the same shapes (for torch.compile / CUDA graphs).
+        """
+        x = self.ar_audio_position.at(self.ar_audio_embedding(tokens), audio_pos)
+        mask = None
+        if attend_len is None:
+            cache = self.h.layers[0].self_attn.kv_cache
+            if cache is None:
+                raise RuntimeError("T2S KV cache missing: call setup_cache(batch, max_len) first")
+            slots = torch.arange(cache.k_cache.shape[2], device=x.device)
+            mask = (slots <= cache_pos).view(1, 1, 1, -1)
+        hidden = self.h(x, mask, cache_pos, attend_len)
+        return self.ar_predict_layer(hidden[:, -1])

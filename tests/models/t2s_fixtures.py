@@ -1,0 +1,63 @@
+"""Tiny T2S GPT with weights and inputs rebuilt bit-for-bit from fixed seeds.
+
+Only torch is imported, so the same recipe also runs in upstream GPT-SoVITS's environment, which
+is how `data/make_t2s_reference.py` produced the reference outputs (see data/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+
+TINY_MODEL = {
+    "vocab_size": 1025,
+    "phoneme_vocab_size": 732,
+    "embedding_dim": 32,
+    "hidden_dim": 32,
+    "head": 2,
+    "linear_units": 128,
+    "n_layer": 2,
+    "dropout": 0,
+    "EOS": 1024,
+    "random_bert": 0,
+}
+TINY_MAX_SEC = 2  # early stop after 100 tokens
+WEIGHT_SEED = 0
+INPUT_SEED = 1
+EOS_ROW_BOOST = 1.3
+
+
+def tiny_weights(shapes: Mapping[str, Sequence[int]]) -> dict[str, torch.Tensor]:
+    """Random weights per key (sorted order, one generator): sharp attention, wide logits."""
+    gen = torch.Generator().manual_seed(WEIGHT_SEED)
+    weights: dict[str, torch.Tensor] = {}
+    for key in sorted(shapes):
+        shape = tuple(shapes[key])
+        noise = torch.randn(shape, generator=gen)
+        if key.endswith("alpha") or (".norm" in key and key.endswith("weight")):
+            value = 1.0 + 0.1 * noise
+        elif key.endswith("bias"):
+            value = 0.1 * noise
+        elif "word_embeddings" in key:
+            value = noise
+        elif key.endswith("in_proj_weight"):
+            value = noise * (2.5 / math.sqrt(shape[1]))
+        elif key.endswith("ar_predict_layer.weight"):
+            value = noise * (3.0 / math.sqrt(shape[1]))
+            value[-1] *= EOS_ROW_BOOST
+        else:
+            value = noise / math.sqrt(shape[1])
+        weights[key] = value
+    return weights
+
+
+def tiny_inputs(prompt_len: int = 24, text_len: int = 18) -> dict[str, torch.Tensor]:
+    """Fixed phonemes (1, T), BERT features (1, 1024, T) with zero columns, prompt tokens (1, P)."""
+    gen = torch.Generator().manual_seed(INPUT_SEED)
+    phones = torch.randint(0, TINY_MODEL["phoneme_vocab_size"], (1, text_len), generator=gen)
+    bert = 0.5 * torch.randn(1, 1024, text_len, generator=gen)
+    bert[:, :, : text_len // 3] = 0.0  # a non-Chinese stretch, as upstream feeds zeros there
+    prompt = torch.randint(0, TINY_MODEL["EOS"], (1, prompt_len), generator=gen)
+    return {"phones": phones, "bert": bert, "prompt": prompt}
