@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from myna.errors import InputError, UnsupportedLanguageError
 from myna.text import symbols as sym
+
+if TYPE_CHECKING:
+    from myna.text.zh.g2pw import G2PW
 
 LANGUAGES = ("zh", "en", "ja")
 MAX_TEXT_CHARS = 100_000
@@ -62,16 +66,19 @@ def clean_input(text: str) -> str:
     return "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) not in ("Cc", "Cs"))
 
 
-def g2p(text: str, language: str, version: str = "v2") -> Phonemes:
-    """Phonemize `text` in one language (zh, en, ja) exactly as upstream's cleaner does."""
+def g2p(text: str, language: str, version: str = "v2", polyphones: G2PW | None = None) -> Phonemes:
+    """Phonemize `text` in one language (zh, en, ja) exactly as upstream's cleaner does.
+
+    `polyphones`: an optional `myna.text.zh.g2pw.G2PW` for Chinese readings (upstream's g2pW branch).
+    """
     check_language(language)
     sym.check_version(version)
     text = clean_input(text)
     if language == "zh":
         for mark, pause in _PAUSE_MARKS.items():
             if mark in text:
-                return _zh_with_pause(text, mark, pause, version)
-        phones, word2ph, norm_text = _zh(text, version)
+                return _zh_with_pause(text, mark, pause, version, polyphones)
+        phones, word2ph, norm_text = _zh(text, version, polyphones)
     elif language == "en":
         phones, word2ph, norm_text = _en(text)
     else:
@@ -85,17 +92,17 @@ def _finish(phones: list[str], word2ph: list[int] | None, norm_text: str, langua
     return Phonemes(phones, sym.to_ids(phones, version), word2ph, norm_text, language, version)
 
 
-def _zh(text: str, version: str) -> tuple[list[str], list[int], str]:
+def _zh(text: str, version: str, polyphones: G2PW | None = None) -> tuple[list[str], list[int], str]:
     from myna.text.zh import g2p as zh_g2p
     from myna.text.zh import normalize as zh_normalize
 
     norm_text = zh_normalize.normalize(text, version)
-    phones, word2ph = zh_g2p.g2p(norm_text, version)
+    phones, word2ph = zh_g2p.g2p(norm_text, version, polyphones)
     return phones, word2ph, norm_text
 
 
-def _zh_with_pause(text: str, mark: str, pause: str, version: str) -> Phonemes:
-    phones, word2ph, norm_text = _zh(text.replace(mark, ","), version)
+def _zh_with_pause(text: str, mark: str, pause: str, version: str, polyphones: G2PW | None) -> Phonemes:
+    phones, word2ph, norm_text = _zh(text.replace(mark, ","), version, polyphones)
     phones = [pause if p == "," else p for p in phones]
     return _finish(phones, word2ph, norm_text, "zh", version)
 
