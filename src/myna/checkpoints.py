@@ -135,6 +135,26 @@ def write_sovits(path: str | Path, ckpt: SoVITSCheckpoint, half: bool = True) ->
     _atomic_write(path, _VERSION_TO_MARKER[ckpt.version] + data[2:])
 
 
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a plain state-dict file: a `torch.save`d dict of named tensors (or a `.safetensors` file)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load
+
+        try:
+            state = load(_read_bytes(path))
+        except (SafetensorError, ValueError) as exc:
+            raise CheckpointError(f"{path}: damaged or not a safetensors file ({exc})") from exc
+    else:
+        state = _torch_load(path, _read_bytes(path))
+    named_tensors = all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
+    if not state or not named_tensors:
+        hint = " (it looks like a GPT or SoVITS model file)" if {"weight", "config"} <= set(state) else ""
+        raise CheckpointError(f"{path}: not a plain state dict (expected a dict of named tensors){hint}")
+    return dict(state)
+
+
 # -- helpers -----------------------------------------------------------------------------------------
 
 
