@@ -1,5 +1,5 @@
 """SpeakerEncoder against upstream GPT-SoVITS commit 48b1a01 `sv.SV.compute_embedding3` (fp32) with full-size
-seeded ERes2NetV2 weights (data/speaker_upstream.json, made by tests/models/data/make_eres2net_reference.py)."""
+seeded ERes2NetV2 weights (data/speaker_upstream.json, made by make_eres2net_reference.py, kept outside this repository)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """ERes2NetV2 speaker network: upstream key names and shapes, outputs of upstream GPT-SoVITS commit 48b1a01
 (`ERes2NetV2.forward3` / `forward`) for a tiny seeded model (data/eres2net_upstream.json, made by
-data/make_eres2net_reference.py)."""
+make_eres2net_reference.py, kept outside this repository)."""
 
 from __future__ import annotations
 

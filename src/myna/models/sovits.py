@@ -1,0 +1,333 @@
+"""SoVITS: semantic tokens + phonemes + reference timbre -> waveform (GPT-SoVITS v1/v2/v2Pro/v2ProPlus).
+
+Reads top to bottom: `SoVITSConfig` (fields named after upstream's s2.json keys), the prior text
+encoder (`TextEncoder`, state-dict prefix `enc_p`), then `SoVITS` with `extract_latent` (SSL features
+-> tokens) and `decode` (tokens -> audio). Sub-modules live in attention.py, mrte.py, quantizer.py,
+style_encoder.py, flow.py and vocoder.py; state-dict keys equal upstream's `SynthesizerTrn`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from myna.errors import InputError
+from myna.models.attention import TransformerEncoder
+from myna.models.flow import PosteriorEncoder, ResidualCouplingBlock
+from myna.models.layers import fold_weight_norm, time_mask
+from myna.models.mrte import MRTE
+from myna.models.quantizer import ResidualVectorQuantizer
+from myna.models.style_encoder import MelStyleEncoder
+from myna.models.vocoder import Generator
+
+VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
+SSL_DIM = 768  # HuBERT-base hidden size
+SV_EMBEDDING_DIM = 20480  # speaker-verification embedding consumed by v2Pro/v2ProPlus
+MRTE_TIMBRE_DIM = 512  # MRTE's fixed hidden width; the timbre vector must match it
+V2_REFERENCE_BINS = 704  # v2+ reference encoders see only the lowest 704 of 1025 bins
+SYMBOL_COUNTS = {"v1": 322, "v2": 732}
+
+
+@dataclass
+class SoVITSConfig:
+    """Model hyper-parameters; field names are upstream's s2.json keys ("model" + "data" sections)."""
+
+    version: str = "v2"
+    inter_channels: int = 192
+    hidden_channels: int = 192
+    filter_channels: int = 768
+    n_heads: int = 2
+    n_layers: int = 6
+    kernel_size: int = 3
+    p_dropout: float = 0.1
+    resblock: str = "1"
+    resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    upsample_rates: tuple[int, ...] = (10, 8, 2, 2, 2)
+    upsample_initial_channel: int = 512
+    upsample_kernel_sizes: tuple[int, ...] = (16, 16, 8, 2, 2)
+    n_layers_q: int = 3
+    use_spectral_norm: bool = False
+    gin_channels: int = 512
+    semantic_frame_rate: str = "25hz"
+    freeze_quantizer: bool = True
+    # "data" section
+    sampling_rate: int = 32000
+    filter_length: int = 2048
+    hop_length: int = 640
+    win_length: int = 2048
+    n_speakers: int = 300
+    # "train" section (only the training segment length matters to the model)
+    segment_size: int = 20480
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.version not in VERSIONS:
+            raise InputError(
+                f"SoVITS version {self.version!r} is not supported; expected one of {', '.join(VERSIONS)}"
+                " (v3/v4 use a different decoder)"
+            )
+        if self.semantic_frame_rate not in ("25hz", "50hz"):
+            raise InputError(
+                f"semantic_frame_rate must be '25hz' or '50hz', got {self.semantic_frame_rate!r}"
+            )
+        if self.hidden_channels != 192:
+            raise InputError(f"hidden_channels must be 192 (MRTE's fixed width), got {self.hidden_channels}")
+        if not self.is_pro and self.gin_channels != MRTE_TIMBRE_DIM:
+            raise InputError(
+                f"gin_channels must be {MRTE_TIMBRE_DIM} for {self.version}, got {self.gin_channels}"
+            )
+
+    @property
+    def is_pro(self) -> bool:
+        """True for versions that add a speaker-verification embedding to the timbre (v2Pro, v2ProPlus)."""
+        return self.version in ("v2Pro", "v2ProPlus")
+
+    @property
+    def spec_channels(self) -> int:
+        """Number of linear-spectrogram bins (filter_length // 2 + 1)."""
+        return self.filter_length // 2 + 1
+
+    @property
+    def n_symbols(self) -> int:
+        """Rows of the phoneme embedding: 322 for v1, 732 for later versions."""
+        return SYMBOL_COUNTS["v1" if self.version == "v1" else "v2"]
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Output samples per decoder frame (product of upsample rates, equal to hop_length)."""
+        total = 1
+        for rate in self.upsample_rates:
+            total *= rate
+        return total
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], version: str | None = None) -> SoVITSConfig:
+        """Build from an upstream hps dict ({"data", "model", "train", ...}) or a flat mapping."""
+        flat: dict[str, Any] = {}
+        if "model" in config:
+            flat.update(config.get("data", {}))
+            flat.update(config["model"])
+            if "segment_size" in config.get("train", {}):
+                flat["segment_size"] = config["train"]["segment_size"]
+            if "version" not in flat and "version" in config:
+                flat["version"] = config["version"]
+        else:
+            flat.update(config)
+        if version is not None:
+            flat["version"] = version
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in flat.items() if k in names}
+        for key in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
+            if key in known:
+                known[key] = tuple(known[key])
+        if "resblock_dilation_sizes" in known:
+            known["resblock_dilation_sizes"] = tuple(tuple(d) for d in known["resblock_dilation_sizes"])
+        if "resblock" in known:
+            known["resblock"] = str(known["resblock"])
+        extra = {k: v for k, v in flat.items() if k not in names}
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Upstream-layout hps sections ("data", "model", "train") for this config."""
+        data_keys = ("sampling_rate", "filter_length", "hop_length", "win_length", "n_speakers")
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        model = {k: v for k, v in values.items() if k not in data_keys and k != "segment_size"}
+        for key in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
+            model[key] = list(model[key])
+        model["resblock_dilation_sizes"] = [list(d) for d in model["resblock_dilation_sizes"]]
+        return {
+            "data": {k: values[k] for k in data_keys},
+            "model": model,
+            "train": {"segment_size": self.segment_size},
+        }
+
+
+class TextEncoder(nn.Module):
+    """Prior encoder: content features + phonemes (+ timbre via MRTE) -> prior mean and log-std."""
+
+    def __init__(self, config: SoVITSConfig) -> None:
+        super().__init__()
+        c = config
+        self.out_channels = c.inter_channels
+        self.ssl_proj = nn.Conv1d(SSL_DIM, c.hidden_channels, 1)
+        self.encoder_ssl = TransformerEncoder(
+            c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers // 2, c.kernel_size, c.p_dropout
+        )
+        self.encoder_text = TransformerEncoder(
+            c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers, c.kernel_size, c.p_dropout
+        )
+        self.text_embedding = nn.Embedding(c.n_symbols, c.hidden_channels)
+        self.mrte = MRTE()
+        self.encoder2 = TransformerEncoder(
+            c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers // 2, c.kernel_size, c.p_dropout
+        )
+        self.proj = nn.Conv1d(c.hidden_channels, c.inter_channels * 2, 1)
+
+    def forward(
+        self,
+        content: torch.Tensor,
+        content_lengths: torch.Tensor,
+        phone_ids: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        ge: torch.Tensor | None,
+        speed: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """content (B, 768, T), phone_ids (B, N), ge (B, 512, 1) -> (mean, log_std, mask) at T / speed."""
+        mask = time_mask(content_lengths, content.shape[2], content.dtype)
+        x = self.ssl_proj(content * mask) * mask
+        x = self.encoder_ssl(x * mask, mask)
+        text_mask = time_mask(phone_lengths, phone_ids.shape[1], x.dtype)
+        text = self.text_embedding(phone_ids).transpose(1, 2)
+        text = self.encoder_text(text * text_mask, text_mask)
+        x = self.mrte(x, mask, text, text_mask, ge)
+        x = self.encoder2(x * mask, mask)
+        if speed != 1:
+            x = F.interpolate(x, size=int(x.shape[-1] / speed) + 1, mode="linear")
+            mask = F.interpolate(mask, size=x.shape[-1], mode="nearest")
+        mean, log_std = torch.split(self.proj(x) * mask, self.out_channels, dim=1)
+        return mean, log_std, mask
+
+
+class SoVITS(nn.Module):
+    """GPT-SoVITS synthesizer (upstream `SynthesizerTrn`), inference path plus optional `enc_q`."""
+
+    def __init__(self, config: SoVITSConfig, with_posterior: bool = False) -> None:
+        super().__init__()
+        c = self.config = config
+        self.enc_p = TextEncoder(c)
+        self.dec = Generator(
+            c.inter_channels,
+            c.resblock,
+            c.resblock_kernel_sizes,
+            c.resblock_dilation_sizes,
+            c.upsample_rates,
+            c.upsample_initial_channel,
+            c.upsample_kernel_sizes,
+            gin_channels=c.gin_channels,
+        )
+        if with_posterior:
+            self.enc_q = PosteriorEncoder(
+                c.spec_channels, c.inter_channels, c.hidden_channels, 5, 1, 16, gin_channels=c.gin_channels
+            )
+        self.flow = ResidualCouplingBlock(
+            c.inter_channels, c.hidden_channels, 5, 1, 4, gin_channels=c.gin_channels
+        )
+        self.reference_bins = c.spec_channels if c.version == "v1" else V2_REFERENCE_BINS
+        self.ref_enc = MelStyleEncoder(self.reference_bins, out_dim=c.gin_channels)
+        stride = 2 if c.semantic_frame_rate == "25hz" else 1
+        self.ssl_proj = nn.Conv1d(SSL_DIM, SSL_DIM, stride, stride=stride)
+        self.quantizer = ResidualVectorQuantizer(dimension=SSL_DIM, n_q=1, bins=1024)
+        if c.is_pro:
+            self.sv_emb = nn.Linear(SV_EMBEDDING_DIM, c.gin_channels)
+            self.ge_to512 = nn.Linear(c.gin_channels, MRTE_TIMBRE_DIM)
+            self.prelu = nn.PReLU(num_parameters=c.gin_channels)
+
+    def fold_weight_norm(self) -> SoVITS:
+        """Fold weight norm into plain kernels (inference only; changes the state-dict keys)."""
+        fold_weight_norm(self)
+        return self
+
+    @torch.no_grad()
+    def extract_latent(self, ssl_features: torch.Tensor) -> torch.Tensor:
+        """SSL features (B, 768, T) at 50 Hz -> semantic codes (B, n_q, T') (T' = T // 2 for 25 Hz)."""
+        if ssl_features.dim() != 3 or ssl_features.shape[1] != SSL_DIM:
+            raise InputError(
+                f"ssl_features must be (batch, {SSL_DIM}, frames), got {tuple(ssl_features.shape)}"
+            )
+        codes = self.quantizer.encode(self.ssl_proj(ssl_features))
+        return codes.transpose(0, 1)
+
+    def _reference_timbre(self, spec: torch.Tensor, sv_emb: torch.Tensor | None) -> torch.Tensor:
+        if spec.dim() != 3 or spec.shape[1] < self.reference_bins:
+            raise InputError(
+                f"reference spectrogram must be (batch, {self.config.spec_channels}, frames),"
+                f" got {tuple(spec.shape)}"
+            )
+        mask = torch.ones(spec.shape[0], 1, spec.shape[2], dtype=spec.dtype, device=spec.device)
+        ge = self.ref_enc(spec[:, : self.reference_bins] * mask, mask)
+        if self.config.is_pro:
+            if sv_emb is None:
+                raise InputError(
+                    f"{self.config.version} needs a speaker-verification embedding per reference"
+                )
+            ge = self.prelu(ge + self.sv_emb(sv_emb).unsqueeze(-1))
+        return ge
+
+    def timbre(
+        self,
+        refer_specs: torch.Tensor | Sequence[torch.Tensor],
+        sv_embs: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Timbre vector `ge` (B, gin, 1): mean over references of each one's encoding."""
+        if isinstance(refer_specs, torch.Tensor):
+            refer_specs = [refer_specs]
+            if isinstance(sv_embs, torch.Tensor):
+                sv_embs = [sv_embs]
+        if not refer_specs:
+            raise InputError("at least one reference spectrogram is needed")
+        if self.config.is_pro and (sv_embs is None or len(sv_embs) != len(refer_specs)):
+            raise InputError("v2Pro/v2ProPlus need one speaker-verification embedding per reference")
+        per_ref = [
+            self._reference_timbre(spec, sv_embs[i] if sv_embs is not None else None)
+            for i, spec in enumerate(refer_specs)
+        ]
+        return torch.stack(per_ref, 0).mean(0)
+
+    @torch.no_grad()
+    def decode(
+        self,
+        codes: torch.Tensor,
+        phone_ids: torch.Tensor,
+        refer_specs: torch.Tensor | Sequence[torch.Tensor],
+        noise_scale: float = 0.5,
+        speed: float = 1.0,
+        sv_emb: torch.Tensor | Sequence[torch.Tensor] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Synthesize a waveform (B, 1, samples) from semantic codes, phonemes and reference timbre.
+
+        codes: (T,), (B, T) or (n_q, B, T) at 25 Hz; phone_ids: (N,) or (B, N); refer_specs: one
+        (B, 1025, frames) linear spectrogram or a list of them (their timbres are averaged); sv_emb:
+        v2Pro/v2ProPlus only, one (B, 20480) embedding per reference. The prior noise is drawn from
+        `generator` (the global RNG if None) and skipped when noise_scale is 0.
+        """
+        if speed <= 0:
+            raise InputError(f"speed must be > 0, got {speed}")
+        codes = (
+            codes.view(1, 1, -1) if codes.dim() == 1 else codes.unsqueeze(0) if codes.dim() == 2 else codes
+        )
+        if phone_ids.dim() == 1:
+            phone_ids = phone_ids.unsqueeze(0)
+        if codes.shape[-1] == 0 or phone_ids.shape[-1] == 0:
+            raise InputError("decode needs at least one semantic token and one phoneme")
+        if int(phone_ids.min()) < 0 or int(phone_ids.max()) >= self.config.n_symbols:
+            raise InputError(
+                f"phoneme ids must lie in [0, {self.config.n_symbols}) for a {self.config.version} model"
+                " (v1 models use the 322-symbol table, later versions 732)"
+            )
+        if int(codes.min()) < 0 or int(codes.max()) >= 1024:
+            raise InputError("semantic tokens must lie in [0, 1024); EOS (1024) must be stripped first")
+        ge = self.timbre(refer_specs, sv_emb)
+
+        content = self.quantizer.decode(codes)
+        if self.config.semantic_frame_rate == "25hz":
+            content = F.interpolate(content, size=content.shape[-1] * 2, mode="nearest")
+        batch = content.shape[0]
+        content_lengths = torch.full((batch,), content.shape[-1], dtype=torch.long, device=content.device)
+        phone_lengths = torch.full((batch,), phone_ids.shape[-1], dtype=torch.long, device=phone_ids.device)
+        mrte_ge = self.ge_to512(ge.transpose(2, 1)).transpose(2, 1) if self.config.is_pro else ge
+        mean, log_std, mask = self.enc_p(content, content_lengths, phone_ids, phone_lengths, mrte_ge, speed)
+
+        # Noise is drawn even at noise_scale 0, as upstream does: later draws from the same generator
+        # (the next fragment's sampling) then see the same random stream as upstream's.
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        z_prior = mean + noise * torch.exp(log_std) * noise_scale
+        z = self.flow(z_prior, mask, g=ge, reverse=True)
+        return self.dec(z * mask, g=ge)
