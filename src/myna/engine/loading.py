@@ -1,0 +1,117 @@
+"""Build a Synthesizer from model files or from a directory laid out like upstream's `pretrained_models`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from myna import checkpoints
+from myna.engine.synthesizer import Synthesizer
+from myna.errors import InputError
+from myna.models.sovits import SoVITS, SoVITSConfig
+from myna.models.t2s import T2SConfig, T2SModel
+
+# Where upstream's pretrained_models directory keeps each part (first match wins).
+_LAYOUT = {
+    "gpt": {
+        "v2": ["gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt"],
+        "v1": ["s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt"],
+        "v2Pro": ["s1v3.ckpt"],
+        "v2ProPlus": ["s1v3.ckpt"],
+    },
+    "sovits": {
+        "v2": ["gsv-v2final-pretrained/s2G2333k.pth"],
+        "v1": ["s2G488k.pth"],
+        "v2Pro": ["v2Pro/s2Gv2Pro.pth"],
+        "v2ProPlus": ["v2Pro/s2Gv2ProPlus.pth"],
+    },
+}
+_HUBERT_DIR = "chinese-hubert-base"
+_BERT_DIR = "chinese-roberta-wwm-ext-large"
+_SV_FILE = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """The files a Synthesizer needs; `bert` only for Chinese text, `sv` only for v2Pro/v2ProPlus."""
+
+    gpt: Path
+    sovits: Path
+    hubert: Path
+    bert: Path | None = None
+    sv: Path | None = None
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | Path, version: str = "v2") -> ModelPaths:
+        """Paths inside a directory laid out like upstream's `GPT_SoVITS/pretrained_models`."""
+        root = Path(model_dir)
+        if not root.is_dir():
+            raise InputError(f"{root}: no such model directory")
+        if version not in _LAYOUT["gpt"]:
+            raise InputError(f"unknown model version {version!r}; expected one of {', '.join(_LAYOUT['gpt'])}")
+
+        def find(kind: str) -> Path:
+            for rel in _LAYOUT[kind][version]:
+                if (root / rel).is_file():
+                    return root / rel
+            raise InputError(f"{root}: no {version} {kind} file (looked for {', '.join(_LAYOUT[kind][version])})")
+
+        bert = root / _BERT_DIR
+        sv = root / _SV_FILE
+        return cls(find("gpt"), find("sovits"), root / _HUBERT_DIR, bert if bert.is_dir() else None,
+                   sv if sv.is_file() else None)
+
+
+def load_gpt(path: str | Path) -> T2SModel:
+    """The text-to-semantic GPT of an upstream `.ckpt` (or safetensors) file, in fp32, eval mode."""
+    ckpt = checkpoints.read_gpt(path)
+    model = T2SModel(T2SConfig.from_dict(ckpt.config))
+    _load_strict(model, ckpt.state_dict, path)
+    return model.eval()
+
+
+def load_sovits(path: str | Path) -> SoVITS:
+    """The SoVITS synthesizer of an upstream `.pth` (or safetensors) file, in fp32, eval mode."""
+    ckpt = checkpoints.read_sovits(path)
+    model = SoVITS(SoVITSConfig.from_dict(ckpt.config, version=ckpt.version))
+    _load_strict(model, ckpt.state_dict, path)
+    return model.eval()
+
+
+def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            details.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)})")
+        raise checkpoints.CheckpointError(f"{path}: weights do not fit the model its config describes: {'; '.join(details)}")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+
+
+def load_synthesizer(paths: ModelPaths, device: str = "cpu") -> Synthesizer:
+    """Load every model named in `paths` and return a ready Synthesizer."""
+    from myna.features.bert import ChineseBert
+    from myna.features.content import HubertContentEncoder
+
+    gpt = load_gpt(paths.gpt).to(device)
+    sovits = load_sovits(paths.sovits).to(device)
+    content = HubertContentEncoder(paths.hubert, device)
+    bert = ChineseBert(paths.bert, device) if paths.bert else None
+    speaker = None
+    if sovits.config.is_pro:
+        if paths.sv is None:
+            raise InputError(f"{paths.sovits} is a {sovits.config.version} model: give the speaker-verification model (--sv FILE)")
+        from myna.features.speaker import SpeakerEncoder
+
+        speaker = SpeakerEncoder.from_file(paths.sv, device)
+    return Synthesizer(gpt, sovits, content, bert, speaker, version=sovits.config.version)

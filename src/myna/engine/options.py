@@ -1,0 +1,46 @@
+"""Per-request synthesis options. Defaults are upstream api_v2's, so a request means the same in both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from myna.engine.t2s_decode import SamplingParams
+from myna.errors import InputError
+from myna.text.split import get_method
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """How to speak one text: sampling, speed, noise, splitting and pauses."""
+
+    top_k: int = 15
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.35
+    seed: int = -1  # -1: a random seed
+    speed: float = 1.0
+    noise_scale: float = 0.5
+    split: str = "cut5"  # upstream's name or myna's (see myna.text.split)
+    pause: float = 0.3  # seconds of silence after every fragment
+    max_tokens: int | None = None  # early stop after this many semantic tokens (None: 50 * GPT max_sec)
+
+    def __post_init__(self) -> None:
+        self.sampling()  # validates the sampling values
+        get_method(self.split)  # validates the split method
+        if not 0.25 <= self.speed <= 4.0:
+            raise InputError(f"speed must be between 0.25 and 4.0, got {self.speed}")
+        if not 0.0 <= self.noise_scale <= 2.0:
+            raise InputError(f"noise_scale must be between 0 and 2, got {self.noise_scale}")
+        if not 0.0 <= self.pause <= 10.0:
+            raise InputError(f"pause must be between 0 and 10 seconds, got {self.pause}")
+        if self.max_tokens is not None and not 1 <= self.max_tokens <= 1500:
+            raise InputError(f"max_tokens must be between 1 and 1500, got {self.max_tokens}")
+
+    def sampling(self) -> SamplingParams:
+        """The GPT sampling parameters of these options."""
+        return SamplingParams(
+            top_k=self.top_k,
+            top_p=self.top_p,
+            temperature=self.temperature,
+            repetition_penalty=self.repetition_penalty,
+        )

@@ -1,0 +1,195 @@
+"""The Synthesizer: owns its models and per-voice prompt cache; text + voice -> speech.
+
+Pipeline per fragment (upstream GPT-SoVITS v2): prompt phonemes + fragment phonemes (+ BERT) and the
+reference's semantic tokens -> GPT -> semantic tokens -> SoVITS with the reference timbre -> audio.
+One `torch.Generator` per request drives all sampling and noise in upstream's order, so a seed
+reproduces upstream's output. A Synthesizer serves one request at a time (the GPT's KV cache is
+its state); use one per worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from myna.engine.options import SynthesisOptions
+from myna.engine.reference import ReferenceAudio, load_reference
+from myna.engine.t2s_decode import generate_semantic, seeded_generator
+from myna.engine.textprep import Fragment, check_language, prompt_text, split_fragments, text_fragment
+from myna.errors import InputError
+from myna.features.bert import ChineseBert
+from myna.features.content import ContentEncoder
+from myna.models.sovits import SoVITS
+from myna.models.t2s import T2SModel
+
+_VOICE_CACHE_SIZE = 16
+
+
+@dataclass
+class Voice:
+    """A reference voice, prepared once: prompt tokens and phonemes (None when ref-free), timbre inputs."""
+
+    semantic: torch.Tensor | None  # (1, T) prompt semantic tokens
+    prompt: Fragment | None  # the reference transcript's phonemes + BERT features
+    specs: list[torch.Tensor]  # one (1, 1025, frames) spectrogram per reference clip
+    sv_embs: list[torch.Tensor] | None  # v2Pro: one speaker embedding per clip
+    notes: list[str] = field(default_factory=list)  # what was changed about the clips, for the user
+
+
+class Synthesizer:
+    """GPT-SoVITS inference with models it owns; create with `myna.engine.loading`."""
+
+    def __init__(
+        self,
+        gpt: T2SModel,
+        sovits: SoVITS,
+        content: ContentEncoder,
+        bert: ChineseBert | None = None,
+        speaker=None,
+        version: str = "v2",
+    ):
+        self.gpt = gpt.eval()
+        self.sovits = sovits.eval()
+        self.content = content
+        self.bert = bert
+        self.speaker = speaker
+        self.version = "v1" if version == "v1" else "v2"  # the phoneme symbol table
+        self.sampling_rate = sovits.config.sampling_rate
+        if sovits.config.is_pro and speaker is None:
+            raise InputError(f"a {sovits.config.version} model needs the speaker-verification model (--sv FILE)")
+        self._voices: OrderedDict[tuple, Voice] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- voices --------------------------------------------------------------------------------
+
+    def voice(
+        self,
+        ref_audio: str | Path,
+        ref_text: str | None = None,
+        ref_lang: str = "zh",
+        aux_refs: Sequence[str | Path] = (),
+    ) -> Voice:
+        """Prepare (or fetch from the cache) the voice of a reference clip; no `ref_text` = ref-free."""
+        paths = [Path(ref_audio), *map(Path, aux_refs)]
+        key = (tuple(_file_key(p) for p in paths), ref_text, ref_lang)
+        with self._lock:
+            if key in self._voices:
+                self._voices.move_to_end(key)
+                return self._voices[key]
+            voice = self._build_voice(paths, ref_text, ref_lang)
+            self._voices[key] = voice
+            while len(self._voices) > _VOICE_CACHE_SIZE:
+                self._voices.popitem(last=False)
+            return voice
+
+    def _build_voice(self, paths: list[Path], ref_text: str | None, ref_lang: str) -> Voice:
+        rate = self.sampling_rate
+        clips = [load_reference(p, rate) for p in paths]
+        notes = [note for clip in clips for note in clip.notes]
+        specs = [self._spectrogram(clip) for clip in clips]
+        sv_embs = [self.speaker.embed(clip.sv_input()) for clip in clips] if self.sovits.config.is_pro else None
+        if ref_text is None:
+            return Voice(None, None, specs, sv_embs, notes)
+        check_language(ref_lang)
+        prompt = text_fragment(prompt_text(ref_text, ref_lang), ref_lang, self.version, self.bert)
+        return Voice(self._prompt_tokens(clips[0]), prompt, specs, sv_embs, notes)
+
+    def _spectrogram(self, clip: ReferenceAudio) -> torch.Tensor:
+        cfg = self.sovits.config
+        return clip.spectrogram(cfg.filter_length, cfg.hop_length, cfg.win_length)
+
+    @torch.inference_mode()
+    def _prompt_tokens(self, clip: ReferenceAudio) -> torch.Tensor:
+        features = self.content.encode(clip.hubert_input())
+        codes = self.sovits.extract_latent(features)
+        return codes[0, 0][None].long()
+
+    # -- synthesis -----------------------------------------------------------------------------
+
+    def synthesize(self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None) -> np.ndarray:
+        """Whole utterance as float32 mono audio at `sampling_rate` (fragments joined by pauses)."""
+        options = options or SynthesisOptions()
+        fragments = self._fragments(text, lang, options)
+        generator = seeded_generator(options.seed)
+        # Upstream decodes fragments shortest text first (its bucketing) when speed is 1; the order
+        # matters only for which random numbers each fragment draws.
+        order = range(len(fragments))
+        if options.speed == 1.0:
+            order = sorted(order, key=lambda i: len(fragments[i].norm_text))
+        audio: list[np.ndarray] = [np.zeros(0, np.float32)] * len(fragments)
+        for index in order:
+            audio[index] = self._render(fragments[index], voice, options, generator)
+        return np.concatenate([self._with_pause(a, options) for a in audio])
+
+    def stream(
+        self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None
+    ) -> Iterator[np.ndarray]:
+        """Validate and prepare now, then return a generator of audio chunks (one per fragment, in order)."""
+        options = options or SynthesisOptions()
+        fragments = self._fragments(text, lang, options)
+        generator = seeded_generator(options.seed)
+
+        def chunks() -> Iterator[np.ndarray]:
+            for fragment in fragments:
+                yield self._with_pause(self._render(fragment, voice, options, generator), options)
+
+        return chunks()
+
+    def semantic_tokens(
+        self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator
+    ) -> torch.Tensor:
+        """The GPT's semantic tokens (N,) for one fragment."""
+        if voice.prompt is not None:
+            phones = torch.cat([voice.prompt.phone_ids, fragment.phone_ids])[None]
+            bert = torch.cat([voice.prompt.bert, fragment.bert], dim=1)[None]
+        else:
+            phones, bert = fragment.phone_ids[None], fragment.bert[None]
+        return generate_semantic(
+            self.gpt, phones, bert, voice.semantic, options.sampling(), generator, early_stop_num=options.max_tokens
+        )
+
+    def _fragments(self, text: str, lang: str, options: SynthesisOptions) -> list[Fragment]:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("the text to speak is empty")
+        fragments = split_fragments(text, lang, options.split, self.version, self.bert)
+        if not fragments:
+            raise InputError(f"nothing to speak in {text[:80]!r}: it holds no pronounceable text")
+        return fragments
+
+    def _render(
+        self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator
+    ) -> np.ndarray:
+        with self._lock, torch.inference_mode():
+            tokens = self.semantic_tokens(fragment, voice, options, generator)
+            if tokens.numel() == 0:
+                return np.zeros(0, np.float32)
+            wave = self.sovits.decode(
+                tokens,
+                fragment.phone_ids[None],
+                voice.specs,
+                noise_scale=options.noise_scale,
+                speed=options.speed,
+                sv_emb=voice.sv_embs,
+                generator=generator,
+            )
+        audio = wave[0, 0].float().cpu().numpy()
+        peak = float(np.abs(audio).max()) if audio.size else 0.0
+        return audio / peak if peak > 1 else audio
+
+    def _with_pause(self, audio: np.ndarray, options: SynthesisOptions) -> np.ndarray:
+        return np.concatenate([audio, np.zeros(int(self.sampling_rate * options.pause), np.float32)])
+
+
+def _file_key(path: Path) -> tuple:
+    """Identity of a reference file for the voice cache: path, size and modification time."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), None, None)
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)

@@ -1,0 +1,77 @@
+"""Text -> synthesis fragments: split like upstream, phonemize each piece, attach BERT features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from myna.errors import InputError
+from myna.features.bert import ChineseBert, zero_features
+from myna.text import g2p_mixed
+from myna.text.frontend import Phonemes
+from myna.text.split import SENTENCE_MARKS, collapse_punctuation, split_text
+
+# Upstream's api_v2 language codes, and the text mode each one means.
+LANGUAGE_MODES = {"zh": "zh", "en": "en", "ja": "ja", "all_zh": "all_zh", "all_ja": "all_ja", "auto": "auto"}
+
+
+@dataclass
+class Fragment:
+    """One piece of text as the models take it: phoneme ids (N,) and BERT features (1024, N)."""
+
+    phone_ids: torch.Tensor
+    bert: torch.Tensor
+    norm_text: str
+
+
+def check_language(lang: str) -> str:
+    """Return the text mode of an api_v2 language code, or raise with the accepted codes."""
+    if lang not in LANGUAGE_MODES:
+        raise InputError(f"unsupported language {lang!r}; expected one of {', '.join(LANGUAGE_MODES)}")
+    return LANGUAGE_MODES[lang]
+
+
+def phonemes_to_fragment(phonemes: Phonemes, bert: ChineseBert | None) -> Fragment:
+    """Attach BERT features: real ones for Chinese runs, zeros for the rest (as upstream)."""
+    parts = []
+    for run in phonemes.segments or [phonemes]:
+        if run.language == "zh":
+            if bert is None:
+                raise InputError("Chinese text needs the Chinese BERT model: give a BERT directory (--bert)")
+            parts.append(bert.features(run.norm_text, run.word2ph))
+        else:
+            parts.append(zero_features(len(run.phones)))
+    features = torch.cat(parts, dim=1) if parts else zero_features(0)
+    return Fragment(torch.tensor(phonemes.ids, dtype=torch.long), features, phonemes.norm_text)
+
+
+def text_fragment(text: str, lang: str, version: str, bert: ChineseBert | None) -> Fragment:
+    """One piece of text (no splitting) -> fragment."""
+    return phonemes_to_fragment(g2p_mixed(text, check_language(lang), version), bert)
+
+
+def prompt_text(text: str, lang: str) -> str:
+    """The reference transcript as upstream reads it: final punctuation added if missing."""
+    text = text.strip("\n")
+    if not text.strip():
+        raise InputError("the reference text is empty; give its transcript, or none at all for ref-free mode")
+    if text[-1] not in SENTENCE_MARKS:
+        text += "." if lang == "en" else "。"
+    return text
+
+
+def split_fragments(
+    text: str, lang: str, method: str, version: str, bert: ChineseBert | None
+) -> list[Fragment]:
+    """Target text -> fragments in order; pieces that phonemize to nothing are dropped (as upstream)."""
+    check_language(lang)
+    pieces = split_text(collapse_punctuation(text), lang, method)
+    fragments = []
+    for piece in pieces:
+        if not piece.strip():
+            continue
+        fragment = text_fragment(piece, lang, version, bert)
+        if fragment.phone_ids.numel() and fragment.norm_text:
+            fragments.append(fragment)
+    return fragments

@@ -1,0 +1,87 @@
+"""`myna say` end to end through a real subprocess, on the tiny seeded model set."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from myna.models.sovits import SoVITS, SoVITSConfig
+from myna.models.t2s import T2SConfig, T2SModel
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("tiny_voice", HERE / "tiny_voice.py")
+kit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kit)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A directory laid out like upstream's pretrained_models, holding the tiny v2 model set."""
+    root = tmp_path_factory.mktemp("pretrained_models")
+    gpt_shapes = {k: v.shape for k, v in T2SModel(T2SConfig.from_dict(kit.GPT_CONFIG)).state_dict().items()}
+    sovits_shapes = {k: v.shape for k, v in SoVITS(SoVITSConfig.from_dict(kit.SOVITS_HPS)).state_dict().items()}
+    files = kit.write_model_set(root / "tmp", gpt_shapes, sovits_shapes)
+    (root / "gsv-v2final-pretrained").mkdir()
+    files["gpt"].rename(root / "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt")
+    files["sovits"].rename(root / "gsv-v2final-pretrained/s2G2333k.pth")
+    files["hubert"].rename(root / "chinese-hubert-base")
+    files["bert"].rename(root / "chinese-roberta-wwm-ext-large")
+    kit.write_reference_clip(root / "ref.wav", 4.2, 100)
+    return root
+
+
+def say(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "myna", "say", *args], input=stdin, capture_output=True, timeout=600)
+
+
+def test_say_writes_a_wav_and_reports(model_dir, tmp_path):
+    out = tmp_path / "out.wav"
+    proc = say("你好，世界。", "--ref", str(model_dir / "ref.wav"), "--ref-text", "这是一段参考音频。",
+               "--model-dir", str(model_dir), "-o", str(out), "--top-k", "1", "--seed", "0", "--split", "cut0")
+    assert proc.returncode == 0, proc.stderr.decode()
+    audio, rate = soundfile.read(out, dtype="int16")
+    assert rate == 32000 and audio.ndim == 1 and len(audio) > rate * 0.3
+    assert np.abs(audio).max() > 0
+    assert b"real-time factor" in proc.stderr
+
+
+def test_text_from_stdin_and_explicit_files_give_the_same_audio(model_dir, tmp_path):
+    common = ["--ref", str(model_dir / "ref.wav"), "--lang", "en", "--top-k", "1", "--seed", "0",
+              "--noise-scale", "0"]
+    a = say("Hello there.", "--model-dir", str(model_dir), "-o", str(tmp_path / "a.wav"), *common)
+    files = ["--gpt", str(next(model_dir.glob("gsv-v2final-pretrained/*.ckpt"))),
+             "--sovits", str(model_dir / "gsv-v2final-pretrained/s2G2333k.pth"),
+             "--hubert", str(model_dir / "chinese-hubert-base")]
+    b = say("-", *files, "-o", str(tmp_path / "b.wav"), *common, stdin=b"Hello there.")
+    assert a.returncode == 0 and b.returncode == 0, (a.stderr, b.stderr)
+    assert np.array_equal(soundfile.read(tmp_path / "a.wav")[0], soundfile.read(tmp_path / "b.wav")[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ref", "missing.wav"], b"missing.wav: no such audio file"),
+        (["--ref", "REF", "--lang", "fr"], b"unsupported language"),
+        (["--ref", "REF", "--speed", "0"], b"speed"),
+        (["--ref", "REF", "--gpt", "x.ckpt"], b"no model given"),
+    ],
+)
+def test_bad_input_fails_with_a_message(model_dir, tmp_path, args, message):
+    args = [str(model_dir / "ref.wav") if a == "REF" else a for a in args]
+    model = [] if "--gpt" in args else ["--model-dir", str(model_dir)]
+    proc = say("Hello.", *args, *model, "-o", str(tmp_path / "o.wav"))
+    assert proc.returncode == 1
+    assert message in proc.stderr and b"Traceback" not in proc.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_chinese_without_bert_is_explained(model_dir, tmp_path):
+    proc = say("你好。", "--ref", str(model_dir / "ref.wav"), "-o", str(tmp_path / "o.wav"),
+               "--gpt", str(next(model_dir.glob("gsv-v2final-pretrained/*.ckpt"))),
+               "--sovits", str(model_dir / "gsv-v2final-pretrained/s2G2333k.pth"),
+               "--hubert", str(model_dir / "chinese-hubert-base"))
+    assert proc.returncode == 1 and b"BERT" in proc.stderr
