@@ -42,7 +42,7 @@ def main() -> None:
         rate = len(cases) / (time.perf_counter() - start)
         exact = phones_ok = 0
         shown = []
-        for case, got in zip(cases, results):
+        for case, got in zip(cases, results, strict=True):
             same_phones = got.phones == case["phones"] and got.ids == case["ids"]
             phones_ok += same_phones
             if same_phones and got.norm_text == case["norm_text"] and got.word2ph == case["word2ph"]:
