@@ -1,36 +1,23 @@
 """`myna say` end to end through a real subprocess, on the tiny seeded model set."""
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from myna.models.sovits import SoVITS, SoVITSConfig
-from myna.models.t2s import T2SConfig, T2SModel
-
-HERE = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("tiny_voice", HERE / "tiny_voice.py")
-kit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kit)
-
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A directory laid out like upstream's pretrained_models, holding the tiny v2 model set."""
+def model_dir(tiny_set, tmp_path_factory):
+    """A directory laid out like upstream's pretrained_models, linking to the tiny v2 model set."""
     root = tmp_path_factory.mktemp("pretrained_models")
-    gpt_shapes = {k: v.shape for k, v in T2SModel(T2SConfig.from_dict(kit.GPT_CONFIG)).state_dict().items()}
-    sovits_shapes = {k: v.shape for k, v in SoVITS(SoVITSConfig.from_dict(kit.SOVITS_HPS)).state_dict().items()}
-    files = kit.write_model_set(root / "tmp", gpt_shapes, sovits_shapes)
     (root / "gsv-v2final-pretrained").mkdir()
-    files["gpt"].rename(root / "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt")
-    files["sovits"].rename(root / "gsv-v2final-pretrained/s2G2333k.pth")
-    files["hubert"].rename(root / "chinese-hubert-base")
-    files["bert"].rename(root / "chinese-roberta-wwm-ext-large")
-    kit.write_reference_clip(root / "ref.wav", 4.2, 100)
+    (root / "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt").symlink_to(tiny_set["gpt"])
+    (root / "gsv-v2final-pretrained/s2G2333k.pth").symlink_to(tiny_set["sovits"])
+    (root / "chinese-hubert-base").symlink_to(tiny_set["hubert"])
+    (root / "chinese-roberta-wwm-ext-large").symlink_to(tiny_set["bert"])
+    (root / "ref.wav").symlink_to(tiny_set["clips"][0])
     return root
 
 

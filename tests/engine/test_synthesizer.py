@@ -4,7 +4,6 @@ Reference: data/engine_upstream.json, produced by upstream commit 48b1a01's TTS.
 via the upstream reference tools' say.py) on the files tiny_voice.py writes; see data/README.md.
 """
 
-import importlib.util
 import json
 import wave
 from pathlib import Path
@@ -17,25 +16,15 @@ from myna.engine.loading import ModelPaths, load_synthesizer
 from myna.engine.options import SynthesisOptions
 from myna.engine.synthesizer import Synthesizer
 from myna.errors import InputError
-from myna.models.sovits import SoVITS, SoVITSConfig
-from myna.models.t2s import T2SConfig, T2SModel
 
 HERE = Path(__file__).parent
 REF = json.loads((HERE / "data/engine_upstream.json").read_text())
-_spec = importlib.util.spec_from_file_location("tiny_voice", HERE / "tiny_voice.py")
-kit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kit)
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_voice")
-    gpt_shapes = {k: v.shape for k, v in T2SModel(T2SConfig.from_dict(kit.GPT_CONFIG)).state_dict().items()}
-    sovits_shapes = {k: v.shape for k, v in SoVITS(SoVITSConfig.from_dict(kit.SOVITS_HPS)).state_dict().items()}
-    files = kit.write_model_set(root / "models", gpt_shapes, sovits_shapes)
-    clips = [kit.write_reference_clip(root / f"ref{i}.wav", s, 100 + i) for i, s in enumerate(kit.REFERENCE_SECONDS)]
-    synth = load_synthesizer(ModelPaths(files["gpt"], files["sovits"], files["hubert"], files["bert"]))
-    return synth, clips, root
+def setup(tiny_set):
+    synth = load_synthesizer(ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"]))
+    return synth, tiny_set["clips"], tiny_set["root"]
 
 
 def _options(case: dict) -> SynthesisOptions:

@@ -15,7 +15,7 @@ from functools import cache
 from types import ModuleType
 
 from myna.errors import InputError
-from myna.text.symbols import PUNCTUATION
+from myna.text.symbols import CJK_MARK_TO_PHONE, PUNCTUATION
 
 # One character that OpenJTalk should read: ASCII letters, any Unicode decimal digit, the iteration
 # mark, kana, CJK ideographs, full-width digits 1-9 and letters, half-width katakana.
@@ -31,18 +31,7 @@ _REPEATED_PUNCTUATION = re.compile("([{0}])[{0}]+".format("".join(re.escape(mark
 _SPELLED_SYMBOLS = (("％", "パーセント"),)
 
 # Marks that become one of the shared punctuation phonemes.
-_MARK_TO_PHONE = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "·": ",",
-    "、": ",",
-    "...": "…",
-}
+_MARK_TO_PHONE = {**CJK_MARK_TO_PHONE, "...": "…"}
 
 # Phonemes after which an accent-phrase border is written (substring test, as upstream does).
 _BORDER_PHONES = "aeiouAEIOUNcl"

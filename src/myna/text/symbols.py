@@ -16,6 +16,18 @@ VERSIONS = ("v1", "v2")
 # Punctuation marks that survive normalization as phonemes of their own (all languages).
 PUNCTUATION = ("!", "?", "…", ",", ".", "-")
 UNKNOWN = "UNK"
+# Full-width (CJK) marks and the punctuation phoneme each becomes, in Chinese and Japanese alike.
+CJK_MARK_TO_PHONE = {
+    "：": ",",
+    "；": ",",
+    "，": ",",
+    "。": ".",
+    "！": "!",
+    "？": "?",
+    "\n": ".",
+    "·": ",",
+    "、": ",",
+}
 
 
 @cache

@@ -10,11 +10,13 @@ normalize identically.
 import re
 from collections.abc import Callable
 
+from myna.text.symbols import CJK_MARK_TO_PHONE
+from myna.text.symbols import PUNCTUATION as _PUNCTUATION_MARKS
 from myna.text.zh import dates, numbers, units
 from myna.text.zh.chars import ascii_digits, halfwidth_table, symbol_table, traditional_to_simplified_table
 
 # Marks the phoneme inventory keeps (see myna.text.symbols); all else except hanzi is dropped.
-PUNCTUATION = "!?…,.-"
+PUNCTUATION = "".join(_PUNCTUATION_MARKS)
 
 _DROPPED_BEFORE_SPLIT = re.compile(r"[—《》【】<>{}()（）#&@“”^_|\\]")
 _CLAUSE_END = re.compile(r"[：、，；。？！,;?!][”’]?")
@@ -23,15 +25,7 @@ _DIGIT = re.compile("[0-9]")
 
 _PUNCTUATION_MAP = str.maketrans(
     {
-        "：": ",",
-        "；": ",",
-        "，": ",",
-        "。": ".",
-        "！": "!",
-        "？": "?",
-        "\n": ".",
-        "·": ",",
-        "、": ",",
+        **CJK_MARK_TO_PHONE,
         "$": ".",
         "/": ",",
         "—": "-",
