@@ -52,15 +52,17 @@ def linear_spectrogram(
     return torch.sqrt(parts.pow(2).sum(-1) + MAGNITUDE_EPS)
 
 
+def limit_peak(wave: torch.Tensor) -> torch.Tensor:
+    """Upstream's level rule for reference clips: a clip whose peak exceeds 1 is divided by min(2, peak)."""
+    peak = wave.abs().max()
+    return wave / torch.clamp(peak, max=2.0) if peak > 1 else wave
+
+
 def reference_spectrogram(
     wave: torch.Tensor,
     n_fft: int = N_FFT,
     hop_length: int = HOP_LENGTH,
     win_length: int = WIN_LENGTH,
 ) -> torch.Tensor:
-    """Spectrogram of a reference clip at the model rate, after upstream's peak rule: a clip whose
-    peak exceeds 1 is divided by min(2, peak)."""
-    peak = wave.abs().max()
-    if peak > 1:
-        wave = wave / torch.clamp(peak, max=2.0)
-    return linear_spectrogram(wave, n_fft, hop_length, win_length)
+    """Spectrogram of a reference clip at the model rate, after upstream's peak rule (`limit_peak`)."""
+    return linear_spectrogram(limit_peak(wave), n_fft, hop_length, win_length)

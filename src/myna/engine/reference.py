@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from myna.audio.io import AudioError, read_audio, resample_sinc, resample_soxr, to_mono
-from myna.audio.spectrogram import linear_spectrogram
+from myna.audio.spectrogram import limit_peak, linear_spectrogram
 
 HUBERT_RATE = 16000
 MIN_SECONDS = 3.0
@@ -75,10 +75,7 @@ def load_reference(path: str | Path, model_rate: int = 32000) -> ReferenceAudio:
         )
     wave_16k = resample_soxr(mono, rate, HUBERT_RATE)
     wave = torch.from_numpy(channels.mean(axis=0, dtype=np.float32) if channels.shape[0] > 1 else channels[0])[None]
-    wave = resample_sinc(wave, rate, model_rate)
-    peak = float(wave.abs().max())
-    if peak > 1:
-        wave = wave / min(2.0, peak)
+    wave = limit_peak(resample_sinc(wave, rate, model_rate))
     return ReferenceAudio(str(path), wave_16k, wave, model_rate, notes)
 
 
