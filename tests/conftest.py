@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny seeded model set (built once per test session) and its reference clips."""
+"""Shared fixtures: the tiny seeded GPT-SoVITS v2 model set (built once per test session) and its clips."""
 
 import importlib.util
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 from myna.models.sovits import SoVITS, SoVITSConfig
 from myna.models.t2s import T2SConfig, T2SModel
 
-_spec = importlib.util.spec_from_file_location("tiny_voice", Path(__file__).parent / "tiny_voice.py")
+_spec = importlib.util.spec_from_file_location("tiny_voice", Path(__file__).parent / "engine" / "tiny_voice.py")
 kit = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kit)
 
