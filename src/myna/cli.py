@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -80,7 +81,8 @@ def _model_paths(args: argparse.Namespace):
     from myna.engine.loading import ModelPaths
 
     if args.model_dir:
-        return ModelPaths.from_model_dir(args.model_dir, args.model_version)
+        paths = ModelPaths.from_model_dir(args.model_dir, args.model_version)
+        return dataclasses.replace(paths, g2pw=Path(args.g2pw)) if args.g2pw else paths
     missing = [flag for flag, value in (("--gpt", args.gpt), ("--sovits", args.sovits), ("--hubert", args.hubert)) if not value]
     if missing:
         raise InputError(
@@ -88,7 +90,8 @@ def _model_paths(args: argparse.Namespace):
             f"or all of --gpt, --sovits, --hubert (missing: {', '.join(missing)})"
         )
     return ModelPaths(Path(args.gpt), Path(args.sovits), Path(args.hubert),
-                      Path(args.bert) if args.bert else None, Path(args.sv) if args.sv else None)
+                      Path(args.bert) if args.bert else None, Path(args.sv) if args.sv else None,
+                      Path(args.g2pw) if args.g2pw else None)
 
 
 def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -183,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--hubert", help="chinese-hubert-base directory")
     models.add_argument("--bert", help="chinese-roberta-wwm-ext-large directory (needed for Chinese text)")
     models.add_argument("--sv", help="speaker-verification checkpoint (v2Pro/v2ProPlus)")
+    models.add_argument("--g2pw", help="local G2PWModel directory: read Chinese polyphones with g2pW (needs --bert)")
     models.add_argument("--device", default="cpu", help="torch device (default cpu)")
     knobs = say.add_argument_group("synthesis (defaults are upstream api_v2's)")
     knobs.add_argument("--top-k", type=int, default=15)

@@ -156,3 +156,26 @@ def test_bad_options_are_refused():
         SynthesisOptions(top_k=0)
     with pytest.raises(InputError, match="cut9|split"):
         SynthesisOptions(split="cut9")
+
+
+def test_g2pw_predictor_reaches_every_fragment(setup):
+    from myna.engine.textprep import split_fragments
+    from myna.text import g2p
+    from myna.text.zh.g2pw import load_g2pw
+
+    synth = setup[0]
+    dummy = HERE.parent / "text/data/g2pw_dummy"
+    predictor = load_g2pw(str(dummy / "G2PWModel"), str(dummy / "bert"))
+    text = "他长得很高,头发很长。"
+    plain = split_fragments(text, "all_zh", "cut0", "v2", synth.bert)
+    with_g2pw = split_fragments(text, "all_zh", "cut0", "v2", synth.bert, predictor)
+    assert with_g2pw[0].phone_ids.tolist() == g2p(text, "zh", polyphones=predictor).ids
+    assert with_g2pw[0].phone_ids.tolist() != plain[0].phone_ids.tolist()
+
+
+def test_model_paths_with_g2pw_load_the_predictor(tiny_set):
+    g2pw_dir = HERE.parent / "text/data/g2pw_dummy/G2PWModel"
+    paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"], g2pw=g2pw_dir)
+    assert load_synthesizer(paths).polyphones is not None
+    with pytest.raises(InputError, match="BERT"):
+        load_synthesizer(ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], g2pw=g2pw_dir))

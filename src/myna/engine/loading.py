@@ -35,13 +35,15 @@ _SV_FILE = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
 
 @dataclass(frozen=True)
 class ModelPaths:
-    """The files a Synthesizer needs; `bert` only for Chinese text, `sv` only for v2Pro/v2ProPlus."""
+    """The files a Synthesizer needs; `bert` only for Chinese text, `sv` only for v2Pro/v2ProPlus,
+    `g2pw` (a G2PWModel directory, read with the BERT tokenizer) only to read Chinese polyphones with g2pW."""
 
     gpt: Path
     sovits: Path
     hubert: Path
     bert: Path | None = None
     sv: Path | None = None
+    g2pw: Path | None = None
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, version: str = "v2") -> ModelPaths:
@@ -61,7 +63,7 @@ class ModelPaths:
         bert = root / _BERT_DIR
         sv = root / _SV_FILE
         return cls(find("gpt"), find("sovits"), root / _HUBERT_DIR, bert if bert.is_dir() else None,
-                   sv if sv.is_file() else None)
+                   sv if sv.is_file() else None)  # g2pW stays off unless asked for (as upstream's shims run it)
 
 
 def load_gpt(path: str | Path) -> T2SModel:
@@ -114,4 +116,11 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu") -> Synthesizer:
         from myna.features.speaker import SpeakerEncoder
 
         speaker = SpeakerEncoder.from_file(paths.sv, device)
-    return Synthesizer(gpt, sovits, content, bert, speaker, version=sovits.config.version)
+    polyphones = None
+    if paths.g2pw is not None:
+        if paths.bert is None:
+            raise InputError("g2pW reads text with the BERT tokenizer: give the BERT directory too (--bert)")
+        from myna.text.zh.g2pw import load_g2pw
+
+        polyphones = load_g2pw(paths.g2pw, paths.bert)
+    return Synthesizer(gpt, sovits, content, bert, speaker, version=sovits.config.version, polyphones=polyphones)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,15 +20,16 @@ import torch
 
 from myna.engine.options import SynthesisOptions
 from myna.engine.reference import ReferenceAudio, load_reference
-from myna.engine.t2s_decode import generate_semantic, seeded_generator
+from myna.engine.t2s_decode import iter_semantic_tokens, seeded_generator
 from myna.engine.textprep import Fragment, check_language, prompt_text, split_fragments, text_fragment
-from myna.errors import InputError
+from myna.errors import Cancelled, InputError
 from myna.features.bert import ChineseBert
 from myna.features.content import ContentEncoder
 from myna.models.sovits import SoVITS
 from myna.models.t2s import T2SModel
 
 _VOICE_CACHE_SIZE = 16
+StopCheck = Callable[[], bool] | None  # polled between tokens; True cancels the request
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Synthesizer:
         bert: ChineseBert | None = None,
         speaker=None,
         version: str = "v2",
+        polyphones=None,
     ):
         self.gpt = gpt.eval()
         self.sovits = sovits.eval()
@@ -60,6 +62,7 @@ class Synthesizer:
         self.bert = bert
         self.speaker = speaker
         self.version = "v1" if version == "v1" else "v2"  # the phoneme symbol table
+        self.polyphones = polyphones  # optional g2pW predictor for Chinese (myna.text.zh.g2pw.G2PW)
         self.sampling_rate = sovits.config.sampling_rate
         if sovits.config.is_pro and speaker is None:
             raise InputError(f"a {sovits.config.version} model needs the speaker-verification model (--sv FILE)")
@@ -88,6 +91,15 @@ class Synthesizer:
                 self._voices.popitem(last=False)
             return voice
 
+    def forget(self, path: str | Path) -> int:
+        """Drop every cached voice prepared from the file at `path` (deleted voices); returns how many."""
+        target = str(Path(path).resolve())
+        with self._lock:
+            stale = [key for key in self._voices if any(part[0] in (target, str(path)) for part in key[0])]
+            for key in stale:
+                del self._voices[key]
+        return len(stale)
+
     def _build_voice(self, paths: list[Path], ref_text: str | None, ref_lang: str) -> Voice:
         rate = self.sampling_rate
         clips = [load_reference(p, rate) for p in paths]
@@ -97,7 +109,7 @@ class Synthesizer:
         if ref_text is None:
             return Voice(None, None, specs, sv_embs, notes)
         check_language(ref_lang)
-        prompt = text_fragment(prompt_text(ref_text, ref_lang), ref_lang, self.version, self.bert)
+        prompt = text_fragment(prompt_text(ref_text, ref_lang), ref_lang, self.version, self.bert, self.polyphones)
         return Voice(self._prompt_tokens(clips[0]), prompt, specs, sv_embs, notes)
 
     def _spectrogram(self, clip: ReferenceAudio) -> torch.Tensor:
@@ -112,8 +124,13 @@ class Synthesizer:
 
     # -- synthesis -----------------------------------------------------------------------------
 
-    def synthesize(self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None) -> np.ndarray:
-        """Whole utterance as float32 mono audio at `sampling_rate` (fragments joined by pauses)."""
+    def synthesize(
+        self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None, should_stop: StopCheck = None
+    ) -> np.ndarray:
+        """Whole utterance as float32 mono audio at `sampling_rate` (fragments joined by pauses).
+
+        `should_stop` is polled between semantic tokens; when it returns True, `Cancelled` is raised.
+        """
         options = options or SynthesisOptions()
         fragments = self._fragments(text, lang, options)
         generator = seeded_generator(options.seed)
@@ -124,11 +141,11 @@ class Synthesizer:
             order = sorted(order, key=lambda i: len(fragments[i].norm_text))
         audio: list[np.ndarray] = [np.zeros(0, np.float32)] * len(fragments)
         for index in order:
-            audio[index] = self._render(fragments[index], voice, options, generator)
+            audio[index] = self._render(fragments[index], voice, options, generator, should_stop)
         return np.concatenate([self._with_pause(a, options) for a in audio])
 
     def stream(
-        self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None
+        self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None, should_stop: StopCheck = None
     ) -> Iterator[np.ndarray]:
         """Validate and prepare now, then return a generator of audio chunks (one per fragment, in order)."""
         options = options or SynthesisOptions()
@@ -137,36 +154,54 @@ class Synthesizer:
 
         def chunks() -> Iterator[np.ndarray]:
             for fragment in fragments:
-                yield self._with_pause(self._render(fragment, voice, options, generator), options)
+                yield self._with_pause(self._render(fragment, voice, options, generator, should_stop), options)
 
         return chunks()
 
     def semantic_tokens(
-        self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator
+        self,
+        fragment: Fragment,
+        voice: Voice,
+        options: SynthesisOptions,
+        generator: torch.Generator,
+        should_stop: StopCheck = None,
     ) -> torch.Tensor:
-        """The GPT's semantic tokens (N,) for one fragment."""
+        """The GPT's semantic tokens (N,) for one fragment; `Cancelled` once `should_stop()` is True."""
         if voice.prompt is not None:
             phones = torch.cat([voice.prompt.phone_ids, fragment.phone_ids])[None]
             bert = torch.cat([voice.prompt.bert, fragment.bert], dim=1)[None]
         else:
             phones, bert = fragment.phone_ids[None], fragment.bert[None]
-        return generate_semantic(
+        tokens = iter_semantic_tokens(
             self.gpt, phones, bert, voice.semantic, options.sampling(), generator, early_stop_num=options.max_tokens
         )
+        kept = []
+        for token in tokens:
+            if should_stop is not None and should_stop():
+                raise Cancelled("synthesis was cancelled")
+            kept.append(token)
+        return torch.tensor(kept, dtype=torch.long, device=phones.device)
 
     def _fragments(self, text: str, lang: str, options: SynthesisOptions) -> list[Fragment]:
         if not isinstance(text, str) or not text.strip():
             raise InputError("the text to speak is empty")
-        fragments = split_fragments(text, lang, options.split, self.version, self.bert)
+        fragments = split_fragments(text, lang, options.split, self.version, self.bert, self.polyphones)
         if not fragments:
             raise InputError(f"nothing to speak in {text[:80]!r}: it holds no pronounceable text")
         return fragments
 
     def _render(
-        self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator
+        self,
+        fragment: Fragment,
+        voice: Voice,
+        options: SynthesisOptions,
+        generator: torch.Generator,
+        should_stop: StopCheck = None,
     ) -> np.ndarray:
+        if should_stop is not None and should_stop():
+            raise Cancelled("synthesis was cancelled")
         with self._lock, torch.inference_mode():
-            tokens = self.semantic_tokens(fragment, voice, options, generator)
+            tokens = self.semantic_tokens(fragment, voice, options, generator, should_stop)
             if tokens.numel() == 0:
                 return np.zeros(0, np.float32)
             wave = self.sovits.decode(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -11,6 +12,9 @@ from myna.features.bert import ChineseBert, zero_features
 from myna.text import g2p_mixed
 from myna.text.frontend import Phonemes
 from myna.text.split import SENTENCE_MARKS, collapse_punctuation, split_text
+
+if TYPE_CHECKING:
+    from myna.text.zh.g2pw import G2PW
 
 # Upstream's api_v2 language codes, and the text mode each one means.
 LANGUAGE_MODES = {"zh": "zh", "en": "en", "ja": "ja", "all_zh": "all_zh", "all_ja": "all_ja", "auto": "auto"}
@@ -46,9 +50,11 @@ def phonemes_to_fragment(phonemes: Phonemes, bert: ChineseBert | None) -> Fragme
     return Fragment(torch.tensor(phonemes.ids, dtype=torch.long), features, phonemes.norm_text)
 
 
-def text_fragment(text: str, lang: str, version: str, bert: ChineseBert | None) -> Fragment:
-    """One piece of text (no splitting) -> fragment."""
-    return phonemes_to_fragment(g2p_mixed(text, check_language(lang), version), bert)
+def text_fragment(
+    text: str, lang: str, version: str, bert: ChineseBert | None, polyphones: G2PW | None = None
+) -> Fragment:
+    """One piece of text (no splitting) -> fragment; `polyphones` reads Chinese with g2pW."""
+    return phonemes_to_fragment(g2p_mixed(text, check_language(lang), version, polyphones), bert)
 
 
 def prompt_text(text: str, lang: str) -> str:
@@ -62,7 +68,7 @@ def prompt_text(text: str, lang: str) -> str:
 
 
 def split_fragments(
-    text: str, lang: str, method: str, version: str, bert: ChineseBert | None
+    text: str, lang: str, method: str, version: str, bert: ChineseBert | None, polyphones: G2PW | None = None
 ) -> list[Fragment]:
     """Target text -> fragments in order; pieces that phonemize to nothing are dropped (as upstream)."""
     check_language(lang)
@@ -71,7 +77,7 @@ def split_fragments(
     for piece in pieces:
         if not piece.strip():
             continue
-        fragment = text_fragment(piece, lang, version, bert)
+        fragment = text_fragment(piece, lang, version, bert, polyphones)
         if fragment.phone_ids.numel() and fragment.norm_text:
             fragments.append(fragment)
     return fragments

@@ -12,10 +12,14 @@ Modes:
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from myna.errors import UnsupportedLanguageError
 from myna.text import symbols as sym
 from myna.text.frontend import Phonemes, clean_input, g2p
+
+if TYPE_CHECKING:
+    from myna.text.zh.g2pw import G2PW
 
 MODES = ("auto", "zh", "ja", "en", "all_zh", "all_ja")
 # Fewer phonemes than this in total and upstream phonemizes the text again with a "." in front.
@@ -51,18 +55,21 @@ def language_segments(text: str, mode: str) -> list[tuple[str, str]]:
     return runs
 
 
-def g2p_mixed(text: str, mode: str, version: str = "v2") -> Phonemes:
-    """Phonemize possibly mixed-language `text`; the result's `segments` hold each language run."""
+def g2p_mixed(text: str, mode: str, version: str = "v2", polyphones: G2PW | None = None) -> Phonemes:
+    """Phonemize possibly mixed-language `text`; the result's `segments` hold each language run.
+
+    `polyphones`: an optional g2pW predictor for the Chinese runs (see `myna.text.g2p`).
+    """
     check_mode(mode)
     sym.check_version(version)
     text = _SPACE_RUN.sub(" ", clean_input(text))
-    result = _phonemize_runs(text, mode, version)
+    result = _phonemize_runs(text, mode, version, polyphones)
     if len(result.phones) < _MIN_PHONES:
-        result = _phonemize_runs("." + text, mode, version)
+        result = _phonemize_runs("." + text, mode, version, polyphones)
     return result
 
 
-def _phonemize_runs(text: str, mode: str, version: str) -> Phonemes:
+def _phonemize_runs(text: str, mode: str, version: str, polyphones: G2PW | None) -> Phonemes:
     segments = []
     for lang, part in language_segments(text, mode):
         if lang not in ("zh", "en", "ja"):
@@ -70,7 +77,7 @@ def _phonemize_runs(text: str, mode: str, version: str) -> Phonemes:
                 f"the text contains {lang!r} ({part!r}), which myna cannot phonemize; "
                 "remove it or choose a mode that reads it as zh, ja or en"
             )
-        segments.append(g2p(part, lang, version))
+        segments.append(g2p(part, lang, version, polyphones if lang == "zh" else None))
     phones = [p for s in segments for p in s.phones]
     ids = [i for s in segments for i in s.ids]
     word2ph = None
