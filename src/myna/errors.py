@@ -11,3 +11,7 @@ class InputError(MynaError, ValueError):
 
 class UnsupportedLanguageError(InputError):
     """A language code myna does not handle."""
+
+
+class Cancelled(MynaError):
+    """Synthesis was stopped on request (client gone, deadline passed) before it finished."""
