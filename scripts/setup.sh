@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages myna needs (none yet beyond Python 3.11 with venv and a C compiler).
-APT_PACKAGES=()
+# System packages myna needs beyond Python 3.11 with venv and a C compiler.
+APT_PACKAGES=(redis-server)  # redis-server: started by the result-cache tests on a loopback port
+# ffmpeg: decodes m4a/AAC (and whatever libsndfile cannot) for `myna data prepare`;
+# espeak-ng: synthetic speech for the dataset-preparation tests
+APT_PACKAGES+=(ffmpeg espeak-ng)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

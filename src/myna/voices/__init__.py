@@ -1,0 +1,16 @@
+"""Voice registry: reference clips, their consent records, encryption at rest and erasure."""
+
+from myna.voices.audio_checks import ClipLimits
+from myna.voices.crypto import VoiceKeyError
+from myna.voices.registry import Consent, UnknownVoiceError, VoiceRecord, VoiceRegistry
+from myna.voices.store import VoiceStorageError
+
+__all__ = [
+    "ClipLimits",
+    "Consent",
+    "UnknownVoiceError",
+    "VoiceKeyError",
+    "VoiceRecord",
+    "VoiceRegistry",
+    "VoiceStorageError",
+]
