@@ -91,11 +91,11 @@ class Synthesizer:
                 self._voices.popitem(last=False)
             return voice
 
-    def forget(self, path: str | Path) -> int:
-        """Drop every cached voice prepared from the file at `path` (deleted voices); returns how many."""
-        target = str(Path(path).resolve())
+    def forget(self, path_part: str | Path) -> int:
+        """Drop cached voices made from any file whose path contains `path_part` (a file, folder or voice id)."""
+        part = str(path_part)
         with self._lock:
-            stale = [key for key in self._voices if any(part[0] in (target, str(path)) for part in key[0])]
+            stale = [key for key in self._voices if any(part in str(file[0]) for file in key[0])]
             for key in stale:
                 del self._voices[key]
         return len(stale)

@@ -1,0 +1,116 @@
+"""Run a synthesis job and answer with audio: whole, or streamed as chunks arrive; cached when repeatable.
+
+Errors raised before the first chunk (bad input, unknown voice, busy, timeout) become 4xx/5xx JSON;
+once streaming started, a failure ends the stream. A client that goes away cancels the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
+
+from myna.audio.encode import StreamEncoder, encode, media_type
+from myna.server.worker import Job, JobRun
+
+log = logging.getLogger("myna.server")
+
+
+async def _next_watching(job: Job, request: Request | None) -> tuple[int, object] | None:
+    """The job's next chunk; cancels the job if the client disconnects while we wait."""
+    task = asyncio.ensure_future(job.next_chunk())
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            if request is not None and await request.is_disconnected():
+                job.cancel()
+                task.cancel()
+                raise asyncio.CancelledError("client disconnected")
+    except BaseException:
+        if not task.done():
+            task.cancel()
+        raise
+
+
+async def audio_response(
+    request: Request,
+    service,
+    run: JobRun,
+    fmt: str,
+    route: str,
+    stream: bool,
+    cache_key: str | None = None,
+    voice_id: str | None = None,
+    wav_length: int = 0,
+) -> Response:
+    """Answer with the audio of `run` in format `fmt`; `cache_key` (repeatable requests) enables the result cache."""
+    started = time.monotonic()
+    mime = media_type(fmt)
+    fresh = "no-cache" in request.headers.get("cache-control", "")  # the client asks for new audio
+    if cache_key is not None and not fresh:
+        cached = await asyncio.to_thread(service.cache.get, cache_key)
+        if cached is not None:
+            service.metrics.first_chunk.labels(route).observe(time.monotonic() - started)
+            return Response(cached, media_type=mime, headers={"X-Myna-Cache": "hit"})
+    job = service.pool.submit(run, service.settings.request_timeout)
+    try:
+        first = await _next_watching(job, request)
+    except BaseException:
+        job.cancel()
+        raise
+    service.metrics.first_chunk.labels(route).observe(time.monotonic() - started)
+    rate = first[0] if first is not None else service.sampling_rate
+    encoder = StreamEncoder(fmt, rate, wav_length)
+
+    if not (stream and encoder.streams):
+        pieces = []
+        chunk = first
+        try:
+            while chunk is not None:
+                pieces.append(chunk[1])
+                chunk = await _next_watching(job, request)
+        finally:
+            job.cancel()  # no-op when finished; stops the worker when we leave early
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        body = await asyncio.to_thread(encode, audio, rate, fmt)
+        if cache_key is not None:
+            await asyncio.to_thread(service.cache.put, cache_key, body, voice_id)
+        return Response(body, media_type=mime, headers={"X-Myna-Cache": "miss" if cache_key else "off"})
+
+    async def body() -> AsyncIterator[bytes]:
+        sent: list[bytes] = []
+        complete = False
+        try:
+            head = encoder.header()
+            if head:
+                sent.append(head)
+                yield head
+            chunk = first
+            while chunk is not None:
+                piece = await asyncio.to_thread(encoder.chunk, chunk[1])
+                if piece:
+                    sent.append(piece)
+                    yield piece
+                chunk = await _next_watching(job, request)  # headers are sent: watch for the client leaving
+            tail = encoder.finish()
+            if tail:
+                sent.append(tail)
+                yield tail
+            complete = True
+        except Exception as exc:  # headers are gone: all we can do is end the stream early
+            log.warning("stream on %s ended early: %s", route, exc)
+        finally:
+            job.cancel()
+            if complete and cache_key is not None:
+                await asyncio.to_thread(service.cache.put, cache_key, b"".join(sent), voice_id)
+            service.metrics.latency.labels(route).observe(time.monotonic() - started)
+
+    headers = {"X-Myna-Cache": "miss" if cache_key else "off", "Cache-Control": "no-store"}
+    return StreamingResponse(body(), media_type=mime, headers=headers)

@@ -1,0 +1,43 @@
+"""Operations: /health (the process runs), /ready (models loaded), /metrics (Prometheus), model reload."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health() -> dict:
+    """Liveness: the server answers."""
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: workers hold loaded models and the server is not shutting down."""
+    service = request.app.state.service
+    ok = service.pool.ready and not service.stopping
+    body = {"status": "ready" if ok else "not ready", "workers": len(service.pool.synthesizers()),
+            "queue_depth": service.pool.depth, "busy": service.pool.busy}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this server's metrics."""
+    registry = request.app.state.service.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/admin/reload")
+async def reload_models(request: Request) -> dict:
+    """Load the models again from the configured paths (new files take effect without a restart)."""
+    service = request.app.state.service
+    service.auth.check(request, "admin")
+    await asyncio.to_thread(service.reload)
+    return {"status": "reloaded", "generation": service.pool.generation}

@@ -1,0 +1,89 @@
+"""Request models: upstream api_v2's /tts (same fields and defaults) and OpenAI's /v1/audio/speech."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from myna.engine.options import SynthesisOptions
+
+
+class TTSRequest(BaseModel):
+    """Upstream api_v2's TTS_Request. Fields myna has no use for (batching, v3 sampling) are accepted and ignored."""
+
+    text: str | None = None
+    text_lang: str | None = None
+    ref_audio_path: str | None = None
+    aux_ref_audio_paths: list[str] | None = None
+    prompt_lang: str | None = None
+    prompt_text: str = ""
+    top_k: int = 15
+    top_p: float = 1
+    temperature: float = 1
+    text_split_method: str = "cut5"
+    batch_size: int = 1
+    batch_threshold: float = 0.75
+    split_bucket: bool = True
+    speed_factor: float = 1.0
+    fragment_interval: float = 0.3
+    seed: int = -1
+    media_type: str = "wav"
+    streaming_mode: bool | int = False
+    parallel_infer: bool = True
+    repetition_penalty: float = 1.35
+    sample_steps: int = 32
+    super_sampling: bool = False
+    overlap_length: int = 2
+    min_chunk_length: int = 16
+    return_fragment: bool = False
+
+    def options(self) -> SynthesisOptions:
+        """The synthesis options this request asks for (raises InputError on bad values)."""
+        return SynthesisOptions(
+            top_k=self.top_k, top_p=self.top_p, temperature=self.temperature,
+            repetition_penalty=self.repetition_penalty, seed=self.seed, speed=self.speed_factor,
+            split=self.text_split_method, pause=self.fragment_interval,
+        )
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's speech request; `voice` is a registered voice's id or name. myna adds language and seed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field("myna", max_length=200)
+    input: str = Field(..., description="text to speak")
+    voice: str = Field(..., max_length=200, description="id or name of a registered voice (see /v1/voices)")
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    stream: bool = Field(True, description="send audio as it is made (formats other than flac)")
+    language: str | None = Field(None, description="language of the input (default: the voice's language)")
+    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; a fixed seed repeats the audio")
+    instructions: str | None = Field(None, max_length=4096, description="accepted for compatibility; unused")
+
+    def options(self) -> SynthesisOptions:
+        """The synthesis options this request asks for."""
+        return SynthesisOptions(seed=self.seed, speed=self.speed)
+
+
+class ModelCard(BaseModel):
+    """One entry of /v1/models."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "myna"
+
+
+class VoiceOut(BaseModel):
+    """A registered voice as the API shows it."""
+
+    id: str
+    name: str
+    language: str
+    transcript: str | None
+    created_at: str
+    version: int
+    clip_seconds: float
+    consent: dict[str, str | None]

@@ -1,0 +1,194 @@
+"""Synthesis workers: one thread per Synthesizer, owning it; a bounded queue of jobs in front of them.
+
+A job is a function `run(synth, should_stop) -> iterator of audio chunks`, run on a worker thread.
+Its chunks travel back to the event loop through the job's own asyncio queue (errors as values, as
+fish-speech's thread-safe queue does), so requests never share mutable state and the event loop never
+runs model code. `should_stop` turns true when the client went away or the deadline passed; the
+engine polls it between tokens. Batched GPT decoding across requests would replace `_Worker._serve`
+with a scheduler that drains several jobs at once; the Job interface stays as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from myna.engine.synthesizer import Synthesizer
+from myna.errors import Cancelled, MynaError
+
+log = logging.getLogger("myna.server")
+
+JobRun = Callable[[Synthesizer, Callable[[], bool]], Iterator[np.ndarray]]
+_STOP = object()
+
+
+class Busy(MynaError):
+    """Every worker is busy and the queue is full: retry later."""
+
+
+class Timeout(MynaError):
+    """The request took longer than the server's per-request timeout."""
+
+
+@dataclass
+class Job:
+    """One request's work and the channel its audio comes back through."""
+
+    run: JobRun
+    deadline: float
+    loop: asyncio.AbstractEventLoop
+    out: asyncio.Queue = field(default_factory=asyncio.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    started: float | None = None
+
+    def should_stop(self) -> bool:
+        """True once the job was cancelled or its deadline passed."""
+        return self.cancelled.is_set() or time.monotonic() > self.deadline
+
+    def cancel(self) -> None:
+        """Ask the worker to stop this job at the next token."""
+        self.cancelled.set()
+
+    def _post(self, kind: str, payload: object = None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.out.put_nowait, (kind, payload))
+        except RuntimeError:  # the event loop is closed: nobody is listening any more
+            self.cancel()
+
+    async def next_chunk(self) -> tuple[int, np.ndarray] | None:
+        """The next (rate, audio) chunk, None at the end; raises the job's error or `Timeout`."""
+        remaining = self.deadline - time.monotonic()
+        try:
+            kind, payload = await asyncio.wait_for(self.out.get(), timeout=max(remaining, 0.001))
+        except TimeoutError:
+            self.cancel()
+            raise Timeout("the request took longer than the server's timeout; send shorter text or retry") from None
+        if kind == "chunk":
+            return payload
+        if kind == "end":
+            return None
+        raise payload
+
+
+class _Worker(threading.Thread):
+    def __init__(self, pool: WorkerPool, index: int):
+        super().__init__(name=f"myna-worker-{index}", daemon=True)
+        self.pool = pool
+        self.synth: Synthesizer | None = None
+        self.generation = -1
+
+    def run(self) -> None:
+        while True:
+            job = self.pool._jobs.get()
+            if job is _STOP:
+                return
+            try:
+                self._serve(job)
+            finally:
+                self.pool._jobs.task_done()
+
+    def _ensure_models(self) -> Synthesizer:
+        if self.synth is None or self.generation != self.pool.generation:
+            generation, factory = self.pool.generation, self.pool._factory
+            self.synth = factory()
+            self.generation = generation
+        return self.synth
+
+    def _serve(self, job: Job) -> None:
+        if job.should_stop():
+            job._post("error", Cancelled("the request was cancelled or timed out before a worker was free"))
+            return
+        job.started = time.monotonic()
+        self.pool._count_busy(+1)
+        try:
+            synth = self._ensure_models()
+            for audio in job.run(synth, job.should_stop):
+                if job.should_stop():
+                    raise Cancelled("synthesis was cancelled")
+                job._post("chunk", (synth.sampling_rate, audio))
+            job._post("end")
+        except MynaError as exc:
+            job._post("error", exc)
+        except Exception as exc:  # a bug: the request fails, the worker lives on
+            log.exception("synthesis failed")
+            job._post("error", exc)
+        finally:
+            self.pool._count_busy(-1)
+
+
+class WorkerPool:
+    """`workers` threads, each with a Synthesizer from `factory`, behind a queue of `queue_size` jobs."""
+
+    def __init__(self, factory: Callable[[], Synthesizer], workers: int = 1, queue_size: int = 32):
+        self._factory = factory
+        self.generation = 0
+        self._jobs: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._workers = [_Worker(self, i) for i in range(workers)]
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self._started = False
+
+    def _count_busy(self, change: int) -> None:
+        with self._busy_lock:
+            self._busy += change
+
+    def start(self, preload: bool = True) -> None:
+        """Start the worker threads; with `preload`, load every worker's models first (fail fast)."""
+        if preload:
+            for worker in self._workers:
+                worker._ensure_models()
+        for worker in self._workers:
+            worker.start()
+        self._started = True
+
+    @property
+    def ready(self) -> bool:
+        """Whether workers run and hold models of the current generation."""
+        return self._started and all(w.synth is not None and w.is_alive() for w in self._workers)
+
+    @property
+    def depth(self) -> int:
+        """Jobs waiting for a worker."""
+        return self._jobs.qsize()
+
+    @property
+    def busy(self) -> int:
+        """Jobs being synthesized now."""
+        return self._busy
+
+    def synthesizers(self) -> list[Synthesizer]:
+        """The workers' current Synthesizers (for cache eviction)."""
+        return [w.synth for w in self._workers if w.synth is not None]
+
+    def submit(self, run: JobRun, timeout: float) -> Job:
+        """Queue a job (call from the event loop); raises `Busy` when the queue is full."""
+        job = Job(run, time.monotonic() + timeout, asyncio.get_running_loop())
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            raise Busy(f"the server is busy ({self._jobs.maxsize} requests waiting); retry in a moment") from None
+        return job
+
+    def reload(self, factory: Callable[[], Synthesizer]) -> None:
+        """Use new models: each worker loads them before its next job; running jobs finish on the old ones."""
+        factory()  # load once here, so a broken model fails the reload instead of the next requests
+        self._factory = factory
+        self.generation += 1
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Let queued jobs finish, then stop the threads."""
+        for _ in self._workers:
+            try:
+                self._jobs.put(_STOP, timeout=timeout)
+            except queue.Full:
+                break
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(timeout)

@@ -1,0 +1,34 @@
+"""Settings from MYNA_* variables; config.py is the only module that reads the environment."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from myna.config import Settings
+from myna.errors import InputError
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "myna"
+
+
+def test_from_env_parses_types():
+    env = {"MYNA_PORT": "9999", "MYNA_REQUEST_TIMEOUT": "2.5", "MYNA_REF_DIRS": "/a:/b", "MYNA_DATA_DIR": "/tmp/x",
+           "MYNA_REDIS_URL": "redis://127.0.0.1:1/0", "MYNA_HOST": "", "UNRELATED": "1"}
+    settings = Settings.from_env(env)
+    assert settings.port == 9999 and settings.request_timeout == 2.5 and settings.host == "127.0.0.1"
+    assert settings.ref_dirs == (Path("/a"), Path("/b")) and settings.data_dir == Path("/tmp/x")
+    assert settings.redis_url == "redis://127.0.0.1:1/0"
+    assert settings.with_overrides(port=1234, host=None).port == 1234
+
+
+def test_bad_values_name_the_variable():
+    with pytest.raises(InputError, match="MYNA_PORT"):
+        Settings.from_env({"MYNA_PORT": "eighty"})
+    with pytest.raises(InputError, match="workers must be"):
+        Settings.from_env({"MYNA_WORKERS": "0"})
+
+
+def test_only_config_reads_the_environment():
+    pattern = re.compile(r"os\.environ|os\.getenv|getenv\(")
+    readers = [p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
+    assert readers == ["config.py"]
