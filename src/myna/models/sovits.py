@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -195,6 +195,25 @@ class TextEncoder(nn.Module):
         return mean, log_std, mask
 
 
+class TrainOutput(NamedTuple):
+    """What one training forward returns (upstream `SynthesizerTrn.forward`'s tuple, named)."""
+
+    audio: torch.Tensor  # (B, 1, segment samples) generated waveform slice
+    commit_loss: torch.Tensor  # VQ commitment loss (upstream's kl_ssl)
+    slice_starts: torch.Tensor  # (B,) first latent frame of each slice
+    mask: torch.Tensor  # (B, 1, T) spectrogram-frame mask
+    z_p: torch.Tensor  # posterior sample mapped through the flow
+    m_p: torch.Tensor  # prior mean
+    logs_p: torch.Tensor  # prior log-std
+    logs_q: torch.Tensor  # posterior log-std
+
+
+def slice_frames(x: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, C, T) -> (B, C, length) windows starting at `starts`; zero-padded past the end."""
+    padded = F.pad(x, (0, length))
+    return torch.stack([padded[i, :, int(s) : int(s) + length] for i, s in enumerate(starts)])
+
+
 class SoVITS(nn.Module):
     """GPT-SoVITS synthesizer (upstream `SynthesizerTrn`), inference path plus optional `enc_q`."""
 
@@ -331,3 +350,53 @@ class SoVITS(nn.Module):
         z_prior = mean + noise * torch.exp(log_std) * noise_scale
         z = self.flow(z_prior, mask, g=ge, reverse=True)
         return self.dec(z * mask, g=ge)
+
+    def forward_train(
+        self,
+        ssl_features: torch.Tensor,
+        spec: torch.Tensor,
+        spec_lengths: torch.Tensor,
+        phone_ids: torch.Tensor,
+        phone_lengths: torch.Tensor,
+        sv_emb: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> TrainOutput:
+        """Training pass (needs `with_posterior=True`): posterior from `spec`, prior from content + phonemes.
+
+        ssl_features (B, 768, T_ssl) at 50 Hz, spec (B, 1025, T) linear spectrogram of the target
+        audio (the timbre reference too, as upstream trains), phone_ids (B, N). Random slices of
+        `segment_size // hop_length` latent frames are decoded; slice starts and the posterior
+        noise come from `generator`. Like upstream, the quantizer's codebook is frozen and passes
+        gradients straight through to `ssl_proj`.
+        """
+        if not hasattr(self, "enc_q"):
+            raise RuntimeError("forward_train needs the posterior encoder: build SoVITS(config, with_posterior=True)")
+        c = self.config
+        mask = time_mask(spec_lengths, spec.shape[2], spec.dtype)
+        ge = self.ref_enc(spec[:, : self.reference_bins] * mask, mask)
+        if c.is_pro:
+            if sv_emb is None:
+                raise InputError(f"{c.version} training needs a speaker-verification embedding per clip")
+            ge = self.prelu(ge + self.sv_emb(sv_emb).unsqueeze(-1))
+        projected = self.ssl_proj(ssl_features)
+        with torch.no_grad():
+            codes = self.quantizer.encode(projected)
+            quantized = self.quantizer.decode(codes)
+        commit_loss = F.mse_loss(quantized, projected)
+        content = projected + (quantized - projected).detach()
+        if c.semantic_frame_rate == "25hz":
+            content = F.interpolate(content, size=content.shape[-1] * 2, mode="nearest")
+        frames = spec.shape[2]
+        if content.shape[-1] < frames:
+            content = F.pad(content, (0, frames - content.shape[-1]), mode="replicate")
+        content = content[..., :frames]
+        mrte_ge = self.ge_to512(ge.transpose(2, 1)).transpose(2, 1) if c.is_pro else ge
+        m_p, logs_p, _ = self.enc_p(content, spec_lengths, phone_ids, phone_lengths, mrte_ge)
+        z, _, logs_q, _ = self.enc_q(spec, spec_lengths, g=ge, generator=generator)
+        z_p = self.flow(z, mask, g=ge)
+        segment = c.segment_size // c.hop_length
+        room = (spec_lengths - segment + 1).clamp(min=1).to(torch.float32)
+        draws = torch.rand(spec.shape[0], generator=generator, device=spec.device)
+        starts = (draws * room).long()
+        audio = self.dec(slice_frames(z, starts, segment), g=ge)
+        return TrainOutput(audio, commit_loss, starts, mask, z_p, m_p, logs_p, logs_q)

@@ -154,6 +154,7 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(dim, dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
         self.kv_cache: KVCache | None = None
+        self.dropout = 0.0  # training only (see T2SModel.set_train_dropout)
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
@@ -178,7 +179,10 @@ class SelfAttention(nn.Module):
                 k, v = k_all, v_all
                 if attend_len is not None:
                     k, v = k[:, :, :attend_len], v[:, :, :attend_len]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if self.dropout and self.training:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out_proj(out.transpose(1, 2).reshape(batch, length, dim))
 
 
@@ -196,6 +200,10 @@ class TransformerLayer(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache_pos: torch.Tensor | None = None,
                 attend_len: int | None = None) -> torch.Tensor:
         """(B, T, dim) -> (B, T, dim)."""
+        p = self.self_attn.dropout if self.training else 0.0
+        if p:  # training: dropout where upstream's layers have it (attention weights, both residual branches, FFN)
+            x = self.norm1(x + F.dropout(self.self_attn(x, mask), p, True))
+            return self.norm2(x + F.dropout(self.linear2(F.dropout(F.relu(self.linear1(x)), p, True)), p, True))
         x = self.norm1(x + self.self_attn(x, mask, cache_pos, attend_len))
         return self.norm2(x + self.linear2(F.relu(self.linear1(x))))
 
@@ -239,6 +247,12 @@ class T2SModel(nn.Module):
         self.h = LayerStack([TransformerLayer(dim, config.head, config.ffn_dim) for _ in range(config.n_layer)])
         self.ar_predict_layer = nn.Linear(dim, config.vocab_size, bias=False)
 
+    def set_train_dropout(self, p: float) -> T2SModel:
+        """Dropout used in train mode only (upstream trains with 0.1 whatever its config says; eval ignores it)."""
+        for layer in self.h.layers:
+            layer.self_attn.dropout = p
+        return self
+
     # -- embeddings -----------------------------------------------------------------------------
 
     def embed_text(self, phones: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
@@ -273,6 +287,27 @@ class T2SModel(nn.Module):
         stream, mask = self._inputs(phones, bert, semantic)
         hidden = self.h(stream, mask)
         return self.ar_predict_layer(hidden[:, phones.shape[-1] - 1 :])
+
+    def forward_train(self, phones: torch.Tensor, phone_lengths: torch.Tensor, bert: torch.Tensor,
+                      semantic: torch.Tensor, semantic_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced training pass on a right-padded batch: (logits (B, Ty + 1, vocab), targets (B, Ty + 1)).
+
+        Targets are the semantic tokens, then EOS at each item's length, then -100 (ignored) over the
+        padding. Padded text and audio positions are masked as attention keys, so a padded item sees
+        exactly what it would see alone; otherwise the masks are `forward`'s (upstream's training masks).
+        """
+        batch, audio_len = semantic.shape
+        steps = torch.arange(audio_len + 1, device=semantic.device).unsqueeze(0)
+        valid_audio = steps[:, :audio_len] < semantic_lengths.unsqueeze(1)
+        tokens = torch.where(valid_audio, semantic, torch.full_like(semantic, self.config.EOS))
+        targets = torch.cat([tokens, torch.full_like(tokens[:, :1], self.config.EOS)], dim=1)
+        targets = torch.where(steps < semantic_lengths.unsqueeze(1), targets, torch.full_like(targets, -100))
+        targets = torch.where(steps == semantic_lengths.unsqueeze(1), torch.full_like(targets, self.config.EOS), targets)
+        stream, mask = self._inputs(phones, bert, tokens)
+        text_steps = torch.arange(phones.shape[1], device=phones.device).unsqueeze(0)
+        valid_keys = torch.cat([text_steps < phone_lengths.unsqueeze(1), valid_audio], dim=1)
+        hidden = self.h(stream, mask.unsqueeze(0) & valid_keys.view(batch, 1, 1, -1))
+        return self.ar_predict_layer(hidden[:, phones.shape[-1] - 1 :]), targets
 
     # -- cached inference -----------------------------------------------------------------------
 

@@ -1,0 +1,107 @@
+"""Typed training settings for the two stages; saved as JSON next to the checkpoints they produced.
+
+Few-shot defaults (a voice from 1-30 minutes of speech, fine-tuned from the released base models),
+with the upstream setting each one follows:
+- SoVITS: 8 epochs and a save every 4 epochs (upstream WebUI's few-shot defaults for v2); AdamW at
+  1e-4, betas (0.8, 0.99), eps 1e-9, per-epoch decay 0.999875, mel weight 45, KL weight 1 and the
+  text-side modules (phoneme embedding, text encoder, MRTE) at 0.4x the rate (upstream s2.json).
+  Batch 4 instead of upstream's GPU-sized batch: few-shot sets are small and this also fits a CPU.
+- GPT: 15 epochs, a save every 5 (WebUI defaults), batch 8 (s1longer-v2.yaml), gradient clipping at
+  1.0 (s1longer-v2.yaml), dropout 0.1 in the layers (upstream's hard-wired training value). Upstream uses ScaledAdam with a 2000-step warm-up from 1e-5 towards 0.01
+  (a rate relative to each weight's size); a few-shot run ends after some tens of steps, well inside
+  the warm-up, where those updates are about 1e-5 of absolute size. Plain AdamW at a constant 1e-5
+  with upstream's betas (0.9, 0.95) makes updates of that size and needs no warm-up bookkeeping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from myna.errors import InputError
+
+T = TypeVar("T", bound="_Settings")
+
+
+@dataclass
+class _Settings:
+    """Shared loop settings and JSON round trip."""
+
+    epochs: int = 8
+    batch_size: int = 4
+    learning_rate: float = 1e-4
+    seed: int = 1234
+    save_every_epochs: int = 4  # a checkpoint (and a sample) every N epochs and at the end
+    save_every_steps: int = 0  # additionally every N optimizer steps (0 = off)
+    max_steps: int = 0  # stop after this many steps in total (0 = run all epochs)
+    keep_checkpoints: int = 2  # resumable training states kept on disk (oldest deleted)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "save_every_epochs", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise InputError(f"training setting {name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise InputError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.max_steps < 0 or self.save_every_steps < 0:
+            raise InputError("max_steps and save_every_steps must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[T], values: dict[str, Any]) -> T:
+        """Build from a dict; unknown keys are an error (a typo should not be silently ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise InputError(f"unknown {cls.__name__} settings: {', '.join(unknown)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        """Write as indented JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls: type[T], path: str | Path) -> T:
+        """Read what `save` wrote."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+@dataclass
+class SoVITSTrainConfig(_Settings):
+    """Stage 2 (SoVITS generator + discriminators); names follow upstream s2.json's "train" keys."""
+
+    epochs: int = 8
+    batch_size: int = 4
+    learning_rate: float = 1e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    eps: float = 1e-9
+    lr_decay: float = 0.999875  # per epoch
+    c_mel: float = 45.0
+    c_kl: float = 1.0
+    text_low_lr_rate: float = 0.4
+    n_mel_channels: int = 128
+    mel_fmin: float = 0.0
+    mel_fmax: float | None = None
+    save_every_epochs: int = 4
+    discriminator_narrow: int = 1  # > 1 divides the discriminator's widths (tests, benchmarks); 1 = upstream's
+
+
+@dataclass
+class GPTTrainConfig(_Settings):
+    """Stage 1 (text-to-semantic GPT, next-token cross-entropy)."""
+
+    epochs: int = 15
+    batch_size: int = 8
+    learning_rate: float = 1e-5
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    dropout: float = 0.1  # upstream's GPT layers train with 0.1 (hard-wired there)
+    save_every_epochs: int = 5

@@ -1,0 +1,129 @@
+"""Stage 1 trainer: the text-to-semantic GPT, teacher-forced next-token cross-entropy.
+
+The loss is upstream's plain (non-DPO) objective: cross-entropy of every semantic token and of the
+EOS after it, given the phonemes, their BERT features and the earlier tokens (upstream v2 trains
+this `forward_old` loss unless `if_dpo` is set; the WebUI leaves DPO off by default). Upstream sums
+over tokens; the mean is used here (Adam is indifferent to the scale, and the shown value reads as a
+per-token loss). Items are dicts of unpadded tensors: "phones" (N,), "bert" (1024, N) and
+"semantic" (T,).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from myna.models.t2s import BERT_DIM, T2SConfig, T2SModel
+from myna.train.config import GPTTrainConfig
+from myna.train.loop import Distributed, TrainingError, wrap_ddp
+
+SampleRenderer = Callable[[torch.Tensor, Mapping[str, torch.Tensor]], tuple[np.ndarray, int]]
+
+
+def collate(items: list[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Right-pad phonemes (0), BERT features (0) and semantic tokens (0) into one batch with lengths."""
+    phones = max(item["phones"].shape[0] for item in items)
+    tokens = max(item["semantic"].shape[0] for item in items)
+    for item in items:
+        if item["bert"].shape != (BERT_DIM, item["phones"].shape[0]):
+            raise TrainingError(f"GPT item: BERT features {tuple(item['bert'].shape)} do not match "
+                                f"{item['phones'].shape[0]} phonemes (expected ({BERT_DIM}, N))")
+    return {
+        "phones": torch.stack([F.pad(i["phones"].long(), (0, phones - i["phones"].shape[0])) for i in items]),
+        "phone_lengths": torch.tensor([i["phones"].shape[0] for i in items]),
+        "bert": torch.stack([F.pad(i["bert"].float(), (0, phones - i["bert"].shape[1])) for i in items]),
+        "semantic": torch.stack([F.pad(i["semantic"].long(), (0, tokens - i["semantic"].shape[0])) for i in items]),
+        "semantic_lengths": torch.tensor([i["semantic"].shape[0] for i in items]),
+    }
+
+
+class _TrainForward(nn.Module):
+    """Routes forward() to T2SModel.forward_train, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: T2SModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: Any) -> Any:
+        """T2SModel.forward_train."""
+        return self.model.forward_train(*args)
+
+
+class GPTTrainer:
+    """Holds the GPT and its optimizer; `loop.run` drives it."""
+
+    def __init__(self, model_config: T2SConfig, settings: GPTTrainConfig,
+                 state: Mapping[str, torch.Tensor] | None = None, ctx: Distributed | None = None,
+                 sample_item: Mapping[str, torch.Tensor] | None = None,
+                 renderer: SampleRenderer | None = None) -> None:
+        self.config, self.settings, self.ctx = model_config, settings, ctx or Distributed()
+        self.device = torch.device(settings.device)
+        torch.manual_seed(settings.seed)
+        self.model = T2SModel(model_config)
+        if state is not None:
+            self.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        self.model.set_train_dropout(settings.dropout).to(self.device).train()
+        self.train_model = wrap_ddp(_TrainForward(self.model), self.ctx, settings.device)
+        self.optim = torch.optim.AdamW(self.model.parameters(), settings.learning_rate, betas=settings.betas,
+                                       weight_decay=settings.weight_decay, foreach=True)
+        self.sample_item, self.renderer = sample_item, renderer
+
+    def train_step(self, items: list[dict[str, torch.Tensor]], step: int, epoch: int) -> dict[str, float]:
+        """One optimizer step on `items`."""
+        batch = {k: v.to(self.device) for k, v in collate(items).items()}
+        logits, targets = self.train_model(batch["phones"], batch["phone_lengths"], batch["bert"],
+                                           batch["semantic"], batch["semantic_lengths"])
+        loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"GPT loss became {loss.item()} at step {step}; lower the learning rate")
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.settings.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.optim.step()
+        with torch.no_grad():
+            valid = targets != -100
+            accuracy = (logits.argmax(-1)[valid] == targets[valid]).float().mean()
+        return {"loss": loss.item(), "acc": accuracy.item()}
+
+    def state(self) -> dict[str, Any]:
+        """Weights and optimizer moments."""
+        return {"model": self.model.state_dict(), "optim": self.optim.state_dict()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a `state()`."""
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+
+    def on_checkpoint(self, step: int, out_dir: Path) -> None:
+        """Sample the first item's text (ref-free, seed 0): tokens to samples/step_N.json, audio if a renderer is set."""
+        if self.sample_item is None:
+            return
+        from myna.engine.t2s_decode import SamplingParams, generate_semantic
+
+        item = self.sample_item
+        self.model.eval()
+        try:
+            tokens = generate_semantic(
+                self.model, item["phones"].long().unsqueeze(0).to(self.device),
+                item["bert"].float().unsqueeze(0).to(self.device), None, SamplingParams(top_k=15),
+                torch.Generator(device=self.device).manual_seed(0), max_steps=2 * item["semantic"].shape[0] + 10)
+        finally:
+            for layer in self.model.h.layers:
+                layer.self_attn.kv_cache = None
+            self.model.train()
+        folder = out_dir / "samples"
+        folder.mkdir(exist_ok=True)
+        (folder / f"step_{step:08d}.json").write_text(json.dumps({"tokens": tokens.tolist()}) + "\n")
+        if self.renderer is not None and tokens.numel():
+            from myna.audio.io import write_wav
+
+            audio, rate = self.renderer(tokens.cpu(), item)
+            write_wav(folder / f"step_{step:08d}.wav", audio, rate)

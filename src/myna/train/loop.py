@@ -1,0 +1,222 @@
+"""The training loop both stages share: step order, seeding, resumable checkpoints, progress, DDP.
+
+Every random draw of a step (data order, dropout, slices, noise) is a function of (seed, step) only,
+so a run resumed from a checkpoint continues exactly as the uninterrupted run would have. Training
+states are written to a temporary file and renamed, so Ctrl-C or a full disk never leaves half a
+checkpoint; Ctrl-C between steps saves the last finished step before stopping.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+import torch
+from torch import distributed as dist
+
+from myna.errors import MynaError
+from myna.train.config import _Settings
+
+STATE_PREFIX = "state_"
+
+
+class TrainingError(MynaError):
+    """Training cannot continue (bad data, no space for checkpoints, mismatched resume state)."""
+
+
+class Stage(Protocol):
+    """What a trainer provides to `run`."""
+
+    def train_step(self, items: list[dict[str, torch.Tensor]], step: int, epoch: int) -> dict[str, float]:
+        """One optimizer step on these items; returns named losses."""
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume (weights, optimizer moments)."""
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `state` returned."""
+
+    def on_checkpoint(self, step: int, out_dir: Path) -> None:
+        """Called after each checkpoint (sample audio)."""
+
+
+@dataclass
+class Distributed:
+    """Rank and world size; world 1 when not launched by torchrun."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """True on the process that writes files and prints."""
+        return self.rank == 0
+
+
+def setup_distributed(device: str) -> Distributed:
+    """Join the torchrun process group (gloo on CPU, nccl on CUDA) when launched by torchrun."""
+    if not dist.is_torchelastic_launched():
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def barrier(ctx: Distributed) -> None:
+    """Wait for every process (no-op in a single-process run)."""
+    if ctx.world > 1:
+        dist.barrier()
+
+
+def finish_distributed(ctx: Distributed) -> None:
+    """Leave the process group together (a lone rank tearing gloo down can abort the other)."""
+    if ctx.world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def wrap_ddp(model: torch.nn.Module, ctx: Distributed, device: str) -> torch.nn.Module:
+    """DistributedDataParallel around `model` in a multi-process run; the model itself otherwise."""
+    if ctx.world == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [torch.device(device).index or 0] if device.startswith("cuda") else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def seed_step(seed: int, step: int) -> torch.Generator:
+    """Seed the global RNG (dropout) for this step and return a generator for explicit draws."""
+    value = (seed * 1_000_003 + step) % (2**63)
+    torch.manual_seed(value)
+    return torch.Generator().manual_seed(value + 1)
+
+
+def epoch_batches(n_items: int, batch_size: int, seed: int, epoch: int, ctx: Distributed) -> list[list[int]]:
+    """This rank's batches of item indices for `epoch`: a seeded shuffle, split across ranks."""
+    order = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+    mine = order[ctx.rank :: ctx.world]
+    return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a sibling temporary file, fsync, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise TrainingError(f"could not write checkpoint {path}: {exc}; free some space and resume") from exc
+        raise
+
+
+def checkpoint_paths(out_dir: Path) -> list[Path]:
+    """Training states in `out_dir`/checkpoints, oldest first."""
+    folder = out_dir / "checkpoints"
+    return sorted(folder.glob(f"{STATE_PREFIX}*.pt")) if folder.is_dir() else []
+
+
+@dataclass
+class Progress:
+    """A one-line progress display: step, epoch, losses and ETA, redrawn at most twice a second."""
+
+    total: int
+    label: str
+    stream: TextIO | None = field(default_factory=lambda: sys.stderr)
+    started: float = field(default_factory=time.perf_counter)
+    first_step: int = 0
+    _last: float = 0.0
+
+    def update(self, step: int, epoch: int, losses: dict[str, float], force: bool = False) -> None:
+        """Redraw after finishing `step` (1-based count of finished steps)."""
+        now = time.perf_counter()
+        if self.stream is None or (not force and now - self._last < 0.5 and step < self.total):
+            return
+        self._last = now
+        done = step - self.first_step
+        eta = (now - self.started) / max(done, 1) * (self.total - step)
+        shown = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+        width = 20
+        filled = int(width * step / max(self.total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {step}/{self.total} ep {epoch + 1} {shown} "
+                          f"eta {int(eta) // 60}:{int(eta) % 60:02d}   ")
+        if step >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Settings, out_dir: Path,
+        label: str, resume: bool = True, progress: TextIO | None = sys.stderr,
+        on_step: Callable[[int], None] | None = None, ctx: Distributed | None = None) -> int:
+    """Train `stage` on `items` per `settings`; checkpoints in `out_dir`. Returns the steps done."""
+    ctx = ctx or Distributed()
+    if not items:
+        raise TrainingError(f"{label}: no training items")
+    per_epoch = math.ceil(math.ceil(len(items) / ctx.world) / settings.batch_size)
+    total = per_epoch * settings.epochs
+    if settings.max_steps:
+        total = min(total, settings.max_steps)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step = 0
+    existing = checkpoint_paths(out_dir)
+    if resume and existing:
+        saved = torch.load(existing[-1], map_location="cpu", weights_only=True)
+        stage.load_state(saved["stage"])
+        step = int(saved["step"])
+    bar = Progress(total, label, progress if ctx.main else None, first_step=step)
+    batches: list[list[int]] = []
+    losses: dict[str, float] = {}
+
+    def save(at: int) -> None:
+        if not ctx.main:
+            return
+        folder = out_dir / "checkpoints"
+        folder.mkdir(exist_ok=True)
+        atomic_save({"step": at, "stage": stage.state(), "settings": settings.to_dict()},
+                    folder / f"{STATE_PREFIX}{at:08d}.pt")
+        for old in checkpoint_paths(out_dir)[: -settings.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+        stage.on_checkpoint(at, out_dir)
+
+    in_step = False
+    try:
+        while step < total:
+            epoch, index = divmod(step, per_epoch)
+            if index == 0 or not batches:
+                batches = epoch_batches(len(items), settings.batch_size, settings.seed, epoch, ctx)
+            batch = [items[i] for i in batches[min(index, len(batches) - 1)]]
+            seed_step(settings.seed, step)
+            in_step = True
+            losses = stage.train_step(batch, step, epoch)
+            step += 1
+            in_step = False
+            bar.update(step, epoch, losses)
+            end_of_epoch = step % per_epoch == 0 and (step // per_epoch) % settings.save_every_epochs == 0
+            by_steps = settings.save_every_steps and step % settings.save_every_steps == 0
+            if step == total or end_of_epoch or by_steps:
+                save(step)
+            if on_step is not None:
+                on_step(step)
+    except KeyboardInterrupt:
+        if not in_step and step > _saved_step(out_dir):  # weights are consistent between steps only
+            save(step)
+        raise
+    bar.update(step, max(step - 1, 0) // per_epoch, losses, force=True)
+    return step
+
+
+def _saved_step(out_dir: Path) -> int:
+    paths = checkpoint_paths(out_dir)
+    return int(paths[-1].stem.removeprefix(STATE_PREFIX)) if paths else 0

@@ -1,0 +1,189 @@
+"""Stage 2 trainer: SoVITS generator against the multi-period discriminator (upstream s2_train's step).
+
+One step: the generator decodes a random latent slice of each clip; the discriminator is updated on
+(real slice, generated slice), then the generator on mel L1 x c_mel + KL x c_kl + VQ commitment +
+least-squares adversarial + feature-matching losses. Items are dicts of unpadded tensors:
+"ssl" (768, frames) HuBERT features at 50 Hz, "wav" (samples,) float audio at the model rate,
+"phones" (N,) phoneme ids, and for v2Pro/v2ProPlus "sv_emb" (20480,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from myna.audio.spectrogram import linear_spectrogram
+from myna.models.discriminators import MultiPeriodDiscriminator
+from myna.models.sovits import SSL_DIM, SoVITS, SoVITSConfig, slice_frames
+from myna.train import losses
+from myna.train.config import SoVITSTrainConfig
+from myna.train.loop import Distributed, TrainingError, wrap_ddp
+
+_TEXT_SIDE = ("enc_p.text_embedding.", "enc_p.encoder_text.", "enc_p.mrte.")
+
+
+def collate(items: list[Mapping[str, torch.Tensor]], config: SoVITSConfig) -> dict[str, torch.Tensor]:
+    """Pad a list of items into one batch and compute each clip's linear spectrogram."""
+    specs = [linear_spectrogram(item["wav"].float(), config.filter_length, config.hop_length,
+                                config.win_length)[0] for item in items]
+    frames = max(s.shape[1] for s in specs)
+    ssl_frames = max(max(item["ssl"].shape[1] for item in items), frames)
+    ssl_frames += ssl_frames % 2
+    samples = max(frames * config.hop_length, max(item["wav"].shape[0] for item in items))
+    phones = max(item["phones"].shape[0] for item in items)
+    batch = {
+        "ssl": torch.stack([F.pad(item["ssl"].float(), (0, ssl_frames - item["ssl"].shape[1])) for item in items]),
+        "spec": torch.stack([F.pad(s, (0, frames - s.shape[1])) for s in specs]),
+        "spec_lengths": torch.tensor([s.shape[1] for s in specs]),
+        "wav": torch.stack([F.pad(item["wav"].float(), (0, samples - item["wav"].shape[0])) for item in items]),
+        "phones": torch.stack([F.pad(item["phones"].long(), (0, phones - item["phones"].shape[0])) for item in items]),
+        "phone_lengths": torch.tensor([item["phones"].shape[0] for item in items]),
+    }
+    if config.is_pro:
+        batch["sv_emb"] = torch.stack([item["sv_emb"].float().reshape(-1) for item in items])
+    return batch
+
+
+class _TrainForward(nn.Module):
+    """Routes forward() to SoVITS.forward_train, so DistributedDataParallel can wrap the training pass."""
+
+    def __init__(self, model: SoVITS) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """SoVITS.forward_train."""
+        return self.model.forward_train(*args, **kwargs)
+
+
+class SoVITSTrainer:
+    """Holds the generator, discriminator and their optimizers; `loop.run` drives it."""
+
+    def __init__(self, model_config: SoVITSConfig, settings: SoVITSTrainConfig,
+                 generator_state: Mapping[str, torch.Tensor] | None = None,
+                 discriminator_state: Mapping[str, torch.Tensor] | None = None,
+                 ctx: Distributed | None = None, sample_item: Mapping[str, torch.Tensor] | None = None) -> None:
+        self.config, self.settings, self.ctx = model_config, settings, ctx or Distributed()
+        self.device = torch.device(settings.device)
+        torch.manual_seed(settings.seed)  # fresh layers (enc_q, D) start from the same weights every run
+        self.generator = SoVITS(model_config, with_posterior=True)
+        self.discriminator = MultiPeriodDiscriminator(model_config.version, model_config.use_spectral_norm,
+                                                      settings.discriminator_narrow)
+        if generator_state is not None:
+            load_generator_state(self.generator, generator_state)
+        if discriminator_state is not None:
+            self.discriminator.load_state_dict({k: v.float() for k, v in discriminator_state.items()})
+        self.generator.to(self.device).train()
+        self.discriminator.to(self.device).train()
+        self.train_g = wrap_ddp(_TrainForward(self.generator), self.ctx, settings.device)
+        self.train_d = wrap_ddp(self.discriminator, self.ctx, settings.device)
+        text_side = [p for n, p in self.generator.named_parameters() if n.startswith(_TEXT_SIDE)]
+        text_ids = {id(p) for p in text_side}
+        base = [p for p in self.generator.parameters() if id(p) not in text_ids]
+        rate = settings.learning_rate
+        self.optim_g = torch.optim.AdamW(
+            [{"params": base, "lr": rate, "scale": 1.0},
+             {"params": text_side, "lr": rate * settings.text_low_lr_rate, "scale": settings.text_low_lr_rate}],
+            rate, betas=settings.betas, eps=settings.eps, foreach=True)
+        self.optim_d = torch.optim.AdamW(self.discriminator.parameters(), rate, betas=settings.betas, eps=settings.eps, foreach=True)
+        self.filterbank = losses.mel_filterbank(model_config.sampling_rate, model_config.filter_length,
+                                                settings.n_mel_channels, settings.mel_fmin, settings.mel_fmax)
+        self.sample_item = sample_item
+
+    def _set_rates(self, epoch: int) -> None:
+        decay = self.settings.lr_decay**epoch
+        for optim in (self.optim_g, self.optim_d):
+            for group in optim.param_groups:
+                group["lr"] = self.settings.learning_rate * group.get("scale", 1.0) * decay
+
+    def train_step(self, items: list[dict[str, torch.Tensor]], step: int, epoch: int) -> dict[str, float]:
+        """One discriminator and one generator update on `items`."""
+        c, s = self.config, self.settings
+        batch = {k: v.to(self.device) for k, v in collate(items, c).items()}
+        if batch["ssl"].shape[1] != SSL_DIM:
+            raise TrainingError(f"SoVITS items need 'ssl' features of {SSL_DIM} channels, got {batch['ssl'].shape[1]}")
+        self._set_rates(epoch)
+        noise = torch.Generator(device=self.device).manual_seed(int(torch.initial_seed()) + 7)
+        out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
+                           batch["phone_lengths"], batch.get("sv_emb"), noise)
+        segment = c.segment_size // c.hop_length
+        real_mel = slice_frames(losses.log_mel(batch["spec"], self.filterbank), out.slice_starts, segment)
+        fake_mel = losses.wave_log_mel(out.audio.squeeze(1), self.filterbank, c.filter_length, c.hop_length,
+                                       c.win_length)
+        real = slice_frames(batch["wav"].unsqueeze(1), out.slice_starts * c.hop_length, c.segment_size)
+
+        real_scores, fake_scores, _, _ = self.train_d(real, out.audio.detach())
+        loss_d = losses.discriminator_loss(real_scores, fake_scores)
+        self.optim_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.optim_d.step()
+
+        _, fake_scores, real_features, fake_features = self.train_d(real, out.audio)
+        loss_mel = F.l1_loss(real_mel, fake_mel) * s.c_mel
+        loss_kl = losses.kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * s.c_kl
+        loss_fm = losses.feature_loss(real_features, fake_features)
+        loss_gen = losses.generator_loss(fake_scores)
+        loss_g = loss_gen + loss_fm + loss_mel + out.commit_loss + loss_kl
+        if not torch.isfinite(loss_g):
+            raise TrainingError(f"SoVITS loss became {loss_g.item()} at step {step}; lower the learning rate")
+        self.optim_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.optim_g.step()
+        return {"g": loss_g.item(), "d": loss_d.item(), "mel": loss_mel.item(), "kl": loss_kl.item()}
+
+    def state(self) -> dict[str, Any]:
+        """Weights and optimizer moments of both networks."""
+        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                "optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a `state()`."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optim_g.load_state_dict(state["optim_g"])
+        self.optim_d.load_state_dict(state["optim_d"])
+
+    def on_checkpoint(self, step: int, out_dir: Path) -> None:
+        """Write samples/step_N.wav: the first item resynthesised from its own tokens and timbre."""
+        if self.sample_item is None:
+            return
+        from myna.audio.io import write_wav
+
+        audio = render_item(self.generator, self.sample_item, self.device)
+        (out_dir / "samples").mkdir(exist_ok=True)
+        write_wav(out_dir / "samples" / f"step_{step:08d}.wav", audio, self.config.sampling_rate)
+
+
+def render_item(model: SoVITS, item: Mapping[str, torch.Tensor], device: torch.device) -> Any:
+    """Resynthesise one training item (its semantic tokens, phonemes and own timbre) as float audio."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            c = model.config
+            codes = model.extract_latent(item["ssl"].float().unsqueeze(0).to(device))
+            spec = linear_spectrogram(item["wav"].float().to(device), c.filter_length, c.hop_length, c.win_length)
+            sv = item["sv_emb"].float().reshape(1, -1).to(device) if c.is_pro else None
+            wave = model.decode(codes, item["phones"].long().to(device), spec, noise_scale=0.5, sv_emb=sv,
+                                generator=torch.Generator(device=device).manual_seed(0))
+    finally:
+        model.train(was_training)
+    return wave[0, 0].cpu().numpy()
+
+
+def load_generator_state(model: SoVITS, state: Mapping[str, torch.Tensor]) -> None:
+    """Load an inference state dict (upstream strips `enc_q.*`) into a training model; enc_q stays fresh."""
+    expected = model.state_dict()
+    missing = sorted(k for k in set(expected) - set(state) if not k.startswith("enc_q."))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in state if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        first = (missing or unexpected or wrong)[0]
+        raise TrainingError(f"base SoVITS weights do not fit the training model ({len(missing)} missing,"
+                            f" {len(unexpected)} unexpected, {len(wrong)} of another shape; e.g. {first})")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
