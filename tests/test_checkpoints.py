@@ -183,3 +183,32 @@ def test_pickled_code_is_never_run(tmp_path):
     torch.save({"weight": gpt_weights(), "config": Evil()}, path)
     with pytest.raises(CheckpointError, match="could run code"):
         read_gpt(path)
+
+
+def test_reads_upstream_discriminator_files(tmp_path):
+    from myna.checkpoints import read_discriminator
+    from myna.train.pipeline import pretrained_discriminator
+
+    weights = {"module.discriminators.0.convs.0.weight_v": torch.ones(2, 1, 3), "discriminators.1.conv_post.bias": torch.zeros(1)}
+    generator = tmp_path / "s2G2333k.pth"
+    save_upstream_style(generator, {"weight": sovits_weights(), "config": SOVITS_CONFIG})
+    assert pretrained_discriminator(generator) is None  # no s2D file beside it
+    save_upstream_style(tmp_path / "s2D2333k.pth", {"weight": weights, "iteration": 2333})
+    state = pretrained_discriminator(generator)
+    assert set(state) == {"discriminators.0.convs.0.weight_v", "discriminators.1.conv_post.bias"}
+    assert torch.equal(read_discriminator(tmp_path / "s2D2333k.pth")["discriminators.0.convs.0.weight_v"], torch.ones(2, 1, 3))
+    with pytest.raises(CheckpointError, match="discriminator"):
+        read_discriminator(generator)
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    import pathlib
+
+    def disk_full(self, target):
+        raise OSError(28, "No space left on device")
+
+    path = tmp_path / "g.ckpt"
+    monkeypatch.setattr(pathlib.Path, "replace", disk_full)
+    with pytest.raises(CheckpointError, match="No space left"):
+        write_gpt(path, GPTCheckpoint(GPT_CONFIG, {"ar_predict_layer.weight": torch.ones(2, 2)}))
+    assert list(tmp_path.iterdir()) == []

@@ -155,6 +155,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def read_discriminator(path: str | Path) -> dict[str, torch.Tensor]:
+    """State dict of an upstream SoVITS discriminator file (`s2D*.pth`: {"weight": ...} or {"model": ...})."""
+    path = Path(path)
+    data = _torch_load(path, _read_bytes(path))
+    weight = data.get("weight", data.get("model"))
+    if not isinstance(weight, dict) or not any(".convs." in k or k.startswith("discriminators.") for k in weight):
+        raise CheckpointError(f"{path}: not a SoVITS discriminator file (expected 'discriminators.*' weights)")
+    return {k.removeprefix("module."): v for k, v in weight.items()}
+
+
 # -- helpers -----------------------------------------------------------------------------------------
 
 
@@ -231,8 +241,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
     """Write to a sibling temporary file, then rename: a crash never leaves half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: could not write the checkpoint ({exc.strerror or exc}); nothing was changed") from exc
 
 
 def _write_safetensors(path: Path, kind: str, config: dict, state: dict, info: str, version: str | None) -> None:

@@ -124,7 +124,7 @@ def train_voice(request: TrainRequest, progress: TextIO | None = None) -> Path:
     cache = FeatureCache.open(work / "features")
 
     base_g = checkpoints.read_sovits(paths.sovits)
-    sovits = _train_sovits(base_g, sovits_items(cache), request.sovits, work / "sovits", progress)
+    sovits = _train_sovits(base_g, paths.sovits, sovits_items(cache), request.sovits, work / "sovits", progress)
     base_t = checkpoints.read_gpt(paths.gpt)
     gpt_config = T2SConfig.from_dict(base_t.config)
     gpt = _train_gpt(base_t, gpt_config, gpt_items(cache, gpt_config.max_sec), request.gpt, work / "gpt", progress,
@@ -147,8 +147,17 @@ def train_voice(request: TrainRequest, progress: TextIO | None = None) -> Path:
     return home / VOICE_FILE
 
 
-def _train_sovits(base: checkpoints.SoVITSCheckpoint, items: _Items, settings: SoVITSTrainConfig, out: Path,
-                  progress: TextIO | None):
+def pretrained_discriminator(sovits_path: Path) -> dict | None:
+    """Upstream ships each pretrained generator `s2G*.pth` with its discriminator `s2D*.pth` beside it;
+    fine-tuning starts from that discriminator when it is there (as upstream's s2_train does)."""
+    candidate = sovits_path.with_name(sovits_path.name.replace("s2G", "s2D", 1))
+    if candidate == sovits_path or not candidate.is_file():
+        return None
+    return checkpoints.read_discriminator(candidate)
+
+
+def _train_sovits(base: checkpoints.SoVITSCheckpoint, base_path: Path, items: _Items, settings: SoVITSTrainConfig,
+                  out: Path, progress: TextIO | None):
     from myna.train.sovits_trainer import SoVITSTrainer
 
     ctx = loop.setup_distributed(settings.device)  # already joined: returns this process's rank
@@ -156,7 +165,8 @@ def _train_sovits(base: checkpoints.SoVITSCheckpoint, items: _Items, settings: S
     out.mkdir(parents=True, exist_ok=True)
     settings.save(out / "train_config.json")
     (out / "model_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    trainer = SoVITSTrainer(config, settings, generator_state=base.state_dict, ctx=ctx,
+    trainer = SoVITSTrainer(config, settings, generator_state=base.state_dict,
+                            discriminator_state=pretrained_discriminator(base_path), ctx=ctx,
                             sample_item=items[0] if len(items) else None)
     loop.run(trainer, items, settings, out, "SoVITS", progress=progress, ctx=ctx)
     return trainer.generator.eval()
