@@ -16,6 +16,7 @@
     MYNA_MAX_BODY_BYTES                  largest JSON/form body other than uploads (1 MiB)
     MYNA_RESULT_CACHE_BYTES              embedded result cache size (256 MiB; 0 disables caching)
     MYNA_REDIS_URL                       use Redis for the result cache instead (redis://127.0.0.1:6379/0)
+    MYNA_VOICE_KEY_FILE                  encrypt stored voices at rest with this 32-byte key (64 hex digits)
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Settings:
     max_body_bytes: int = 2**20
     result_cache_bytes: int = 256 * 2**20
     redis_url: str | None = None
+    voice_key_file: Path | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -89,7 +91,7 @@ class Settings:
 
 _INTS = {"port", "workers", "queue_size", "max_text_chars", "max_upload_bytes", "max_body_bytes", "result_cache_bytes"}
 _FLOATS = {"request_timeout"}
-_PATHS = {"data_dir", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "api_keys_file"}
+_PATHS = {"data_dir", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "api_keys_file", "voice_key_file"}
 
 
 def _parse(name: str, raw: str) -> object:

@@ -149,3 +149,20 @@ def test_restart_keeps_voices_and_redis_results(tiny_set, tmp_path, redis_url): 
         assert cached.headers["x-myna-cache"] == "hit" and cached.content == before.content == fresh.content
     finally:
         srv.stop()
+
+
+def test_voices_are_encrypted_at_rest_with_a_key_file(tiny_set, tmp_path):
+    key_file = tmp_path / "voice.key"
+    key_file.write_text("ab" * 32)
+    srv = Server(tiny_set, tmp_path / "data", MYNA_WORKERS="1", MYNA_VOICE_KEY_FILE=str(key_file)).start()
+    try:
+        voice = upload_voice(srv, tiny_set["clips"][0], "secret-voice", transcript="A private transcript.")
+        stored = _stored_files(srv)
+        assert stored and all(p.name.endswith(".enc") for p in stored)
+        raw = b"".join(p.read_bytes() for p in srv.data_dir.rglob("*") if p.is_file())
+        assert b"private transcript" not in raw and b"secret-voice" not in raw
+        body = {"input": "Hello there.", "voice": voice["id"], "response_format": "pcm", "seed": 1, "stream": False}
+        with srv.client(headers=srv.tts) as client:
+            assert client.post("/v1/audio/speech", json=body).status_code == 200
+    finally:
+        srv.stop()

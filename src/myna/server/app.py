@@ -24,6 +24,7 @@ from myna.server.auth import KeyStore
 from myna.server.cache import make_result_cache, result_key
 from myna.server.metrics import Metrics
 from myna.server.worker import WorkerPool
+from myna.voices.crypto import read_key
 from myna.voices.registry import VoiceRegistry
 
 log = logging.getLogger("myna.server")
@@ -50,7 +51,8 @@ class Service:
         self._factory = factory
         self.pool = WorkerPool(factory or synthesizer_factory(settings), settings.workers, settings.queue_size)
         self.auth = KeyStore.load(settings.api_keys_file, settings.admin_key)
-        self.registry = VoiceRegistry(settings.data_dir / "voices")
+        key = read_key(settings.voice_key_file) if settings.voice_key_file else None
+        self.registry = VoiceRegistry(settings.data_dir / "voices", key=key)
         self.cache = make_result_cache(settings.redis_url, max(settings.result_cache_bytes, 1))
         self.caching = settings.result_cache_bytes > 0 or bool(settings.redis_url)
         self.metrics = Metrics(lambda: self.pool.depth, lambda: self.pool.busy, self.cache.stats)
