@@ -1,0 +1,146 @@
+"""`myna data prepare|features` and `myna train`: fine-tuning datasets and voices."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from myna.cli.common import add_model_args, data_dir, quiet_transformers
+from myna.errors import InputError, MynaError
+
+
+def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+    """`myna train`: prepare -> features -> SoVITS -> GPT -> export, then register the voice for `say --voice`."""
+    try:
+        from myna.train.config import GPTTrainConfig, SoVITSTrainConfig
+        from myna.train.pipeline import TrainRequest, train_voice
+
+        common = {"device": args.device, "seed": args.seed}
+        sovits = SoVITSTrainConfig(**common, **{k: v for k, v in (("epochs", args.sovits_epochs),
+                                   ("batch_size", args.sovits_batch), ("learning_rate", args.sovits_lr)) if v})
+        gpt = GPTTrainConfig(**common, **{k: v for k, v in (("epochs", args.gpt_epochs),
+                             ("batch_size", args.gpt_batch), ("learning_rate", args.gpt_lr)) if v})
+        request = TrainRequest(Path(args.data), Path(args.base), args.name, data_dir(args), args.model_version,
+                               sovits, gpt, args.lang)
+        quiet_transformers()
+        voice = train_voice(request, progress=None if args.quiet else err)
+    except MynaError as exc:
+        err.write(f"myna train: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("\nmyna train: interrupted; run the same command again to resume from the last checkpoint\n")
+        return 130
+    err.write(f"myna train: voice {args.name!r} ready; try `myna say --voice {args.name} TEXT -o out.wav`\n")
+    out.write(f"{voice}\n")
+    return 0
+
+
+def cmd_data_prepare(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+    """`myna data prepare`: recordings (or a .list) -> sliced, cleaned, transcribed utterances + .list."""
+    from myna.train.prepare import PrepareOptions, prepare_dataset
+    from myna.train.slicing import SliceConfig
+
+    try:
+        options = PrepareOptions(
+            speaker=args.speaker, lang=args.lang, asr_model=args.asr_model and Path(args.asr_model),
+            denoise=args.denoise, slicing=SliceConfig(min_seconds=args.min_seconds, max_seconds=args.max_seconds),
+            device=args.device, progress=not args.quiet,
+        )
+        report = prepare_dataset(args.inputs, args.out, options)
+    except MynaError as exc:
+        err.write(f"myna data prepare: {exc}\n")
+        return 1
+    for line in report.summary():
+        err.write(f"myna data prepare: {line}\n")
+    out.write(f"{report.list_path}\n")
+    return 0
+
+
+def cmd_data_features(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+    """`myna data features`: a .list -> cached phonemes, BERT, HuBERT, semantic tokens (and SV embeddings)."""
+    from myna.train.features import FeatureModels, extract_features
+
+    try:
+        if args.model_dir:
+            from myna.engine.loading import ModelPaths
+
+            paths = ModelPaths.from_model_dir(args.model_dir, args.model_version)
+            hubert, sovits, bert, sv = paths.hubert, paths.sovits, paths.bert, paths.sv
+        elif args.hubert and args.sovits:
+            hubert, sovits = Path(args.hubert), Path(args.sovits)
+            bert, sv = (Path(v) if v else None for v in (args.bert, args.sv))
+        else:
+            raise InputError("no models given: pass --model-dir DIR or both --hubert DIR and --sovits FILE")
+        quiet_transformers()
+        report = extract_features(args.list, args.out, FeatureModels(hubert, sovits, bert, sv, args.device),
+                                  progress=not args.quiet)
+    except MynaError as exc:
+        err.write(f"myna data features: {exc}\n")
+        return 1
+    for line in report.summary():
+        err.write(f"myna data features: {line}\n")
+    out.write(f"{report.manifest}\n")
+    return 0
+
+
+def _add_data_commands(commands) -> None:
+    """`myna data prepare|features` (fine-tuning datasets)."""
+    data = commands.add_parser("data", help="prepare a fine-tuning dataset (prepare, features)",
+                               description="Build a fine-tuning dataset: recordings -> .list -> cached features.")
+    steps = data.add_subparsers(dest="data_command", required=True, metavar="STEP")
+    prep = steps.add_parser(
+        "prepare", help="slice, clean and transcribe recordings into OUT/dataset.list",
+        description="Cut recordings (wav/flac/mp3/ogg/m4a, files or folders) at pauses into 2-12 s utterances, "
+                    "drop clipped or near-silent ones, normalize loudness, transcribe, and write OUT/wavs/ and "
+                    "OUT/dataset.list (path|speaker|LANG|text) for proofreading. A .list input is used as is.",
+    )
+    prep.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders of them, or .list files")
+    prep.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    prep.add_argument("--speaker", help="speaker name in the list (default: the output folder's name)")
+    prep.add_argument("--lang", help="spoken language as a whisper code (en, zh, ja); default: detected")
+    prep.add_argument("--asr-model", metavar="DIR", help="local faster-whisper model directory "
+                      "(default: the bundled Whisper tiny.en, English only)")
+    prep.add_argument("--denoise", action="store_true", help="remove background noise with DeepFilterNet3 first")
+    prep.add_argument("--min-seconds", type=float, default=2.0, help="shortest utterance kept (default 2)")
+    prep.add_argument("--max-seconds", type=float, default=12.0, help="longest utterance (default 12)")
+    prep.add_argument("--device", default="cpu", help="device for speech recognition (default cpu)")
+    prep.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    prep.set_defaults(handler=cmd_data_prepare)
+    feats = steps.add_parser(
+        "features", help="compute and cache the training features of a .list",
+        description="Phonemes, BERT (Chinese), HuBERT features, semantic tokens and, for v2Pro, speaker "
+                    "embeddings of every utterance, cached in OUT (unchanged utterances are reused).",
+    )
+    feats.add_argument("list", metavar="LIST", help="transcript list (path|speaker|LANG|text)")
+    feats.add_argument("--out", required=True, metavar="DIR", help="feature cache folder")
+    add_model_args(feats, gpt=False)
+    feats.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    feats.set_defaults(handler=cmd_data_features)
+
+
+def register(commands) -> None:
+    """Add the `train` and `data` subcommands."""
+    train = commands.add_parser(
+        "train", help="fine-tune a voice: prepare, features, SoVITS, GPT, export (resumable)",
+        description="Fine-tune the base models on recordings (a folder or files) or an upstream .list, export "
+                    "upstream-format weights and register the voice for `myna say --voice NAME`. Run the same "
+                    "command again to resume an interrupted run. Defaults are upstream's few-shot ones (README).")
+    train.add_argument("--data", required=True, metavar="DIR|FILE.list", help="recordings, or a transcript list")
+    train.add_argument("--base", required=True, metavar="MODEL_DIR", help="directory laid out like pretrained_models")
+    train.add_argument("--name", required=True, help="name of the new voice")
+    train.add_argument("--model-version", default="v2", help="base model version: v1, v2, v2Pro, v2ProPlus")
+    train.add_argument("--data-dir", help="where voices are kept (default MYNA_DATA_DIR or ~/.local/share/myna)")
+    train.add_argument("--lang", help="language hint for transcribing raw recordings (whisper code)")
+    train.add_argument("--device", default="cpu", help="torch device (default cpu); multi-GPU: launch with torchrun")
+    train.add_argument("--seed", type=int, default=1234)
+    train.add_argument("--sovits-epochs", type=int, help="default 8")
+    train.add_argument("--sovits-batch", type=int, help="default 4")
+    train.add_argument("--sovits-lr", type=float, help="default 1e-4")
+    train.add_argument("--gpt-epochs", type=int, help="default 15")
+    train.add_argument("--gpt-batch", type=int, help="default 8")
+    train.add_argument("--gpt-lr", type=float, help="default 1e-5")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(handler=cmd_train)
+
+    _add_data_commands(commands)
