@@ -63,14 +63,18 @@ class DiscriminatorP(nn.Module):
         batch, channels, length = wave.shape
         if length % self.period:
             wave = F.pad(wave, (0, self.period - length % self.period), "reflect")
-        x = wave.view(batch, channels, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
+        return _scores(self.convs, self.conv_post, wave.view(batch, channels, -1, self.period))
+
+
+def _scores(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run a conv stack (leaky ReLU after each) and its output conv: (flattened scores, every feature map)."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LEAKY_SLOPE)
         features.append(x)
-        return torch.flatten(x, 1, -1), features
+    x = conv_post(x)
+    features.append(x)
+    return torch.flatten(x, 1, -1), features
 
 
 class DiscriminatorS(nn.Module):
@@ -92,14 +96,7 @@ class DiscriminatorS(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(B, 1, T) -> (scores (B, N), feature maps of every layer)."""
-        x = wave
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        x = self.conv_post(x)
-        features.append(x)
-        return torch.flatten(x, 1, -1), features
+        return _scores(self.convs, self.conv_post, wave)
 
 
 class MultiPeriodDiscriminator(nn.Module):
