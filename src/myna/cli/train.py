@@ -17,12 +17,22 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
         from myna.train.pipeline import TrainRequest, train_voice
 
         common = {"device": args.device, "seed": args.seed}
-        sovits = SoVITSTrainConfig(**common, **{k: v for k, v in (("epochs", args.sovits_epochs),
-                                   ("batch_size", args.sovits_batch), ("learning_rate", args.sovits_lr)) if v})
-        gpt = GPTTrainConfig(**common, **{k: v for k, v in (("epochs", args.gpt_epochs),
-                             ("batch_size", args.gpt_batch), ("learning_rate", args.gpt_lr)) if v})
-        request = TrainRequest(Path(args.data), Path(args.base), args.name, data_dir(args), args.model_version,
-                               sovits, gpt, args.lang)
+        sovits_given = {k: v for k, v in (("epochs", args.sovits_epochs), ("batch_size", args.sovits_batch),
+                                          ("learning_rate", args.sovits_lr)) if v}
+        gpt_given = {k: v for k, v in (("epochs", args.gpt_epochs), ("batch_size", args.gpt_batch),
+                                       ("learning_rate", args.gpt_lr)) if v}
+        sovits = SoVITSTrainConfig(**common, **sovits_given)
+        gpt = GPTTrainConfig(**common, **gpt_given)
+        preset = None
+        if bool(args.base) == bool(args.preset):
+            raise InputError("give either --base MODEL_DIR (fine-tune) or --preset NAME (train from scratch)")
+        if args.preset:
+            from myna.train.presets import get_preset
+            from myna.train.scratch import preset_settings
+
+            preset = preset_settings(get_preset(args.preset), args.device, args.seed, sovits_given, gpt_given)
+        request = TrainRequest(Path(args.data), Path(args.base) if args.base else None, args.name, data_dir(args),
+                               args.model_version, sovits, gpt, args.lang, preset)
         quiet_transformers()
         voice = train_voice(request, progress=None if args.quiet else err)
     except MynaError as exc:
@@ -86,7 +96,7 @@ def cmd_data_features(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, er
 
 def _add_data_commands(commands) -> None:
     """`myna data prepare|features` (fine-tuning datasets)."""
-    data = commands.add_parser("data", help="prepare a fine-tuning dataset (prepare, features)",
+    data = commands.add_parser("data", help="prepare a fine-tuning dataset (prepare, features, synth)",
                                description="Build a fine-tuning dataset: recordings -> .list -> cached features.")
     steps = data.add_subparsers(dest="data_command", required=True, metavar="STEP")
     prep = steps.add_parser(
@@ -117,6 +127,53 @@ def _add_data_commands(commands) -> None:
     add_model_args(feats, gpt=False)
     feats.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     feats.set_defaults(handler=cmd_data_features)
+    _add_synth_command(steps)
+
+
+def cmd_data_synth(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+    """`myna data synth`: a multi-speaker English corpus from local, freely licensed voices."""
+    from myna.train.synth.corpus import SynthOptions, build_corpus
+    from myna.train.synth.voices import DEFAULT_VOICES
+
+    voices = tuple(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else DEFAULT_VOICES
+    try:
+        report = build_corpus(SynthOptions(
+            Path(args.out), utterances=args.utterances, voices=voices, pseudo_speakers=args.pseudo_speakers,
+            seed=args.seed, jobs=args.jobs, rate=args.rate, heldout_family=args.heldout_family or None,
+            heldout_speakers=args.heldout_speakers, progress=not args.quiet))
+    except MynaError as exc:
+        err.write(f"myna data synth: {exc}\n")
+        return 1
+    for line in report.summary():
+        err.write(f"myna data synth: {line}\n")
+    out.write(f"{report.train_list}\n")
+    return 0
+
+
+def _add_synth_command(steps) -> None:
+    """`myna data synth` (the bundled default voice's training corpus)."""
+    from myna.train.synth.voices import DEFAULT_VOICES
+
+    synth = steps.add_parser(
+        "synth", help="render a multi-speaker English corpus from local flite/festival/espeak-ng voices",
+        description="Speak generated English sentences with the installed flite, festival and espeak-ng voices "
+                    "plus pitch/formant/tempo-shifted pseudo-speakers; write OUT/wavs/, OUT/corpus.list, "
+                    "OUT/heldout_speakers.list and the licence record OUT/SOURCES.md (resumable).")
+    synth.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    synth.add_argument("--utterances", type=int, default=100, help="utterances per training speaker (default 100)")
+    synth.add_argument("--voices", metavar="LIST", help=f"comma-separated base voices (default: all of "
+                       f"{','.join(DEFAULT_VOICES)})")
+    synth.add_argument("--pseudo-speakers", type=int, default=16, metavar="K",
+                       help="shifted pseudo-speakers added to the base voices (default 16)")
+    synth.add_argument("--seed", type=int, default=0, help="seed of the sentences and shifts (default 0)")
+    synth.add_argument("--jobs", type=int, default=1, metavar="J", help="parallel renderers (default 1)")
+    synth.add_argument("--rate", type=int, default=22050, help="output sample rate (default 22050)")
+    synth.add_argument("--heldout-family", default="ked", metavar="FAMILY",
+                       help="speaker family kept out of training (default ked; '' for none)")
+    synth.add_argument("--heldout-speakers", type=int, default=3, metavar="N",
+                       help="speakers kept out of training for zero-shot tests (default 3)")
+    synth.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(handler=cmd_data_synth)
 
 
 def register(commands) -> None:
@@ -127,7 +184,9 @@ def register(commands) -> None:
                     "upstream-format weights and register the voice for `myna say --voice NAME`. Run the same "
                     "command again to resume an interrupted run. Defaults are upstream's few-shot ones (README).")
     train.add_argument("--data", required=True, metavar="DIR|FILE.list", help="recordings, or a transcript list")
-    train.add_argument("--base", required=True, metavar="MODEL_DIR", help="directory laid out like pretrained_models")
+    train.add_argument("--base", metavar="MODEL_DIR", help="directory laid out like pretrained_models")
+    train.add_argument("--preset", metavar="NAME", help="instead of --base: train new models of this size from "
+                       "scratch (small: the default voice's; Whisper + Resemblyzer features)")
     train.add_argument("--name", required=True, help="name of the new voice")
     train.add_argument("--model-version", default="v2", help="base model version: v1, v2, v2Pro, v2ProPlus")
     train.add_argument("--data-dir", help="where voices are kept (default MYNA_DATA_DIR or ~/.local/share/myna)")

@@ -27,9 +27,9 @@ from myna.models.style_encoder import MelStyleEncoder
 from myna.models.vocoder import Generator
 
 VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
-SSL_DIM = 768  # HuBERT-base hidden size
-SV_EMBEDDING_DIM = 20480  # speaker-verification embedding consumed by v2Pro/v2ProPlus
-MRTE_TIMBRE_DIM = 512  # MRTE's fixed hidden width; the timbre vector must match it
+SSL_DIM = 768  # HuBERT-base hidden size: upstream's content-feature width (config `ssl_dim`)
+SV_EMBEDDING_DIM = 20480  # ERes2NetV2 embedding consumed by upstream's v2Pro/v2ProPlus (config `sv_dim`)
+MRTE_TIMBRE_DIM = 512  # MRTE's hidden width (upstream's, kept for every size); the timbre vector must match it
 V2_REFERENCE_BINS = 704  # v2+ reference encoders see only the lowest 704 of 1025 bins
 SYMBOL_COUNTS = {"v1": 322, "v2": 732}
 
@@ -65,6 +65,10 @@ class SoVITSConfig:
     n_speakers: int = 300
     # "train" section (only the training segment length matters to the model)
     segment_size: int = 20480
+    # myna additions (absent from upstream files, whose values are these defaults): the width of the
+    # content features (768 HuBERT-base, 384 Whisper tiny) and of the speaker embedding (v2Pro only).
+    ssl_dim: int = SSL_DIM
+    sv_dim: int = SV_EMBEDDING_DIM
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,8 +81,14 @@ class SoVITSConfig:
             raise InputError(
                 f"semantic_frame_rate must be '25hz' or '50hz', got {self.semantic_frame_rate!r}"
             )
-        if self.hidden_channels != 192:
-            raise InputError(f"hidden_channels must be 192 (MRTE's fixed width), got {self.hidden_channels}")
+        for name in ("ssl_dim", "sv_dim", "gin_channels", "upsample_initial_channel", "hidden_channels"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"SoVITS config: {name} must be a positive width, got {getattr(self, name)}")
+        if self.samples_per_frame != self.hop_length:
+            raise InputError(
+                f"SoVITS config: the upsample rates multiply to {self.samples_per_frame} samples per frame but"
+                f" hop_length is {self.hop_length}; make them agree"
+            )
         if not self.is_pro and self.gin_channels != MRTE_TIMBRE_DIM:
             raise InputError(
                 f"gin_channels must be {MRTE_TIMBRE_DIM} for {self.version}, got {self.gin_channels}"
@@ -123,6 +133,7 @@ class SoVITSConfig:
         if version is not None:
             flat["version"] = version
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        flat.setdefault("ssl_dim", SSL_DIM)  # files without the key are upstream's (HuBERT-base width)
         known = {k: v for k, v in flat.items() if k in names}
         for key in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
             if key in known:
@@ -139,6 +150,9 @@ class SoVITSConfig:
         data_keys = ("sampling_rate", "filter_length", "hop_length", "win_length", "n_speakers")
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         model = {k: v for k, v in values.items() if k not in data_keys and k != "segment_size"}
+        for key, default in (("ssl_dim", SSL_DIM), ("sv_dim", SV_EMBEDDING_DIM)):
+            if model[key] == default:  # upstream's widths stay implicit, so its files round-trip unchanged
+                del model[key]
         for key in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
             model[key] = list(model[key])
         model["resblock_dilation_sizes"] = [list(d) for d in model["resblock_dilation_sizes"]]
@@ -156,7 +170,7 @@ class TextEncoder(nn.Module):
         super().__init__()
         c = config
         self.out_channels = c.inter_channels
-        self.ssl_proj = nn.Conv1d(SSL_DIM, c.hidden_channels, 1)
+        self.ssl_proj = nn.Conv1d(c.ssl_dim, c.hidden_channels, 1)
         self.encoder_ssl = TransformerEncoder(
             c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers // 2, c.kernel_size, c.p_dropout
         )
@@ -164,7 +178,7 @@ class TextEncoder(nn.Module):
             c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers, c.kernel_size, c.p_dropout
         )
         self.text_embedding = nn.Embedding(c.n_symbols, c.hidden_channels)
-        self.mrte = MRTE()
+        self.mrte = MRTE(c.hidden_channels, MRTE_TIMBRE_DIM, c.hidden_channels)
         self.encoder2 = TransformerEncoder(
             c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers // 2, c.kernel_size, c.p_dropout
         )
@@ -179,7 +193,7 @@ class TextEncoder(nn.Module):
         ge: torch.Tensor | None,
         speed: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """content (B, 768, T), phone_ids (B, N), ge (B, 512, 1) -> (mean, log_std, mask) at T / speed."""
+        """content (B, ssl_dim, T), phone_ids (B, N), ge (B, 512, 1) -> (mean, log_std, mask) at T / speed."""
         mask = time_mask(content_lengths, content.shape[2], content.dtype)
         x = self.ssl_proj(content * mask) * mask
         x = self.encoder_ssl(x * mask, mask)
@@ -206,6 +220,8 @@ class TrainOutput(NamedTuple):
     m_p: torch.Tensor  # prior mean
     logs_p: torch.Tensor  # prior log-std
     logs_q: torch.Tensor  # posterior log-std
+    projected: torch.Tensor  # (B, ssl_dim, T') detached quantizer input, for codebook updates (train/)
+    codes: torch.Tensor  # (n_q, B, T') the codes chosen for `projected`
 
 
 def slice_frames(x: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
@@ -238,13 +254,14 @@ class SoVITS(nn.Module):
         self.flow = ResidualCouplingBlock(
             c.inter_channels, c.hidden_channels, 5, 1, 4, gin_channels=c.gin_channels
         )
-        self.reference_bins = c.spec_channels if c.version == "v1" else V2_REFERENCE_BINS
+        # v2+ see the lowest 704 bins; a smaller spectrogram (a from-scratch model) is seen whole
+        self.reference_bins = c.spec_channels if c.version == "v1" else min(V2_REFERENCE_BINS, c.spec_channels)
         self.ref_enc = MelStyleEncoder(self.reference_bins, out_dim=c.gin_channels)
         stride = 2 if c.semantic_frame_rate == "25hz" else 1
-        self.ssl_proj = nn.Conv1d(SSL_DIM, SSL_DIM, stride, stride=stride)
-        self.quantizer = ResidualVectorQuantizer(dimension=SSL_DIM, n_q=1, bins=1024)
+        self.ssl_proj = nn.Conv1d(c.ssl_dim, c.ssl_dim, stride, stride=stride)
+        self.quantizer = ResidualVectorQuantizer(dimension=c.ssl_dim, n_q=1, bins=1024)
         if c.is_pro:
-            self.sv_emb = nn.Linear(SV_EMBEDDING_DIM, c.gin_channels)
+            self.sv_emb = nn.Linear(c.sv_dim, c.gin_channels)
             self.ge_to512 = nn.Linear(c.gin_channels, MRTE_TIMBRE_DIM)
             self.prelu = nn.PReLU(num_parameters=c.gin_channels)
 
@@ -255,10 +272,12 @@ class SoVITS(nn.Module):
 
     @torch.no_grad()
     def extract_latent(self, ssl_features: torch.Tensor) -> torch.Tensor:
-        """SSL features (B, 768, T) at 50 Hz -> semantic codes (B, n_q, T') (T' = T // 2 for 25 Hz)."""
-        if ssl_features.dim() != 3 or ssl_features.shape[1] != SSL_DIM:
+        """SSL features (B, ssl_dim, T) at 50 Hz -> semantic codes (B, n_q, T') (T' = T // 2 for 25 Hz)."""
+        dim = self.config.ssl_dim
+        if ssl_features.dim() != 3 or ssl_features.shape[1] != dim:
             raise InputError(
-                f"ssl_features must be (batch, {SSL_DIM}, frames), got {tuple(ssl_features.shape)}"
+                f"ssl_features must be (batch, {dim}, frames), got {tuple(ssl_features.shape)}: this model"
+                f" reads {dim}-channel content features ({_content_hint(dim)})"
             )
         codes = self.quantizer.encode(self.ssl_proj(ssl_features))
         return codes.transpose(0, 1)
@@ -275,6 +294,11 @@ class SoVITS(nn.Module):
             if sv_emb is None:
                 raise InputError(
                     f"{self.config.version} needs a speaker-verification embedding per reference"
+                )
+            if sv_emb.shape[-1] != self.config.sv_dim:
+                raise InputError(
+                    f"speaker embedding has {sv_emb.shape[-1]} values, this model reads {self.config.sv_dim}"
+                    " (20480: ERes2NetV2, 256: Resemblyzer); use the speaker encoder the model was trained with"
                 )
             ge = self.prelu(ge + self.sv_emb(sv_emb).unsqueeze(-1))
         return ge
@@ -314,7 +338,7 @@ class SoVITS(nn.Module):
 
         codes: (T,), (B, T) or (n_q, B, T) at 25 Hz; phone_ids: (N,) or (B, N); refer_specs: one
         (B, 1025, frames) linear spectrogram or a list of them (their timbres are averaged); sv_emb:
-        v2Pro/v2ProPlus only, one (B, 20480) embedding per reference. The prior noise is drawn from
+        v2Pro/v2ProPlus only, one (B, sv_dim) embedding per reference. The prior noise is drawn from
         `generator` (the global RNG if None) and skipped when noise_scale is 0.
         """
         if speed <= 0:
@@ -363,11 +387,12 @@ class SoVITS(nn.Module):
     ) -> TrainOutput:
         """Training pass (needs `with_posterior=True`): posterior from `spec`, prior from content + phonemes.
 
-        ssl_features (B, 768, T_ssl) at 50 Hz, spec (B, 1025, T) linear spectrogram of the target
+        ssl_features (B, ssl_dim, T_ssl) at 50 Hz, spec (B, 1025, T) linear spectrogram of the target
         audio (the timbre reference too, as upstream trains), phone_ids (B, N). Random slices of
         `segment_size // hop_length` latent frames are decoded; slice starts and the posterior
         noise come from `generator`. Like upstream, the quantizer's codebook is frozen and passes
-        gradients straight through to `ssl_proj`.
+        gradients straight through to `ssl_proj` (a from-scratch run updates the codebook itself from
+        `projected` and `codes`, see myna.train.codebook).
         """
         if not hasattr(self, "enc_q"):
             raise RuntimeError("forward_train needs the posterior encoder: build SoVITS(config, with_posterior=True)")
@@ -399,4 +424,10 @@ class SoVITS(nn.Module):
         draws = torch.rand(spec.shape[0], generator=generator, device=spec.device)
         starts = (draws * room).long()
         audio = self.dec(slice_frames(z, starts, segment), g=ge)
-        return TrainOutput(audio, commit_loss, starts, mask, z_p, m_p, logs_p, logs_q)
+        return TrainOutput(audio, commit_loss, starts, mask, z_p, m_p, logs_p, logs_q, projected.detach(), codes)
+
+
+def _content_hint(dim: int) -> str:
+    """Which content encoder produces `dim`-channel features, for error messages."""
+    known = {SSL_DIM: "HuBERT-base, --hubert DIR", 384: "Whisper tiny"}
+    return known.get(dim, "the content encoder the model was trained with")

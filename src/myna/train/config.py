@@ -105,3 +105,4 @@ class GPTTrainConfig(_Settings):
     grad_clip: float = 1.0
     dropout: float = 0.1  # upstream's GPT layers train with 0.1 (hard-wired there)
     save_every_epochs: int = 5
+    warmup_steps: int = 0  # linear learning-rate warm-up (from-scratch presets; fine-tuning needs none)

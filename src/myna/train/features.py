@@ -9,6 +9,11 @@ file layout is myna's own, described in `myna.train.dataset`):
 - semantic tokens: the SoVITS model's `extract_latent` of the HuBERT features;
 - for v2Pro/v2ProPlus, the speaker-verification embedding of the 16-bit waveform.
 
+The content and speaker encoders are upstream's (HuBERT, ERes2NetV2) unless `FeatureModels` names
+others (a from-scratch model: Whisper tiny.en states, Resemblyzer embeddings; the "hubert" part then
+holds Whisper's states). Without a SoVITS file (`sovits=None`, before a from-scratch SoVITS exists)
+the semantic tokens are skipped; a later run with the trained SoVITS adds them and reuses the rest.
+
 Every part is stored under a key hashing exactly what it depends on (audio bytes, text, language,
 symbol version, the identity of the models used), so an unchanged utterance is never recomputed
 and an edited transcript recomputes only its phonemes. Models are loaded only when some part is
@@ -30,6 +35,14 @@ import torch
 
 from myna.audio.io import AudioError, resample_soxr
 from myna.errors import InputError, MynaError
+from myna.features.encoders import (
+    ERES2NET,
+    HUBERT,
+    RESEMBLYZER,
+    WHISPER,
+    load_content_encoder,
+    load_speaker_encoder,
+)
 from myna.train.dataset import (
     CACHE_FORMAT,
     MANIFEST_NAME,
@@ -54,13 +67,19 @@ _PRO_VERSIONS = ("v2Pro", "v2ProPlus")
 
 @dataclass(frozen=True)
 class FeatureModels:
-    """Local model files: HuBERT directory, SoVITS checkpoint, Chinese BERT (zh text), SV model (v2Pro)."""
+    """Local model files: HuBERT directory, SoVITS checkpoint, Chinese BERT (zh text), SV model (v2Pro).
 
-    hubert: Path
-    sovits: Path
+    `content`/`speaker` name the encoders (myna.features.encoders); `version` is the SoVITS version
+    when `sovits` is None (no tokens yet)."""
+
+    hubert: Path | None
+    sovits: Path | None
     bert: Path | None = None
     sv: Path | None = None
     device: str = "cpu"
+    content: str = HUBERT
+    speaker: str = ERES2NET
+    version: str | None = None
 
 
 @dataclass
@@ -123,9 +142,7 @@ class _Models:
     def _load(self, name: str):
         device = self.paths.device
         if name == "hubert":
-            from myna.features.content import HubertContentEncoder
-
-            return HubertContentEncoder(self.paths.hubert, device)
+            return load_content_encoder(self.paths.content, self.paths.hubert, device)
         if name == "sovits":
             from myna.engine.loading import load_sovits
 
@@ -136,9 +153,7 @@ class _Models:
             from myna.features.bert import ChineseBert
 
             return ChineseBert(self.paths.bert, device)
-        from myna.features.speaker import SpeakerEncoder
-
-        return SpeakerEncoder.from_file(self.paths.sv, device)
+        return load_speaker_encoder(self.paths.speaker, self.paths.sv, device)
 
 
 def extract_features(source: str | Path | Iterable[ListEntry], cache_dir: str | Path, models: FeatureModels,
@@ -157,18 +172,22 @@ def extract_features(source: str | Path | Iterable[ListEntry], cache_dir: str | 
         entries = list(source)
     if not entries:
         raise InputError("no utterances to extract features from" + _reasons(report.skipped))
-    version = checkpoints.read_sovits(models.sovits).version
+    version = checkpoints.read_sovits(models.sovits).version if models.sovits is not None else models.version
+    if version is None:
+        raise InputError("no SoVITS model given: pass the SoVITS file, or the version of the model to train")
     is_pro = version in _PRO_VERSIONS
-    if is_pro and models.sv is None:
+    if is_pro and models.sv is None and models.speaker != RESEMBLYZER:
         raise InputError(f"{models.sovits} is a {version} model: give the speaker-verification model (--sv FILE)")
     symbols = "v1" if version == "v1" else "v2"
-    ids = {"hubert": model_identity(models.hubert), "sovits": model_identity(models.sovits),
-           "bert": model_identity(models.bert), "sv": model_identity(models.sv) if is_pro else None}
+    ids = {"hubert": _encoder_identity(models.content, models.hubert), "sovits": model_identity(models.sovits),
+           "bert": model_identity(models.bert),
+           "sv": _encoder_identity(models.speaker, models.sv) if is_pro else None}
+    scale = _HUBERT_SCALE if models.content == HUBERT else 1.0
     loader = _Models(models)
     items, names = [], set()
     for entry in tqdm(entries, desc="features", unit="utt", disable=not progress):
         try:
-            item = _utterance(entry, cache_dir, loader, ids, symbols, is_pro, report)
+            item = _utterance(entry, cache_dir, loader, ids, symbols, is_pro, report, scale)
         except (MynaError, OSError) as exc:
             report.skipped.append((str(entry.audio), str(exc)))
             continue
@@ -180,6 +199,19 @@ def extract_features(source: str | Path | Iterable[ListEntry], cache_dir: str | 
     atomic_write_bytes(report.manifest, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
     report.items = len(items)
     return report
+
+
+def _encoder_identity(name: str, path: Path | None) -> str | None:
+    """Cache identity of an encoder: its files' hash, and for a non-upstream encoder its name too."""
+    if name == WHISPER:
+        from myna.features.whisper import IDENTITY, bundled_whisper_dir
+
+        return f"{IDENTITY}:{model_identity(bundled_whisper_dir())}"
+    if name == RESEMBLYZER:
+        from myna.features.ge2e import BUNDLED, IDENTITY
+
+        return f"{IDENTITY}:{model_identity(BUNDLED)}"
+    return model_identity(path)
 
 
 def _reasons(skipped: list[tuple[str, str]]) -> str:
@@ -197,7 +229,7 @@ def _unique_name(name: str, used: set[str]) -> str:
 
 
 def _utterance(entry: ListEntry, cache: Path, models: _Models, ids: dict, symbols: str, is_pro: bool,
-               report: FeatureReport) -> dict:
+               report: FeatureReport, scale: float = _HUBERT_SCALE) -> dict:
     """Every part of one utterance (computed or reused) -> its manifest record (without "name")."""
     audio_key = hashlib.sha256(Path(entry.audio).read_bytes()).hexdigest()
     bert_id = ids["bert"] if entry.lang == "zh" else None
@@ -206,7 +238,8 @@ def _utterance(entry: ListEntry, cache: Path, models: _Models, ids: dict, symbol
         "phonemes": f"phonemes/{_key('phonemes', entry.text, entry.lang, symbols, bert_id)}.safetensors",
         "hubert": f"hubert/{_key('hubert', audio_key, ids['hubert'])}.safetensors",
     }
-    paths["semantic"] = f"semantic/{_key('semantic', paths['hubert'], ids['sovits'])}.safetensors"
+    paths["semantic"] = (f"semantic/{_key('semantic', paths['hubert'], ids['sovits'])}.safetensors"
+                         if ids["sovits"] is not None else None)
     paths["sv"] = f"sv/{_key('sv', audio_key, ids['sv'])}.safetensors" if is_pro else None
 
     def missing(part: str) -> bool:
@@ -222,12 +255,12 @@ def _utterance(entry: ListEntry, cache: Path, models: _Models, ids: dict, symbol
         _write_pcm16(cache / paths["wav32k"], mixed)
     if missing("hubert"):
         mixed = _mixed_wave(entry.audio) if mixed is None else mixed
-        wave_16k = resample_soxr((mixed * _HUBERT_SCALE).astype(np.float32), WAV_RATE, HUBERT_RATE)
+        wave_16k = resample_soxr((mixed * scale).astype(np.float32), WAV_RATE, HUBERT_RATE)
         ssl = models.get("hubert").encode(torch.from_numpy(wave_16k)[None]).float().cpu()
         if not torch.isfinite(ssl).all():
-            raise InputError(f"{entry.audio}: HuBERT produced NaN features for this clip")
+            raise InputError(f"{entry.audio}: the content encoder produced NaN features for this clip")
         save_tensors(cache / paths["hubert"], {"ssl": ssl})
-    if missing("semantic"):
+    if paths["semantic"] is not None and missing("semantic"):
         sovits = models.get("sovits")
         ssl = load_tensors(cache / paths["hubert"])["ssl"]
         with torch.inference_mode():
@@ -244,7 +277,7 @@ def _utterance(entry: ListEntry, cache: Path, models: _Models, ids: dict, symbol
         "seconds": round(soundfile.info(str(cache / paths["wav32k"])).frames / WAV_RATE, 4),
         "phones": text_shapes["phone_ids"][0],
         "frames": tensor_info(cache / paths["hubert"])[0]["ssl"][-1],
-        "tokens": tensor_info(cache / paths["semantic"])[0]["codes"][0],
+        "tokens": tensor_info(cache / paths["semantic"])[0]["codes"][0] if paths["semantic"] else 0,
         **paths,
     }
 

@@ -78,6 +78,9 @@ class GPTTrainer:
     def train_step(self, items: list[dict[str, torch.Tensor]], step: int, epoch: int) -> dict[str, float]:
         """One optimizer step on `items`."""
         batch = {k: v.to(self.device) for k, v in collate(items).items()}
+        if self.settings.warmup_steps:
+            for group in self.optim.param_groups:
+                group["lr"] = self.settings.learning_rate * min(1.0, (step + 1) / self.settings.warmup_steps)
         logits, targets = self.train_model(batch["phones"], batch["phone_lengths"], batch["bert"],
                                            batch["semantic"], batch["semantic_lengths"])
         loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100)

@@ -42,13 +42,14 @@ class TrainRequest:
     """What `myna train` was asked to do."""
 
     data: Path
-    base: Path
+    base: Path | None  # None: train from scratch with `preset` (myna.train.scratch)
     name: str
     data_dir: Path
     version: str = "v2"
     sovits: SoVITSTrainConfig = field(default_factory=SoVITSTrainConfig)
     gpt: GPTTrainConfig = field(default_factory=GPTTrainConfig)
     lang: str | None = None  # ASR language hint for raw recordings
+    preset: Any = None  # a myna.train.presets name or Preset, for training from scratch
 
 
 class _Items(Sequence):
@@ -107,6 +108,12 @@ def train_voice(request: TrainRequest, progress: TextIO | None = None) -> Path:
     from myna.train.features import FeatureModels, extract_features
     from myna.train.prepare import PrepareOptions, prepare_dataset
 
+    if request.base is None:
+        if request.preset is None:
+            raise InputError("give a base model directory (--base) to fine-tune, or a --preset to train from scratch")
+        from myna.train.scratch import train_from_scratch
+
+        return train_from_scratch(request, progress)
     home = voice_dir(request.data_dir, request.name)
     work = home / "work"
     paths = ModelPaths.from_model_dir(request.base, request.version)
@@ -172,7 +179,7 @@ def _train_sovits(base: checkpoints.SoVITSCheckpoint, base_path: Path, items: _I
     return trainer.generator.eval()
 
 
-def _train_gpt(base: checkpoints.GPTCheckpoint, config: T2SConfig, items: _Items, settings: GPTTrainConfig,
+def _train_gpt(base: checkpoints.GPTCheckpoint | None, config: T2SConfig, items: _Items, settings: GPTTrainConfig,
                out: Path, progress: TextIO | None, sovits):
     from myna.audio.spectrogram import linear_spectrogram
     from myna.train.gpt_trainer import GPTTrainer
@@ -193,7 +200,7 @@ def _train_gpt(base: checkpoints.GPTCheckpoint, config: T2SConfig, items: _Items
                              generator=torch.Generator(device=device).manual_seed(0))
         return wave[0, 0].cpu().numpy(), c.sampling_rate
 
-    trainer = GPTTrainer(config, settings, state=base.state_dict, ctx=ctx, sample_item=sample,
+    trainer = GPTTrainer(config, settings, state=base.state_dict if base is not None else None, ctx=ctx, sample_item=sample,
                          renderer=render if sample is not None else None)
     loop.run(trainer, items, settings, out, "GPT", progress=progress, ctx=ctx)
     return trainer.model.eval()

@@ -3,8 +3,9 @@
 One step: the generator decodes a random latent slice of each clip; the discriminator is updated on
 (real slice, generated slice), then the generator on mel L1 x c_mel + KL x c_kl + VQ commitment +
 least-squares adversarial + feature-matching losses. Items are dicts of unpadded tensors:
-"ssl" (768, frames) HuBERT features at 50 Hz, "wav" (samples,) float audio at the model rate,
-"phones" (N,) phoneme ids, and for v2Pro/v2ProPlus "sv_emb" (20480,).
+"ssl" (ssl_dim, frames) content features at 50 Hz (HuBERT: 768; Whisper tiny: 384), "wav" (samples,) float audio at the model rate,
+"phones" (N,) phoneme ids, and for v2Pro/v2ProPlus "sv_emb" (sv_dim,). A config with
+`freeze_quantizer` false (a from-scratch model) also learns the codebook (myna.train.codebook).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from torch.nn import functional as F
 
 from myna.audio.spectrogram import linear_spectrogram
 from myna.models.discriminators import MultiPeriodDiscriminator
-from myna.models.sovits import SSL_DIM, SoVITS, SoVITSConfig, slice_frames
-from myna.train import losses
+from myna.models.sovits import SoVITS, SoVITSConfig, slice_frames
+from myna.train import codebook, losses
 from myna.train.config import SoVITSTrainConfig
 from myna.train.loop import Distributed, TrainingError, wrap_ddp
 
@@ -105,10 +106,18 @@ class SoVITSTrainer:
         """One discriminator and one generator update on `items`."""
         c, s = self.config, self.settings
         batch = {k: v.to(self.device) for k, v in collate(items, c).items()}
-        if batch["ssl"].shape[1] != SSL_DIM:
-            raise TrainingError(f"SoVITS items need 'ssl' features of {SSL_DIM} channels, got {batch['ssl'].shape[1]}")
+        if batch["ssl"].shape[1] != c.ssl_dim:
+            raise TrainingError(f"SoVITS items need 'ssl' features of {c.ssl_dim} channels, got {batch['ssl'].shape[1]}"
+                                " (features from another content encoder than the model's?)")
         self._set_rates(epoch)
         noise = torch.Generator(device=self.device).manual_seed(int(torch.initial_seed()) + 7)
+        if not c.freeze_quantizer:
+            vq_draws = torch.Generator().manual_seed(int(torch.initial_seed()) + 11)
+            vq_lengths = batch["spec_lengths"] // (2 if c.semantic_frame_rate == "25hz" else 1)
+            if not bool(self.generator.quantizer.vq.layers[0]._codebook.inited.item()):
+                with torch.no_grad():
+                    codebook.ensure_initialised(self.generator.quantizer, self.generator.ssl_proj(batch["ssl"]),
+                                                vq_lengths, vq_draws)
         out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
                            batch["phone_lengths"], batch.get("sv_emb"), noise)
         segment = c.segment_size // c.hop_length
@@ -134,7 +143,11 @@ class SoVITSTrainer:
         self.optim_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.optim_g.step()
-        return {"g": loss_g.item(), "d": loss_d.item(), "mel": loss_mel.item(), "kl": loss_kl.item()}
+        shown = {"g": loss_g.item(), "d": loss_d.item(), "mel": loss_mel.item(), "kl": loss_kl.item()}
+        if not c.freeze_quantizer:
+            shown.update(codebook.train_codebook(self.generator.quantizer, out.projected, out.codes, vq_lengths,
+                                                 vq_draws))
+        return shown
 
     def state(self) -> dict[str, Any]:
         """Weights and optimizer moments of both networks."""
