@@ -28,7 +28,7 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             model_dir=args.model_dir and Path(args.model_dir), model_version=args.model_version,
             gpt=args.gpt and Path(args.gpt), sovits=args.sovits and Path(args.sovits),
             hubert=args.hubert and Path(args.hubert), bert=args.bert and Path(args.bert), sv=args.sv and Path(args.sv),
-            device=args.device, workers=args.workers, queue_size=args.queue_size,
+            device=args.device, precision=args.precision, workers=args.workers, queue_size=args.queue_size, batch_size=args.batch_size,
             ref_dirs=tuple(Path(d) for d in args.ref_dir) if args.ref_dir else None,
         )
         quiet_transformers()
@@ -54,6 +54,8 @@ def register(commands) -> None:
     serve.add_argument("--data-dir", help="where voices and consent records are kept")
     serve.add_argument("--ref-dir", action="append", metavar="DIR", help="folder /tts may read reference clips from")
     serve.add_argument("--workers", type=int, help="synthesis workers, each with its own models (default 1)")
+    serve.add_argument("--batch-size", type=int,
+                       help="decode the GPT tokens of up to N requests together (one shared model; default 1 = off)")
     serve.add_argument("--queue-size", type=int, help="requests that may wait before 503 (default 32)")
     serve.add_argument("--hash-key", metavar="KEY", help="print the keys-file line of KEY and exit")
     add_model_args(serve, defaults=False)

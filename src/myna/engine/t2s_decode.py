@@ -108,6 +108,48 @@ def _check_inputs(model: T2SModel, phones: torch.Tensor, bert: torch.Tensor, pro
             raise InputError(f"Prompt semantic tokens must lie in [0, {model.config.EOS}).")
 
 
+def decode_steps(model: T2SModel, early_stop_num: int | None, max_steps: int) -> tuple[int, int]:
+    """(early_stop_num resolved, steps the decoding may take at most) for one sequence."""
+    if early_stop_num is None:
+        early_stop_num = TOKENS_PER_SECOND * model.config.max_sec
+    if early_stop_num < -1 or max_steps < 1:
+        raise InputError(f"early_stop_num must be -1 or >= 0 and max_steps >= 1 (got {early_stop_num}, {max_steps}).")
+    return early_stop_num, max_steps if early_stop_num < 0 else min(max_steps, early_stop_num + 1)
+
+
+class TokenSampler:
+    """One sequence's sampling and stop rules, step by step: logits in, (token to keep or None, done) out."""
+
+    def __init__(self, params: SamplingParams, generator: torch.Generator, prompt: torch.Tensor | None, eos: int,
+                 vocab_size: int, early_stop_num: int, max_steps: int, device: torch.device | str = "cpu"):
+        self.params, self.generator, self.eos = params, generator, eos
+        self.early_stop_num, self.max_steps = early_stop_num, max_steps
+        self.ref_free = prompt is None or prompt.shape[1] == 0
+        self.seen = torch.zeros(1, vocab_size, dtype=torch.bool, device=device)
+        if not self.ref_free:
+            self.seen[0, prompt[0].long()] = True
+        self.step = 0
+        self.token: torch.Tensor | None = None  # (1, 1): the last sample, fed to the next decode step
+
+    @torch.inference_mode()
+    def sample(self, logits: torch.Tensor) -> tuple[int | None, bool]:
+        """Sample from (1, vocab) logits; returns (the token to keep or None, whether decoding is over)."""
+        step = self.step
+        if step < MIN_STEPS:
+            logits = logits[:, :-1]
+        logits = penalize_repeats(logits, self.seen, self.params.repetition_penalty)
+        token = draw(filter_probs(logits, self.params), self.generator)
+        token_id = int(token[0, 0])
+        if token_id == self.eos or int(torch.argmax(logits[0])) == self.eos:
+            return None, True
+        if (self.early_stop_num != -1 and step + 1 > self.early_stop_num) or step == self.max_steps - 1:
+            return (token_id if self.ref_free else None), True
+        self.seen[0, token_id] = True
+        self.token = token
+        self.step += 1
+        return token_id, False
+
+
 def iter_semantic_tokens(
     model: T2SModel,
     phones: torch.Tensor,
@@ -126,49 +168,33 @@ def iter_semantic_tokens(
     prompted path drops that step's token and the ref-free path keeps it, as upstream does.
     """
     _check_inputs(model, phones, bert, prompt)
-    if early_stop_num is None:
-        early_stop_num = TOKENS_PER_SECOND * model.config.max_sec
-    if early_stop_num < -1 or max_steps < 1:
-        raise InputError(f"early_stop_num must be -1 or >= 0 and max_steps >= 1 (got {early_stop_num}, {max_steps}).")
+    early_stop_num, steps = decode_steps(model, early_stop_num, max_steps)
     ref_free = prompt is None or prompt.shape[1] == 0
     prompt_len = 0 if ref_free else prompt.shape[1]
-    eos = model.config.EOS
     device = phones.device
     # the cache never holds the last sampled token: it is only fed if decoding goes on
-    steps = max_steps if early_stop_num < 0 else min(max_steps, early_stop_num + 1)
     prefix_len = phones.shape[1] + prompt_len
     needed = prefix_len + max(steps - 1, 0)
     shape = model.cache_shape()
     if shape is None or shape[0] != 1 or shape[1] < needed:
         model.setup_cache(1, needed, device=device)
 
-    seen = torch.zeros(1, model.config.vocab_size, dtype=torch.bool, device=device)
-    if not ref_free:
-        seen[0, prompt[0].long()] = True
-
+    sampler = TokenSampler(params, generator, prompt, model.config.EOS, model.config.vocab_size, early_stop_num,
+                           max_steps, device)
     with torch.inference_mode():  # never held across a yield: the caller's grad mode stays its own
         logits = model.prefill(phones, bert, None if ref_free else prompt)
-    for step in range(steps):
-        with torch.inference_mode():
-            if step < MIN_STEPS:
-                logits = logits[:, :-1]
-            logits = penalize_repeats(logits, seen, params.repetition_penalty)
-            token = draw(filter_probs(logits, params), generator)
-            token_id = int(token[0, 0])
-            hit_eos = token_id == eos or int(torch.argmax(logits[0])) == eos
-        if hit_eos:
+    while True:
+        token_id, done = sampler.sample(logits)
+        if token_id is not None:
+            yield token_id
+        if done:
             return
-        early = early_stop_num != -1 and step + 1 > early_stop_num
-        if early or step == max_steps - 1:
-            if ref_free:
-                yield token_id
-            return
-        yield token_id
+        step, token = sampler.step - 1, sampler.token
         with torch.inference_mode():
-            seen[0, token_id] = True
             cache_pos = torch.tensor([prefix_len + step], device=device)
             audio_pos = torch.tensor([prompt_len + step], device=device)
             logits = model.decode_step(token, cache_pos, audio_pos, attend_len=prefix_len + step + 1)
+
 
 def generate_semantic(
     model: T2SModel,

@@ -40,7 +40,7 @@ def synthesizer_factory(settings: Settings) -> Callable[[], Synthesizer]:
         paths = ModelPaths(settings.gpt, settings.sovits, settings.hubert, settings.bert, settings.sv)
     else:
         raise InputError("no models configured: set --model-dir (MYNA_MODEL_DIR) or --gpt, --sovits and --hubert")
-    return lambda: load_synthesizer(paths, settings.device)
+    return lambda: load_synthesizer(paths, settings.device, settings.precision)
 
 
 class Service:
@@ -49,7 +49,8 @@ class Service:
     def __init__(self, settings: Settings, factory: Callable[[], Synthesizer] | None = None):
         self.settings = settings
         self._factory = factory
-        self.pool = WorkerPool(factory or synthesizer_factory(settings), settings.workers, settings.queue_size)
+        self.pool = WorkerPool(factory or synthesizer_factory(settings), settings.workers, settings.queue_size,
+                               settings.batch_size)
         self.auth = KeyStore.load(settings.api_keys_file, settings.admin_key)
         key = read_key(settings.voice_key_file) if settings.voice_key_file else None
         self.registry = VoiceRegistry(settings.data_dir / "voices", key=key)
@@ -161,7 +162,8 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(service.pool.start)
-        log.info(json.dumps({"event": "ready", "workers": settings.workers, "queue_size": settings.queue_size}))
+        log.info(json.dumps({"event": "ready", "workers": settings.workers, "batch_size": settings.batch_size,
+                             "queue_size": settings.queue_size}))
         try:
             yield
         finally:

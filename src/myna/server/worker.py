@@ -1,11 +1,15 @@
-"""Synthesis workers: one thread per Synthesizer, owning it; a bounded queue of jobs in front of them.
+"""Synthesis workers: threads running jobs on Synthesizers; a bounded queue of jobs in front of them.
 
 A job is a function `run(synth, should_stop) -> iterator of audio chunks`, run on a worker thread.
 Its chunks travel back to the event loop through the job's own asyncio queue (errors as values, as
 fish-speech's thread-safe queue does), so requests never share mutable state and the event loop never
 runs model code. `should_stop` turns true when the client went away or the deadline passed; the
-engine polls it between tokens. Batched GPT decoding across requests would replace `_Worker._serve`
-with a scheduler that drains several jobs at once; the Job interface stays as it is.
+engine polls it between tokens.
+
+Unbatched (`batch_size` 1): each worker owns a Synthesizer with its own models. Batched: one model
+set is loaded and its GPT is driven by a `BatchDecoder`; `max(workers, batch_size)` threads each
+hold a Synthesizer view of those models (text front-end and SoVITS run on the worker thread) whose
+GPT decoding joins the shared batch, so several requests' tokens come from one decode step.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from myna.engine.batch_decode import BatchDecoder
 from myna.engine.synthesizer import Synthesizer
 from myna.errors import Cancelled, MynaError
 
@@ -97,7 +102,7 @@ class _Worker(threading.Thread):
     def _ensure_models(self) -> Synthesizer:
         if self.synth is None or self.generation != self.pool.generation:
             generation, factory = self.pool.generation, self.pool._factory
-            self.synth = factory()
+            self.synth = factory() if self.pool.batch_size == 1 else self.pool._batched_view(generation)
             self.generation = generation
         return self.synth
 
@@ -124,16 +129,35 @@ class _Worker(threading.Thread):
 
 
 class WorkerPool:
-    """`workers` threads, each with a Synthesizer from `factory`, behind a queue of `queue_size` jobs."""
+    """Worker threads with Synthesizers from `factory` behind a queue of `queue_size` jobs.
 
-    def __init__(self, factory: Callable[[], Synthesizer], workers: int = 1, queue_size: int = 32):
+    `batch_size` 1: `workers` threads, each with its own models. More: one model set whose GPT
+    decodes up to `batch_size` requests at once, shared by `max(workers, batch_size)` threads.
+    """
+
+    def __init__(self, factory: Callable[[], Synthesizer], workers: int = 1, queue_size: int = 32,
+                 batch_size: int = 1):
         self._factory = factory
         self.generation = 0
+        self.batch_size = batch_size
+        self._shared: tuple[int, Synthesizer, BatchDecoder] | None = None
+        self._shared_lock = threading.Lock()
         self._jobs: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._workers = [_Worker(self, i) for i in range(workers)]
+        threads = workers if batch_size == 1 else max(workers, batch_size)
+        self._workers = [_Worker(self, i) for i in range(threads)]
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._started = False
+
+    def _batched_view(self, generation: int) -> Synthesizer:
+        """A worker's Synthesizer on the shared models of `generation`, decoding through the shared batch."""
+        with self._shared_lock:
+            if self._shared is None or self._shared[0] != generation:
+                old, base = self._shared, self._factory()
+                self._shared = (generation, base, BatchDecoder(base.gpt, self.batch_size))
+                if old is not None:  # its thread ends once the jobs still on the old models are done
+                    old[2].close(timeout=0)
+            return self._shared[1].with_decoder(self._shared[2])
 
     def _count_busy(self, change: int) -> None:
         with self._busy_lock:
@@ -192,3 +216,5 @@ class WorkerPool:
         for worker in self._workers:
             if worker.is_alive():
                 worker.join(timeout)
+        if self._shared is not None:
+            self._shared[2].close(timeout)
