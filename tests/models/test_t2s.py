@@ -77,7 +77,8 @@ def test_prefill_logits_match_upstream(tiny: T2SModel, case: str) -> None:
         logits = tiny.prefill(inputs["phones"], inputs["bert"], prompt)
     expected = torch.tensor(ref["logits"]["0"])  # upstream had cut the EOS column at step 0
     assert logits.shape == (1, 1025)
-    torch.testing.assert_close(logits[0, :-1], expected, rtol=0, atol=1e-5)
+    # fp32 rounding: the BLAS kernel chosen can vary with the process's earlier thread settings (~1e-5 on logits ~3)
+    torch.testing.assert_close(logits[0, :-1], expected, rtol=0, atol=2e-5)
 
 
 @pytest.mark.parametrize("with_prompt", [True, False])

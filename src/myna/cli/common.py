@@ -17,6 +17,9 @@ _MODEL_FILES = {
 }
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")  # myna.engine.precision.PRECISIONS (kept import-free)
+
+
 def add_model_args(parser: argparse.ArgumentParser, defaults: bool = True, gpt: bool = True,
                    g2pw: bool = False) -> None:
     """The "models" option group; without `defaults` unset options stay None (the environment decides)."""
@@ -30,6 +33,10 @@ def add_model_args(parser: argparse.ArgumentParser, defaults: bool = True, gpt: 
     if g2pw:
         group.add_argument("--g2pw", help="local G2PWModel directory: read Chinese polyphones with g2pW (needs --bert)")
     group.add_argument("--device", default="cpu" if defaults else None, help="torch device (default cpu)")
+    if gpt:
+        group.add_argument("--precision", choices=PRECISIONS, default="auto" if defaults else None,
+                           help="GPT decoding: fp32 (exact, upstream's tokens), bf16, int8 (CPU), fp16 (CUDA) or auto "
+                                "(default: int8 on CPU, bf16 on CUDA; MYNA_PRECISION for the server)")
 
 
 def model_paths(args: argparse.Namespace):
@@ -39,13 +46,14 @@ def model_paths(args: argparse.Namespace):
     if args.model_dir:
         paths = ModelPaths.from_model_dir(args.model_dir, args.model_version)
         return dataclasses.replace(paths, g2pw=Path(args.g2pw)) if args.g2pw else paths
-    missing = [flag for flag, value in (("--gpt", args.gpt), ("--sovits", args.sovits), ("--hubert", args.hubert)) if not value]
+    # --hubert is checked when the model is loaded: a model that reads Whisper features needs none
+    missing = [flag for flag, value in (("--gpt", args.gpt), ("--sovits", args.sovits)) if not value]
     if missing:
         raise InputError(
             f"no model given: pass --model-dir DIR (laid out like upstream's pretrained_models) "
-            f"or all of --gpt, --sovits, --hubert (missing: {', '.join(missing)})"
+            f"or --gpt, --sovits and (for upstream models) --hubert (missing: {', '.join(missing)})"
         )
-    return ModelPaths(Path(args.gpt), Path(args.sovits), Path(args.hubert),
+    return ModelPaths(Path(args.gpt), Path(args.sovits), Path(args.hubert) if args.hubert else None,
                       Path(args.bert) if args.bert else None, Path(args.sv) if args.sv else None,
                       Path(args.g2pw) if args.g2pw else None)
 

@@ -40,7 +40,7 @@ class ModelPaths:
 
     gpt: Path
     sovits: Path
-    hubert: Path
+    hubert: Path | None  # not needed by a model that reads Whisper features (its config says so)
     bert: Path | None = None
     sv: Path | None = None
     g2pw: Path | None = None
@@ -74,6 +74,13 @@ def load_gpt(path: str | Path) -> T2SModel:
     return model.eval()
 
 
+def sovits_encoders(path: str | Path) -> dict[str, str]:
+    """The content and speaker encoders a SoVITS file was trained with (its config's "myna" record)."""
+    from myna.features.encoders import encoder_record
+
+    return encoder_record(checkpoints.read_sovits(path).config)
+
+
 def load_sovits(path: str | Path) -> SoVITS:
     """The SoVITS synthesizer of an upstream `.pth` (or safetensors) file, in fp32, eval mode."""
     ckpt = checkpoints.read_sovits(path)
@@ -100,22 +107,33 @@ def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: s
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
 
-def load_synthesizer(paths: ModelPaths, device: str = "cpu") -> Synthesizer:
-    """Load every model named in `paths` and return a ready Synthesizer."""
-    from myna.features.bert import ChineseBert
-    from myna.features.content import HubertContentEncoder
+def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "fp32") -> Synthesizer:
+    """Load every model named in `paths` and return a ready Synthesizer.
 
-    gpt = load_gpt(paths.gpt).to(device)
+    `precision` is the GPT's decoding mode (myna.engine.precision): "fp32" (exact, upstream's tokens),
+    "bf16", "int8" (CPU), "fp16" (CUDA) or "auto" (the fast mode for the device). Every mode but
+    fp32 also decodes SoVITS's flow and vocoder in bf16 on a CPU with native bf16 (myna.engine.sovits_fast).
+    """
+    from myna.engine.precision import prepare_gpt, use_cuda_graphs
+    from myna.features.bert import ChineseBert
+    from myna.features.encoders import ERES2NET, load_content_encoder, load_speaker_encoder
+
+    encoders = sovits_encoders(paths.sovits)
+    gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
+    if precision != "fp32":
+        use_cuda_graphs(gpt)  # CUDA only; the exact mode stays eager
     sovits = load_sovits(paths.sovits).to(device)
-    content = HubertContentEncoder(paths.hubert, device)
+    if precision != "fp32" and torch.device(device).type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        from myna.engine.sovits_fast import prepare_sovits
+
+        prepare_sovits(sovits, "bf16")
+    content = load_content_encoder(encoders["content"], paths.hubert, device)
     bert = ChineseBert(paths.bert, device) if paths.bert else None
     speaker = None
     if sovits.config.is_pro:
-        if paths.sv is None:
+        if paths.sv is None and encoders["speaker"] == ERES2NET:
             raise InputError(f"{paths.sovits} is a {sovits.config.version} model: give the speaker-verification model (--sv FILE)")
-        from myna.features.speaker import SpeakerEncoder
-
-        speaker = SpeakerEncoder.from_file(paths.sv, device)
+        speaker = load_speaker_encoder(encoders["speaker"], paths.sv, device)
     polyphones = None
     if paths.g2pw is not None:
         if paths.bert is None:

@@ -23,6 +23,7 @@ class SynthesisOptions:
     split: str = "cut5"  # upstream's name or myna's (see myna.text.split)
     pause: float = 0.3  # seconds of silence after every fragment
     max_tokens: int | None = None  # early stop after this many semantic tokens (None: 50 * GPT max_sec)
+    stream_chunk_tokens: int = 0  # stream(): first chunk after this many tokens (0: one chunk per fragment)
 
     def __post_init__(self) -> None:
         self.sampling()  # validates the sampling values
@@ -35,6 +36,8 @@ class SynthesisOptions:
             raise InputError(f"pause must be between 0 and 10 seconds, got {self.pause}")
         if self.max_tokens is not None and not 1 <= self.max_tokens <= 1500:
             raise InputError(f"max_tokens must be between 1 and 1500, got {self.max_tokens}")
+        if not 0 <= self.stream_chunk_tokens <= 500:
+            raise InputError(f"stream_chunk_tokens must be between 0 and 500, got {self.stream_chunk_tokens}")
 
     def sampling(self) -> SamplingParams:
         """The GPT sampling parameters of these options."""

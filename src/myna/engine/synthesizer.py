@@ -9,6 +9,7 @@ its state); use one per worker.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ import torch
 
 from myna.engine.options import SynthesisOptions
 from myna.engine.reference import ReferenceAudio, load_reference
+from myna.engine.streaming import ChunkPlan, NoiseTape, StreamDecoder, WindowDecoder, noise_generator
 from myna.engine.t2s_decode import iter_semantic_tokens, seeded_generator
 from myna.engine.textprep import Fragment, check_language, prompt_text, split_fragments, text_fragment
 from myna.errors import Cancelled, InputError
@@ -68,6 +70,13 @@ class Synthesizer:
             raise InputError(f"a {sovits.config.version} model needs the speaker-verification model (--sv FILE)")
         self._voices: OrderedDict[tuple, Voice] = OrderedDict()
         self._lock = threading.Lock()
+        self.decoder = None  # a shared myna.engine.batch_decode.BatchDecoder, set by with_decoder()
+
+    def with_decoder(self, decoder) -> Synthesizer:
+        """A Synthesizer sharing these models whose GPT decoding goes through `decoder` (batched across its users)."""
+        other = copy.copy(self)
+        other._voices, other._lock, other.decoder = OrderedDict(), threading.Lock(), decoder
+        return other
 
     # -- voices --------------------------------------------------------------------------------
 
@@ -147,14 +156,23 @@ class Synthesizer:
     def stream(
         self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None, should_stop: StopCheck = None
     ) -> Iterator[np.ndarray]:
-        """Validate and prepare now, then return a generator of audio chunks (one per fragment, in order)."""
+        """Validate and prepare now, then return a generator of audio chunks, in order.
+
+        One chunk per fragment (plus its pause), or with `options.stream_chunk_tokens` > 0 (and speed 1)
+        chunks of semantic tokens decoded while the GPT samples: the first after that many tokens.
+        """
         options = options or SynthesisOptions()
         fragments = self._fragments(text, lang, options)
         generator = seeded_generator(options.seed)
 
         def chunks() -> Iterator[np.ndarray]:
-            for fragment in fragments:
-                yield self._with_pause(self._render(fragment, voice, options, generator, should_stop), options)
+            for index, fragment in enumerate(fragments):
+                if options.stream_chunk_tokens and options.speed == 1.0:  # token chunks (speed 1 only)
+                    yield from self._stream_fragment(fragment, voice, options, generator, index, should_stop)
+                    if options.pause > 0:
+                        yield self._with_pause(np.zeros(0, np.float32), options)
+                else:
+                    yield self._with_pause(self._render(fragment, voice, options, generator, should_stop), options)
 
         return chunks()
 
@@ -172,15 +190,70 @@ class Synthesizer:
             bert = torch.cat([voice.prompt.bert, fragment.bert], dim=1)[None]
         else:
             phones, bert = fragment.phone_ids[None], fragment.bert[None]
-        tokens = iter_semantic_tokens(
-            self.gpt, phones, bert, voice.semantic, options.sampling(), generator, early_stop_num=options.max_tokens
-        )
+        if self.decoder is not None:
+            tokens = self.decoder.iter_tokens(phones, bert, voice.semantic, options.sampling(), generator,
+                                              early_stop_num=options.max_tokens, should_stop=should_stop)
+        else:
+            tokens = iter_semantic_tokens(
+                self.gpt, phones, bert, voice.semantic, options.sampling(), generator, early_stop_num=options.max_tokens
+            )
         kept = []
         for token in tokens:
             if should_stop is not None and should_stop():
                 raise Cancelled("synthesis was cancelled")
             kept.append(token)
         return torch.tensor(kept, dtype=torch.long, device=phones.device)
+
+    def _stream_fragment(
+        self,
+        fragment: Fragment,
+        voice: Voice,
+        options: SynthesisOptions,
+        generator: torch.Generator,
+        index: int,
+        should_stop: StopCheck = None,
+    ) -> Iterator[np.ndarray]:
+        """One fragment's audio in token chunks (myna.engine.streaming), decoded while the GPT samples."""
+        if should_stop is not None and should_stop():
+            raise Cancelled("synthesis was cancelled")
+        with self._lock:  # held across yields: the GPT's cache is this request's until the fragment ends
+            with torch.inference_mode():
+                ge = self.sovits.timbre(voice.specs, voice.sv_embs)
+            channels = self.sovits.config.inter_channels
+            noise = NoiseTape(channels, noise_generator(generator, index))
+            window = WindowDecoder(self.sovits, fragment.phone_ids, ge, noise, options.noise_scale)
+            decoder = StreamDecoder(window, ChunkPlan.from_tokens(options.stream_chunk_tokens))
+            tokens = self._token_source(fragment, voice, options, generator, should_stop)
+            try:
+                for token in tokens:
+                    if should_stop is not None and should_stop():
+                        raise Cancelled("synthesis was cancelled")
+                    chunk = decoder.push(token)
+                    if chunk is not None:
+                        yield chunk
+            finally:
+                tokens.close()  # a cancelled or abandoned stream frees the GPT (or its batch row) now
+            if decoder.tokens:  # draw the one-shot decode's noise too: later fragments sample as unchunked
+                torch.randn((1, channels, len(decoder.tokens) * window.frames_per_token), generator=generator)
+            last = decoder.finish()
+        if last is not None:
+            yield last
+
+    def _token_source(
+        self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator, should_stop
+    ) -> Iterator[int]:
+        """The GPT's tokens for `fragment` one by one, from the same source `semantic_tokens` uses."""
+        if voice.prompt is not None:
+            phones = torch.cat([voice.prompt.phone_ids, fragment.phone_ids])[None]
+            bert = torch.cat([voice.prompt.bert, fragment.bert], dim=1)[None]
+        else:
+            phones, bert = fragment.phone_ids[None], fragment.bert[None]
+        if self.decoder is not None:
+            return self.decoder.iter_tokens(phones, bert, voice.semantic, options.sampling(), generator,
+                                            early_stop_num=options.max_tokens, should_stop=should_stop)
+        return iter_semantic_tokens(
+            self.gpt, phones, bert, voice.semantic, options.sampling(), generator, early_stop_num=options.max_tokens
+        )
 
     def _fragments(self, text: str, lang: str, options: SynthesisOptions) -> list[Fragment]:
         if not isinstance(text, str) or not text.strip():

@@ -137,7 +137,15 @@ class KVCache(nn.Module):
         self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
 
     def update(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write (B, H, T, D) ``k``/``v`` at cache slots ``positions`` (T,); return the full buffers."""
+        """Write (B, H, T, D) ``k``/``v`` at cache slots ``positions`` (T,); return the full buffers.
+
+        ``positions`` shaped (B, 1) writes each row's single step at that row's own slot.
+        """
+        if positions.dim() == 2:
+            index = positions.view(-1, 1, 1, 1).expand(-1, k.shape[1], 1, k.shape[3])
+            self.k_cache.scatter_(2, index, k)
+            self.v_cache.scatter_(2, index, v)
+            return self.k_cache, self.v_cache
         self.k_cache.index_copy_(2, positions, k)
         self.v_cache.index_copy_(2, positions, v)
         return self.k_cache, self.v_cache
@@ -154,6 +162,7 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(dim, dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
         self.kv_cache: KVCache | None = None
+        self.in_proj: nn.Module | None = None  # set by engine.precision (e.g. int8) in place of in_proj_weight
         self.dropout = 0.0  # training only (see T2SModel.set_train_dropout)
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,15 +170,17 @@ class SelfAttention(nn.Module):
         return x.view(batch, length, self.heads, -1).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache_pos: torch.Tensor | None = None,
-                attend_len: int | None = None) -> torch.Tensor:
+                attend_len: int | list[int] | None = None) -> torch.Tensor:
         """Attend ``x`` (B, T, dim); with ``cache_pos`` also store k/v and attend over the cache.
 
         ``mask`` is boolean, True where attention is allowed. A prefill passes ``cache_pos`` =
         arange(T) and attends over its own keys; a decode step (T = 1) attends over the cache,
-        either its first ``attend_len`` slots (no mask needed) or all slots under ``mask``.
+        either its first ``attend_len`` slots (no mask needed) or all slots under ``mask``. A list
+        ``attend_len`` gives each row its own length (rows at different positions, batched decoding).
         """
         batch, length, dim = x.shape
-        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias) if self.in_proj is None else self.in_proj(x)
+        q, k, v = qkv.chunk(3, dim=-1)
         q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
         if cache_pos is not None:
             if self.kv_cache is None:
@@ -177,6 +188,10 @@ class SelfAttention(nn.Module):
             k_all, v_all = self.kv_cache.update(cache_pos, k, v)
             if length == 1:
                 k, v = k_all, v_all
+                if isinstance(attend_len, list):  # row by row: each row computes exactly what it would alone
+                    out = torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1, :, :n], v[i : i + 1, :, :n])
+                                     for i, n in enumerate(attend_len)])
+                    return self.out_proj(out.transpose(1, 2).reshape(batch, length, dim))
                 if attend_len is not None:
                     k, v = k[:, :, :attend_len], v[:, :, :attend_len]
         if self.dropout and self.training:
@@ -198,7 +213,7 @@ class TransformerLayer(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache_pos: torch.Tensor | None = None,
-                attend_len: int | None = None) -> torch.Tensor:
+                attend_len: int | list[int] | None = None) -> torch.Tensor:
         """(B, T, dim) -> (B, T, dim)."""
         p = self.self_attn.dropout if self.training else 0.0
         if p:  # training: dropout where upstream's layers have it (attention weights, both residual branches, FFN)
@@ -216,7 +231,7 @@ class LayerStack(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache_pos: torch.Tensor | None = None,
-                attend_len: int | None = None) -> torch.Tensor:
+                attend_len: int | list[int] | None = None) -> torch.Tensor:
         """Run every block in order."""
         for layer in self.layers:
             x = layer(x, mask, cache_pos, attend_len)
@@ -314,7 +329,7 @@ class T2SModel(nn.Module):
     def setup_cache(self, batch: int, max_len: int, device: torch.device | None = None,
                     dtype: torch.dtype | None = None) -> None:
         """Allocate static (batch, heads, max_len, head_dim) key/value buffers in every layer."""
-        weight = self.ar_predict_layer.weight
+        weight = self.ar_audio_embedding.word_embeddings.weight  # stays a float tensor in every precision
         device = weight.device if device is None else device
         dtype = weight.dtype if dtype is None else dtype
         head_dim = self.config.hidden_dim // self.config.head
@@ -339,13 +354,18 @@ class T2SModel(nn.Module):
         return self.ar_predict_layer(hidden[:, -1])
 
     def decode_step(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor,
-                    attend_len: int | None = None) -> torch.Tensor:
+                    attend_len: int | list[int] | None = None) -> torch.Tensor:
         """Feed (B, 1) tokens at cache slot / audio position (both (1,) long tensors); logits (B, vocab).
 
         With ``attend_len`` (= cache_pos + 1) attention reads only the filled slots: the fastest
         eager path, numerically upstream's. Without it, attention spans the whole static cache under
         a mask, so every step has the same shapes (for torch.compile / CUDA graphs).
+        Rows at different positions (batched decoding): (B,) ``cache_pos`` / ``audio_pos`` and a list
+        of B ``attend_len`` (each row's cache_pos + 1).
         """
+        if isinstance(attend_len, list):
+            x = self.ar_audio_position.at(self.ar_audio_embedding(tokens), audio_pos.view(-1, 1))
+            return self.ar_predict_layer(self.h(x, None, cache_pos.view(-1, 1), attend_len)[:, -1])
         x = self.ar_audio_position.at(self.ar_audio_embedding(tokens), audio_pos)
         mask = None
         if attend_len is None:

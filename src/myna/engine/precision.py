@@ -1,0 +1,238 @@
+"""Precision modes for the T2S GPT, applied to a loaded fp32 model in place.
+
+    fp32  exact: the loaded weights as they are (numerically upstream's tokens)
+    bf16  CPU: every projection's weight in bfloat16 (oneDNN-packed, AVX-512 BF16) and its input
+          rounded to bf16; norms, attention, KV cache and logits stay fp32 (bf16 attention is slower there).
+          CUDA: weights, activations and KV cache in bfloat16; logits come back in fp32
+    int8  every transformer and logit projection as an int8 per-channel weight with dynamic
+          (per-call) int8 activations (x86/fbgemm VNNI kernels); the rest, KV cache included, stays fp32
+    fp16  weights, activations and KV cache in float16 (CUDA only)
+    auto  the default fast mode for the device: see ``resolve_precision``
+
+The decoding loop never needs to know: projections are swapped for modules with the same call
+signature, the text features are cast on the way in and logits cast back to fp32 on the way out.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from myna.errors import InputError
+from myna.models.t2s import T2SModel
+
+PRECISIONS = ("fp32", "bf16", "int8", "fp16", "auto")
+CPU_AUTO = "int8"  # measured with benchmarks/engine.py --quality: see resolve_precision
+CUDA_AUTO = "bf16"
+
+
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """The concrete mode for ``precision`` on ``device`` ("auto": int8 on CPU, bf16 on CUDA)."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    kind = torch.device(device).type
+    if precision == "auto":
+        return CUDA_AUTO if kind == "cuda" else CPU_AUTO
+    if precision == "fp16" and kind != "cuda":
+        raise InputError("precision fp16 needs a CUDA device; on CPU use bf16 or int8")
+    if precision == "int8" and kind != "cpu":
+        raise InputError("precision int8 runs on CPU only; on a GPU use bf16 or fp16")
+    return precision
+
+
+class CastIn(nn.Module):
+    """Wraps a projection: casts its input to the projection's dtype (fp32 features into a bf16 model)."""
+
+    def __init__(self, inner: nn.Linear) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Project ``x`` in the inner layer's dtype."""
+        return self.inner(x.to(self.inner.weight.dtype))
+
+
+class FloatOut(nn.Module):
+    """Wraps a projection: returns fp32 whatever the dtype it computes in (logits for sampling)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Project ``x``; the result as float32."""
+        return self.inner(x).float()
+
+
+class Int8Linear(nn.Module):
+    """y = x W^T + b with W stored as int8 per output channel and x quantized per call (fbgemm/x86)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        weight = weight.detach().float()
+        self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+        zero = torch.zeros(weight.shape[0], dtype=torch.long)
+        with warnings.catch_warnings():  # quantized tensors are marked deprecated but the kernels are current
+            warnings.simplefilter("ignore")
+            qweight = torch.quantize_per_channel(weight, scale.double(), zero, 0, torch.qint8)
+            self._packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in) fp32 -> (..., out) fp32."""
+        return torch.ops.quantized.linear_dynamic(x.float().contiguous(), self._packed, False)
+
+    def extra_repr(self) -> str:
+        """Shape, like nn.Linear's."""
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+
+
+class Bf16Linear(nn.Module):
+    """fp32 in, fp32 out, the product in bf16: weight stored bf16 (oneDNN-packed once where available)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        weight = weight.detach().to(torch.bfloat16)
+        self.register_buffer("bias", None if bias is None else bias.detach().to(torch.bfloat16), persistent=False)
+        self.packed = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+        self.register_buffer("weight", torch.ops.mkldnn._reorder_linear_weight(weight, 1) if self.packed else weight,
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in) -> (..., out) float32."""
+        x = x.to(torch.bfloat16)
+        if self.packed:
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "").float()
+        return F.linear(x, self.weight, self.bias).float()
+
+    def extra_repr(self) -> str:
+        """Shape, like nn.Linear's."""
+        return f"in_features={self.in_features}, out_features={self.out_features}, bf16"
+
+
+def _swap_projections(model: T2SModel, linear: type[nn.Module]) -> None:
+    """Replace every projection the decoding runs (attention, feed-forward, logits) by ``linear``."""
+    for layer in model.h.layers:
+        attn = layer.self_attn
+        attn.in_proj = linear(attn.in_proj_weight, attn.in_proj_bias)
+        attn.out_proj = linear(attn.out_proj.weight, attn.out_proj.bias)
+        layer.linear1 = linear(layer.linear1.weight, layer.linear1.bias)
+        layer.linear2 = linear(layer.linear2.weight, layer.linear2.bias)
+        del attn.in_proj_weight, attn.in_proj_bias  # the fp32 copies are dead weight now
+        attn.in_proj_weight = attn.in_proj_bias = None
+    model.ar_predict_layer = linear(model.ar_predict_layer.weight, None)
+
+
+def _to_int8(model: T2SModel) -> None:
+    if "x86" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "x86"
+    elif "fbgemm" not in torch.backends.quantized.supported_engines:
+        raise InputError("precision int8 needs torch's x86/fbgemm quantized kernels, missing from this build")
+    _swap_projections(model, Int8Linear)
+
+
+def _to_half(model: T2SModel, dtype: torch.dtype) -> None:
+    model.to(dtype)
+    model.bert_proj = CastIn(model.bert_proj)
+    model.ar_predict_layer = FloatOut(model.ar_predict_layer)
+
+
+def precision_of(model: T2SModel) -> str:
+    """The mode ``prepare_gpt`` left ``model`` in ("fp32" for an untouched model)."""
+    return getattr(model, "precision", "fp32")
+
+
+def prepare_gpt(model: T2SModel, precision: str = "fp32", device: torch.device | str | None = None) -> T2SModel:
+    """Put a loaded fp32 GPT (eval mode) into ``precision`` in place and return it; drops its KV cache."""
+    if device is None:
+        device = model.ar_audio_embedding.word_embeddings.weight.device
+    mode = resolve_precision(precision, device)
+    current = precision_of(model)
+    if current == mode:
+        return model
+    if current != "fp32":
+        raise InputError(f"the GPT is already in {current}; load it again to switch to {mode}")
+    model.eval()
+    for layer in model.h.layers:
+        layer.self_attn.kv_cache = None  # re-allocated in the new dtype by the next decode
+    if mode == "int8":
+        _to_int8(model)
+    elif mode == "bf16" and torch.device(device).type == "cpu":
+        _swap_projections(model, Bf16Linear)  # bf16 attention and norms are slower than fp32 on CPU
+    elif mode == "bf16":
+        _to_half(model, torch.bfloat16)
+    elif mode == "fp16":
+        _to_half(model, torch.float16)
+    model.precision = mode
+    return model
+
+
+def compile_decode_step(model: T2SModel, mode: str | None = None) -> T2SModel:
+    """Route ``model.decode_step`` through torch.compile (inductor) over the fixed-shape masked path.
+
+    Optional: on the 2-core CPU it compiled in ~80 s and won only ~6% in fp32, so nothing enables it
+    by default. Batched calls (a list ``attend_len``) stay eager.
+    """
+    eager = type(model).decode_step.__get__(model)
+    compiled = torch.compile(lambda tokens, cache_pos, audio_pos: eager(tokens, cache_pos, audio_pos, None),
+                             mode=mode, dynamic=None)
+
+    def decode_step(tokens, cache_pos, audio_pos, attend_len=None):
+        if isinstance(attend_len, list):
+            return eager(tokens, cache_pos, audio_pos, attend_len)
+        return compiled(tokens, cache_pos, audio_pos)
+
+    model.decode_step = decode_step
+    return model
+
+
+class GraphedDecodeStep:
+    """``decode_step`` replayed from a CUDA graph of the masked fixed-shape step (one token per row).
+
+    Captured on first use and again whenever the KV cache is re-allocated; other calls run eagerly.
+    """
+
+    def __init__(self, model: T2SModel) -> None:
+        self.model = model
+        self.eager = type(model).decode_step.__get__(model)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.key: tuple | None = None
+
+    def __call__(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor,
+                 attend_len: int | list[int] | None = None) -> torch.Tensor:
+        """Same contract as ``T2SModel.decode_step``."""
+        cache = self.model.h.layers[0].self_attn.kv_cache
+        if isinstance(attend_len, list) or tokens.device.type != "cuda" or cache is None or cache_pos.dim() != 1:
+            return self.eager(tokens, cache_pos, audio_pos, attend_len)
+        key = (cache.k_cache.data_ptr(), tuple(cache.k_cache.shape), tuple(tokens.shape))
+        if self.graph is None or key != self.key:
+            self._capture(tokens, cache_pos, audio_pos)
+            self.key = key
+        self.tokens.copy_(tokens)
+        self.cache_pos.copy_(cache_pos)
+        self.audio_pos.copy_(audio_pos)
+        self.graph.replay()
+        return self.logits.clone()
+
+    def _capture(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor) -> None:
+        self.tokens, self.cache_pos, self.audio_pos = tokens.clone(), cache_pos.clone(), audio_pos.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up: rewrites this step's own cache slot with the same values
+            for _ in range(2):
+                self.eager(self.tokens, self.cache_pos, self.audio_pos, None)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.logits = self.eager(self.tokens, self.cache_pos, self.audio_pos, None)
+
+
+def use_cuda_graphs(model: T2SModel) -> T2SModel:
+    """Replay ``model``'s single-sequence decode steps from CUDA graphs (a no-op off CUDA)."""
+    if model.ar_audio_embedding.word_embeddings.weight.device.type == "cuda":
+        model.decode_step = GraphedDecodeStep(model)
+    return model
