@@ -5,10 +5,13 @@
     MYNA_MODEL_DIR, MYNA_MODEL_VERSION   a directory laid out like upstream's pretrained_models
     MYNA_GPT, MYNA_SOVITS, MYNA_HUBERT, MYNA_BERT, MYNA_SV   or the model files one by one
     MYNA_DEVICE                          torch device (cpu)
+    MYNA_DEFAULT_VOICE                   folder of the voice `myna say` uses when given no model (the bundled one)
+    MYNA_PRECISION                       GPT decoding: auto (int8 on CPU, bf16 on CUDA), fp32 (exact), bf16, int8, fp16
     MYNA_REF_DIRS                        folders /tts may read reference clips from (os.pathsep-separated)
     MYNA_API_KEYS_FILE                   hashed API keys, one per line: "sha256:<hex> <scope>[,<scope>] [name]"
     MYNA_ADMIN_KEY                       one admin key given in clear (hashed on read, never stored)
     MYNA_WORKERS                         synthesis workers, each owning a Synthesizer (1)
+    MYNA_BATCH_SIZE                      requests whose GPT decoding is batched together; 1 = unbatched (1)
     MYNA_QUEUE_SIZE                      requests that may wait for a worker before 503 (32)
     MYNA_REQUEST_TIMEOUT                 seconds a request may take, queue wait included (120)
     MYNA_MAX_TEXT_CHARS                  longest text accepted (2000)
@@ -43,11 +46,14 @@ class Settings:
     hubert: Path | None = None
     bert: Path | None = None
     sv: Path | None = None
+    default_voice: Path | None = None
     device: str = "cpu"
+    precision: str = "auto"
     ref_dirs: tuple[Path, ...] = ()
     api_keys_file: Path | None = None
     admin_key: str | None = None
     workers: int = 1
+    batch_size: int = 1
     queue_size: int = 32
     request_timeout: float = 120.0
     max_text_chars: int = 2000
@@ -61,6 +67,9 @@ class Settings:
         checks = [
             (1 <= self.port <= 65535, f"port must be 1-65535, got {self.port}"),
             (1 <= self.workers <= 64, f"workers must be 1-64, got {self.workers}"),
+            (self.precision in ("auto", "fp32", "bf16", "int8", "fp16"),
+             f"precision must be auto, fp32, bf16, int8 or fp16, got {self.precision!r}"),
+            (1 <= self.batch_size <= 64, f"batch_size must be 1-64, got {self.batch_size}"),
             (1 <= self.queue_size <= 100_000, f"queue_size must be 1-100000, got {self.queue_size}"),
             (self.request_timeout > 0, f"request_timeout must be > 0 seconds, got {self.request_timeout}"),
             (self.max_text_chars >= 1, f"max_text_chars must be >= 1, got {self.max_text_chars}"),
@@ -89,9 +98,10 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_INTS = {"port", "workers", "queue_size", "max_text_chars", "max_upload_bytes", "max_body_bytes", "result_cache_bytes"}
+_INTS = {"port", "workers", "batch_size", "queue_size", "max_text_chars", "max_upload_bytes", "max_body_bytes", "result_cache_bytes"}
 _FLOATS = {"request_timeout"}
-_PATHS = {"data_dir", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "api_keys_file", "voice_key_file"}
+_PATHS = {"data_dir", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "default_voice", "api_keys_file",
+          "voice_key_file"}
 
 
 def _parse(name: str, raw: str) -> object:

@@ -1,5 +1,7 @@
 """`myna say` end to end through a real subprocess, on the tiny seeded model set."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -72,3 +74,45 @@ def test_chinese_without_bert_is_explained(model_dir, tmp_path):
                "--sovits", str(model_dir / "gsv-v2final-pretrained/s2G2333k.pth"),
                "--hubert", str(model_dir / "chinese-hubert-base"))
     assert proc.returncode == 1 and b"BERT" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def default_voice_dir(tiny_set, tmp_path_factory):
+    """A default-voice folder (relative manifest) made of the tiny model set."""
+    root = tmp_path_factory.mktemp("default_voice")
+    for name, key in (("s1.ckpt", "gpt"), ("s2.pth", "sovits"), ("hubert", "hubert")):
+        (root / name).symlink_to(tiny_set[key])
+    (root / "ref.wav").symlink_to(tiny_set["clips"][0])
+    manifest = {"gpt": "s1.ckpt", "sovits": "s2.pth", "hubert": "hubert", "ref": "ref.wav",
+                "ref_text": "This is the reference clip.", "ref_lang": "en", "lang": "en"}
+    (root / "voice.json").write_text(json.dumps(manifest))
+    return root
+
+
+def say_env(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "myna", "say", *args], capture_output=True, timeout=600,
+                          env={**os.environ, **env})
+
+
+def test_no_model_given_speaks_with_the_default_voice(default_voice_dir, tiny_set, tmp_path):
+    env = {"MYNA_DEFAULT_VOICE": str(default_voice_dir)}
+    plain = say_env(env, "Hello there.", "-o", str(tmp_path / "a.wav"), "--seed", "0")
+    assert plain.returncode == 0, plain.stderr.decode()
+    own, rate = soundfile.read(tmp_path / "a.wav")
+    assert rate == 32000 and np.abs(own).max() > 0
+    # the manifest says English: without --lang the text is read as English, as with --lang en
+    explicit = say_env(env, "Hello there.", "--lang", "en", "-o", str(tmp_path / "b.wav"), "--seed", "0")
+    assert explicit.returncode == 0
+    assert np.array_equal(own, soundfile.read(tmp_path / "b.wav")[0])
+    # zero-shot: the default models with another clip give another voice
+    cloned = say_env(env, "Hello there.", "--ref", str(tiny_set["clips"][1]), "--ref-text", "Another clip.",
+                     "-o", str(tmp_path / "c.wav"), "--seed", "0")
+    assert cloned.returncode == 0, cloned.stderr.decode()
+    other = soundfile.read(tmp_path / "c.wav")[0]
+    assert len(other) != len(own) or not np.allclose(other, own)
+
+
+def test_a_missing_default_voice_is_explained(tmp_path):
+    proc = say_env({"MYNA_DEFAULT_VOICE": str(tmp_path / "nowhere")}, "Hello.", "-o", str(tmp_path / "o.wav"))
+    assert proc.returncode == 1 and b"not a voice folder" in proc.stderr and b"--ref" in proc.stderr
+    assert b"Traceback" not in proc.stderr and not (tmp_path / "o.wav").exists()

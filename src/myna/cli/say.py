@@ -10,6 +10,24 @@ from myna.cli.common import add_model_args, data_dir, model_paths, quiet_transfo
 from myna.errors import InputError, MynaError
 
 
+def _use_default_voice(args: argparse.Namespace) -> None:
+    """No model named at all: speak with the default voice (its models, and its clip when --ref is absent)."""
+    from myna.config import Settings
+    from myna.engine.default_voice import find_default_voice
+
+    if args.voice or args.model_dir or args.gpt or args.sovits:
+        return
+    default = find_default_voice(Settings.from_env().default_voice)
+    paths = default.paths
+    args.gpt, args.sovits = str(paths.gpt), str(paths.sovits)
+    for key in ("hubert", "bert", "sv"):
+        setattr(args, key, getattr(args, key) or (getattr(paths, key) and str(getattr(paths, key))))
+    if not args.ref:
+        args.ref, args.ref_text, args.ref_lang = str(default.ref), default.ref_text, default.ref_lang
+    args.lang = args.lang or default.lang
+    args.ref_lang = args.ref_lang or default.ref_lang
+
+
 def _use_trained_voice(args: argparse.Namespace) -> None:
     """`say --voice NAME`: take the model files (and, without --ref, the reference) from a trained voice."""
     if args.voice:
@@ -43,9 +61,11 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
         if not Path(args.out).parent.is_dir():
             raise InputError(f"{args.out}: the folder {Path(args.out).parent} does not exist")
         started = time.perf_counter()
+        _use_default_voice(args)
         _use_trained_voice(args)
+        args.lang, args.ref_lang = args.lang or "zh", args.ref_lang or "zh"
         quiet_transformers()
-        synth = load_synthesizer(model_paths(args), args.device)
+        synth = load_synthesizer(model_paths(args), args.device, args.precision)
         voice = synth.voice(args.ref, args.ref_text, args.ref_lang, args.aux_ref or ())
         for note in voice.notes:
             err.write(f"myna say: note: {note}\n")
@@ -74,12 +94,13 @@ def register(commands) -> None:
     )
     say.add_argument("text", metavar="TEXT")
     say.add_argument("-o", "--out", required=True, metavar="OUT.wav")
-    say.add_argument("--lang", default="zh", help="language of TEXT: zh, en, ja, all_zh, all_ja, auto (default zh)")
-    say.add_argument("--ref", metavar="CLIP", help="reference clip, 3-10 s of speech (required without --voice)")
+    say.add_argument("--lang", help="language of TEXT: zh, en, ja, all_zh, all_ja, auto "
+                     "(default zh; the default voice's language when no model is given)")
+    say.add_argument("--ref", metavar="CLIP", help="reference clip, 3-10 s of speech (default: the voice's own clip)")
     say.add_argument("--voice", metavar="NAME", help="a voice trained with `myna train`: its models and reference")
     say.add_argument("--data-dir", help="where trained voices live (default MYNA_DATA_DIR or ~/.local/share/myna)")
     say.add_argument("--ref-text", help="transcript of the reference clip (omit for ref-free mode)")
-    say.add_argument("--ref-lang", default="zh", help="language of --ref-text (default zh)")
+    say.add_argument("--ref-lang", help="language of --ref-text (default zh; the default voice's with no model given)")
     say.add_argument("--aux-ref", action="append", metavar="CLIP", help="more clips whose timbre is averaged in")
     add_model_args(say, g2pw=True)
     knobs = say.add_argument_group("synthesis (defaults are upstream api_v2's)")

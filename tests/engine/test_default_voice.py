@@ -1,0 +1,53 @@
+"""The default-voice folder: reading its manifest and bundling a trained voice into one."""
+
+import json
+
+import pytest
+
+from myna.engine.default_voice import find_default_voice, write_bundle
+from myna.errors import InputError
+
+
+def _trained_voice(tmp_path):
+    home = tmp_path / "trained" / "default"
+    home.mkdir(parents=True)
+    for name in ("default_s1.ckpt", "default_s2.pth", "clip.wav"):
+        (home / name).write_bytes(name.encode())
+    record = {"name": "default", "gpt": str(home / "default_s1.ckpt"), "sovits": str(home / "default_s2.pth"),
+              "hubert": None, "bert": None, "sv": None, "ref": str(home / "clip.wav"),
+              "ref_text": "A clip.", "ref_lang": "en"}
+    (home / "voice.json").write_text(json.dumps(record))
+    return home / "voice.json"
+
+
+def test_a_bundle_is_self_contained_and_readable(tmp_path):
+    manifest = write_bundle(_trained_voice(tmp_path), tmp_path / "bundle")
+    record = json.loads(manifest.read_text())
+    assert record["gpt"] == "s1.ckpt" and record["ref"] == "ref.wav" and record["lang"] == "en"
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "bundle").rename(moved)  # relative paths: the folder can move
+    voice = find_default_voice(moved)
+    assert voice.paths.gpt == (moved / "s1.ckpt").resolve() and voice.paths.gpt.read_bytes() == b"default_s1.ckpt"
+    assert voice.paths.hubert is None and voice.ref_text == "A clip." and voice.lang == "en"
+
+
+def test_a_voice_needing_external_models_is_not_bundled(tmp_path):
+    path = _trained_voice(tmp_path)
+    record = json.loads(path.read_text())
+    record["hubert"] = "/models/chinese-hubert-base"
+    path.write_text(json.dumps(record))
+    with pytest.raises(InputError, match="self-contained"):
+        write_bundle(path, tmp_path / "bundle")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "not a voice folder"),
+    ("{not json", "not a readable voice manifest"),
+    ('{"gpt": "s1.ckpt", "sovits": "s2.pth", "ref": "ref.wav"}', "gpt file"),
+    ('{"sovits": "s2.pth", "ref": "ref.wav"}', "no 'gpt' entry"),
+])
+def test_broken_folders_are_explained(tmp_path, content, message):
+    if content is not None:
+        (tmp_path / "voice.json").write_text(content)
+    with pytest.raises(InputError, match=message):
+        find_default_voice(tmp_path)
