@@ -185,24 +185,12 @@ class Synthesizer:
         should_stop: StopCheck = None,
     ) -> torch.Tensor:
         """The GPT's semantic tokens (N,) for one fragment; `Cancelled` once `should_stop()` is True."""
-        if voice.prompt is not None:
-            phones = torch.cat([voice.prompt.phone_ids, fragment.phone_ids])[None]
-            bert = torch.cat([voice.prompt.bert, fragment.bert], dim=1)[None]
-        else:
-            phones, bert = fragment.phone_ids[None], fragment.bert[None]
-        if self.decoder is not None:
-            tokens = self.decoder.iter_tokens(phones, bert, voice.semantic, options.sampling(), generator,
-                                              early_stop_num=options.max_tokens, should_stop=should_stop)
-        else:
-            tokens = iter_semantic_tokens(
-                self.gpt, phones, bert, voice.semantic, options.sampling(), generator, early_stop_num=options.max_tokens
-            )
         kept = []
-        for token in tokens:
+        for token in self._token_source(fragment, voice, options, generator, should_stop):
             if should_stop is not None and should_stop():
                 raise Cancelled("synthesis was cancelled")
             kept.append(token)
-        return torch.tensor(kept, dtype=torch.long, device=phones.device)
+        return torch.tensor(kept, dtype=torch.long, device=fragment.phone_ids.device)
 
     def _stream_fragment(
         self,
@@ -242,7 +230,7 @@ class Synthesizer:
     def _token_source(
         self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator, should_stop
     ) -> Iterator[int]:
-        """The GPT's tokens for `fragment` one by one, from the same source `semantic_tokens` uses."""
+        """The GPT's tokens for `fragment` one by one: the shared batched decoder when set, else this GPT."""
         if voice.prompt is not None:
             phones = torch.cat([voice.prompt.phone_ids, fragment.phone_ids])[None]
             bert = torch.cat([voice.prompt.bert, fragment.bert], dim=1)[None]
