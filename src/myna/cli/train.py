@@ -95,7 +95,7 @@ def cmd_data_features(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, er
 
 
 def _add_data_commands(commands) -> None:
-    """`myna data prepare|features` (fine-tuning datasets)."""
+    """`myna data prepare|features|synth` (datasets)."""
     data = commands.add_parser("data", help="prepare a fine-tuning dataset (prepare, features, synth)",
                                description="Build a fine-tuning dataset: recordings -> .list -> cached features.")
     steps = data.add_subparsers(dest="data_command", required=True, metavar="STEP")
