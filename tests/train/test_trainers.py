@@ -142,3 +142,63 @@ def test_two_process_ddp_on_cpu_keeps_ranks_in_step(tmp_path):
     for rank in (0, 1):
         assert (tmp_path / f"rank{rank}.txt").read_text() == "world 2 steps 4 same True"
     assert [p.name for p in loop.checkpoint_paths(tmp_path)] == ["state_00000004.pt"]
+
+
+def _learned_codebook_trainer(**settings) -> SoVITSTrainer:
+    config = SoVITSConfig(**{**_fixtures("sovits_fixtures").TINY_OVERRIDES, "segment_size": 1280,
+                             "freeze_quantizer": False})
+    return SoVITSTrainer(config, SoVITSTrainConfig(batch_size=2, discriminator_narrow=16, **settings))
+
+
+def _copies(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in module.state_dict().items())
+
+
+def test_mel_only_warm_up_leaves_the_discriminator_alone_until_its_start_step():
+    trainer = _learned_codebook_trainer(discriminator_start_step=2)
+    disc = _copies(trainer.discriminator)
+    for step in range(2):
+        loop.seed_step(1, step)
+        shown = trainer.train_step(sovits_items(), step, 0)
+        assert shown["d"] == 0.0 and shown["mel"] > 0
+    assert not _changed(disc, trainer.discriminator)
+    loop.seed_step(1, 2)
+    assert trainer.train_step(sovits_items(), 2, 0)["d"] > 0
+    assert _changed(disc, trainer.discriminator)
+
+
+def test_quantizer_freezes_after_its_steps_so_tokens_stop_changing():
+    trainer = _learned_codebook_trainer(quantizer_steps=2)
+    items = sovits_items()
+    frozen = (trainer.generator.ssl_proj, trainer.generator.quantizer)
+    for step in range(4):
+        before = [_copies(m) for m in frozen]
+        decoder = _copies(trainer.generator.dec)
+        loop.seed_step(1, step)
+        shown = trainer.train_step(items, step, 0)
+        learning = step < 2
+        assert ("vq_dead" in shown) == learning
+        assert [_changed(b, m) for b, m in zip(before, frozen, strict=True)] == [learning, learning]
+        assert _changed(decoder, trainer.generator.dec)  # the rest keeps training
+
+    def tokens() -> list[torch.Tensor]:
+        trainer.generator.eval()
+        with torch.no_grad():
+            out = [trainer.generator.extract_latent(item["ssl"].unsqueeze(0)) for item in items]
+        trainer.generator.train()
+        return out
+
+    codes = tokens()
+    loop.seed_step(1, 4)
+    trainer.train_step(items, 4, 0)
+    again = tokens()
+    assert all(torch.equal(a, b) for a, b in zip(codes, again, strict=True))
+
+
+def test_warm_up_settings_are_validated():
+    with pytest.raises(Exception, match="discriminator_start_step"):
+        SoVITSTrainConfig(discriminator_start_step=-1)

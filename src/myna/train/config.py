@@ -91,6 +91,17 @@ class SoVITSTrainConfig(_Settings):
     mel_fmax: float | None = None
     save_every_epochs: int = 4
     discriminator_narrow: int = 1  # > 1 divides the discriminator's widths (tests, benchmarks); 1 = upstream's
+    # From-scratch runs on small compute: the first N steps train on mel + KL only (no discriminator,
+    # as vocoder recipes warm the generator up before the adversarial loss); 0 = adversarial from the start.
+    discriminator_start_step: int = 0
+    # From-scratch runs: learn the codebook (and the content projection) for N steps, then freeze both so
+    # the semantic tokens stop changing and the GPT can train on them meanwhile; 0 = learn throughout.
+    quantizer_steps: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.discriminator_start_step < 0 or self.quantizer_steps < 0:
+            raise InputError("discriminator_start_step and quantizer_steps must be >= 0")
 
 
 @dataclass

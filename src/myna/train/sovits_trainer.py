@@ -2,7 +2,8 @@
 
 One step: the generator decodes a random latent slice of each clip; the discriminator is updated on
 (real slice, generated slice), then the generator on mel L1 x c_mel + KL x c_kl + VQ commitment +
-least-squares adversarial + feature-matching losses. Items are dicts of unpadded tensors:
+least-squares adversarial + feature-matching losses. Before `discriminator_start_step` the
+discriminator is skipped and the generator trains on mel + KL + commitment only. Items are dicts of unpadded tensors:
 "ssl" (ssl_dim, frames) content features at 50 Hz (HuBERT: 768; Whisper tiny: 384), "wav" (samples,) float audio at the model rate,
 "phones" (N,) phoneme ids, and for v2Pro/v2ProPlus "sv_emb" (sv_dim,). A config with
 `freeze_quantizer` false (a from-scratch model) also learns the codebook (myna.train.codebook).
@@ -111,7 +112,8 @@ class SoVITSTrainer:
                                 " (features from another content encoder than the model's?)")
         self._set_rates(epoch)
         noise = torch.Generator(device=self.device).manual_seed(int(torch.initial_seed()) + 7)
-        if not c.freeze_quantizer:
+        learn_codebook = not c.freeze_quantizer and (not s.quantizer_steps or step < s.quantizer_steps)
+        if learn_codebook:
             vq_draws = torch.Generator().manual_seed(int(torch.initial_seed()) + 11)
             vq_lengths = batch["spec_lengths"] // (2 if c.semantic_frame_rate == "25hz" else 1)
             if not bool(self.generator.quantizer.vq.layers[0]._codebook.inited.item()):
@@ -126,25 +128,28 @@ class SoVITSTrainer:
                                        c.win_length)
         real = slice_frames(batch["wav"].unsqueeze(1), out.slice_starts * c.hop_length, c.segment_size)
 
-        real_scores, fake_scores, _, _ = self.train_d(real, out.audio.detach())
-        loss_d = losses.discriminator_loss(real_scores, fake_scores)
-        self.optim_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optim_d.step()
-
-        _, fake_scores, real_features, fake_features = self.train_d(real, out.audio)
         loss_mel = F.l1_loss(real_mel, fake_mel) * s.c_mel
         loss_kl = losses.kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * s.c_kl
-        loss_fm = losses.feature_loss(real_features, fake_features)
-        loss_gen = losses.generator_loss(fake_scores)
-        loss_g = loss_gen + loss_fm + loss_mel + out.commit_loss + loss_kl
+        loss_g = loss_mel + out.commit_loss + loss_kl
+        loss_d = torch.zeros(())
+        if step >= s.discriminator_start_step:
+            real_scores, fake_scores, _, _ = self.train_d(real, out.audio.detach())
+            loss_d = losses.discriminator_loss(real_scores, fake_scores)
+            self.optim_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.optim_d.step()
+            _, fake_scores, real_features, fake_features = self.train_d(real, out.audio)
+            loss_g = loss_g + losses.generator_loss(fake_scores) + losses.feature_loss(real_features, fake_features)
         if not torch.isfinite(loss_g):
             raise TrainingError(f"SoVITS loss became {loss_g.item()} at step {step}; lower the learning rate")
         self.optim_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        if not c.freeze_quantizer and not learn_codebook:
+            for param in self.generator.ssl_proj.parameters():  # frozen: AdamW skips parameters without a gradient
+                param.grad = None
         self.optim_g.step()
         shown = {"g": loss_g.item(), "d": loss_d.item(), "mel": loss_mel.item(), "kl": loss_kl.item()}
-        if not c.freeze_quantizer:
+        if learn_codebook:
             shown.update(codebook.train_codebook(self.generator.quantizer, out.projected, out.codes, vq_lengths,
                                                  vq_draws))
         return shown
