@@ -32,3 +32,13 @@ def test_only_config_reads_the_environment():
     pattern = re.compile(r"os\.environ|os\.getenv|getenv\(")
     readers = [p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
     assert readers == ["config.py"]
+
+
+def test_stream_chunk_tokens_setting_is_read_and_checked():
+    from myna.config import Settings
+    from myna.errors import InputError
+
+    assert Settings().stream_chunk_tokens == 16
+    assert Settings.from_env({"MYNA_STREAM_CHUNK_TOKENS": "0"}).stream_chunk_tokens == 0
+    with pytest.raises(InputError, match="stream_chunk_tokens"):
+        Settings(stream_chunk_tokens=501)

@@ -54,6 +54,7 @@ class Settings:
     admin_key: str | None = None
     workers: int = 1
     batch_size: int = 1
+    stream_chunk_tokens: int = 16  # streamed OpenAI/WebSocket speech: first audio after N tokens (0: per sentence)
     queue_size: int = 32
     request_timeout: float = 120.0
     max_text_chars: int = 2000
@@ -70,6 +71,8 @@ class Settings:
             (self.precision in ("auto", "fp32", "bf16", "int8", "fp16"),
              f"precision must be auto, fp32, bf16, int8 or fp16, got {self.precision!r}"),
             (1 <= self.batch_size <= 64, f"batch_size must be 1-64, got {self.batch_size}"),
+            (0 <= self.stream_chunk_tokens <= 500,
+             f"stream_chunk_tokens must be 0-500, got {self.stream_chunk_tokens}"),
             (1 <= self.queue_size <= 100_000, f"queue_size must be 1-100000, got {self.queue_size}"),
             (self.request_timeout > 0, f"request_timeout must be > 0 seconds, got {self.request_timeout}"),
             (self.max_text_chars >= 1, f"max_text_chars must be >= 1, got {self.max_text_chars}"),
@@ -98,7 +101,7 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_INTS = {"port", "workers", "batch_size", "queue_size", "max_text_chars", "max_upload_bytes", "max_body_bytes", "result_cache_bytes"}
+_INTS = {"port", "workers", "batch_size", "stream_chunk_tokens", "queue_size", "max_text_chars", "max_upload_bytes", "max_body_bytes", "result_cache_bytes"}
 _FLOATS = {"request_timeout"}
 _PATHS = {"data_dir", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "default_voice", "api_keys_file",
           "voice_key_file"}

@@ -20,6 +20,18 @@ def _trained_voice(tmp_path):
     return home / "voice.json"
 
 
+def test_bundled_files_keep_their_format(tmp_path):
+    voice_json = _trained_voice(tmp_path)
+    home = voice_json.parent
+    for name in ("default_s1.safetensors", "default_s2.safetensors"):
+        (home / name).write_bytes(name.encode())
+    record = json.loads(voice_json.read_text())
+    record.update(gpt=str(home / "default_s1.safetensors"), sovits=str(home / "default_s2.safetensors"))
+    voice_json.write_text(json.dumps(record))
+    voice = find_default_voice(write_bundle(voice_json, tmp_path / "bundle").parent)
+    assert voice.paths.gpt.name == "s1.safetensors" and voice.paths.sovits.read_bytes() == b"default_s2.safetensors"
+
+
 def test_a_bundle_is_self_contained_and_readable(tmp_path):
     manifest = write_bundle(_trained_voice(tmp_path), tmp_path / "bundle")
     record = json.loads(manifest.read_text())

@@ -86,6 +86,8 @@ def test_tts_errors_say_what_to_fix(server):
             "streaming_mode must be": client.post(
                 "/tts", json={"text": "hi", "ref_audio_path": "ref0.wav", "streaming_mode": 7, **EN}),
             "limit is 2000": client.post("/tts", json={"text": "a" * 2001, "ref_audio_path": "ref0.wav", **EN}),
+            "min_chunk_length must be between 1 and 500": client.post(
+                "/tts", json={"text": "hi", "ref_audio_path": "ref0.wav", "streaming_mode": 3, "min_chunk_length": 0, **EN}),
             "no such file": client.post("/tts", json={"text": "hi", "ref_audio_path": "nothere.wav", **EN}),
         }
         malformed = client.post("/tts", content=b"{not json", headers={"content-type": "application/json"})
@@ -156,6 +158,31 @@ def test_websocket_streams_pcm(server, voices):
         error = json.loads(ws.recv(timeout=60))
     assert status == {"type": "done"} and len(chunks) >= 2
     assert error["type"] == "error" and error["status"] == 404
+
+
+def _ws_audio(server, request: dict) -> list[bytes]:
+    from websockets.sync.client import connect
+
+    url = server.url.replace("http://", "ws://") + "/v1/audio/speech/ws"
+    with connect(url, additional_headers=server.tts) as ws:
+        ws.send(json.dumps(request))
+        chunks = []
+        while isinstance(message := ws.recv(timeout=60), bytes):
+            chunks.append(message)
+    assert json.loads(message) == {"type": "done"}
+    return chunks
+
+
+def test_streamed_speech_comes_in_token_chunks(server, voices):
+    """One sentence: a whole chunk when not streamed, several (first after 16 tokens) when streamed."""
+    request = {"input": "The quick brown fox jumps over the lazy dog near the river bank.", "voice": voices[0]["id"],
+               "seed": 3}
+    whole = _ws_audio(server, {**request, "stream": False})
+    chunked = _ws_audio(server, request)
+    samples = sum(len(c) for c in whole) // 2
+    assert samples > 40 * 1280  # over 40 tokens: enough for several chunks of the default plan
+    assert len(whole) == 1 and len(chunked) >= 2
+    assert abs(sum(len(c) for c in chunked) // 2 - samples) <= 1280  # the same length, cut differently
 
 
 def test_sixteen_concurrent_requests_match_solo_audio(server, voices):

@@ -29,6 +29,7 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             gpt=args.gpt and Path(args.gpt), sovits=args.sovits and Path(args.sovits),
             hubert=args.hubert and Path(args.hubert), bert=args.bert and Path(args.bert), sv=args.sv and Path(args.sv),
             device=args.device, precision=args.precision, workers=args.workers, queue_size=args.queue_size, batch_size=args.batch_size,
+            stream_chunk_tokens=args.stream_chunk_tokens,
             ref_dirs=tuple(Path(d) for d in args.ref_dir) if args.ref_dir else None,
         )
         quiet_transformers()
@@ -56,6 +57,9 @@ def register(commands) -> None:
     serve.add_argument("--workers", type=int, help="synthesis workers, each with its own models (default 1)")
     serve.add_argument("--batch-size", type=int,
                        help="decode the GPT tokens of up to N requests together (one shared model; default 1 = off)")
+    serve.add_argument("--stream-chunk-tokens", type=int, metavar="N",
+                       help="streamed /v1/audio/speech: first audio after N semantic tokens, then longer chunks "
+                            "(default 16; 0 = one chunk per sentence)")
     serve.add_argument("--queue-size", type=int, help="requests that may wait before 503 (default 32)")
     serve.add_argument("--hash-key", metavar="KEY", help="print the keys-file line of KEY and exit")
     add_model_args(serve, defaults=False)

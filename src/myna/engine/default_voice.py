@@ -73,12 +73,15 @@ def find_default_voice(directory: str | Path | None = None) -> DefaultVoice:
 
 
 def write_bundle(voice_json: str | Path, out_dir: str | Path, lang: str = "en") -> Path:
-    """Copy a voice trained with `myna train` (its voice.json) into a self-contained default-voice folder."""
+    """Copy a voice trained with `myna train` (its voice.json) into a self-contained default-voice folder.
+
+    The files keep their format (upstream .ckpt/.pth or their .safetensors twins) under fixed names.
+    """
     voice_json = Path(voice_json)
     record = json.loads(voice_json.read_text(encoding="utf-8"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = {"gpt": "s1.ckpt", "sovits": "s2.pth", "ref": "ref" + Path(record["ref"]).suffix}
+    names = {key: stem + Path(record[key]).suffix for key, stem in (("gpt", "s1"), ("sovits", "s2"), ("ref", "ref"))}
     manifest: dict[str, object] = {key: None for key in _MODEL_KEYS}
     for key, name in names.items():
         source = Path(record[key])

@@ -44,7 +44,7 @@ def _job(service, req: SpeechRequest):
         raise ApiError(413, f"input is {len(req.input)} characters; the limit is {service.settings.max_text_chars}",
                        "text_too_long")
     record = _resolve_voice(service, req.voice)
-    options = req.options()
+    options = req.options(service.settings.stream_chunk_tokens)
     language = (req.language or record.language).lower()
     from myna.engine.textprep import check_language
 

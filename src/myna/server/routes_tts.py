@@ -1,8 +1,9 @@
 """Upstream api_v2's GET/POST /tts: same parameters, defaults, error messages and streaming behaviour.
 
 Reference clips are read only from the configured reference folders (`--ref-dir`); a registered voice
-can be named instead as `voice:ID`. Streaming modes 1, 2 and 3 all stream one chunk per text
-fragment (a streamed WAV starts with a header of length 0, then raw 16-bit samples, as upstream).
+can be named instead as `voice:ID`. Streaming mode 1 (or true) streams one chunk per text fragment;
+modes 2 and 3 stream token chunks, the first after `min_chunk_length` semantic tokens (a streamed
+WAV starts with a header of length 0, then raw 16-bit samples, as upstream).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from myna.engine.options import SynthesisOptions
+from myna.errors import InputError
 
 
 class TTSRequest(BaseModel):
@@ -39,11 +40,19 @@ class TTSRequest(BaseModel):
     return_fragment: bool = False
 
     def options(self) -> SynthesisOptions:
-        """The synthesis options this request asks for (raises InputError on bad values)."""
+        """The synthesis options this request asks for (raises InputError on bad values).
+
+        Streaming modes 2 and 3 stream token chunks, the first after `min_chunk_length` semantic
+        tokens (upstream's chunked modes); mode 1 (or true) streams one chunk per text fragment.
+        """
+        chunked = not isinstance(self.streaming_mode, bool) and self.streaming_mode in (2, 3)
+        if chunked and not 1 <= self.min_chunk_length <= 500:
+            raise InputError(f"min_chunk_length must be between 1 and 500, got {self.min_chunk_length}")
         return SynthesisOptions(
             top_k=self.top_k, top_p=self.top_p, temperature=self.temperature,
             repetition_penalty=self.repetition_penalty, seed=self.seed, speed=self.speed_factor,
             split=self.text_split_method, pause=self.fragment_interval,
+            stream_chunk_tokens=self.min_chunk_length if chunked else 0,
         )
 
 
@@ -62,9 +71,10 @@ class SpeechRequest(BaseModel):
     seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; a fixed seed repeats the audio")
     instructions: str | None = Field(None, max_length=4096, description="accepted for compatibility; unused")
 
-    def options(self) -> SynthesisOptions:
-        """The synthesis options this request asks for."""
-        return SynthesisOptions(seed=self.seed, speed=self.speed)
+    def options(self, stream_chunk_tokens: int = 0) -> SynthesisOptions:
+        """The synthesis options this request asks for; a streamed response uses `stream_chunk_tokens`."""
+        return SynthesisOptions(seed=self.seed, speed=self.speed,
+                                stream_chunk_tokens=stream_chunk_tokens if self.stream else 0)
 
 
 class ModelCard(BaseModel):

@@ -1,0 +1,148 @@
+"""The recipe of the bundled default voice (myna/assets/default): train the "small" preset on a CPU.
+
+    python scripts/train_default_voice.py sovits --corpus DIR --work DIR [--threads 2] [--max-steps N]
+    python scripts/train_default_voice.py gpt    --corpus DIR --work DIR --snapshot STEP [--threads 1]
+    python scripts/train_default_voice.py bundle --corpus DIR --work DIR --snapshot STEP [--out DIR]
+
+The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
+--seed 0 OUT`). Same stages as `myna train --preset small`, arranged for small compute:
+
+- sovits: features (cached), then SoVITS with mel + KL losses only (no discriminator: on this
+  budget the adversarial terms cost a fifth of each step and buy naturalness, not intelligibility).
+  The codebook and content projection learn for the first QUANTIZER_STEPS steps, then freeze, so
+  semantic tokens stop changing. An inference snapshot is exported every SNAPSHOT_EVERY steps.
+  Resumable: run it again with a higher --max-steps.
+- gpt: semantic tokens from a frozen-codebook snapshot, then the GPT on them. It can run while
+  `sovits` keeps training (one thread each on a 2-core machine): later snapshots give the same tokens.
+- bundle: the GPT, a SoVITS snapshot and a reference clip of REFERENCE_SPEAKER as a default-voice
+  folder (myna.engine.default_voice); the model card is written by hand next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from myna.engine.default_voice import write_bundle
+from myna.engine.loading import load_sovits
+from myna.train import loop
+from myna.train.dataset import FeatureCache
+from myna.train.export import export_gpt, export_sovits
+from myna.train.features import FeatureModels, extract_features
+from myna.train.pipeline import _train_gpt, gpt_items, sovits_items
+from myna.train.presets import get_preset
+from myna.train.sovits_trainer import SoVITSTrainer
+
+QUANTIZER_STEPS = 400
+SNAPSHOT_EVERY = 250
+REFERENCE_SPEAKER = "festival-slt-hts"
+PRESET = get_preset("small")
+SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=60, save_every_steps=100, seed=1234,
+                          discriminator_start_step=10**9, quantizer_steps=QUANTIZER_STEPS)
+GPT_SETTINGS = replace(PRESET.gpt_train, epochs=60, save_every_steps=250, seed=1234, warmup_steps=200)
+RECORD = {"myna": PRESET.encoder_record()}
+
+
+def snapshot_path(snapshots: Path, step: int) -> Path:
+    """Where the SoVITS inference snapshot of `step` is written."""
+    return snapshots / f"sovits_{step:06d}.pth"
+
+
+def feature_models(sovits: Path | None = None) -> FeatureModels:
+    """The preset's content and speaker encoders (and a SoVITS for semantic tokens)."""
+    return FeatureModels(None, None, device="cpu", content=PRESET.content, speaker=PRESET.speaker,
+                         version=PRESET.sovits.version, sovits=sovits)
+
+
+def train_sovits(corpus: Path, work: Path, snapshots: Path, max_steps: int) -> None:
+    """Features, then SoVITS up to `max_steps`, exporting snapshots on the way."""
+    extract_features(corpus / "corpus.list", work / "features", feature_models(), progress=True)
+    settings = replace(SOVITS_SETTINGS, max_steps=max_steps)
+    out = work / "sovits"
+    out.mkdir(parents=True, exist_ok=True)
+    settings.save(out / "train_config.json")
+    (out / "model_config.json").write_text(json.dumps(PRESET.sovits.to_dict(), indent=2) + "\n")
+    items = sovits_items(FeatureCache.open(work / "features"))
+    trainer = SoVITSTrainer(PRESET.sovits, settings, sample_item=items[0])
+    snapshots.mkdir(parents=True, exist_ok=True)
+
+    def on_step(step: int) -> None:
+        if step % SNAPSHOT_EVERY == 0 or step == QUANTIZER_STEPS:
+            trainer.generator.eval()
+            export_sovits(trainer.generator, snapshot_path(snapshots, step),
+                          f"default voice: small preset, SoVITS step {step}", RECORD)
+            trainer.generator.train()
+
+    loop.run(trainer, items, settings, out, "SoVITS", progress=sys.stderr, on_step=on_step)
+
+
+def train_gpt(corpus: Path, work: Path, snapshots: Path, step: int) -> None:
+    """Semantic tokens from snapshot `step` (after the codebook froze), then the GPT."""
+    if step < QUANTIZER_STEPS:
+        raise SystemExit(f"snapshot {step} predates the frozen codebook (step {QUANTIZER_STEPS})")
+    snapshot = snapshot_path(snapshots, step)
+    extract_features(corpus / "corpus.list", work / "features", feature_models(snapshot), progress=True)
+    cache = FeatureCache.open(work / "features")
+    sovits = load_sovits(snapshot).eval()
+    gpt = _train_gpt(None, PRESET.gpt, gpt_items(cache, PRESET.gpt.max_sec), GPT_SETTINGS, work / "gpt",
+                     sys.stderr, sovits)
+    export_gpt(gpt, work / "gpt" / "default_s1.ckpt", "default voice: small preset GPT", RECORD, GPT_SETTINGS.to_dict())
+
+
+def reference_clip(corpus: Path) -> tuple[Path, str]:
+    """The REFERENCE_SPEAKER clip closest to 6 s among its 4-8 s clips."""
+    import soundfile
+
+    from myna.train.listfile import read_list
+
+    clips = [(abs(soundfile.info(e.audio).duration - 6.0), e.audio, e.text)
+             for e in read_list(corpus / "corpus.list")[0] if e.speaker == REFERENCE_SPEAKER
+             and 4.0 <= soundfile.info(e.audio).duration <= 8.0]
+    if not clips:
+        raise SystemExit(f"no 4-8 s clip of {REFERENCE_SPEAKER} in {corpus}")
+    _, audio, text = min(clips)
+    return Path(audio), text
+
+
+def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path) -> None:
+    """Write the default-voice folder from snapshot `step` and the trained GPT."""
+    ref, text = reference_clip(corpus)
+    record = {"gpt": str(work / "gpt" / "default_s1.safetensors"),
+              "sovits": str(snapshot_path(snapshots, step).with_suffix(".safetensors")),
+              "ref": str(ref), "ref_text": text, "ref_lang": "en", "hubert": None, "bert": None, "sv": None}
+    voice = work / "voice.json"
+    voice.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(write_bundle(voice, out, "en"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run one stage."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=("sovits", "gpt", "bundle"))
+    parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
+    parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints)")
+    parser.add_argument("--snapshots", type=Path, help="SoVITS snapshots (default WORK/snapshots)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-steps", type=int, default=4000, help="sovits: stop after this many steps in total")
+    parser.add_argument("--snapshot", type=int, help="gpt, bundle: the SoVITS snapshot step to use")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/myna/assets/default")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    snapshots = args.snapshots or args.work / "snapshots"
+    if args.stage == "sovits":
+        train_sovits(args.corpus, args.work, snapshots, args.max_steps)
+    elif args.snapshot is None:
+        parser.error(f"{args.stage} needs --snapshot STEP")
+    elif args.stage == "gpt":
+        train_gpt(args.corpus, args.work, snapshots, args.snapshot)
+    else:
+        bundle(args.corpus, args.work, snapshots, args.snapshot, args.out)
+
+
+if __name__ == "__main__":
+    main()
