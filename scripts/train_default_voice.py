@@ -2,6 +2,7 @@
 
     python scripts/train_default_voice.py sovits --corpus DIR --work DIR [--threads 2] [--max-steps N]
     python scripts/train_default_voice.py gpt    --corpus DIR --work DIR --snapshot STEP [--threads 1]
+    python scripts/train_default_voice.py resynth --corpus DIR --work DIR --snapshot STEP [--clips 20]
     python scripts/train_default_voice.py bundle --corpus DIR --work DIR --snapshot STEP [--out DIR]
 
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
@@ -10,10 +11,15 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
 - sovits: features (cached), then SoVITS with mel + KL losses only (no discriminator: on this
   budget the adversarial terms cost a fifth of each step and buy naturalness, not intelligibility).
   The codebook and content projection learn for the first QUANTIZER_STEPS steps, then freeze, so
-  semantic tokens stop changing. An inference snapshot is exported every SNAPSHOT_EVERY steps.
+  semantic tokens stop changing. Clips train on random 2-s windows (the decoder only ever sees a
+  0.32-s slice, and whole clips made each step 2.3x slower). An inference snapshot is exported
+  every SNAPSHOT_EVERY steps.
   Resumable: run it again with a higher --max-steps.
 - gpt: semantic tokens from a frozen-codebook snapshot, then the GPT on them. It can run while
   `sovits` keeps training (one thread each on a 2-core machine): later snapshots give the same tokens.
+- resynth: the SoVITS snapshot's word error rate on its own: clips of the held-out speakers are
+  re-synthesised from their own semantic tokens, phonemes and timbre, then transcribed by Whisper
+  tiny.en (the ceiling the GPT can reach with this decoder).
 - bundle: the GPT, a SoVITS snapshot and a reference clip of REFERENCE_SPEAKER as a default-voice
   folder (myna.engine.default_voice); the model card is written by hand next to it.
 """
@@ -43,7 +49,7 @@ SNAPSHOT_EVERY = 250
 REFERENCE_SPEAKER = "festival-slt-hts"
 PRESET = get_preset("small")
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=60, save_every_steps=100, seed=1234,
-                          discriminator_start_step=10**9, quantizer_steps=QUANTIZER_STEPS)
+                          discriminator_start_step=10**9, quantizer_steps=QUANTIZER_STEPS, crop_seconds=2.0)
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=60, save_every_steps=250, seed=1234, warmup_steps=200)
 RECORD = {"myna": PRESET.encoder_record()}
 
@@ -55,8 +61,8 @@ def snapshot_path(snapshots: Path, step: int) -> Path:
 
 def feature_models(sovits: Path | None = None) -> FeatureModels:
     """The preset's content and speaker encoders (and a SoVITS for semantic tokens)."""
-    return FeatureModels(None, None, device="cpu", content=PRESET.content, speaker=PRESET.speaker,
-                         version=PRESET.sovits.version, sovits=sovits)
+    return FeatureModels(None, sovits, device="cpu", content=PRESET.content, speaker=PRESET.speaker,
+                         version=PRESET.sovits.version)
 
 
 def train_sovits(corpus: Path, work: Path, snapshots: Path, max_steps: int) -> None:
@@ -94,6 +100,46 @@ def train_gpt(corpus: Path, work: Path, snapshots: Path, step: int) -> None:
     export_gpt(gpt, work / "gpt" / "default_s1.ckpt", "default voice: small preset GPT", RECORD, GPT_SETTINGS.to_dict())
 
 
+def resynthesis_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips: int) -> float:
+    """WER of held-out speakers' clips decoded from their own tokens by snapshot `step` (see the module doc)."""
+    import importlib.util
+
+    from myna.audio.io import resample_soxr
+    from myna.audio.spectrogram import linear_spectrogram
+    from myna.train.asr import Transcriber
+    from myna.train.listfile import read_list
+
+    spec = importlib.util.spec_from_file_location("voice_quality", Path(__file__).resolve().parents[1]
+                                                  / "benchmarks" / "voice_quality.py")
+    voice_quality = importlib.util.module_from_spec(spec)
+    sys.modules["voice_quality"] = voice_quality  # its dataclasses look their module up
+    spec.loader.exec_module(voice_quality)
+    entries = read_list(corpus / "heldout_speakers.list")[0]
+    picked = entries[:: max(1, len(entries) // clips)][:clips]
+    snapshot = snapshot_path(snapshots, step)
+    extract_features(picked, work / "heldout_features", feature_models(snapshot), progress=False)
+    model = load_sovits(snapshot).eval()
+    c = model.config
+    asr = Transcriber()
+    texts, heard, originals = [], [], []
+    for utt in FeatureCache.open(work / "heldout_features").items:
+        wav = torch.from_numpy(utt.wav()).float()
+        with torch.no_grad():
+            codes = model.extract_latent(utt.ssl()[0].float().unsqueeze(0))
+            out = model.decode(codes, utt.phone_ids().long(), linear_spectrogram(wav, c.filter_length, c.hop_length,
+                               c.win_length), noise_scale=0.5, sv_emb=utt.sv_emb()[0].float().reshape(1, -1),
+                               generator=torch.Generator().manual_seed(0))[0, 0].numpy()
+        texts.append(utt.record["text"])
+        heard.append(asr.transcribe(resample_soxr(out, c.sampling_rate, 16000), "en")[0])
+        originals.append(asr.transcribe(resample_soxr(utt.wav(), c.sampling_rate, 16000), "en")[0])
+    for text, got in list(zip(texts, heard, strict=True))[:3]:
+        print(f"  {text!r} -> {got!r}")
+    wer = voice_quality.word_error_rate(texts, heard)
+    print(f"SoVITS step {step}: resynthesis WER {wer:.3f} over {len(texts)} held-out clips "
+          f"(the original clips: {voice_quality.word_error_rate(texts, originals):.3f})")
+    return wer
+
+
 def reference_clip(corpus: Path) -> tuple[Path, str]:
     """The REFERENCE_SPEAKER clip closest to 6 s among its 4-8 s clips."""
     import soundfile
@@ -123,13 +169,14 @@ def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path) -> N
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("sovits", "gpt", "bundle"))
+    parser.add_argument("stage", choices=("sovits", "gpt", "resynth", "bundle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
     parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints)")
     parser.add_argument("--snapshots", type=Path, help="SoVITS snapshots (default WORK/snapshots)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=4000, help="sovits: stop after this many steps in total")
-    parser.add_argument("--snapshot", type=int, help="gpt, bundle: the SoVITS snapshot step to use")
+    parser.add_argument("--snapshot", type=int, help="gpt, resynth, bundle: the SoVITS snapshot step to use")
+    parser.add_argument("--clips", type=int, default=20, help="resynth: held-out clips to transcribe")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/myna/assets/default")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -140,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{args.stage} needs --snapshot STEP")
     elif args.stage == "gpt":
         train_gpt(args.corpus, args.work, snapshots, args.snapshot)
+    elif args.stage == "resynth":
+        resynthesis_wer(args.corpus, args.work, snapshots, args.snapshot, args.clips)
     else:
         bundle(args.corpus, args.work, snapshots, args.snapshot, args.out)
 

@@ -202,3 +202,32 @@ def test_quantizer_freezes_after_its_steps_so_tokens_stop_changing():
 def test_warm_up_settings_are_validated():
     with pytest.raises(Exception, match="discriminator_start_step"):
         SoVITSTrainConfig(discriminator_start_step=-1)
+
+
+def test_crop_takes_an_aligned_window_of_long_clips_only():
+    from myna.train.sovits_trainer import crop_item
+
+    frames, hop = 40, TINY_SOVITS.hop_length
+    item = {"ssl": torch.arange(frames).float().expand(768, frames), "wav": torch.arange(frames * hop).float(),
+            "phones": torch.arange(7)}
+    seconds = 10 * hop / TINY_SOVITS.sampling_rate  # 10 frames
+    starts = set()
+    for seed in range(20):
+        torch.manual_seed(seed)
+        window = crop_item(item, TINY_SOVITS, seconds)
+        start = int(window["ssl"][0, 0])
+        assert window["ssl"].shape[1] == 10 and start % 2 == 0
+        assert torch.equal(window["wav"], torch.arange(start * hop, (start + 10) * hop).float())
+        assert torch.equal(window["phones"], item["phones"])
+        starts.add(start)
+    assert len(starts) > 3  # the window moves
+    short = {k: v[..., : 8 * hop] if k == "wav" else v[..., :8] if k == "ssl" else v for k, v in item.items()}
+    assert crop_item(short, TINY_SOVITS, seconds)["wav"].shape[0] == 8 * hop
+
+
+def test_sovits_trains_on_cropped_clips():
+    trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=2, discriminator_narrow=16,
+                                                           crop_seconds=6 * 640 / TINY_SOVITS.sampling_rate))
+    loop.seed_step(1, 0)
+    shown = trainer.train_step(sovits_items(), 0, 0)
+    assert all(torch.isfinite(torch.tensor(v)) for v in shown.values())

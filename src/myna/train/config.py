@@ -97,11 +97,16 @@ class SoVITSTrainConfig(_Settings):
     # From-scratch runs: learn the codebook (and the content projection) for N steps, then freeze both so
     # the semantic tokens stop changing and the GPT can train on them meanwhile; 0 = learn throughout.
     quantizer_steps: int = 0
+    # > 0: clips longer than this many seconds train on a random window of that length (the posterior
+    # encoder, prior encoder and flow then run on the window, not the whole clip); 0 = whole clips.
+    crop_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.discriminator_start_step < 0 or self.quantizer_steps < 0:
             raise InputError("discriminator_start_step and quantizer_steps must be >= 0")
+        if self.crop_seconds < 0:
+            raise InputError(f"crop_seconds must be >= 0, got {self.crop_seconds}")
 
 
 @dataclass

@@ -106,6 +106,8 @@ class SoVITSTrainer:
     def train_step(self, items: list[dict[str, torch.Tensor]], step: int, epoch: int) -> dict[str, float]:
         """One discriminator and one generator update on `items`."""
         c, s = self.config, self.settings
+        if s.crop_seconds:
+            items = [crop_item(item, c, s.crop_seconds) for item in items]
         batch = {k: v.to(self.device) for k, v in collate(items, c).items()}
         if batch["ssl"].shape[1] != c.ssl_dim:
             raise TrainingError(f"SoVITS items need 'ssl' features of {c.ssl_dim} channels, got {batch['ssl'].shape[1]}"
@@ -175,6 +177,19 @@ class SoVITSTrainer:
         audio = render_item(self.generator, self.sample_item, self.device)
         (out_dir / "samples").mkdir(exist_ok=True)
         write_wav(out_dir / "samples" / f"step_{step:08d}.wav", audio, self.config.sampling_rate)
+
+
+def crop_item(item: Mapping[str, torch.Tensor], config: SoVITSConfig, seconds: float) -> dict[str, torch.Tensor]:
+    """A random window of `seconds` of a longer item (content frames and audio aligned; phonemes whole).
+
+    The start comes from the global RNG, which the training loop seeds per step (resumes stay exact)."""
+    frames = max(2, int(seconds * config.sampling_rate / config.hop_length)) // 2 * 2  # whole 25 Hz tokens
+    total = min(item["ssl"].shape[1], item["wav"].shape[0] // config.hop_length)
+    if total <= frames:
+        return dict(item)
+    start = int(torch.randint(0, (total - frames) // 2 + 1, ()).item()) * 2
+    return {**item, "ssl": item["ssl"][:, start : start + frames],
+            "wav": item["wav"][start * config.hop_length : (start + frames) * config.hop_length]}
 
 
 def render_item(model: SoVITS, item: Mapping[str, torch.Tensor], device: torch.device) -> Any:
