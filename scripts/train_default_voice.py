@@ -8,11 +8,11 @@
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
 --seed 0 OUT`). Same stages as `myna train --preset small`, arranged for small compute:
 
-- sovits: features (cached), then SoVITS with mel + KL losses only (no discriminator: on this
-  budget the adversarial terms cost a fifth of each step and buy naturalness, not intelligibility).
+- sovits: features (cached), then SoVITS with mel + KL losses only (no discriminator at all: the
+  preset starts it at step 20,000, beyond this budget; it costs a fifth of each step).
   The codebook and content projection learn for the first QUANTIZER_STEPS steps, then freeze, so
-  semantic tokens stop changing. Clips train on random 2-s windows (the decoder only ever sees a
-  0.32-s slice, and whole clips made each step 2.3x slower). An inference snapshot is exported
+  semantic tokens stop changing. Clips train on random 2-s windows (the preset's `crop_seconds`:
+  the decoder only ever sees a 0.32-s slice, and whole clips made each step 2.3x slower). An inference snapshot is exported
   every SNAPSHOT_EVERY steps.
   Resumable: run it again with a higher --max-steps.
 - gpt: semantic tokens from a frozen-codebook snapshot, then the GPT on them. It can run while
@@ -20,7 +20,7 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
 - resynth: the SoVITS snapshot's word error rate on its own: clips of the held-out speakers are
   re-synthesised from their own semantic tokens, phonemes and timbre, then transcribed by Whisper
   tiny.en (the ceiling the GPT can reach with this decoder).
-- bundle: the GPT, a SoVITS snapshot and a reference clip of REFERENCE_SPEAKER as a default-voice
+- bundle: the GPT (the newest checkpoint while it still trains), a SoVITS snapshot and a reference clip of REFERENCE_SPEAKER as a default-voice
   folder (myna.engine.default_voice); the model card is written by hand next to it.
 """
 
@@ -49,7 +49,7 @@ SNAPSHOT_EVERY = 250
 REFERENCE_SPEAKER = "festival-slt-hts"
 PRESET = get_preset("small")
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=60, save_every_steps=100, seed=1234,
-                          discriminator_start_step=10**9, quantizer_steps=QUANTIZER_STEPS, crop_seconds=2.0)
+                          discriminator_start_step=10**9, quantizer_steps=QUANTIZER_STEPS)
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=60, save_every_steps=250, seed=1234, warmup_steps=200)
 RECORD = {"myna": PRESET.encoder_record()}
 
@@ -155,10 +155,29 @@ def reference_clip(corpus: Path) -> tuple[Path, str]:
     return Path(audio), text
 
 
+def latest_gpt(work: Path) -> Path:
+    """The finished GPT export, else one made from the newest GPT training checkpoint."""
+    final = work / "gpt" / "default_s1.safetensors"
+    if final.is_file():
+        return final
+    states = loop.checkpoint_paths(work / "gpt")
+    if not states:
+        raise SystemExit(f"no GPT trained yet in {work / 'gpt'}: run the gpt stage first")
+    from myna.models.t2s import T2SModel
+
+    saved = torch.load(states[-1], map_location="cpu", weights_only=True)
+    model = T2SModel(PRESET.gpt)
+    model.load_state_dict(saved["stage"]["model"])
+    path = work / "gpt" / f"default_s1_step{int(saved['step']):06d}.safetensors"
+    export_gpt(model.eval(), path.with_suffix(".ckpt"), f"default voice: small preset GPT, step {saved['step']}",
+               RECORD, GPT_SETTINGS.to_dict())
+    return path
+
+
 def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path) -> None:
-    """Write the default-voice folder from snapshot `step` and the trained GPT."""
+    """Write the default-voice folder from snapshot `step` and the trained (or latest) GPT."""
     ref, text = reference_clip(corpus)
-    record = {"gpt": str(work / "gpt" / "default_s1.safetensors"),
+    record = {"gpt": str(latest_gpt(work)),
               "sovits": str(snapshot_path(snapshots, step).with_suffix(".safetensors")),
               "ref": str(ref), "ref_text": text, "ref_lang": "en", "hubert": None, "bert": None, "sv": None}
     voice = work / "voice.json"
