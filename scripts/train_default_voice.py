@@ -134,9 +134,14 @@ def resynthesis_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips:
         originals.append(asr.transcribe(resample_soxr(utt.wav(), c.sampling_rate, 16000), "en")[0])
     for text, got in list(zip(texts, heard, strict=True))[:3]:
         print(f"  {text!r} -> {got!r}")
+    import jiwer
+
     wer = voice_quality.word_error_rate(texts, heard)
-    print(f"SoVITS step {step}: resynthesis WER {wer:.3f} over {len(texts)} held-out clips "
-          f"(the original clips: {voice_quality.word_error_rate(texts, originals):.3f})")
+    words = jiwer.process_words([voice_quality.normalize_words(t) for t in texts],
+                                [voice_quality.normalize_words(h) or "-" for h in heard])
+    print(f"SoVITS step {step}: resynthesis WER {wer:.3f} over {len(texts)} held-out clips, "
+          f"{words.hits / (words.hits + words.substitutions + words.deletions):.1%} of the words heard "
+          f"(the original clips: WER {voice_quality.word_error_rate(texts, originals):.3f})")
     return wer
 
 
