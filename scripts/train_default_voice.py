@@ -37,7 +37,7 @@ import torch
 from myna.engine.default_voice import write_bundle
 from myna.engine.loading import load_sovits
 from myna.train import loop
-from myna.train.dataset import FeatureCache
+from myna.train.dataset import MANIFEST_NAME, FeatureCache
 from myna.train.export import export_gpt, export_sovits
 from myna.train.features import FeatureModels, extract_features
 from myna.train.pipeline import _train_gpt, gpt_items, sovits_items
@@ -66,8 +66,9 @@ def feature_models(sovits: Path | None = None) -> FeatureModels:
 
 
 def train_sovits(corpus: Path, work: Path, snapshots: Path, max_steps: int) -> None:
-    """Features, then SoVITS up to `max_steps`, exporting snapshots on the way."""
-    extract_features(corpus / "corpus.list", work / "features", feature_models(), progress=True)
+    """Features (once), then SoVITS up to `max_steps`, exporting snapshots on the way."""
+    if not (work / "features" / MANIFEST_NAME).is_file():  # later the gpt stage owns the manifest (it adds tokens)
+        extract_features(corpus / "corpus.list", work / "features", feature_models(), progress=True)
     settings = replace(SOVITS_SETTINGS, max_steps=max_steps)
     out = work / "sovits"
     out.mkdir(parents=True, exist_ok=True)
