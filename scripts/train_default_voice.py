@@ -8,20 +8,21 @@
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
 --seed 0 OUT`). Same stages as `myna train --preset small`, arranged for small compute:
 
-- sovits: features (cached), then SoVITS with mel + KL losses only (no discriminator at all: the
-  preset starts it at step 20,000, beyond this budget; it costs a fifth of each step).
+- sovits: features (computed once), then SoVITS with mel + KL losses only (no discriminator:
+  the preset starts it at step 20,000, beyond this budget, and it costs a fifth of each step).
   The codebook and content projection learn for the first QUANTIZER_STEPS steps, then freeze, so
-  semantic tokens stop changing. Clips train on random 2-s windows (the preset's `crop_seconds`:
-  the decoder only ever sees a 0.32-s slice, and whole clips made each step 2.3x slower). An inference snapshot is exported
-  every SNAPSHOT_EVERY steps.
-  Resumable: run it again with a higher --max-steps.
+  the semantic tokens stop changing. Clips train on random 2-s windows (the preset's
+  `crop_seconds`: the decoder only ever sees a 0.32-s slice, and whole clips made each step 2.3x
+  slower). An inference snapshot is exported every SNAPSHOT_EVERY steps. Resumable: run it again
+  with a higher --max-steps.
 - gpt: semantic tokens from a frozen-codebook snapshot, then the GPT on them. It can run while
   `sovits` keeps training (one thread each on a 2-core machine): later snapshots give the same tokens.
 - resynth: the SoVITS snapshot's word error rate on its own: clips of the held-out speakers are
   re-synthesised from their own semantic tokens, phonemes and timbre, then transcribed by Whisper
   tiny.en (the ceiling the GPT can reach with this decoder).
-- bundle: the GPT (the newest checkpoint while it still trains), a SoVITS snapshot and a reference clip of REFERENCE_SPEAKER as a default-voice
-  folder (myna.engine.default_voice); the model card is written by hand next to it.
+- bundle: the GPT (its newest checkpoint while it still trains), a SoVITS snapshot and a reference
+  clip of REFERENCE_SPEAKER as a default-voice folder (myna.engine.default_voice); the model card
+  is written by hand next to it.
 """
 
 from __future__ import annotations
