@@ -1,6 +1,7 @@
 """Batched vs one-at-a-time T2S decoding on full-size GPT-SoVITS v2 shapes with random weights.
 
     python benchmarks/batch_decode.py [--tokens 100] [--threads 2] [--repeats 2] [--concurrency 1,2,4,8]
+                                      [--precision fp32|bf16|int8]
 
 For each concurrency N, N requests (different texts, prompts and seeds, `--tokens` tokens each,
 EOS suppressed) are decoded one after another with `iter_semantic_tokens` and all at once through a
@@ -21,6 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from engine import build_models  # noqa: E402 - the sibling benchmark's full-size random models
 from myna.engine.batch_decode import BatchDecoder  # noqa: E402
+from myna.engine.precision import prepare_gpt  # noqa: E402
 from myna.engine.t2s_decode import SamplingParams, iter_semantic_tokens, seeded_generator  # noqa: E402
 
 
@@ -72,10 +74,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--concurrency", default="1,2,4,8")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"), help="GPT mode (default fp32)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gpt, _ = build_models()
-    print(f"threads {args.threads}, {args.tokens} tokens per request, best of {args.repeats}")
+    prepare_gpt(gpt, args.precision)
+    print(f"threads {args.threads}, {args.precision}, {args.tokens} tokens per request, best of {args.repeats}")
     print(f"{'requests':>8} {'solo tok/s':>11} {'batched tok/s':>14} {'speed-up':>9} {'per-request tok/s':>18} same")
     for count in (int(n) for n in args.concurrency.split(",")):
         requests = make_requests(count, args.tokens)

@@ -96,6 +96,22 @@ def test_batched_tokens_equal_solo_tokens(tiny: T2SModel) -> None:
     assert alone.rows_stepped == alone.steps
 
 
+def test_int8_batched_tokens_equal_solo_int8_tokens(tiny: T2SModel) -> None:
+    """int8's activation scale is per call: batched steps run its projections row by row, so rows stay apart."""
+    import copy
+
+    from myna.engine.precision import prepare_gpt
+
+    model = prepare_gpt(copy.deepcopy(tiny), "int8")
+    requests = make_requests(5)
+    expected = [solo(model, r) for r in requests]
+    decoder = BatchDecoder(model, slots=3)
+    assert decoder.min_rows == 1  # no padding rows needed
+    assert run_together(decoder, requests) == expected
+    assert decoder.rows_stepped > decoder.steps > 0
+    assert not any(layer.per_row for layer in decoder._int8)  # unbatched calls quantize per call again
+
+
 def test_rows_are_computed_alike_whatever_the_batch(tiny: T2SModel) -> None:
     """A row's logits are bitwise the same in batches of 4 and 8, at any row; close to the one-row step."""
     gen = torch.Generator().manual_seed(0)

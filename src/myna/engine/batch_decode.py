@@ -11,6 +11,9 @@ linear layers run on the whole batch; CPU BLAS computes a row of a one-row produ
 other rounding than a row of a many-row product, so a batch is never run with fewer than
 ``min_rows`` rows (idle rows are padding). With MKL, rows of products with >= 4 rows do not depend
 on the other rows, so a request's tokens do not depend on what else is in flight (tests check it).
+An int8 GPT (myna.engine.precision) quantizes its activations with one scale per call, which would
+couple the rows; during batched steps its projections run row by row instead (no padding needed),
+so each row gets exactly its one-row result.
 Against the unbatched path (`iter_semantic_tokens`) logits differ in the last bits; tokens agree
 unless a sample falls on a near tie.
 """
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from myna.engine.precision import int8_layers
 from myna.engine.t2s_decode import MAX_STEPS, SamplingParams, TokenSampler, _check_inputs, decode_steps
 from myna.errors import Cancelled, InputError
 from myna.models.t2s import KVCache, T2SModel
@@ -59,7 +63,10 @@ class _Request:
 class BatchDecoder:
     """Decodes up to `slots` sequences at once on `model` (which it then owns) in a thread of its own."""
 
-    def __init__(self, model: T2SModel, slots: int = 4, min_rows: int = MIN_ROWS):
+    def __init__(self, model: T2SModel, slots: int = 4, min_rows: int | None = None):
+        self._int8 = int8_layers(model)
+        if min_rows is None:  # int8 projections run row by row in batched steps: rows never interact
+            min_rows = 1 if self._int8 else MIN_ROWS
         if slots < 1 or min_rows < 1:
             raise InputError(f"batch slots and min_rows must be >= 1 (got {slots}, {min_rows})")
         self.model = model.eval()
@@ -210,9 +217,15 @@ class BatchDecoder:
         device = self._caches[0].k_cache.device
         for layer, cache in zip(self.model.h.layers, self._views_of(batch), strict=True):
             layer.self_attn.kv_cache = cache
-        logits = self.model.decode_step(torch.tensor(tokens, device=device)[:, None],
-                                        torch.tensor(cache_pos, device=device),
-                                        torch.tensor(audio_pos, device=device), attend_len=attend)
+        for layer in self._int8:
+            layer.per_row = True
+        try:
+            logits = self.model.decode_step(torch.tensor(tokens, device=device)[:, None],
+                                            torch.tensor(cache_pos, device=device),
+                                            torch.tensor(audio_pos, device=device), attend_len=attend)
+        finally:
+            for layer in self._int8:
+                layer.per_row = False
         self.steps += 1
         for i, row in enumerate(self._rows):
             if row is not None:

@@ -68,7 +68,14 @@ class FloatOut(nn.Module):
 
 
 class Int8Linear(nn.Module):
-    """y = x W^T + b with W stored as int8 per output channel and x quantized per call (fbgemm/x86)."""
+    """y = x W^T + b with W stored as int8 per output channel and x quantized per call (fbgemm/x86).
+
+    The activation scale is one per call, so rows of one call depend on each other. Batched decoding
+    of unrelated requests sets `per_row`: each row then goes through its own call and gets exactly
+    the result it would get alone.
+    """
+
+    per_row = False
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
@@ -82,8 +89,14 @@ class Int8Linear(nn.Module):
             self._packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., in) fp32 -> (..., out) fp32."""
-        return torch.ops.quantized.linear_dynamic(x.float().contiguous(), self._packed, False)
+        """(..., in) fp32 -> (..., out) fp32; with `per_row` set, each row quantized on its own."""
+        x = x.float().contiguous()
+        if self.per_row and x.numel() > self.in_features:
+            rows = x.reshape(-1, self.in_features)
+            out = torch.cat([torch.ops.quantized.linear_dynamic(rows[i : i + 1], self._packed, False)
+                             for i in range(rows.shape[0])])
+            return out.reshape(*x.shape[:-1], self.out_features)
+        return torch.ops.quantized.linear_dynamic(x, self._packed, False)
 
     def extra_repr(self) -> str:
         """Shape, like nn.Linear's."""
@@ -112,6 +125,11 @@ class Bf16Linear(nn.Module):
     def extra_repr(self) -> str:
         """Shape, like nn.Linear's."""
         return f"in_features={self.in_features}, out_features={self.out_features}, bf16"
+
+
+def int8_layers(model: nn.Module) -> list[Int8Linear]:
+    """The int8 projections of a model prepared with precision int8 (empty for other modes)."""
+    return [module for module in model.modules() if isinstance(module, Int8Linear)]
 
 
 def _swap_projections(model: T2SModel, linear: type[nn.Module]) -> None:
