@@ -43,7 +43,7 @@ from myna.train.export import export_gpt, export_sovits
 from myna.train.features import FeatureModels, extract_features
 from myna.train.pipeline import _train_gpt, gpt_items, sovits_items
 from myna.train.presets import get_preset
-from myna.train.sovits_trainer import SoVITSTrainer
+from myna.train.sovits_trainer import SoVITSTrainer, render_item
 
 QUANTIZER_STEPS = 400
 SNAPSHOT_EVERY = 250
@@ -103,11 +103,12 @@ def train_gpt(corpus: Path, work: Path, snapshots: Path, step: int) -> None:
 
 
 def resynthesis_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips: int) -> float:
-    """WER of held-out speakers' clips decoded from their own tokens by snapshot `step` (see the module doc)."""
+    """WER of held-out speakers' clips decoded from their own tokens by snapshot `step` (see the module doc).
+
+    Each clip is re-synthesised as the SoVITS trainer renders its samples (`render_item`)."""
     import importlib.util
 
     from myna.audio.io import resample_soxr
-    from myna.audio.spectrogram import linear_spectrogram
     from myna.train.asr import Transcriber
     from myna.train.listfile import read_list
 
@@ -124,16 +125,12 @@ def resynthesis_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips:
     c = model.config
     asr = Transcriber()
     texts, heard, originals = [], [], []
-    for utt in FeatureCache.open(work / "heldout_features").items:
-        wav = torch.from_numpy(utt.wav()).float()
-        with torch.no_grad():
-            codes = model.extract_latent(utt.ssl()[0].float().unsqueeze(0))
-            out = model.decode(codes, utt.phone_ids().long(), linear_spectrogram(wav, c.filter_length, c.hop_length,
-                               c.win_length), noise_scale=0.5, sv_emb=utt.sv_emb()[0].float().reshape(1, -1),
-                               generator=torch.Generator().manual_seed(0))[0, 0].numpy()
+    items = sovits_items(FeatureCache.open(work / "heldout_features"))
+    for utt, item in zip(items.utterances, items, strict=True):
+        out = render_item(model, item, torch.device("cpu"))
         texts.append(utt.record["text"])
         heard.append(asr.transcribe(resample_soxr(out, c.sampling_rate, 16000), "en")[0])
-        originals.append(asr.transcribe(resample_soxr(utt.wav(), c.sampling_rate, 16000), "en")[0])
+        originals.append(asr.transcribe(resample_soxr(item["wav"].numpy(), c.sampling_rate, 16000), "en")[0])
     for text, got in list(zip(texts, heard, strict=True))[:3]:
         print(f"  {text!r} -> {got!r}")
     import jiwer
