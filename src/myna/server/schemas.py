@@ -45,7 +45,7 @@ class TTSRequest(BaseModel):
         Streaming modes 2 and 3 stream token chunks, the first after `min_chunk_length` semantic
         tokens (upstream's chunked modes); mode 1 (or true) streams one chunk per text fragment.
         """
-        chunked = not isinstance(self.streaming_mode, bool) and self.streaming_mode in (2, 3)
+        chunked = self.streaming_mode in (2, 3)  # True == 1, so a boolean never selects them
         if chunked and not 1 <= self.min_chunk_length <= 500:
             raise InputError(f"min_chunk_length must be between 1 and 500, got {self.min_chunk_length}")
         return SynthesisOptions(
