@@ -49,9 +49,10 @@ QUANTIZER_STEPS = 400
 SNAPSHOT_EVERY = 250
 REFERENCE_SPEAKER = "festival-slt-hts"
 PRESET = get_preset("small")
-SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=60, save_every_steps=100, seed=1234,
+SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=60, save_every_steps=100, seed=1234, precision="bf16",
                           discriminator_start_step=10**9, quantizer_steps=QUANTIZER_STEPS)
-GPT_SETTINGS = replace(PRESET.gpt_train, epochs=60, save_every_steps=250, seed=1234, warmup_steps=200)
+GPT_SETTINGS = replace(PRESET.gpt_train, epochs=60, save_every_steps=250, seed=1234, warmup_steps=200,
+                       precision="bf16")
 RECORD = {"myna": PRESET.encoder_record()}
 
 

@@ -36,9 +36,11 @@ def _corpus(folder: Path) -> Path:
 def test_from_scratch_run_resumes_and_loads(tmp_path, capsys):
     corpus = _corpus(tmp_path)
     args = ["train", "--data", str(corpus), "--preset", "tiny", "--name", "scratch", "--data-dir", str(tmp_path / "d"),
-            "--sovits-epochs", "1", "--gpt-epochs", "1", "--quiet"]
+            "--sovits-epochs", "1", "--gpt-epochs", "1", "--train-precision", "bf16", "--quiet"]
     assert main(args) == 0
     home = tmp_path / "d" / "trained" / "scratch"
+    for stage in ("sovits", "gpt"):  # the preset's own settings, with the precision asked for
+        assert json.loads((home / "work" / stage / "train_config.json").read_text())["precision"] == "bf16"
     record = json.loads((home / "voice.json").read_text())
     assert (record["content"], record["speaker"], record["hubert"]) == ("whisper-tiny.en", "resemblyzer", None)
     sovits = checkpoints.read_sovits(home / "scratch_s2.pth")

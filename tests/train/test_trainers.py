@@ -231,3 +231,38 @@ def test_sovits_trains_on_cropped_clips():
     loop.seed_step(1, 0)
     shown = trainer.train_step(sovits_items(), 0, 0)
     assert all(torch.isfinite(torch.tensor(v)) for v in shown.values())
+
+
+def test_bf16_sovits_training_autocasts_forward_and_keeps_fp32_weights():
+    def first_steps(precision: str) -> list[dict[str, float]]:
+        trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=2, learning_rate=2e-4, discriminator_narrow=16,
+                                                               precision=precision))
+        shown = []
+        for step in range(4):
+            loop.seed_step(1, 0)
+            shown.append(trainer.train_step(sovits_items(), step, 0))
+        assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
+        assert all(p.dtype == torch.float32 for p in trainer.discriminator.parameters())
+        return shown
+
+    fp32, bf16 = first_steps("fp32"), first_steps("bf16")
+    assert bf16[0]["g"] != fp32[0]["g"]  # the forward really ran in bfloat16
+    assert bf16[0]["g"] == pytest.approx(fp32[0]["g"], rel=0.05)
+    assert bf16[-1]["mel"] < bf16[0]["mel"] and bf16[-1]["d"] < bf16[0]["d"]
+
+
+def test_bf16_gpt_training_learns_like_fp32():
+    def losses(precision: str) -> list[float]:
+        trainer = GPTTrainer(TINY_GPT, GPTTrainConfig(batch_size=3, learning_rate=3e-3, precision=precision))
+        out = [trainer.train_step(gpt_items(), step, 0)["loss"] for step in range(12)]
+        assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+        return out
+
+    fp32, bf16 = losses("fp32"), losses("bf16")
+    assert bf16[0] != fp32[0] and bf16[0] == pytest.approx(fp32[0], rel=0.02)
+    assert bf16[-1] < 0.7 * bf16[0]
+
+
+def test_training_precision_is_validated():
+    with pytest.raises(ValueError, match="precision"):
+        GPTTrainConfig(precision="fp16")

@@ -15,15 +15,19 @@ with the upstream setting each one follows:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
+
 from myna.errors import InputError
 
 T = TypeVar("T", bound="_Settings")
+TRAIN_PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -39,8 +43,13 @@ class _Settings:
     max_steps: int = 0  # stop after this many steps in total (0 = run all epochs)
     keep_checkpoints: int = 2  # resumable training states kept on disk (oldest deleted)
     device: str = "cpu"
+    # "bf16": forward passes under bfloat16 autocast (losses, weights and optimizer state stay fp32);
+    # about 1.7x faster SoVITS steps on CPUs with AVX-512 BF16 or AMX, slower on CPUs without them.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in TRAIN_PRECISIONS:
+            raise InputError(f"training precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
         for name in ("epochs", "batch_size", "save_every_epochs", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise InputError(f"training setting {name} must be >= 1, got {getattr(self, name)}")
@@ -48,6 +57,12 @@ class _Settings:
             raise InputError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.max_steps < 0 or self.save_every_steps < 0:
             raise InputError("max_steps and save_every_steps must be >= 0")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context forward passes run in: bfloat16 autocast for precision "bf16", else a no-op."""
+        if self.precision == "bf16":
+            return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""

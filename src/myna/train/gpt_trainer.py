@@ -81,8 +81,10 @@ class GPTTrainer:
         if self.settings.warmup_steps:
             for group in self.optim.param_groups:
                 group["lr"] = self.settings.learning_rate * min(1.0, (step + 1) / self.settings.warmup_steps)
-        logits, targets = self.train_model(batch["phones"], batch["phone_lengths"], batch["bert"],
-                                           batch["semantic"], batch["semantic_lengths"])
+        with self.settings.autocast():
+            logits, targets = self.train_model(batch["phones"], batch["phone_lengths"], batch["bert"],
+                                               batch["semantic"], batch["semantic_lengths"])
+        logits = logits.float()
         loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100)
         if not torch.isfinite(loss):
             raise TrainingError(f"GPT loss became {loss.item()} at step {step}; lower the learning rate")

@@ -122,8 +122,10 @@ class SoVITSTrainer:
                 with torch.no_grad():
                     codebook.ensure_initialised(self.generator.quantizer, self.generator.ssl_proj(batch["ssl"]),
                                                 vq_lengths, vq_draws)
-        out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
-                           batch["phone_lengths"], batch.get("sv_emb"), noise)
+        with s.autocast():
+            out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
+                               batch["phone_lengths"], batch.get("sv_emb"), noise)
+        out = out._replace(**{k: v.float() for k, v in out._asdict().items() if v.is_floating_point()})  # losses in fp32
         segment = c.segment_size // c.hop_length
         real_mel = slice_frames(losses.log_mel(batch["spec"], self.filterbank), out.slice_starts, segment)
         fake_mel = losses.wave_log_mel(out.audio.squeeze(1), self.filterbank, c.filter_length, c.hop_length,
@@ -135,12 +137,14 @@ class SoVITSTrainer:
         loss_g = loss_mel + out.commit_loss + loss_kl
         loss_d = torch.zeros(())
         if step >= s.discriminator_start_step:
-            real_scores, fake_scores, _, _ = self.train_d(real, out.audio.detach())
+            with s.autocast():
+                real_scores, fake_scores, _, _ = self.train_d(real, out.audio.detach())
             loss_d = losses.discriminator_loss(real_scores, fake_scores)
             self.optim_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.optim_d.step()
-            _, fake_scores, real_features, fake_features = self.train_d(real, out.audio)
+            with s.autocast():
+                _, fake_scores, real_features, fake_features = self.train_d(real, out.audio)
             loss_g = loss_g + losses.generator_loss(fake_scores) + losses.feature_loss(real_features, fake_features)
         if not torch.isfinite(loss_g):
             raise TrainingError(f"SoVITS loss became {loss_g.item()} at step {step}; lower the learning rate")
