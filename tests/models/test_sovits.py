@@ -213,6 +213,45 @@ def test_fold_weight_norm_keeps_output() -> None:
     assert torch.equal(before, model.decode(x["codes"], x["phones"], x["refer_a"], noise_scale=0.0))
 
 
+def _stage_dtypes(dec: torch.nn.Module, run) -> dict[str, torch.dtype]:
+    """The dtype each vocoder layer's input had during `run()`."""
+    seen: dict[str, torch.dtype] = {}
+    names = ["conv_pre", "conv_post"] + [f"ups.{i}" for i in range(len(dec.ups))]
+    hooks = [dec.get_submodule(n).register_forward_pre_hook(lambda _m, a, n=n: seen.__setitem__(n, a[0].dtype))
+             for n in names]
+    with torch.no_grad():
+        out = run()
+    for hook in hooks:
+        hook.remove()
+    seen["out"] = out.dtype
+    return seen
+
+
+def test_vocoder_keeps_its_last_stage_in_fp32_under_autocast_and_with_a_bf16_head() -> None:
+    model = tiny("v2")
+    dec, last = model.dec, f"ups.{len(model.dec.ups) - 1}"
+    z, g = torch.randn(1, dec.conv_pre.in_channels, 6), torch.randn(1, dec.cond.in_channels, 1)
+    exact = dec(z, g)
+
+    def autocast():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return dec(z, g)
+
+    seen = _stage_dtypes(dec, autocast)
+    assert seen["ups.0"] == torch.bfloat16  # the head runs in bf16 ...
+    assert seen[last] == seen["conv_post"] == seen["out"] == torch.float32  # ... the last stage does not
+
+    dec.half_head(torch.bfloat16)
+    assert dec.conv_pre.weight.dtype == dec.ups[0].weight_v.dtype == torch.bfloat16
+    assert dec.conv_post.weight.dtype == torch.float32
+    seen = _stage_dtypes(dec, lambda: dec(z, g))  # fp32 latents in: cast on the way
+    assert seen["conv_pre"] == seen["ups.0"] == torch.bfloat16
+    assert seen[last] == seen["out"] == torch.float32
+    half = dec(z, g)
+    noise = (half - exact).pow(2).mean() / exact.pow(2).mean()
+    assert 0 < noise < 1e-3
+
+
 def test_bad_inputs_raise_input_error() -> None:
     x = fx.tiny_inputs("v2Pro")
     pro, v2 = tiny("v2Pro"), tiny("v2")

@@ -4,13 +4,14 @@ The HiFi-GAN vocoder (`dec`) costs ~80% of a decode, so every mode but "exact" w
 
 * "exact": untouched, bit-for-bit the reference maths (and upstream's);
 * "fp32": weight norm folded into plain kernels (same output, no per-call kernel rebuild);
-* "bf16": "fp32" plus the vocoder and flow held in bfloat16 (fast on CPUs with AVX512-BF16/AMX;
-  ~40 dB SNR against "exact");
+* "bf16": "fp32" plus the flow and the vocoder held in bfloat16, all but the vocoder's last stage
+  and output layer (fast on CPUs with AVX512-BF16/AMX; ~40 dB SNR against "exact" on random weights;
+  a 16-bit last stage would add a noise floor that a trained model's quiet bands show);
 * "compile": "bf16" with the vocoder run through `torch.compile` (first calls per length compile);
 * "onnx": "fp32" with the vocoder exported (in memory) to ONNX Runtime's CPU provider.
 
-The modes replace `model.dec` (and for "bf16" the flow's dtype) by wrappers that take and return
-float32, so `SoVITS.decode` and the streaming window decoder use them unchanged. A prepared model
+The modes change `model.dec` in place or replace it (and for "bf16" wrap the flow) so that it
+still takes and returns float32, so `SoVITS.decode` and the streaming window decoder use them unchanged. A prepared model
 is for inference only: its state-dict keys are no longer upstream's.
 """
 
@@ -85,10 +86,10 @@ def prepare_sovits(model: SoVITS, mode: str = DEFAULT_MODE, threads: int | None 
         return model
     model.eval().fold_weight_norm()
     if mode in ("bf16", "compile"):
-        model.dec = CastModule(model.dec, torch.bfloat16)
+        model.dec.half_head(torch.bfloat16)
         model.flow = FlowCast(model.flow, torch.bfloat16)
         if mode == "compile":
-            model.dec.inner = torch.compile(model.dec.inner, dynamic=True)
+            model.dec = torch.compile(model.dec, dynamic=True)
     elif mode == "onnx":
         model.dec = OnnxVocoder(model.dec, threads)
     return model

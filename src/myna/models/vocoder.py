@@ -106,17 +106,41 @@ class Generator(nn.Module):
             self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
 
     def forward(self, x: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
-        """Latent (B, C, T) and timbre g (B, gin, 1) -> waveform (B, 1, T * prod(upsample_rates))."""
-        x = self.conv_pre(x)
+        """Latent (B, C, T) and timbre g (B, gin, 1) -> waveform (B, 1, T * prod(upsample_rates)).
+
+        Inputs are cast to the first layer's dtype (see `half_head`). The last stage and the output
+        layer always run in their own dtype, fp32 unless the whole model was cast, even under
+        autocast: rounding those activations to 16 bits leaves a noise floor about 47 dB down that
+        a log-mel loss (and a quiet passage) sees.
+        """
+        dtype = self.conv_pre.weight.dtype
+        x = self.conv_pre(x.to(dtype))
         if g is not None:
-            x = x + self.cond(g)
-        for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LEAKY_SLOPE))
-            blocks = self.resblocks[i * self.n_kernels : (i + 1) * self.n_kernels]
-            total = blocks[0](x)
-            for block in blocks[1:]:
-                total += block(x)  # in place: these are the largest tensors of the whole model
-            x = total / self.n_kernels
-        # the last activation uses PyTorch's default slope (0.01), as upstream's does
-        x = self.conv_post(F.leaky_relu(x))
+            x = x + self.cond(g.to(dtype))
+        last = len(self.ups) - 1
+        for i in range(last):
+            x = self._stage(i, x)
+        with torch.autocast(x.device.type, enabled=False):
+            x = self._stage(last, x.to(self.conv_post.weight.dtype))
+            # the last activation uses PyTorch's default slope (0.01), as upstream's does
+            x = self.conv_post(F.leaky_relu(x))
         return torch.tanh(x)
+
+    def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Upsampling stage `i`: transposed conv, then the mean of its resblocks."""
+        x = self.ups[i](F.leaky_relu(x, LEAKY_SLOPE))
+        blocks = self.resblocks[i * self.n_kernels : (i + 1) * self.n_kernels]
+        total = blocks[0](x)
+        for block in blocks[1:]:
+            total += block(x)  # in place: these are the largest tensors of the whole model
+        return total / self.n_kernels
+
+    def half_head(self, dtype: torch.dtype) -> Generator:
+        """Hold every stage but the last (and the output layer) in `dtype`; float32 audio still comes out."""
+        last = len(self.ups) - 1
+        head = [self.conv_pre, *self.ups[:last], *self.resblocks[: last * self.n_kernels]]
+        if hasattr(self, "cond"):
+            head.append(self.cond)
+        for module in head:
+            module.to(dtype)
+        return self
