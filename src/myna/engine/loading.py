@@ -112,7 +112,8 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
 
     `precision` is the GPT's decoding mode (myna.engine.precision): "fp32" (exact, upstream's tokens),
     "bf16", "int8" (CPU), "fp16" (CUDA) or "auto" (the fast mode for the device). Every mode but
-    fp32 also decodes SoVITS's flow and vocoder in bf16 on a CPU with native bf16 (myna.engine.sovits_fast).
+    fp32 also decodes SoVITS's flow and vocoder in bf16 on a CPU with native bf16, the vocoder's last stage
+    excepted (myna.engine.sovits_fast).
     """
     from myna.engine.precision import prepare_gpt, use_cuda_graphs
     from myna.features.bert import ChineseBert
