@@ -82,3 +82,14 @@ def test_voice_quality_quick_mode_prints_every_figure(tiny_set, tmp_path):
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.splitlines()[-1])
     assert figures["sentences"] == 2 and figures["wer"] >= 0 and figures["rtf"] > 0
+
+
+def test_stream_benchmark_measures_a_given_sovits_checkpoint(tiny_set):
+    out = run("benchmarks/engine_stream.py", "--tokens", "12", "--repeats", "1", "--threads", "1",
+              "--modes", "exact,bf16", "--skip-stitch", "--sovits", str(tiny_set["sovits"]))
+    rows = {line.split("[")[1].split("]")[0].strip(): line for line in out.splitlines() if line.startswith("sovits_rtf[")}
+    assert set(rows) == {"exact", "bf16"}
+    assert "log-mel L1 0.000 vs exact" in rows["exact"]
+    distance = float(rows["bf16"].split("log-mel L1 ")[1].split()[0])
+    assert 0 < distance < 1  # bf16 differs from exact, but by rounding, not by another model's output
+    assert sum(line.startswith("first_audio[") for line in out.splitlines()) == 3
