@@ -10,9 +10,9 @@ The HiFi-GAN vocoder (`dec`) costs ~80% of a decode, so every mode but "exact" w
 * "compile": "bf16" with the vocoder run through `torch.compile` (first calls per length compile);
 * "onnx": "fp32" with the vocoder exported (in memory) to ONNX Runtime's CPU provider.
 
-The modes change `model.dec` in place or replace it (and for "bf16" wrap the flow) so that it
-still takes and returns float32, so `SoVITS.decode` and the streaming window decoder use them unchanged. A prepared model
-is for inference only: its state-dict keys are no longer upstream's.
+The modes change `model.dec` in place or replace it (and for "bf16" wrap the flow); either way it
+still takes and returns float32, so `SoVITS.decode` and the streaming window decoder use them
+unchanged. A prepared model is for inference only: its state-dict keys are no longer upstream's.
 """
 
 from __future__ import annotations
