@@ -70,6 +70,33 @@ def test_deadline_and_cancel_stop_the_job(factory):
     assert pool.busy == 0
 
 
+def test_a_stop_at_the_deadline_is_a_timeout_whichever_side_notices_first(factory):
+    """The worker may see the deadline (and post its stop) before the client's own wait runs out."""
+    pool = WorkerPool(factory, workers=1, queue_size=4)
+    pool.start()
+    release = threading.Event()
+
+    async def scenario():
+        first = pool.submit(_blocking(release), timeout=0.3)  # stops itself at its deadline
+        queued = pool.submit(_blocking(release), timeout=0.3)  # its deadline passes in the queue
+        await asyncio.sleep(1.0)  # both errors are posted before the client asks
+        errors = []
+        for job in (first, queued):
+            with pytest.raises(Timeout) as caught:
+                await job.next_chunk()
+            errors.append(caught.value)
+        explicit = pool.submit(_blocking(release), timeout=0.3)
+        explicit.cancel()
+        await asyncio.sleep(0.6)
+        with pytest.raises(Cancelled):  # cancelled by the client: stays a cancellation after the deadline
+            await explicit.next_chunk()
+        return errors
+
+    assert len(asyncio.run(scenario())) == 2
+    release.set()
+    pool.shutdown()
+
+
 def test_errors_come_back_as_values_and_the_worker_lives_on(factory, tiny_set):
     pool = WorkerPool(factory, workers=1, queue_size=4)
     pool.start()

@@ -30,6 +30,7 @@ from myna.errors import Cancelled, MynaError
 
 log = logging.getLogger("myna.server")
 
+TIMEOUT_MESSAGE = "the request took longer than the server's timeout; send shorter text or retry"
 JobRun = Callable[[Synthesizer, Callable[[], bool]], Iterator[np.ndarray]]
 _STOP = object()
 
@@ -57,6 +58,10 @@ class Job:
         """True once the job was cancelled or its deadline passed."""
         return self.cancelled.is_set() or time.monotonic() > self.deadline
 
+    def timed_out(self) -> bool:
+        """True when the deadline passed with nobody cancelling the job (a stop then means `Timeout`)."""
+        return not self.cancelled.is_set() and time.monotonic() > self.deadline
+
     def cancel(self) -> None:
         """Ask the worker to stop this job at the next token."""
         self.cancelled.set()
@@ -74,7 +79,7 @@ class Job:
             kind, payload = await asyncio.wait_for(self.out.get(), timeout=max(remaining, 0.001))
         except TimeoutError:
             self.cancel()
-            raise Timeout("the request took longer than the server's timeout; send shorter text or retry") from None
+            raise Timeout(TIMEOUT_MESSAGE) from None
         if kind == "chunk":
             return payload
         if kind == "end":
@@ -108,7 +113,8 @@ class _Worker(threading.Thread):
 
     def _serve(self, job: Job) -> None:
         if job.should_stop():
-            job._post("error", Cancelled("the request was cancelled or timed out before a worker was free"))
+            job._post("error", Timeout(TIMEOUT_MESSAGE) if job.timed_out() else
+                      Cancelled("the request was cancelled before a worker was free"))
             return
         job.started = time.monotonic()
         self.pool._count_busy(+1)
@@ -119,8 +125,8 @@ class _Worker(threading.Thread):
                     raise Cancelled("synthesis was cancelled")
                 job._post("chunk", (synth.sampling_rate, audio))
             job._post("end")
-        except MynaError as exc:
-            job._post("error", exc)
+        except MynaError as exc:  # a stop at the deadline is a timeout, whichever side noticed it first
+            job._post("error", Timeout(TIMEOUT_MESSAGE) if isinstance(exc, Cancelled) and job.timed_out() else exc)
         except Exception as exc:  # a bug: the request fails, the worker lives on
             log.exception("synthesis failed")
             job._post("error", exc)
