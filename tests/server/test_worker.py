@@ -80,19 +80,16 @@ def test_a_stop_at_the_deadline_is_a_timeout_whichever_side_notices_first(factor
         first = pool.submit(_blocking(release), timeout=0.3)  # stops itself at its deadline
         queued = pool.submit(_blocking(release), timeout=0.3)  # its deadline passes in the queue
         await asyncio.sleep(1.0)  # both errors are posted before the client asks
-        errors = []
         for job in (first, queued):
-            with pytest.raises(Timeout) as caught:
+            with pytest.raises(Timeout):
                 await job.next_chunk()
-            errors.append(caught.value)
         explicit = pool.submit(_blocking(release), timeout=0.3)
         explicit.cancel()
         await asyncio.sleep(0.6)
         with pytest.raises(Cancelled):  # cancelled by the client: stays a cancellation after the deadline
             await explicit.next_chunk()
-        return errors
 
-    assert len(asyncio.run(scenario())) == 2
+    asyncio.run(scenario())
     release.set()
     pool.shutdown()
 
