@@ -9,9 +9,9 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
 --seed 0 OUT`). Same stages as `myna train --preset small`, arranged for small compute:
 
 - sovits: features (computed once), then SoVITS with mel + KL losses only up to step
-  DISCRIMINATOR_START, then with the discriminator too (it costs about a fifth of each step). Mel-only
-  training stalled there: of 30 held-out clips' words, 8.1% were heard at step 2,500, 12.2% at 5,000,
-  12.7% at 7,500 and 13.7% at 9,000.
+  DISCRIMINATOR_START, then with the discriminator too (1.5 s a step instead of 0.9 s on 2 cores).
+  Mel-only training stalled there: of 30 held-out clips' words, 8.1% were heard at step 2,500,
+  12.2% at 5,000, 12.7% at 7,500 and 13.7% at 9,000.
   The codebook and content projection learn for the first QUANTIZER_STEPS steps, then freeze, so
   the semantic tokens stop changing. Clips train on random 2-s windows (the preset's
   `crop_seconds`: the decoder only ever sees a 0.32-s slice, and whole clips made each step 2.3x
