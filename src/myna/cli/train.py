@@ -195,10 +195,10 @@ def register(commands) -> None:
     train.add_argument("--lang", help="language hint for transcribing raw recordings (whisper code)")
     train.add_argument("--device", default="cpu", help="torch device (default cpu); multi-GPU: launch with torchrun")
     train.add_argument("--seed", type=int, default=1234)
-    train.add_argument("--train-precision", choices=("fp32", "bf16"), default="fp32",
+    train.add_argument("--train-precision", choices=("fp32", "bf16"),
                        help="bf16: forward passes in bfloat16 mixed precision, weights and optimizer state fp32 "
                             "(about 1.4-1.8x faster on CPUs with AVX-512 BF16 or AMX, and on recent GPUs; "
-                            "default fp32)")
+                            "default fp32, or the preset's setting)")
     train.add_argument("--sovits-epochs", type=int, help="default 8")
     train.add_argument("--sovits-batch", type=int, help="default 4")
     train.add_argument("--sovits-lr", type=float, help="default 1e-4")
