@@ -1,7 +1,8 @@
 """Engine speed and quality on full-size GPT-SoVITS v2 shapes with random weights (no model files needed).
 
     python benchmarks/engine.py [--tokens 150] [--threads 2] [--repeats 3] [--modes fp32,bf16,int8]
-                                [--quality-steps 300] [--seeds 3] [--compile] [--no-streaming]
+                                [--quality-steps 300] [--seeds 3] [--compile] [--eager-step]
+                                [--no-streaming]
 
 One row per GPT precision mode (myna.engine.precision), each measured in its own process (so peak
 RSS is that mode's): T2S tokens/s (fixed token count, EOS suppressed), SoVITS decode real-time
@@ -143,7 +144,11 @@ def run_mode(args: argparse.Namespace) -> dict[str, object]:
     prepare_sovits, first_audio_latency = _sovits_hooks(sovits_mode)
     if prepare_sovits is not None:
         prepare_sovits(sovits, sovits_mode)
-    if args.compile:
+    if args.step == "flat":  # as load_synthesizer sets a CPU GPT up
+        from myna.engine.precision import use_flat_decode
+
+        use_flat_decode(gpt)
+    if args.step == "compile":
         from myna.engine.precision import compile_decode_step
 
         started = time.perf_counter()
@@ -182,7 +187,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, object]:
 
     e2e_time, _ = best_of(args.repeats, end_to_end)
     row: dict[str, object] = {
-        "mode": args.child + ("+compile" if args.compile else ""), "prepare_s": prepare_seconds,
+        "mode": args.child + ("" if args.step == "flat" else f"+{args.step}"), "prepare_s": prepare_seconds,
         "t2s_tok_s": args.tokens / t2s_time, "sovits_rtf": vits_time / audio_seconds,
         "e2e_rtf": e2e_time / audio_seconds,
     }
@@ -245,6 +250,9 @@ def main() -> None:
     parser.add_argument("--quality-steps", type=int, default=300, help="steps per seed for token agreement")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="also measure each mode with torch.compile")
+    parser.add_argument("--eager-step", action="store_true",
+                        help="also measure each mode with the module-path decode step (the engine's is flattened)")
+    parser.add_argument("--step", default="flat", choices=("flat", "eager", "compile"), help=argparse.SUPPRESS)
     parser.add_argument("--no-zh", dest="zh", action="store_false", help="skip the Chinese (BERT) end-to-end row")
     parser.add_argument("--no-streaming", dest="streaming", action="store_false", help="skip first-audio latency")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
@@ -261,9 +269,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         reference = os.path.join(tmp, "fp32.pt")
         for mode in modes:
-            for compiled in [False, True] if args.compile else [False]:
-                child = [sys.executable, __file__, *sys.argv[1:], "--child", mode, "--reference", reference]
-                child = [c for c in child if c != "--compile"] + (["--compile"] if compiled else [])
+            for step in ["flat"] + (["eager"] if args.eager_step else []) + (["compile"] if args.compile else []):
+                child = [sys.executable, __file__, *sys.argv[1:], "--child", mode, "--reference", reference,
+                         "--step", step]
                 done = subprocess.run(child, capture_output=True, text=True)
                 lines = [line for line in done.stdout.splitlines() if line.startswith("ROW ")]
                 if done.returncode or not lines:

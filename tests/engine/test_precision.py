@@ -19,6 +19,7 @@ from myna.engine.precision import (
     prepare_gpt,
     resolve_precision,
     use_cuda_graphs,
+    use_flat_decode,
 )
 from myna.engine.t2s_decode import SamplingParams, generate_semantic, seeded_generator
 from myna.errors import InputError
@@ -110,12 +111,36 @@ def test_cuda_graphs_are_a_no_op_on_cpu(fp32: T2SModel) -> None:
     assert tokens_of(model, "greedy_prompt", early_stop_num=10) == UPSTREAM["greedy_prompt"]["tokens"][:10]
 
 
+@pytest.mark.parametrize("mode", ["fp32", "bf16", "int8"])
+def test_flat_decode_step_gives_the_module_paths_logits_bit_for_bit(fp32: T2SModel, mode: str) -> None:
+    module_path = prepare_gpt(copy.deepcopy(fp32), mode)
+    flat = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), mode))
+    assert "decode_step" in vars(flat)
+    tokens = UPSTREAM["greedy_prompt"]["tokens"][:30]
+    assert torch.equal(forced_argmax(flat, tokens), forced_argmax(module_path, tokens))
+    assert tokens_of(flat, "default_prompt") == tokens_of(module_path, "default_prompt")
+    assert vars(flat)["decode_step"].built_for == mode  # the flat loop ran: it builds on its first call
+
+
+def test_flat_decode_step_follows_a_later_precision_change_and_leaves_other_calls_to_the_modules(fp32: T2SModel) -> None:
+    model = use_flat_decode(copy.deepcopy(fp32))
+    tokens = UPSTREAM["greedy_prompt"]["tokens"][:12]
+    assert torch.equal(forced_argmax(model, tokens), forced_argmax(fp32, tokens))
+    prepare_gpt(model, "int8")  # after the first steps were flattened in fp32
+    assert torch.equal(forced_argmax(model, tokens), forced_argmax(prepare_gpt(copy.deepcopy(fp32), "int8"), tokens))
+    # the masked fixed-shape call (no attend_len) and grad mode take the module path, with its checks
+    model.h.layers[0].self_attn.kv_cache = None
+    with pytest.raises(RuntimeError, match="KV cache missing"), torch.inference_mode():
+        model.decode_step(torch.tensor([[1]]), torch.tensor([0]), torch.tensor([0]))
+
+
 def test_load_synthesizer_and_settings_take_a_precision(tiny_set: dict) -> None:
     from myna.engine.loading import ModelPaths
 
     paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
     synth = load_synthesizer(paths, "cpu", "int8")
     assert precision_of(synth.gpt) == "int8"
+    assert type(vars(synth.gpt)["decode_step"]).__name__ == "FlatDecodeStep"
     assert Settings.from_env({"MYNA_PRECISION": "bf16"}).precision == "bf16"
     assert Settings.from_env({}).precision == "auto"
     with pytest.raises(InputError, match="precision"):

@@ -98,6 +98,12 @@ class Int8Linear(nn.Module):
             return out.reshape(*x.shape[:-1], self.out_features)
         return torch.ops.quantized.linear_dynamic(x, self._packed, False)
 
+    def function(self, relu: bool = False):
+        """This projection as a bare callable on 2-D fp32 input (``relu``: fused ReLU after it); no per-row mode."""
+        op = torch.ops.quantized.linear_relu_dynamic if relu else torch.ops.quantized.linear_dynamic
+        packed = self._packed
+        return lambda x: op(x, packed, False)
+
     def extra_repr(self) -> str:
         """Shape, like nn.Linear's."""
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
@@ -205,6 +211,80 @@ def compile_decode_step(model: T2SModel, mode: str | None = None) -> T2SModel:
         return compiled(tokens, cache_pos, audio_pos)
 
     model.decode_step = decode_step
+    return model
+
+
+def _projection(module: nn.Module | None, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                relu: bool = False):
+    """A projection as a bare callable: an Int8Linear's fused kernel, else the module (or F.linear) + ReLU."""
+    if isinstance(module, Int8Linear):
+        return module.function(relu)
+    if module is None:
+        project = lambda x: F.linear(x, weight, bias)  # noqa: E731  (the fp32 packed q/k/v weight)
+    elif isinstance(module, nn.Linear):
+        project = lambda x: F.linear(x, module.weight, module.bias)  # noqa: E731
+    else:
+        project = module
+    return (lambda x: F.relu(project(x))) if relu else project
+
+
+class FlatDecodeStep:
+    """``decode_step`` for one sequence on CPU, with the module tree flattened into one loop of tensor ops.
+
+    Same kernels on the same values as ``T2SModel.decode_step`` with an int ``attend_len`` (so the
+    same logits, bit for bit, in every precision), minus the per-module Python calls, shape checks
+    and index tensors: on the full-size v2 GPT that overhead was about a sixth of an int8 step.
+    Int8 feed-forwards use the fused linear+ReLU kernel. Other calls (batched rows, the masked
+    fixed-shape path, grad mode, training) run the module path.
+    """
+
+    def __init__(self, model: T2SModel) -> None:
+        self.model = model
+        self.eager = type(model).decode_step.__get__(model)
+        self.built_for: str | None = None
+
+    def _build(self) -> None:
+        model = self.model
+        self.layers = []
+        for layer in model.h.layers:
+            attn = layer.self_attn
+            self.layers.append((
+                _projection(attn.in_proj, attn.in_proj_weight, attn.in_proj_bias), attn,
+                _projection(attn.out_proj), _projection(layer.linear1, relu=True), _projection(layer.linear2),
+                layer.norm1.weight, layer.norm1.bias, layer.norm2.weight, layer.norm2.bias,
+            ))
+        self.logits = _projection(model.ar_predict_layer)
+        self.dim, self.heads = model.config.hidden_dim, model.config.head
+        self.eps = model.h.layers[0].norm1.eps if model.h.layers else 0.0
+        self.built_for = precision_of(model)
+
+    def __call__(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor,
+                 attend_len: int | list[int] | None = None) -> torch.Tensor:
+        """Same contract as ``T2SModel.decode_step``."""
+        model = self.model
+        cache = model.h.layers[0].self_attn.kv_cache if model.h.layers else None
+        if (not isinstance(attend_len, int) or tokens.shape[0] != 1 or tokens.device.type != "cpu" or cache is None
+                or cache.k_cache.shape[0] != 1 or model.training or torch.is_grad_enabled()):
+            return self.eager(tokens, cache_pos, audio_pos, attend_len)
+        if self.built_for != precision_of(model):
+            self._build()
+        dim, heads, eps = self.dim, self.heads, self.eps
+        slot = int(cache_pos)
+        x = model.ar_audio_position.at(model.ar_audio_embedding(tokens), audio_pos).view(1, dim)
+        for qkv_proj, attn, out_proj, ffn_in, ffn_out, w1, b1, w2, b2 in self.layers:
+            q, k, v = qkv_proj(x).view(3, heads, 1, dim // heads)
+            keys, values = attn.kv_cache.k_cache, attn.kv_cache.v_cache
+            keys[0, :, slot : slot + 1].copy_(k)
+            values[0, :, slot : slot + 1].copy_(v)
+            out = F.scaled_dot_product_attention(q.unsqueeze(0), keys[:, :, :attend_len], values[:, :, :attend_len])
+            x = F.layer_norm(x + out_proj(out.view(1, dim)), (dim,), w1, b1, eps)
+            x = F.layer_norm(x + ffn_out(ffn_in(x)), (dim,), w2, b2, eps)
+        return self.logits(x)
+
+
+def use_flat_decode(model: T2SModel) -> T2SModel:
+    """Run ``model``'s single-sequence CPU decode steps through ``FlatDecodeStep`` (other calls unchanged)."""
+    model.decode_step = FlatDecodeStep(model)
     return model
 
 
