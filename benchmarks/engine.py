@@ -14,6 +14,8 @@ agreement (same seed), and SNR / max abs difference of the audio decoded from th
 tokens. Random weights make logits nearly flat, so free-running agreement (and the audio SNR that
 follows from it) is a pessimistic bound: one flipped near-tie changes every later token.
 SoVITS modes and streaming figures come from benchmarks/engine_stream.py when it is present.
+The GPT decodes with the engine's flattened CPU decode step (myna.engine.precision.FlatDecodeStep);
+`--eager-step` adds a row per mode with the module path (same numbers, more Python per step).
 """
 
 from __future__ import annotations
