@@ -3,6 +3,7 @@
     python scripts/train_default_voice.py sovits --corpus DIR --work DIR [--threads 2] [--max-steps N]
     python scripts/train_default_voice.py gpt    --corpus DIR --work DIR --snapshot STEP [--threads 1]
     python scripts/train_default_voice.py resynth --corpus DIR --work DIR --snapshot STEP [--clips 20]
+    python scripts/train_default_voice.py posterior --corpus DIR --work DIR --snapshot STEP [--clips 20]
     python scripts/train_default_voice.py bundle --corpus DIR --work DIR --snapshot STEP [--out DIR]
 
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
@@ -22,6 +23,10 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
 - resynth: the SoVITS snapshot's word error rate on its own: clips of the held-out speakers are
   re-synthesised from their own semantic tokens, phonemes and timbre, then transcribed by Whisper
   tiny.en (the ceiling the GPT can reach with this decoder).
+- posterior: the same clips decoded from their posterior mean by a training state (no tokens, no
+  prior, no flow): the decoder's own ceiling. At steps 10,000-10,300 it heard 34-44% of 30 clips'
+  words where resynth heard 12.5% (10,000): from there on the prior path (tokens and phonemes to
+  the latent), not the vocoder, limits intelligibility.
 - bundle: the GPT (its newest checkpoint while it still trains), a SoVITS snapshot and a reference
   clip of REFERENCE_SPEAKER as a default-voice folder (myna.engine.default_voice); the model card
   is written by hand next to it.
@@ -106,46 +111,84 @@ def train_gpt(corpus: Path, work: Path, snapshots: Path, step: int) -> None:
     export_gpt(gpt, work / "gpt" / "default_s1.ckpt", "default voice: small preset GPT", RECORD, GPT_SETTINGS.to_dict())
 
 
-def resynthesis_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips: int) -> float:
-    """WER of held-out speakers' clips decoded from their own tokens by snapshot `step` (see the module doc).
-
-    Each clip is re-synthesised as the SoVITS trainer renders its samples (`render_item`)."""
+def _voice_quality():
+    """benchmarks/voice_quality.py as a module (its WER helpers)."""
     import importlib.util
-
-    from myna.audio.io import resample_soxr
-    from myna.train.asr import Transcriber
-    from myna.train.listfile import read_list
 
     spec = importlib.util.spec_from_file_location("voice_quality", Path(__file__).resolve().parents[1]
                                                   / "benchmarks" / "voice_quality.py")
     voice_quality = importlib.util.module_from_spec(spec)
     sys.modules["voice_quality"] = voice_quality  # its dataclasses look their module up
     spec.loader.exec_module(voice_quality)
+    return voice_quality
+
+
+def _heldout_wer(corpus: Path, work: Path, tokens_from: Path | None, clips: int, render, label: str) -> float:
+    """Transcribe `render(item)` for `clips` held-out clips; print and return the WER (see the module doc).
+
+    `tokens_from`: the SoVITS snapshot whose semantic tokens the features carry (None: no tokens needed)."""
+    import jiwer
+
+    from myna.audio.io import resample_soxr
+    from myna.train.asr import Transcriber
+    from myna.train.listfile import read_list
+
+    voice_quality = _voice_quality()
     entries = read_list(corpus / "heldout_speakers.list")[0]
     picked = entries[:: max(1, len(entries) // clips)][:clips]
-    snapshot = snapshot_path(snapshots, step)
-    extract_features(picked, work / "heldout_features", feature_models(snapshot), progress=False)
-    model = load_sovits(snapshot).eval()
-    c = model.config
+    extract_features(picked, work / "heldout_features", feature_models(tokens_from), progress=False)
+    rate = PRESET.sovits.sampling_rate
     asr = Transcriber()
     texts, heard, originals = [], [], []
     items = sovits_items(FeatureCache.open(work / "heldout_features"))
     for utt, item in zip(items.utterances, items, strict=True):
-        out = render_item(model, item, torch.device("cpu"))
         texts.append(utt.record["text"])
-        heard.append(asr.transcribe(resample_soxr(out, c.sampling_rate, 16000), "en")[0])
-        originals.append(asr.transcribe(resample_soxr(item["wav"].numpy(), c.sampling_rate, 16000), "en")[0])
+        heard.append(asr.transcribe(resample_soxr(render(item), rate, 16000), "en")[0])
+        originals.append(asr.transcribe(resample_soxr(item["wav"].numpy(), rate, 16000), "en")[0])
     for text, got in list(zip(texts, heard, strict=True))[:3]:
         print(f"  {text!r} -> {got!r}")
-    import jiwer
-
     wer = voice_quality.word_error_rate(texts, heard)
     words = jiwer.process_words([voice_quality.normalize_words(t) for t in texts],
                                 [voice_quality.normalize_words(h) or "-" for h in heard])
-    print(f"SoVITS step {step}: resynthesis WER {wer:.3f} over {len(texts)} held-out clips, "
+    print(f"{label}: WER {wer:.3f} over {len(texts)} held-out clips, "
           f"{words.hits / (words.hits + words.substitutions + words.deletions):.1%} of the words heard "
           f"(the original clips: WER {voice_quality.word_error_rate(texts, originals):.3f})")
     return wer
+
+
+def resynthesis_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips: int) -> float:
+    """WER of held-out speakers' clips decoded from their own tokens by snapshot `step` (see the module doc).
+
+    Each clip is re-synthesised as the SoVITS trainer renders its samples (`render_item`)."""
+    snapshot = snapshot_path(snapshots, step)
+    model = load_sovits(snapshot).eval()
+    return _heldout_wer(corpus, work, snapshot, clips, lambda item: render_item(model, item, torch.device("cpu")),
+                        f"SoVITS step {step}: resynthesis")
+
+
+def posterior_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips: int) -> float:
+    """WER of held-out clips decoded from their posterior mean by the training state of `step` (no tokens, no prior).
+
+    The decoder's ceiling: compared with `resynthesis_wer`, it tells the vocoder's share of the errors
+    from the prior path's. Needs that step's training state (the newest two are kept)."""
+    from myna.audio.spectrogram import linear_spectrogram
+    from myna.models.sovits import SoVITS
+
+    state = work / "sovits" / "checkpoints" / f"state_{step:08d}.pt"
+    if not state.is_file():
+        kept = ", ".join(p.stem for p in loop.checkpoint_paths(work / "sovits")) or "none"
+        raise SystemExit(f"no training state for step {step} in {state.parent} (kept: {kept})")
+    model = SoVITS(PRESET.sovits, with_posterior=True)
+    model.load_state_dict(torch.load(state, map_location="cpu", weights_only=True)["stage"]["generator"])
+    model.eval()
+    c = model.config
+
+    def render(item):
+        spec = linear_spectrogram(item["wav"].float(), c.filter_length, c.hop_length, c.win_length).reshape(1, c.spec_channels, -1)
+        sv = item["sv_emb"].float().reshape(1, -1) if c.is_pro else None
+        return model.reconstruct(spec, sv)[0, 0].numpy()
+
+    return _heldout_wer(corpus, work, None, clips, render, f"SoVITS step {step}: posterior decode")
 
 
 def reference_clip(corpus: Path) -> tuple[Path, str]:
@@ -196,14 +239,14 @@ def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path) -> N
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("sovits", "gpt", "resynth", "bundle"))
+    parser.add_argument("stage", choices=("sovits", "gpt", "resynth", "posterior", "bundle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
     parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints)")
     parser.add_argument("--snapshots", type=Path, help="SoVITS snapshots (default WORK/snapshots)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=4000, help="sovits: stop after this many steps in total")
-    parser.add_argument("--snapshot", type=int, help="gpt, resynth, bundle: the SoVITS snapshot step to use")
-    parser.add_argument("--clips", type=int, default=20, help="resynth: held-out clips to transcribe")
+    parser.add_argument("--snapshot", type=int, help="gpt, resynth, posterior, bundle: the SoVITS step to use")
+    parser.add_argument("--clips", type=int, default=20, help="resynth, posterior: held-out clips to transcribe")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/myna/assets/default")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -216,6 +259,8 @@ def main(argv: list[str] | None = None) -> None:
         train_gpt(args.corpus, args.work, snapshots, args.snapshot)
     elif args.stage == "resynth":
         resynthesis_wer(args.corpus, args.work, snapshots, args.snapshot, args.clips)
+    elif args.stage == "posterior":
+        posterior_wer(args.corpus, args.work, snapshots, args.snapshot, args.clips)
     else:
         bundle(args.corpus, args.work, snapshots, args.snapshot, args.out)
 

@@ -375,6 +375,21 @@ class SoVITS(nn.Module):
         z = self.flow(z_prior, mask, g=ge, reverse=True)
         return self.dec(z * mask, g=ge)
 
+    @torch.no_grad()
+    def reconstruct(self, spec: torch.Tensor, sv_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """Audio (B, 1, T * hop) decoded from the posterior mean of (B, 1025, T) linear spectrograms.
+
+        Each clip is its own timbre reference. No tokens, prior or flow: the decoder's ceiling on
+        these clips (needs `with_posterior=True`).
+        """
+        if not hasattr(self, "enc_q"):
+            raise RuntimeError("reconstruct needs the posterior encoder: build SoVITS(config, with_posterior=True)")
+        ge = self.timbre(spec, sv_emb)
+        lengths = torch.full((spec.shape[0],), spec.shape[2], dtype=torch.long, device=spec.device)
+        unused = torch.Generator(device=spec.device)  # enc_q also samples z; keep that draw off the global RNG
+        _, mean, _, mask = self.enc_q(spec, lengths, g=ge, generator=unused)
+        return self.dec(mean * mask, g=ge)
+
     def forward_train(
         self,
         ssl_features: torch.Tensor,
