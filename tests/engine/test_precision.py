@@ -126,6 +126,15 @@ def test_flat_decode_step_follows_a_later_precision_change_and_leaves_other_call
     model = use_flat_decode(copy.deepcopy(fp32))
     tokens = UPSTREAM["greedy_prompt"]["tokens"][:12]
     assert torch.equal(forced_argmax(model, tokens), forced_argmax(fp32, tokens))
+    with torch.no_grad():  # new weights after the first flattened steps are used as they are
+        for layer in model.h.layers:
+            layer.norm2.weight.mul_(1.5)
+            layer.self_attn.in_proj_weight.mul_(0.5)
+    changed = copy.deepcopy(model)
+    del changed.decode_step  # the module path
+    assert torch.equal(forced_argmax(model, tokens), forced_argmax(changed, tokens))
+    assert not torch.equal(forced_argmax(model, tokens), forced_argmax(fp32, tokens))
+    fp32 = changed
     prepare_gpt(model, "int8")  # after the first steps were flattened in fp32
     assert torch.equal(forced_argmax(model, tokens), forced_argmax(prepare_gpt(copy.deepcopy(fp32), "int8"), tokens))
     # the masked fixed-shape call (no attend_len) and grad mode take the module path, with its checks

@@ -15,6 +15,7 @@ signature, the text features are cast on the way in and logits cast back to fp32
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import torch
@@ -214,18 +215,24 @@ def compile_decode_step(model: T2SModel, mode: str | None = None) -> T2SModel:
     return model
 
 
-def _projection(module: nn.Module | None, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-                relu: bool = False):
-    """A projection as a bare callable: an Int8Linear's fused kernel, else the module (or F.linear) + ReLU."""
+def _projection(module: nn.Module, relu: bool = False):
+    """A projection module as a bare callable: an Int8Linear's kernel (ReLU fused), else the module (+ ReLU)."""
     if isinstance(module, Int8Linear):
         return module.function(relu)
-    if module is None:
-        project = lambda x: F.linear(x, weight, bias)  # noqa: E731  (the fp32 packed q/k/v weight)
-    elif isinstance(module, nn.Linear):
-        project = lambda x: F.linear(x, module.weight, module.bias)  # noqa: E731
-    else:
-        project = module
-    return (lambda x: F.relu(project(x))) if relu else project
+    if isinstance(module, nn.Linear):
+        module = functools.partial(_linear, module)  # nn.Linear.__call__ costs more than the product at one row
+    return (lambda x: F.relu(module(x))) if relu else module
+
+
+def _linear(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    return F.linear(x, module.weight, module.bias)
+
+
+def _packed_qkv(attn: nn.Module):
+    """The q/k/v projection of an attention block: its swapped-in module, else its fp32 packed weight."""
+    if attn.in_proj is not None:
+        return _projection(attn.in_proj)
+    return lambda x: F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
 
 
 class FlatDecodeStep:
@@ -234,7 +241,8 @@ class FlatDecodeStep:
     Same kernels on the same values as ``T2SModel.decode_step`` with an int ``attend_len`` (so the
     same logits, bit for bit, in every precision), minus the per-module Python calls, shape checks
     and index tensors: on the full-size v2 GPT that overhead was about a sixth of an int8 step.
-    Int8 feed-forwards use the fused linear+ReLU kernel. Other calls (batched rows, the masked
+    Int8 feed-forwards use the fused linear+ReLU kernel. Weights and norms are read from the modules
+    at every call (new weights or a move need no rebuild). Other calls (batched rows, the masked
     fixed-shape path, grad mode, training) run the module path.
     """
 
@@ -244,18 +252,13 @@ class FlatDecodeStep:
         self.built_for: str | None = None
 
     def _build(self) -> None:
+        """Bind each layer's projections (rebuilt when the precision changes: prepare_gpt swaps them)."""
         model = self.model
-        self.layers = []
-        for layer in model.h.layers:
-            attn = layer.self_attn
-            self.layers.append((
-                _projection(attn.in_proj, attn.in_proj_weight, attn.in_proj_bias), attn,
-                _projection(attn.out_proj), _projection(layer.linear1, relu=True), _projection(layer.linear2),
-                layer.norm1.weight, layer.norm1.bias, layer.norm2.weight, layer.norm2.bias,
-            ))
+        self.layers = [(_packed_qkv(layer.self_attn), layer.self_attn, _projection(layer.self_attn.out_proj),
+                        _projection(layer.linear1, relu=True), _projection(layer.linear2), layer.norm1, layer.norm2)
+                       for layer in model.h.layers]
         self.logits = _projection(model.ar_predict_layer)
         self.dim, self.heads = model.config.hidden_dim, model.config.head
-        self.eps = model.h.layers[0].norm1.eps if model.h.layers else 0.0
         self.built_for = precision_of(model)
 
     def __call__(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor,
@@ -268,17 +271,17 @@ class FlatDecodeStep:
             return self.eager(tokens, cache_pos, audio_pos, attend_len)
         if self.built_for != precision_of(model):
             self._build()
-        dim, heads, eps = self.dim, self.heads, self.eps
+        dim, heads = self.dim, self.heads
         slot = int(cache_pos)
         x = model.ar_audio_position.at(model.ar_audio_embedding(tokens), audio_pos).view(1, dim)
-        for qkv_proj, attn, out_proj, ffn_in, ffn_out, w1, b1, w2, b2 in self.layers:
+        for qkv_proj, attn, out_proj, ffn_in, ffn_out, norm1, norm2 in self.layers:
             q, k, v = qkv_proj(x).view(3, heads, 1, dim // heads)
             keys, values = attn.kv_cache.k_cache, attn.kv_cache.v_cache
             keys[0, :, slot : slot + 1].copy_(k)
             values[0, :, slot : slot + 1].copy_(v)
             out = F.scaled_dot_product_attention(q.unsqueeze(0), keys[:, :, :attend_len], values[:, :, :attend_len])
-            x = F.layer_norm(x + out_proj(out.view(1, dim)), (dim,), w1, b1, eps)
-            x = F.layer_norm(x + ffn_out(ffn_in(x)), (dim,), w2, b2, eps)
+            x = F.layer_norm(x + out_proj(out.view(1, dim)), (dim,), norm1.weight, norm1.bias, norm1.eps)
+            x = F.layer_norm(x + ffn_out(ffn_in(x)), (dim,), norm2.weight, norm2.bias, norm2.eps)
         return self.logits(x)
 
 
