@@ -4,7 +4,7 @@
     python scripts/train_default_voice.py gpt    --corpus DIR --work DIR --snapshot STEP [--threads 1]
     python scripts/train_default_voice.py resynth --corpus DIR --work DIR --snapshot STEP [--clips 20]
     python scripts/train_default_voice.py posterior --corpus DIR --work DIR --snapshot STEP [--clips 20]
-    python scripts/train_default_voice.py bundle --corpus DIR --work DIR --snapshot STEP [--out DIR]
+    python scripts/train_default_voice.py bundle --corpus DIR --work DIR --snapshot STEP [--out DIR] [--notice TEXT]
 
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
 --seed 0 OUT`). Same stages as `myna train --preset small`, arranged for small compute:
@@ -225,7 +225,7 @@ def latest_gpt(work: Path) -> Path:
     return path
 
 
-def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path) -> None:
+def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path, notice: str | None = None) -> None:
     """Write the default-voice folder from snapshot `step` and the trained (or latest) GPT."""
     ref, text = reference_clip(corpus)
     record = {"gpt": str(latest_gpt(work)),
@@ -233,7 +233,7 @@ def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path) -> N
               "ref": str(ref), "ref_text": text, "ref_lang": "en", "hubert": None, "bert": None, "sv": None}
     voice = work / "voice.json"
     voice.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(write_bundle(voice, out, "en"))
+    print(write_bundle(voice, out, "en", notice))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--snapshot", type=int, help="gpt, resynth, posterior, bundle: the SoVITS step to use")
     parser.add_argument("--clips", type=int, default=20, help="resynth, posterior: held-out clips to transcribe")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/myna/assets/default")
+    parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     snapshots = args.snapshots or args.work / "snapshots"
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "posterior":
         posterior_wer(args.corpus, args.work, snapshots, args.snapshot, args.clips)
     else:
-        bundle(args.corpus, args.work, snapshots, args.snapshot, args.out)
+        bundle(args.corpus, args.work, snapshots, args.snapshot, args.out, args.notice)
 
 
 if __name__ == "__main__":

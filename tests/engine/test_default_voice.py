@@ -41,6 +41,12 @@ def test_a_bundle_is_self_contained_and_readable(tmp_path):
     voice = find_default_voice(moved)
     assert voice.paths.gpt == (moved / "s1.ckpt").resolve() and voice.paths.gpt.read_bytes() == b"default_s1.ckpt"
     assert voice.paths.hubert is None and voice.ref_text == "A clip." and voice.lang == "en"
+    assert voice.notice is None and record["notice"] is None
+
+
+def test_a_bundle_carries_its_notice(tmp_path):
+    manifest = write_bundle(_trained_voice(tmp_path), tmp_path / "bundle", notice="Early model: words may be wrong.")
+    assert find_default_voice(manifest.parent).notice == "Early model: words may be wrong."
 
 
 def test_a_voice_needing_external_models_is_not_bundled(tmp_path):

@@ -84,7 +84,8 @@ def default_voice_dir(tiny_set, tmp_path_factory):
         (root / name).symlink_to(tiny_set[key])
     (root / "ref.wav").symlink_to(tiny_set["clips"][0])
     manifest = {"gpt": "s1.ckpt", "sovits": "s2.pth", "hubert": "hubert", "ref": "ref.wav",
-                "ref_text": "This is the reference clip.", "ref_lang": "en", "lang": "en"}
+                "ref_text": "This is the reference clip.", "ref_lang": "en", "lang": "en",
+                "notice": "a tiny random test voice."}
     (root / "voice.json").write_text(json.dumps(manifest))
     return root
 
@@ -100,6 +101,7 @@ def test_no_model_given_speaks_with_the_default_voice(default_voice_dir, tiny_se
     assert plain.returncode == 0, plain.stderr.decode()
     own, rate = soundfile.read(tmp_path / "a.wav")
     assert rate == 32000 and np.abs(own).max() > 0
+    assert b"note: a tiny random test voice." in plain.stderr  # the manifest's notice is shown
     # the manifest says English: without --lang the text is read as English, as with --lang en
     explicit = say_env(env, "Hello there.", "--lang", "en", "-o", str(tmp_path / "b.wav"), "--seed", "0")
     assert explicit.returncode == 0
@@ -110,6 +112,12 @@ def test_no_model_given_speaks_with_the_default_voice(default_voice_dir, tiny_se
     assert cloned.returncode == 0, cloned.stderr.decode()
     other = soundfile.read(tmp_path / "c.wav")[0]
     assert len(other) != len(own) or not np.allclose(other, own)
+    # models named explicitly: the default voice and its notice stay out of it
+    named = say_env(env, "Hello there.", "--gpt", str(tiny_set["gpt"]), "--sovits", str(tiny_set["sovits"]),
+                    "--hubert", str(tiny_set["hubert"]), "--ref", str(tiny_set["clips"][0]), "--lang", "en",
+                    "-o", str(tmp_path / "d.wav"), "--seed", "0")
+    assert named.returncode == 0, named.stderr.decode()
+    assert b"note: a tiny random test voice." not in named.stderr
 
 
 def test_a_missing_default_voice_is_explained(tmp_path):

@@ -10,7 +10,7 @@ from myna.cli.common import add_model_args, data_dir, model_paths, quiet_transfo
 from myna.errors import InputError, MynaError
 
 
-def _use_default_voice(args: argparse.Namespace) -> None:
+def _use_default_voice(args: argparse.Namespace, err: TextIO) -> None:
     """No model named at all: speak with the default voice (its models, and its clip when --ref is absent)."""
     from myna.config import Settings
     from myna.engine.default_voice import find_default_voice
@@ -18,6 +18,8 @@ def _use_default_voice(args: argparse.Namespace) -> None:
     if args.voice or args.model_dir or args.gpt or args.sovits:
         return
     default = find_default_voice(Settings.from_env().default_voice)
+    if default.notice:
+        err.write(f"myna say: note: {default.notice}\n")
     paths = default.paths
     args.gpt, args.sovits = str(paths.gpt), str(paths.sovits)
     for key in ("hubert", "bert", "sv"):
@@ -61,7 +63,7 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
         if not Path(args.out).parent.is_dir():
             raise InputError(f"{args.out}: the folder {Path(args.out).parent} does not exist")
         started = time.perf_counter()
-        _use_default_voice(args)
+        _use_default_voice(args, err)
         _use_trained_voice(args)
         args.lang, args.ref_lang = args.lang or "zh", args.ref_lang or "zh"
         quiet_transformers()

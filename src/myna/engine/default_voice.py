@@ -3,9 +3,10 @@
 A default voice is a folder with a `voice.json` manifest whose paths are relative to the folder:
 
     {"gpt": "s1.ckpt", "sovits": "s2.pth", "ref": "ref.wav", "ref_text": "...", "ref_lang": "en",
-     "lang": "en", "hubert": null, "bert": null, "sv": null}
+     "lang": "en", "hubert": null, "bert": null, "sv": null, "notice": null}
 
-`lang` is the language `say` assumes for the text when `--lang` is not given. The models trained
+`lang` is the language `say` assumes for the text when `--lang` is not given; `notice`, when set, is
+a line `say` prints whenever it speaks with this voice (what a user should know about its quality). The models trained
 from scratch with `myna train --preset` record their own encoders, so `hubert`/`bert`/`sv` stay null
 for them. The bundled voice lives in `myna/assets/default/` (see its MODEL_CARD.md);
 `MYNA_DEFAULT_VOICE` points elsewhere. `write_bundle` turns a trained voice into such a folder.
@@ -36,6 +37,7 @@ class DefaultVoice:
     ref_text: str | None
     ref_lang: str
     lang: str
+    notice: str | None = None
 
 
 def find_default_voice(directory: str | Path | None = None) -> DefaultVoice:
@@ -68,14 +70,16 @@ def find_default_voice(directory: str | Path | None = None) -> DefaultVoice:
 
     files = {key: resolve(key, key in ("gpt", "sovits")) for key in _MODEL_KEYS}
     ref = resolve("ref", True)
+    notice = record.get("notice")
     return DefaultVoice(root, ModelPaths(**files), ref, record.get("ref_text"), str(record.get("ref_lang", "en")),
-                        str(record.get("lang", record.get("ref_lang", "en"))))
+                        str(record.get("lang", record.get("ref_lang", "en"))), str(notice) if notice else None)
 
 
-def write_bundle(voice_json: str | Path, out_dir: str | Path, lang: str = "en") -> Path:
+def write_bundle(voice_json: str | Path, out_dir: str | Path, lang: str = "en", notice: str | None = None) -> Path:
     """Copy a voice trained with `myna train` (its voice.json) into a self-contained default-voice folder.
 
-    The files keep their format (upstream .ckpt/.pth or their .safetensors twins) under fixed names.
+    The files keep their format (upstream .ckpt/.pth or their .safetensors twins) under fixed names;
+    `notice` goes into the manifest for `say` to print.
     """
     voice_json = Path(voice_json)
     record = json.loads(voice_json.read_text(encoding="utf-8"))
@@ -93,6 +97,6 @@ def write_bundle(voice_json: str | Path, out_dir: str | Path, lang: str = "en") 
         if record.get(key):
             raise InputError(f"{voice_json}: the voice needs external model files ({key}); only voices trained "
                              "with --preset are self-contained")
-    manifest.update(ref_text=record.get("ref_text"), ref_lang=record.get("ref_lang", lang), lang=lang)
+    manifest.update(ref_text=record.get("ref_text"), ref_lang=record.get("ref_lang", lang), lang=lang, notice=notice)
     (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return out / MANIFEST
