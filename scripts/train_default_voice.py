@@ -9,10 +9,11 @@
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
 --seed 0 OUT`). Same stages as `myna train --preset small`, arranged for small compute:
 
-- sovits: features (computed once), then SoVITS with mel + KL losses only up to step
-  DISCRIMINATOR_START, then with the discriminator too (1.5 s a step instead of 0.9 s on 2 cores).
-  Mel-only training stalled there: of 30 held-out clips' words, 8.1% were heard at step 2,500,
-  12.2% at 5,000, 12.7% at 7,500 and 13.7% at 9,000.
+- sovits: features (computed once), then SoVITS with mel, KL and commitment losses plus the
+  discriminator from step DISCRIMINATOR_START (0: from the start; 1.5 s a step instead of 0.9 s on
+  2 cores). An earlier run trained mel-only until step 9,000 and stalled: of 30 held-out clips'
+  words, 8.1% were heard at step 2,500, 12.2% at 5,000, 12.7% at 7,500 and 13.7% at 9,000, and
+  its posterior decode (below) only rose above resynthesis once the discriminator had joined.
   The codebook and content projection learn for the first QUANTIZER_STEPS steps, then freeze, so
   the semantic tokens stop changing. Clips train on random 2-s windows (the preset's
   `crop_seconds`: the decoder only ever sees a 0.32-s slice, and whole clips made each step 2.3x
@@ -53,7 +54,7 @@ from myna.train.presets import get_preset
 from myna.train.sovits_trainer import SoVITSTrainer, render_item
 
 QUANTIZER_STEPS = 400
-DISCRIMINATOR_START = 9000
+DISCRIMINATOR_START = 0
 SNAPSHOT_EVERY = 250
 REFERENCE_SPEAKER = "festival-slt-hts"
 PRESET = get_preset("small")
