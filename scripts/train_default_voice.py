@@ -45,6 +45,7 @@ import torch
 
 from myna.engine.default_voice import write_bundle
 from myna.engine.loading import load_sovits
+from myna.engine.precision import native_bf16
 from myna.train import loop
 from myna.train.dataset import MANIFEST_NAME, FeatureCache
 from myna.train.export import export_gpt, export_sovits
@@ -58,10 +59,12 @@ DISCRIMINATOR_START = 0
 SNAPSHOT_EVERY = 250
 REFERENCE_SPEAKER = "festival-slt-hts"
 PRESET = get_preset("small")
-SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=60, save_every_steps=100, seed=1234, precision="bf16",
+# bf16 autocast where the CPU runs it natively (1.8x faster SoVITS steps); emulated bf16 is 7x slower than fp32
+PRECISION = "bf16" if native_bf16("cpu") else "fp32"
+SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=60, save_every_steps=100, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, quantizer_steps=QUANTIZER_STEPS)
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=60, save_every_steps=250, seed=1234, warmup_steps=200,
-                       precision="bf16")
+                       precision=PRECISION)
 RECORD = {"myna": PRESET.encoder_record()}
 
 

@@ -12,6 +12,7 @@ import soundfile
 
 from myna import checkpoints
 from myna.cli import main
+from myna.engine.precision import native_bf16
 from myna.train.loop import checkpoint_paths
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
@@ -38,6 +39,9 @@ def test_from_scratch_run_resumes_and_loads(tmp_path, capsys):
     args = ["train", "--data", str(corpus), "--preset", "tiny", "--name", "scratch", "--data-dir", str(tmp_path / "d"),
             "--sovits-epochs", "1", "--gpt-epochs", "1", "--train-precision", "bf16", "--quiet"]
     assert main(args) == 0
+    # bf16 on a CPU without native kernels is allowed but much slower: the user is told
+    warned = "no native bfloat16 kernels" in capsys.readouterr().err
+    assert warned == (not native_bf16("cpu"))
     home = tmp_path / "d" / "trained" / "scratch"
     for stage in ("sovits", "gpt"):  # the preset's own settings, with the precision asked for
         assert json.loads((home / "work" / stage / "train_config.json").read_text())["precision"] == "bf16"

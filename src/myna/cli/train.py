@@ -35,6 +35,12 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             preset = preset_settings(get_preset(args.preset), args.device, args.seed, sovits_given, gpt_given)
         request = TrainRequest(Path(args.data), Path(args.base) if args.base else None, args.name, data_dir(args),
                                args.model_version, sovits, gpt, args.lang, preset)
+        if args.train_precision == "bf16":
+            from myna.engine.precision import native_bf16
+
+            if not native_bf16(args.device):
+                err.write(f"myna train: warning: {args.device} has no native bfloat16 kernels, so "
+                          "--train-precision bf16 runs several times slower than fp32 here\n")
         quiet_transformers()
         voice = train_voice(request, progress=None if args.quiet else err)
     except MynaError as exc:

@@ -115,7 +115,7 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     fp32 also decodes SoVITS's flow and vocoder in bf16 on a CPU with native bf16, the vocoder's last stage
     excepted (myna.engine.sovits_fast).
     """
-    from myna.engine.precision import prepare_gpt, use_cuda_graphs, use_flat_decode
+    from myna.engine.precision import native_bf16, prepare_gpt, use_cuda_graphs, use_flat_decode
     from myna.features.bert import ChineseBert
     from myna.features.encoders import ERES2NET, load_content_encoder, load_speaker_encoder
 
@@ -126,7 +126,7 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     elif precision != "fp32":
         use_cuda_graphs(gpt)  # the exact mode stays eager
     sovits = load_sovits(paths.sovits).to(device)
-    if precision != "fp32" and torch.device(device).type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if precision != "fp32" and torch.device(device).type == "cpu" and native_bf16(device):
         from myna.engine.sovits_fast import prepare_sovits
 
         prepare_sovits(sovits, "bf16")
