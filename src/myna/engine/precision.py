@@ -3,9 +3,11 @@
     fp32  exact: the loaded weights as they are (numerically upstream's tokens)
     bf16  CPU: every projection's weight in bfloat16 (oneDNN-packed, AVX-512 BF16) and its input
           rounded to bf16; norms, attention, KV cache and logits stay fp32 (bf16 attention is slower there).
+          On CPUs without native bf16 (``native_bf16``) the products run unpacked and slower than fp32.
           CUDA: weights, activations and KV cache in bfloat16; logits come back in fp32
     int8  every transformer and logit projection as an int8 per-channel weight with dynamic
-          (per-call) int8 activations (x86/fbgemm VNNI kernels); the rest, KV cache included, stays fp32
+          (per-call) int8 activations (x86/fbgemm kernels; 7-bit weights on CPUs without AVX-512
+          VNNI, see ``int8_weight_levels``); the rest, KV cache included, stays fp32
     fp16  weights, activations and KV cache in float16 (CUDA only)
     auto  the default fast mode for the device: see ``resolve_precision``
 
@@ -83,12 +85,24 @@ class FloatOut(nn.Module):
         return self.inner(x).float()
 
 
+def int8_weight_levels() -> int:
+    """The largest int8 weight magnitude to use on this CPU: 127, or 63 without AVX-512 VNNI.
+
+    Without VNNI, fbgemm multiplies uint8 activations by int8 weights in pairs that it sums into
+    int16 (vpmaddubsw), which saturates once two products near 255 x 127 meet: on a 2-core AVX2 CPU
+    the full-size v2 GPT matched fp32's teacher-forced top-1 token at 7% of 60 steps. Weights within
+    +-63 keep every pair sum under 2^15 (255 x 63 x 2 = 32,130) and keep 8-bit activations: 100%
+    there (7-bit activations instead, torch's usual `reduce_range`: 97%). VNNI sums into int32.
+    """
+    return 127 if torch.cpu._is_vnni_supported() else 63
+
+
 class Int8Linear(nn.Module):
     """y = x W^T + b with W stored as int8 per output channel and x quantized per call (fbgemm/x86).
 
     The activation scale is one per call, so rows of one call depend on each other. Batched decoding
     of unrelated requests sets `per_row`: each row then goes through its own call and gets exactly
-    the result it would get alone.
+    the result it would get alone. Weights use `int8_weight_levels()` levels per side.
     """
 
     per_row = False
@@ -97,7 +111,7 @@ class Int8Linear(nn.Module):
         super().__init__()
         weight = weight.detach().float()
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
-        scale = (weight.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+        scale = (weight.abs().amax(dim=1) / int8_weight_levels()).clamp_min(1e-12)
         zero = torch.zeros(weight.shape[0], dtype=torch.long)
         with warnings.catch_warnings():  # quantized tensors are marked deprecated but the kernels are current
             warnings.simplefilter("ignore")
@@ -133,7 +147,9 @@ class Bf16Linear(nn.Module):
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
         weight = weight.detach().to(torch.bfloat16)
         self.register_buffer("bias", None if bias is None else bias.detach().to(torch.bfloat16), persistent=False)
-        self.packed = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+        # oneDNN's packed bf16 kernels refuse CPUs without AVX-512 (BW/VL/DQ) or AVX-NE-CONVERT
+        self.packed = (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+                       and native_bf16("cpu"))
         self.register_buffer("weight", torch.ops.mkldnn._reorder_linear_weight(weight, 1) if self.packed else weight,
                              persistent=False)
 
