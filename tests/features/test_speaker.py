@@ -44,7 +44,9 @@ def test_matches_upstream_compute_embedding3(encoder: SpeakerEncoder) -> None:
     out = encoder.embed(fx.sample_audio(2, 4000))
     assert list(out.shape) == UPSTREAM["shape"] == [2, encoder.dim] == [2, 20480]
     for row, ref in zip(out, UPSTREAM["rows"], strict=True):
-        torch.testing.assert_close(row[:: ref["stride"]], torch.tensor(ref["values"]), rtol=0, atol=1e-5)
+        # upstream ran on an AVX-512 CPU; other SIMD widths sum the deep convolutions in other orders
+        # (a 2-core AVX2 CPU: 1 of 1,576 values 1.03e-5 off, all others within 1e-5)
+        torch.testing.assert_close(row[:: ref["stride"]], torch.tensor(ref["values"]), rtol=0, atol=2e-5)
         assert row.double().sum().item() == pytest.approx(ref["sum"], rel=1e-5)
         assert row.double().abs().sum().item() == pytest.approx(ref["abs_sum"], rel=1e-5)
 
