@@ -141,10 +141,10 @@ def run_mode(args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     prepare_gpt(gpt, args.child)
     prepare_seconds = time.perf_counter() - started
-    # SoVITS follows the GPT's mode as load_synthesizer does: exact for fp32, else bf16 where it is native
+    # SoVITS follows the GPT's mode as load_synthesizer does: exact for fp32, else bf16 where it is native, else nwc
     from myna.engine.precision import native_bf16
 
-    sovits_mode = args.sovits_mode or ("bf16" if args.child != "fp32" and native_bf16("cpu") else "exact")
+    sovits_mode = args.sovits_mode or ("exact" if args.child == "fp32" else "bf16" if native_bf16("cpu") else "nwc")
     prepare_sovits, first_audio_latency = _sovits_hooks(sovits_mode)
     if prepare_sovits is not None:
         prepare_sovits(sovits, sovits_mode)
@@ -251,7 +251,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modes", default="fp32,bf16,int8", help="GPT precisions, fp32 first (the reference)")
     parser.add_argument("--sovits-mode", default=None, help="SoVITS mode of myna.engine.sovits_fast (default: as load_synthesizer, exact with fp32, "
-                        "else bf16 on CPUs with native bf16)")
+                        "else bf16 on CPUs with native bf16, else nwc)")
     parser.add_argument("--quality-steps", type=int, default=300, help="steps per seed for token agreement")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="also measure each mode with torch.compile")

@@ -1,6 +1,6 @@
 """Streaming and SoVITS-speed figures on full-size GPT-SoVITS v2 shapes with random weights.
 
-    python benchmarks/engine_stream.py [--threads 2] [--repeats 3] [--tokens 150] [--modes exact,fp32,bf16,onnx]
+    python benchmarks/engine_stream.py [--threads 2] [--repeats 3] [--tokens 150] [--modes exact,fp32,nwc,bf16,onnx]
 
 Prints: streamed first-audio latency for a 15-word English sentence (text front-end + T2S prefill
 + the first chunk's tokens + its SoVITS decode), SoVITS real-time factor per decoding mode
@@ -166,8 +166,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=150, help="semantic tokens decoded for the RTF / SNR figures")
-    parser.add_argument("--modes", default="exact,fp32,bf16,onnx", help="comma-separated sovits_fast modes")
-    parser.add_argument("--latency-mode", default="bf16", help="SoVITS mode for the first-audio latency")
+    parser.add_argument("--modes", default="exact,fp32,nwc,bf16,onnx", help="comma-separated sovits_fast modes")
+    parser.add_argument("--latency-mode", default=None, help="SoVITS mode for the first-audio latency "
+                        "(default: as load_synthesizer's fast modes, bf16 on CPUs with native bf16, else nwc)")
     parser.add_argument("--cpu-time", action="store_true", help="time by process CPU time / threads (shared CPU)")
     parser.add_argument("--skip-stitch", action="store_true")
     parser.add_argument("--sovits", metavar="FILE", help="a trained SoVITS checkpoint (.pth or .safetensors) "
@@ -200,6 +201,10 @@ def main() -> None:
         snr, diff, peak, count = stitch_error(exact, tokens, phones, plan)
         print(f"stitch[{name:22s}] snr {snr:6.1f} dB  max_abs {diff:.2e} (peak {peak:.2e})  chunks {count}")
 
+    if args.latency_mode is None:
+        from myna.engine.precision import native_bf16
+
+        args.latency_mode = "bf16" if native_bf16("cpu") else "nwc"
     fast = prepare_sovits(copy.deepcopy(base), args.latency_mode, args.threads)
     for first in (8, 10, 12):
         seconds, count = first_audio_latency(gpt, fast, ChunkPlan.from_tokens(first), repeats=args.repeats)

@@ -8,7 +8,7 @@ import torch
 
 from myna.engine.loading import ModelPaths, load_synthesizer
 from myna.engine.options import SynthesisOptions
-from myna.engine.sovits_fast import prepare_sovits
+from myna.engine.sovits_fast import NwcConv1d, prepare_sovits
 from myna.engine.streaming import ChunkPlan, NoiseTape, StreamDecoder, WindowDecoder, snr_db, whole_decode
 from myna.errors import Cancelled, InputError
 
@@ -135,7 +135,44 @@ def test_sovits_modes_stay_close_to_exact(window_inputs):
 
     exact = decode(sovits)
     assert np.array_equal(decode(prepare_sovits(copy.deepcopy(sovits), "fp32")), exact)
+    assert snr_db(exact, decode(prepare_sovits(copy.deepcopy(sovits), "nwc"))) > 100  # summation order only
     assert snr_db(exact, decode(prepare_sovits(copy.deepcopy(sovits), "bf16"))) > 25
     assert snr_db(exact, decode(prepare_sovits(copy.deepcopy(sovits), "onnx", threads=1))) > 60
     with pytest.raises(InputError, match="unknown SoVITS mode"):
         prepare_sovits(sovits, "int4")
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_nwc_convolution_matches_the_1d_one_and_leaves_channels_last_output(transposed):
+    torch.manual_seed(0)
+    if transposed:
+        conv = torch.nn.ConvTranspose1d(6, 4, 8, stride=4, padding=2)
+    else:
+        conv = torch.nn.Conv1d(6, 4, 5, dilation=3, padding=6)
+    x = torch.randn(2, 6, 50)
+    nwc = NwcConv1d(conv)
+    with torch.no_grad():
+        out, expected = nwc(x), conv(x)
+        assert out.shape == expected.shape
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+        assert out.stride(1) == 1  # (B, T, C) in memory: the next convolution reads it without a copy
+        again = NwcConv1d(torch.nn.Conv1d(4, 3, 3, padding=1))
+        torch.testing.assert_close(again(out), again(out.contiguous()))
+
+
+def test_nwc_refuses_convolutions_it_would_get_wrong():
+    with pytest.raises(InputError, match="zero padding"):
+        NwcConv1d(torch.nn.Conv1d(2, 2, 3, padding=1, padding_mode="reflect"))
+    with pytest.raises(InputError, match="output padding"):
+        NwcConv1d(torch.nn.ConvTranspose1d(2, 2, 4, stride=2, output_padding=1))
+
+
+def test_fast_precisions_speed_up_sovits_for_the_cpu(tiny_set):
+    from myna.engine.precision import native_bf16
+
+    paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
+    fast = load_synthesizer(paths, precision="int8").sovits
+    convs = [m for m in fast.dec.modules() if isinstance(m, NwcConv1d)]
+    assert bool(convs) != native_bf16("cpu")  # channels-last fp32 exactly where bf16 is not native
+    exact = load_synthesizer(paths, precision="fp32").sovits
+    assert not any(isinstance(m, NwcConv1d) for m in exact.modules())

@@ -112,8 +112,9 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
 
     `precision` is the GPT's decoding mode (myna.engine.precision): "fp32" (exact, upstream's tokens),
     "bf16", "int8" (CPU), "fp16" (CUDA) or "auto" (the fast mode for the device). Every mode but
-    fp32 also decodes SoVITS's flow and vocoder in bf16 on a CPU with native bf16, the vocoder's last stage
-    excepted (myna.engine.sovits_fast).
+    fp32 also speeds up SoVITS on a CPU (myna.engine.sovits_fast): the flow and vocoder in bf16 where the
+    CPU has native bf16 (the vocoder's last stage excepted), else the vocoder's convolutions channels-last
+    in fp32 ("nwc").
     """
     from myna.engine.precision import native_bf16, prepare_gpt, use_cuda_graphs, use_flat_decode
     from myna.features.bert import ChineseBert
@@ -126,10 +127,10 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     elif precision != "fp32":
         use_cuda_graphs(gpt)  # the exact mode stays eager
     sovits = load_sovits(paths.sovits).to(device)
-    if precision != "fp32" and torch.device(device).type == "cpu" and native_bf16(device):
+    if precision != "fp32" and torch.device(device).type == "cpu":
         from myna.engine.sovits_fast import prepare_sovits
 
-        prepare_sovits(sovits, "bf16")
+        prepare_sovits(sovits, "bf16" if native_bf16(device) else "nwc")
     content = load_content_encoder(encoders["content"], paths.hubert, device)
     bert = ChineseBert(paths.bert, device) if paths.bert else None
     speaker = None

@@ -4,6 +4,9 @@ The HiFi-GAN vocoder (`dec`) costs ~80% of a decode, so every mode but "exact" w
 
 * "exact": untouched, bit-for-bit the reference maths (and upstream's);
 * "fp32": weight norm folded into plain kernels (same output, no per-call kernel rebuild);
+* "nwc": "fp32" with the vocoder's convolutions run on channels-last (N, W, C) activations, where
+  oneDNN's fp32 kernels are faster on CPUs without native bf16 (a 2-core AVX2 EPYC: vocoder 5.66 s
+  -> 4.30 s for 6 s of audio; only the summation order differs from "exact", ~1e-11 here);
 * "bf16": "fp32" plus the flow and the vocoder held in bfloat16, all but the vocoder's last stage
   and output layer (fast on CPUs with AVX512-BF16/AMX; ~40 dB SNR against "exact" on random weights;
   a 16-bit last stage would add a noise floor that a trained model's quiet bands show);
@@ -22,11 +25,13 @@ import warnings
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from myna.errors import InputError
+from myna.models.layers import WeightNormConv1d, WeightNormConvTranspose1d
 from myna.models.sovits import SoVITS
 
-MODES = ("exact", "fp32", "bf16", "compile", "onnx")
+MODES = ("exact", "fp32", "nwc", "bf16", "compile", "onnx")
 DEFAULT_MODE = "bf16"
 
 
@@ -47,6 +52,50 @@ class CastModule(nn.Module):
 
 class FlowCast(CastModule):
     """The flow in `dtype` (its reverse pass takes a mask and a `reverse` flag)."""
+
+
+class NwcConv1d(nn.Module):
+    """A (transposed) 1-d convolution computed as a 2-d one on channels-last activations.
+
+    Takes (B, C, T) in any layout and returns (B, C', T') whose memory is (B, T', C') ordered: the
+    next convolution then needs no copy, and elementwise ops in between keep that order.
+    """
+
+    def __init__(self, conv: nn.Module) -> None:
+        super().__init__()
+        weight = conv.weight.detach()
+        self.transposed = isinstance(conv, nn.ConvTranspose1d) or getattr(conv, "transposed", False)
+        self.register_buffer("weight", weight.unsqueeze(2).contiguous(memory_format=torch.channels_last))
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
+        self.stride, self.padding, self.dilation = (_first(getattr(conv, name)) for name in ("stride", "padding", "dilation"))
+        self.groups = getattr(conv, "groups", 1)
+        self.in_channels = weight.shape[0] if self.transposed else weight.shape[1]
+        if isinstance(self.padding, str) or getattr(conv, "padding_mode", "zeros") != "zeros":
+            raise InputError("NwcConv1d takes zero padding given as a number")
+        if self.transposed and (_first(getattr(conv, "output_padding", 0)) or self.groups != 1):
+            raise InputError("NwcConv1d takes transposed convolutions without output padding or groups")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) -> (B, C', T'), the result stored channels-last."""
+        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        stride, padding, dilation = (1, self.stride), (0, self.padding), (1, self.dilation)
+        if self.transposed:
+            out = F.conv_transpose2d(x, self.weight, self.bias, stride, padding, 0, 1, dilation)
+        else:
+            out = F.conv2d(x, self.weight, self.bias, stride, padding, dilation, self.groups)
+        return out.squeeze(2)
+
+
+def channels_last_convolutions(module: nn.Module) -> nn.Module:
+    """Replace every 1-d convolution under `module` (weight norm folded) by an `NwcConv1d`, in place."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv1d, nn.ConvTranspose1d, WeightNormConv1d, WeightNormConvTranspose1d)):
+            if isinstance(child, (WeightNormConv1d, WeightNormConvTranspose1d)):
+                child.fold()
+            setattr(module, name, NwcConv1d(child))
+        else:
+            channels_last_convolutions(child)
+    return module
 
 
 class OnnxVocoder(nn.Module):
@@ -90,9 +139,15 @@ def prepare_sovits(model: SoVITS, mode: str = DEFAULT_MODE, threads: int | None 
         model.flow = FlowCast(model.flow, torch.bfloat16)
         if mode == "compile":
             model.dec = torch.compile(model.dec, dynamic=True)
+    elif mode == "nwc":
+        channels_last_convolutions(model.dec)
     elif mode == "onnx":
         model.dec = OnnxVocoder(model.dec, threads)
     return model
+
+
+def _first(value) -> int:
+    return value[0] if isinstance(value, (tuple, list)) else value
 
 
 def _cast(value, dtype: torch.dtype):
