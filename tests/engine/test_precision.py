@@ -103,6 +103,19 @@ def test_int8_products_do_not_saturate() -> None:
     assert float((got - want).norm() / want.norm()) < 0.03
 
 
+def test_int8_fused_relu_gives_relu_of_the_product_alone_and_per_row() -> None:
+    torch.manual_seed(1)
+    layer = Int8Linear(torch.randn(64, 32) * 0.1, torch.randn(64) * 0.1)
+    x = torch.randn(3, 5, 32)
+    plain = torch.relu(layer(x))
+    assert (plain == 0).any() and (plain > 0).any()
+    assert torch.equal(layer.forward_relu(x), plain)
+    layer.per_row = True
+    rows = layer.forward_relu(x)
+    assert torch.equal(rows[1, 2], layer.forward_relu(x[1, 2:3])[0])
+    assert torch.equal(rows, torch.relu(layer(x)))
+
+
 def test_prepare_is_idempotent_but_not_reversible(fp32: T2SModel) -> None:
     model = prepare_gpt(copy.deepcopy(fp32), "int8")
     assert prepare_gpt(model, "int8") is model

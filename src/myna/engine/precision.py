@@ -120,13 +120,19 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., in) fp32 -> (..., out) fp32; with `per_row` set, each row quantized on its own."""
+        return self._run(x, torch.ops.quantized.linear_dynamic)
+
+    def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
+        """relu(forward(x)) in one kernel: the same values without a pass over the output."""
+        return self._run(x, torch.ops.quantized.linear_relu_dynamic)
+
+    def _run(self, x: torch.Tensor, op) -> torch.Tensor:
         x = x.float().contiguous()
         if self.per_row and x.numel() > self.in_features:
             rows = x.reshape(-1, self.in_features)
-            out = torch.cat([torch.ops.quantized.linear_dynamic(rows[i : i + 1], self._packed, False)
-                             for i in range(rows.shape[0])])
+            out = torch.cat([op(rows[i : i + 1], self._packed, False) for i in range(rows.shape[0])])
             return out.reshape(*x.shape[:-1], self.out_features)
-        return torch.ops.quantized.linear_dynamic(x, self._packed, False)
+        return op(x, self._packed, False)
 
     def function(self, relu: bool = False):
         """This projection as a bare callable on 2-D fp32 input (``relu``: fused ReLU after it); no per-row mode."""
