@@ -141,10 +141,10 @@ def run_mode(args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     prepare_gpt(gpt, args.child)
     prepare_seconds = time.perf_counter() - started
-    # SoVITS follows the GPT's mode as load_synthesizer does: exact for fp32, else bf16 where it is native, else nwc
-    from myna.engine.precision import native_bf16
+    # SoVITS follows the GPT's mode as load_synthesizer does: exact for fp32, else sovits_fast.fast_cpu_mode()
+    from myna.engine.sovits_fast import fast_cpu_mode
 
-    sovits_mode = args.sovits_mode or ("exact" if args.child == "fp32" else "bf16" if native_bf16("cpu") else "nwc")
+    sovits_mode = args.sovits_mode or ("exact" if args.child == "fp32" else fast_cpu_mode())
     prepare_sovits, first_audio_latency = _sovits_hooks(sovits_mode)
     if prepare_sovits is not None:
         prepare_sovits(sovits, sovits_mode)

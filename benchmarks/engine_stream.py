@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from myna.engine.sovits_fast import prepare_sovits
+from myna.engine.sovits_fast import fast_cpu_mode, prepare_sovits
 from myna.engine.streaming import ChunkPlan, NoiseTape, StreamDecoder, WindowDecoder, snr_db, whole_decode
 from myna.engine.t2s_decode import SamplingParams, iter_semantic_tokens
 from myna.models.sovits import SoVITS
@@ -201,10 +201,7 @@ def main() -> None:
         snr, diff, peak, count = stitch_error(exact, tokens, phones, plan)
         print(f"stitch[{name:22s}] snr {snr:6.1f} dB  max_abs {diff:.2e} (peak {peak:.2e})  chunks {count}")
 
-    if args.latency_mode is None:
-        from myna.engine.precision import native_bf16
-
-        args.latency_mode = "bf16" if native_bf16("cpu") else "nwc"
+    args.latency_mode = args.latency_mode or fast_cpu_mode()
     fast = prepare_sovits(copy.deepcopy(base), args.latency_mode, args.threads)
     for first in (8, 10, 12):
         seconds, count = first_audio_latency(gpt, fast, ChunkPlan.from_tokens(first), repeats=args.repeats)

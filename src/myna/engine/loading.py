@@ -116,7 +116,7 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     CPU has native bf16 (the vocoder's last stage excepted), else the vocoder's convolutions channels-last
     in fp32 ("nwc").
     """
-    from myna.engine.precision import native_bf16, prepare_gpt, use_cuda_graphs, use_flat_decode
+    from myna.engine.precision import prepare_gpt, use_cuda_graphs, use_flat_decode
     from myna.features.bert import ChineseBert
     from myna.features.encoders import ERES2NET, load_content_encoder, load_speaker_encoder
 
@@ -128,9 +128,9 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
         use_cuda_graphs(gpt)  # the exact mode stays eager
     sovits = load_sovits(paths.sovits).to(device)
     if precision != "fp32" and torch.device(device).type == "cpu":
-        from myna.engine.sovits_fast import prepare_sovits
+        from myna.engine.sovits_fast import fast_cpu_mode, prepare_sovits
 
-        prepare_sovits(sovits, "bf16" if native_bf16(device) else "nwc")
+        prepare_sovits(sovits, fast_cpu_mode())
     content = load_content_encoder(encoders["content"], paths.hubert, device)
     bert = ChineseBert(paths.bert, device) if paths.bert else None
     speaker = None

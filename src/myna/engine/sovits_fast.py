@@ -5,8 +5,8 @@ The HiFi-GAN vocoder (`dec`) costs ~80% of a decode, so every mode but "exact" w
 * "exact": untouched, bit-for-bit the reference maths (and upstream's);
 * "fp32": weight norm folded into plain kernels (same output, no per-call kernel rebuild);
 * "nwc": "fp32" with the vocoder's convolutions run on channels-last (N, W, C) activations, where
-  oneDNN's fp32 kernels are faster on CPUs without native bf16 (a 2-core AVX2 EPYC: vocoder 5.66 s
-  -> 4.30 s for 6 s of audio; only the summation order differs from "exact", ~1e-11 here);
+  oneDNN's fp32 kernels are faster on CPUs without native bf16 (a 2-core AVX2 EPYC: SoVITS decode of
+  6 s of audio 8.85 s -> 6.35 s; only the summation order differs from "exact", ~1e-11 there);
 * "bf16": "fp32" plus the flow and the vocoder held in bfloat16, all but the vocoder's last stage
   and output layer (fast on CPUs with AVX512-BF16/AMX; ~40 dB SNR against "exact" on random weights;
   a 16-bit last stage would add a noise floor that a trained model's quiet bands show);
@@ -144,6 +144,13 @@ def prepare_sovits(model: SoVITS, mode: str = DEFAULT_MODE, threads: int | None 
     elif mode == "onnx":
         model.dec = OnnxVocoder(model.dec, threads)
     return model
+
+
+def fast_cpu_mode() -> str:
+    """The mode the GPT's fast precisions pair with on a CPU: "bf16" where it is native, else "nwc"."""
+    from myna.engine.precision import native_bf16
+
+    return "bf16" if native_bf16("cpu") else "nwc"
 
 
 def _first(value) -> int:
