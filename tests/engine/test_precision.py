@@ -14,6 +14,7 @@ from myna.config import Settings
 from myna.engine.loading import load_synthesizer
 from myna.engine.precision import (
     Bf16Linear,
+    FlatDecodeStep,
     Int8Linear,
     int8_weight_levels,
     precision_of,
@@ -142,7 +143,7 @@ def test_cuda_graphs_are_a_no_op_on_cpu(fp32: T2SModel) -> None:
 @pytest.mark.parametrize("mode", ["fp32", "bf16", "int8"])
 def test_flat_decode_step_gives_the_module_paths_logits_bit_for_bit(fp32: T2SModel, mode: str) -> None:
     module_path = prepare_gpt(copy.deepcopy(fp32), mode)
-    flat = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), mode))
+    flat = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), mode), fused_attention=False)  # see test_cpu_kernels
     assert "decode_step" in vars(flat)
     tokens = UPSTREAM["greedy_prompt"]["tokens"][:30]
     assert torch.equal(forced_argmax(flat, tokens), forced_argmax(module_path, tokens))
@@ -150,8 +151,31 @@ def test_flat_decode_step_gives_the_module_paths_logits_bit_for_bit(fp32: T2SMod
     assert vars(flat)["decode_step"].built_for == mode  # the flat loop ran: it builds on its first call
 
 
+@pytest.mark.parametrize("mode", ["bf16", "int8"])
+def test_fused_attention_decodes_as_the_module_path_does(fp32: T2SModel, mode: str) -> None:
+    module_path = prepare_gpt(copy.deepcopy(fp32), mode)
+    fused = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), mode))
+    step = vars(fused)["decode_step"]
+    tokens = list(range(5, 35))
+    got, expected = forced_argmax(fused, tokens), forced_argmax(module_path, tokens)
+    assert step.kernels is not None  # the fused path ran (the test machine has a C compiler), not torch's attention
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert torch.equal(got.argmax(-1), expected.argmax(-1))
+    assert tokens_of(fused, "default_prompt") == tokens_of(module_path, "default_prompt")
+
+
+def test_fp32_and_an_opt_out_keep_torch_attention(fp32: T2SModel) -> None:
+    exact = use_flat_decode(copy.deepcopy(fp32))
+    forced_argmax(exact, [1, 2, 3])
+    assert vars(exact)["decode_step"].kernels is None  # fp32 stays upstream's numbers
+    plain = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), "int8"), fused_attention=False)
+    forced_argmax(plain, [1, 2, 3])
+    step = vars(plain)["decode_step"]
+    assert isinstance(step, FlatDecodeStep) and step.kernels is None and step.built_for == "int8"
+
+
 def test_flat_decode_step_follows_a_later_precision_change_and_leaves_other_calls_to_the_modules(fp32: T2SModel) -> None:
-    model = use_flat_decode(copy.deepcopy(fp32))
+    model = use_flat_decode(copy.deepcopy(fp32), fused_attention=False)  # bit for bit, int8 included
     tokens = UPSTREAM["greedy_prompt"]["tokens"][:12]
     assert torch.equal(forced_argmax(model, tokens), forced_argmax(fp32, tokens))
     with torch.no_grad():  # new weights after the first flattened steps are used as they are

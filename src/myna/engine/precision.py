@@ -281,12 +281,20 @@ class FlatDecodeStep:
     Int8 feed-forwards use the fused linear+ReLU kernel. Weights and norms are read from the modules
     at every call (new weights or a move need no rebuild). Other calls (batched rows, the masked
     fixed-shape path, grad mode, training) run the module path.
+
+    With ``fused_attention`` (the default) the fast precisions (bf16, int8) attend with the C kernel
+    of ``myna.engine.cpu_kernels`` where it builds: it also writes the step's key and value into the
+    cache, and sums in another order than torch's attention (logits ~1e-6 apart, see the tests).
+    fp32 keeps torch's kernels, so its tokens stay upstream's.
     """
 
-    def __init__(self, model: T2SModel) -> None:
+    def __init__(self, model: T2SModel, fused_attention: bool = True) -> None:
         self.model = model
         self.eager = type(model).decode_step.__get__(model)
         self.built_for: str | None = None
+        self.fused_attention = fused_attention
+        self.kernels = None
+        self._buffers: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     def _build(self) -> None:
         """Bind each layer's projections (rebuilt when the precision changes: prepare_gpt swaps them)."""
@@ -297,6 +305,20 @@ class FlatDecodeStep:
         self.logits = _projection(model.ar_predict_layer)
         self.dim, self.heads = model.config.hidden_dim, model.config.head
         self.built_for = precision_of(model)
+        if self.fused_attention and self.built_for != "fp32":  # fp32 stays on torch's kernels: upstream's numbers
+            from myna.engine.cpu_kernels import MAX_HEAD_DIM, load_kernels
+
+            self.kernels = load_kernels() if self.dim // self.heads <= MAX_HEAD_DIM else None
+        else:
+            self.kernels = None
+
+    def _kernel_buffers(self, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fused attention's output row and score scratch, kept while the cache shape stays."""
+        key = tuple(cache.shape)
+        if self._buffers is None or self._buffers[0] != key:
+            _, heads, max_len, head_dim = key
+            self._buffers = (key, torch.empty(heads * head_dim), torch.empty(heads * max_len))
+        return self._buffers[1], self._buffers[2]
 
     def __call__(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor,
                  attend_len: int | list[int] | None = None) -> torch.Tensor:
@@ -311,6 +333,17 @@ class FlatDecodeStep:
         dim, heads = self.dim, self.heads
         slot = int(cache_pos)
         x = model.ar_audio_position.at(model.ar_audio_embedding(tokens), audio_pos).view(1, dim)
+        kernels = self.kernels
+        if kernels is not None and (attend_len != slot + 1 or cache.k_cache.dtype != torch.float32):
+            kernels = None
+        if kernels is not None:
+            row, scratch = self._kernel_buffers(cache.k_cache)
+            for qkv_proj, attn, out_proj, ffn_in, ffn_out, norm1, norm2 in self.layers:
+                out = kernels.decode_attention(qkv_proj(x), attn.kv_cache.k_cache, attn.kv_cache.v_cache, slot, row,
+                                               scratch)
+                x = F.layer_norm(x + out_proj(out.view(1, dim)), (dim,), norm1.weight, norm1.bias, norm1.eps)
+                x = F.layer_norm(x + ffn_out(ffn_in(x)), (dim,), norm2.weight, norm2.bias, norm2.eps)
+            return self.logits(x)
         for qkv_proj, attn, out_proj, ffn_in, ffn_out, norm1, norm2 in self.layers:
             q, k, v = qkv_proj(x).view(3, heads, 1, dim // heads)
             keys, values = attn.kv_cache.k_cache, attn.kv_cache.v_cache
@@ -322,9 +355,12 @@ class FlatDecodeStep:
         return self.logits(x)
 
 
-def use_flat_decode(model: T2SModel) -> T2SModel:
-    """Run ``model``'s single-sequence CPU decode steps through ``FlatDecodeStep`` (other calls unchanged)."""
-    model.decode_step = FlatDecodeStep(model)
+def use_flat_decode(model: T2SModel, fused_attention: bool = True) -> T2SModel:
+    """Run ``model``'s single-sequence CPU decode steps through ``FlatDecodeStep`` (other calls unchanged).
+
+    ``fused_attention``: in the fast precisions, attend with ``myna.engine.cpu_kernels`` where it builds.
+    """
+    model.decode_step = FlatDecodeStep(model, fused_attention)
     return model
 
 

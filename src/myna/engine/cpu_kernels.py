@@ -1,0 +1,146 @@
+"""C kernels for the CPU decode step, built on first use with the machine's C compiler.
+
+`decode_attention` is single-query attention over the T2S KV cache (source: kernels/decode_attention.c).
+torch's `scaled_dot_product_attention` runs a query of one row as small per-head GEMMs: on the
+full-size v2 GPT (16 heads x 32) with ~300 cached positions it took 100-170 us a layer, over a
+quarter of an int8 decode step on a 2-core CPU. The kernel makes one pass over each head's keys and
+values (score, softmax, weighted sum) and writes the step's key and value into the cache too.
+
+The library is compiled once per source, compiler and CPU (`-O3 -march=native`, see FLAGS) into
+``~/.cache/myna/kernels`` (a temporary folder where the home folder is not writable), written under
+a temporary name and renamed, so concurrent first uses never see half a file. Without a compiler,
+or if the build fails, `load_kernels()` returns None and the callers keep torch's operators: the
+kernels are an optimisation, never a requirement. OpenMP comes from the libgomp torch already
+loaded (same soname), so both share one thread pool.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("kernels") / "decode_attention.c"
+# -fassociative-math (with the two flags it needs) lets the sums vectorize; not -ffast-math, whose
+# start-up code would switch the whole process to flushing denormals to zero
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-fassociative-math", "-fno-signed-zeros", "-fno-trapping-math",
+         "-shared", "-fPIC")
+MAX_HEAD_DIM = 128  # MAX_DIM in the C source
+
+
+class CpuKernels:
+    """The loaded kernel library; its functions take torch tensors (fp32, contiguous where stated)."""
+
+    def __init__(self, library: ctypes.CDLL, path: Path) -> None:
+        self.path = path
+        self._attention = library.myna_decode_attention
+        self._attention.restype = None
+        self._attention.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 4 + [ctypes.c_float, ctypes.c_int]
+
+    def decode_attention(self, qkv: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, slot: int,
+                         out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+        """Write this step's key/value at `slot`, attend its query over slots [0, slot]; returns `out`.
+
+        qkv: (3 * heads * dim,) fp32 contiguous, this step's packed q, k, v (heads-major within each);
+        k_cache, v_cache: (1, heads, max_len, dim) fp32 contiguous; out: (heads * dim,) fp32;
+        scratch: at least heads * max_len fp32. No checks beyond shapes: callers own the buffers.
+        """
+        _, heads, max_len, dim = k_cache.shape
+        qkv = qkv.contiguous()
+        if not 0 <= slot < max_len:
+            raise IndexError(f"cache slot {slot} outside 0..{max_len - 1}")
+        if dim > MAX_HEAD_DIM:
+            raise ValueError(f"head size {dim} over the kernel's {MAX_HEAD_DIM}")
+        self._attention(qkv.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), out.data_ptr(), scratch.data_ptr(),
+                        heads, max_len, dim, slot, dim**-0.5, torch.get_num_threads())
+        return out
+
+
+def _compiler() -> str | None:
+    for name in ("cc", "gcc", "clang"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _cpu_signature() -> str:
+    """What -march=native depends on: the CPU's model and feature flags (Linux), else the machine name."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+    except OSError:
+        return platform.machine()
+    wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+    return platform.machine() + "\n" + "\n".join(wanted)
+
+
+def _cache_dir() -> Path:
+    home = Path.home() / ".cache" / "myna" / "kernels"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if os.access(home, os.W_OK):
+            return home
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"myna-kernels-{os.getuid()}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
+
+
+def build(directory: Path | None = None) -> Path | None:
+    """Compile the kernel library (or find it already built); its path, or None when it cannot be built."""
+    compiler = _compiler()
+    if compiler is None:
+        log.info("no C compiler found: the decode step keeps torch's attention")
+        return None
+    try:
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, " ".join(FLAGS), _cpu_signature(),
+                                    str(torch.__version__)]).encode()).hexdigest()[:16]
+    directory = directory or _cache_dir()
+    target = directory / f"decode_attention-{key}.so"
+    if target.is_file():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.partial", dir=directory)
+    os.close(handle)
+    try:
+        done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", partial, "-lm"], capture_output=True,
+                              text=True, timeout=120)
+        if done.returncode != 0:
+            log.warning("building the CPU decode kernels failed (torch's attention is used): %s",
+                        done.stderr.strip()[-500:])
+            return None
+        os.replace(partial, target)
+        return target
+    except (OSError, subprocess.SubprocessError) as error:
+        log.warning("building the CPU decode kernels failed (torch's attention is used): %s", error)
+        return None
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
+@functools.cache
+def load_kernels() -> CpuKernels | None:
+    """The kernel library, built on first use (None where it cannot be built or loaded here)."""
+    path = build()
+    if path is None:
+        return None
+    try:
+        return CpuKernels(ctypes.CDLL(str(path)), path)
+    except OSError as error:
+        log.warning("loading the CPU decode kernels failed (torch's attention is used): %s", error)
+        return None

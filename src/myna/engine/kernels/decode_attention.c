@@ -1,0 +1,80 @@
+/* Single-query attention over a static KV cache, for the CPU decode step of the T2S GPT.
+ *
+ * The cache holds one (max_len, dim) block of keys and one of values per head (the layout of
+ * myna.models.t2s.KVCache with batch 1). One call writes this step's key and value at `slot`, then
+ * for every head reads its first slot + 1 keys and values once, front to back: scores, softmax and
+ * the weighted sum of values, in fp32, heads shared among OpenMP threads. Built with
+ * -fassociative-math so the dot products and sums vectorize (they are summed in another order than
+ * torch's kernels: ~1e-7 apart).
+ */
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#define MAX_DIM 128
+
+/* e^x for x <= 0 (scores minus their maximum), in a form the compiler vectorizes: Cephes' expf
+ * range reduction and polynomial, within 1e-7 relative. Below -87 it gives e^-87 (1.6e-38), which
+ * is nothing next to the maximum's weight of 1. */
+static inline float exp_nonpositive(float x) {
+    x = x < -87.f ? -87.f : x;
+    const float n = floorf(x * 1.44269504088896341f + 0.5f);
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float y = p * r * r + r + 1.f;
+    union { int i; float f; } two_n = {.i = ((int)n + 127) << 23};
+    return y * two_n.f;
+}
+
+static void attend_head(const float *q, const float *keys, const float *values, float *out, int len, int dim,
+                        float scale, float *scores) {
+    float query[MAX_DIM], sum[MAX_DIM];
+    for (int d = 0; d < dim; d++) {
+        query[d] = q[d] * scale;
+        sum[d] = 0.f;
+    }
+    for (int t = 0; t < len; t++) {
+        const float *key = keys + (size_t)t * dim;
+        float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
+        for (int d = 0; d < dim; d++) dot += query[d] * key[d];
+        scores[t] = dot;
+    }
+    float top = scores[0];
+#pragma omp simd reduction(max : top)
+    for (int t = 0; t < len; t++) top = scores[t] > top ? scores[t] : top;
+    float total = 0.f;
+#pragma omp simd reduction(+ : total)
+    for (int t = 0; t < len; t++) {
+        scores[t] = exp_nonpositive(scores[t] - top);
+        total += scores[t];
+    }
+    for (int t = 0; t < len; t++) {
+        const float *value = values + (size_t)t * dim;
+        const float weight = scores[t];
+#pragma omp simd
+        for (int d = 0; d < dim; d++) sum[d] += weight * value[d];
+    }
+    const float norm = 1.f / total;
+    for (int d = 0; d < dim; d++) out[d] = sum[d] * norm;
+}
+
+/* qkv: (3, heads, dim) this step's query, key and value; k_cache, v_cache: (heads, max_len, dim);
+ * out: (heads, dim); scratch: heads * max_len floats. Attends over slots [0, slot]; dim <= MAX_DIM. */
+void myna_decode_attention(const float *qkv, float *k_cache, float *v_cache, float *out, float *scratch, int heads,
+                           int max_len, int dim, int slot, float scale, int threads) {
+    const size_t step = (size_t)heads * dim, block = (size_t)max_len * dim;
+    for (int h = 0; h < heads; h++) {
+        memcpy(k_cache + h * block + (size_t)slot * dim, qkv + step + (size_t)h * dim, dim * sizeof(float));
+        memcpy(v_cache + h * block + (size_t)slot * dim, qkv + 2 * step + (size_t)h * dim, dim * sizeof(float));
+    }
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int h = 0; h < heads; h++)
+        attend_head(qkv + (size_t)h * dim, k_cache + h * block, v_cache + h * block, out + (size_t)h * dim, slot + 1,
+                    dim, scale, scratch + (size_t)h * max_len);
+}

@@ -1,0 +1,69 @@
+"""The C decode-attention kernel: built with the machine's compiler, equal to torch's attention, optional."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from myna.engine import cpu_kernels
+from myna.engine.cpu_kernels import CpuKernels, build, load_kernels
+
+
+@pytest.fixture(scope="module")
+def kernels() -> CpuKernels:
+    loaded = load_kernels()
+    assert loaded is not None, "the test machine has a C compiler: the kernels must build"
+    return loaded
+
+
+@pytest.mark.parametrize(("heads", "dim", "max_len", "slot"), [(16, 32, 400, 299), (2, 16, 8, 0), (3, 24, 50, 49),
+                                                                (4, 8, 64, 17)])
+def test_decode_attention_equals_torch_attention_and_writes_the_cache(kernels: CpuKernels, heads: int, dim: int,
+                                                                      max_len: int, slot: int) -> None:
+    gen = torch.Generator().manual_seed(slot + heads)
+    k_cache = torch.randn(1, heads, max_len, dim, generator=gen)
+    v_cache = torch.randn(1, heads, max_len, dim, generator=gen)
+    qkv = torch.randn(3, heads, dim, generator=gen) * 2
+    expected_k, expected_v = k_cache.clone(), v_cache.clone()
+    expected_k[0, :, slot], expected_v[0, :, slot] = qkv[1], qkv[2]
+    expected = F.scaled_dot_product_attention(qkv[0].view(1, heads, 1, dim), expected_k[:, :, : slot + 1],
+                                              expected_v[:, :, : slot + 1]).view(-1)
+    out, scratch = torch.full((heads * dim,), float("nan")), torch.empty(heads * max_len)
+    got = kernels.decode_attention(qkv.view(-1), k_cache, v_cache, slot, out, scratch)
+    assert got is out
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(k_cache, expected_k) and torch.equal(v_cache, expected_v)  # only the slot changed
+    with pytest.raises(IndexError, match="slot"):
+        kernels.decode_attention(qkv.view(-1), k_cache, v_cache, max_len, out, scratch)
+
+
+def test_a_build_is_reused_and_a_missing_compiler_means_no_kernels(tmp_path, monkeypatch) -> None:
+    first = build(tmp_path)
+    assert first is not None and first.parent == tmp_path
+    stamp = first.stat().st_mtime_ns
+    assert build(tmp_path) == first and first.stat().st_mtime_ns == stamp  # not compiled again
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no partial files left behind
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert build(tmp_path / "other") is None
+
+
+def test_a_failing_build_leaves_nothing_and_returns_none(tmp_path, monkeypatch) -> None:
+    broken = tmp_path / "broken.c"
+    broken.write_text("this is not C\n")
+    monkeypatch.setattr(cpu_kernels, "SOURCE", broken)
+    assert build(tmp_path / "out") is None
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_the_cache_folder_falls_back_when_home_is_not_writable(tmp_path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cache").write_text("a file where a folder should be")
+    monkeypatch.setenv("HOME", str(home))
+    folder = cpu_kernels._cache_dir()
+    assert folder.is_dir() and home not in folder.parents and os.access(folder, os.W_OK)
