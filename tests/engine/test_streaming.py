@@ -173,6 +173,9 @@ def test_fast_precisions_speed_up_sovits_for_the_cpu(tiny_set):
     paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
     fast = load_synthesizer(paths, precision="int8").sovits
     convs = [m for m in fast.dec.modules() if isinstance(m, NwcConv1d)]
-    assert bool(convs) != native_bf16("cpu")  # channels-last fp32 exactly where bf16 is not native
+    assert convs  # channels-last convolutions in both fast modes
+    # bf16 where it is native (all but the last stage), else fp32
+    assert {m.weight.dtype for m in convs} == ({torch.bfloat16, torch.float32} if native_bf16("cpu") else {torch.float32})
+    assert fast.dec.conv_post.weight.dtype == torch.float32
     exact = load_synthesizer(paths, precision="fp32").sovits
     assert not any(isinstance(m, NwcConv1d) for m in exact.modules())
