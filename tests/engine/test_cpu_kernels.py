@@ -20,7 +20,7 @@ def kernels() -> CpuKernels:
 
 
 @pytest.mark.parametrize(("heads", "dim", "max_len", "slot"), [(16, 32, 400, 299), (2, 16, 8, 0), (3, 24, 50, 49),
-                                                                (4, 8, 64, 17)])
+                                                                (4, 8, 64, 17), (1, 19, 30, 11)])
 def test_decode_attention_equals_torch_attention_and_writes_the_cache(kernels: CpuKernels, heads: int, dim: int,
                                                                       max_len: int, slot: int) -> None:
     gen = torch.Generator().manual_seed(slot + heads)
@@ -38,6 +38,10 @@ def test_decode_attention_equals_torch_attention_and_writes_the_cache(kernels: C
     assert torch.equal(k_cache, expected_k) and torch.equal(v_cache, expected_v)  # only the slot changed
     with pytest.raises(IndexError, match="slot"):
         kernels.decode_attention(qkv.view(-1), k_cache, v_cache, max_len, out, scratch)
+    with pytest.raises(ValueError, match="scratch"):
+        kernels.decode_attention(qkv.view(-1), k_cache, v_cache, slot, out, scratch[: heads * max_len - 1])
+    with pytest.raises(TypeError, match="float32"):
+        kernels.decode_attention(qkv.view(-1), k_cache.half(), v_cache.half(), slot, out, scratch)
 
 
 def test_a_build_is_reused_and_a_missing_compiler_means_no_kernels(tmp_path, monkeypatch) -> None:

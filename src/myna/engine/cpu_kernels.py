@@ -54,7 +54,7 @@ class CpuKernels:
 
         qkv: (3 * heads * dim,) fp32 contiguous, this step's packed q, k, v (heads-major within each);
         k_cache, v_cache: (1, heads, max_len, dim) fp32 contiguous; out: (heads * dim,) fp32;
-        scratch: at least heads * max_len fp32. No checks beyond shapes: callers own the buffers.
+        scratch: at least heads * max_len fp32. Sizes and dtypes are checked; the buffers are the caller's.
         """
         _, heads, max_len, dim = k_cache.shape
         qkv = qkv.contiguous()
@@ -62,6 +62,10 @@ class CpuKernels:
             raise IndexError(f"cache slot {slot} outside 0..{max_len - 1}")
         if dim > MAX_HEAD_DIM:
             raise ValueError(f"head size {dim} over the kernel's {MAX_HEAD_DIM}")
+        if {k_cache.dtype, v_cache.dtype, qkv.dtype, out.dtype, scratch.dtype} != {torch.float32}:
+            raise TypeError("decode_attention reads and writes float32 tensors only")
+        if qkv.numel() != 3 * heads * dim or out.numel() != heads * dim or scratch.numel() < heads * max_len:
+            raise ValueError("decode_attention: qkv, out or scratch does not match the cache's heads and length")
         self._attention(qkv.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), out.data_ptr(), scratch.data_ptr(),
                         heads, max_len, dim, slot, dim**-0.5, torch.get_num_threads())
         return out
