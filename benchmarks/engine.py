@@ -1,7 +1,7 @@
 """Engine speed and quality on full-size GPT-SoVITS v2 shapes with random weights (no model files needed).
 
     python benchmarks/engine.py [--tokens 150] [--threads 2] [--repeats 3] [--modes fp32,bf16,int8]
-                                [--quality-steps 300] [--seeds 3] [--compile] [--eager-step]
+                                [--quality-steps 300] [--seeds 3] [--compile] [--eager-step] [--unfused]
                                 [--no-streaming]
 
 One row per GPT precision mode (myna.engine.precision), each measured in its own process (so peak
@@ -14,8 +14,10 @@ agreement (same seed), and SNR / max abs difference of the audio decoded from th
 tokens. Random weights make logits nearly flat, so free-running agreement (and the audio SNR that
 follows from it) is a pessimistic bound: one flipped near-tie changes every later token.
 SoVITS modes and streaming figures come from benchmarks/engine_stream.py when it is present.
-The GPT decodes with the engine's flattened CPU decode step (myna.engine.precision.FlatDecodeStep);
-`--eager-step` adds a row per mode with the module path (same numbers, more Python per step).
+The GPT decodes with the engine's flattened CPU decode step (myna.engine.precision.FlatDecodeStep),
+whose fast modes attend with the C kernel of myna.engine.cpu_kernels; `--unfused` adds a row per
+fast mode with torch's attention instead, `--eager-step` a row per mode with the module path (same
+numbers, more Python per step).
 """
 
 from __future__ import annotations
@@ -148,10 +150,10 @@ def run_mode(args: argparse.Namespace) -> dict[str, object]:
     prepare_sovits, first_audio_latency = _sovits_hooks(sovits_mode)
     if prepare_sovits is not None:
         prepare_sovits(sovits, sovits_mode)
-    if args.step == "flat":  # as load_synthesizer sets a CPU GPT up
+    if args.step in ("flat", "unfused"):  # as load_synthesizer sets a CPU GPT up ("unfused": torch's attention)
         from myna.engine.precision import use_flat_decode
 
-        use_flat_decode(gpt)
+        use_flat_decode(gpt, fused_attention=args.step == "flat")
     if args.step == "compile":
         from myna.engine.precision import compile_decode_step
 
@@ -257,7 +259,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also measure each mode with torch.compile")
     parser.add_argument("--eager-step", action="store_true",
                         help="also measure each mode with the module-path decode step (the engine's is flattened)")
-    parser.add_argument("--step", default="flat", choices=("flat", "eager", "compile"), help=argparse.SUPPRESS)
+    parser.add_argument("--unfused", action="store_true",
+                        help="also measure each fast mode with torch's attention instead of the C kernel (myna.engine.cpu_kernels)")
+    parser.add_argument("--step", default="flat", choices=("flat", "unfused", "eager", "compile"), help=argparse.SUPPRESS)
     parser.add_argument("--no-zh", dest="zh", action="store_false", help="skip the Chinese (BERT) end-to-end row")
     parser.add_argument("--no-streaming", dest="streaming", action="store_false", help="skip first-audio latency")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
@@ -274,7 +278,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         reference = os.path.join(tmp, "fp32.pt")
         for mode in modes:
-            for step in ["flat"] + (["eager"] if args.eager_step else []) + (["compile"] if args.compile else []):
+            steps = (["flat"] + (["unfused"] if args.unfused and mode != "fp32" else [])
+                     + (["eager"] if args.eager_step else []) + (["compile"] if args.compile else []))
+            for step in steps:
                 child = [sys.executable, __file__, *sys.argv[1:], "--child", mode, "--reference", reference,
                          "--step", step]
                 done = subprocess.run(child, capture_output=True, text=True)
