@@ -7,6 +7,7 @@
     MYNA_DEVICE                          torch device (cpu)
     MYNA_DEFAULT_VOICE                   folder of the voice `myna say` uses when given no model (the bundled one)
     MYNA_PRECISION                       GPT decoding: auto (int8 on CPU, bf16 on CUDA), fp32 (exact), bf16, int8, fp16
+    MYNA_CPU_KERNELS                     1/0: the fast precisions' CPU attention kernel, compiled on first use (1)
     MYNA_REF_DIRS                        folders /tts may read reference clips from (os.pathsep-separated)
     MYNA_API_KEYS_FILE                   hashed API keys, one per line: "sha256:<hex> <scope>[,<scope>] [name]"
     MYNA_ADMIN_KEY                       one admin key given in clear (hashed on read, never stored)
@@ -49,6 +50,7 @@ class Settings:
     default_voice: Path | None = None
     device: str = "cpu"
     precision: str = "auto"
+    cpu_kernels: bool = True
     ref_dirs: tuple[Path, ...] = ()
     api_keys_file: Path | None = None
     admin_key: str | None = None
@@ -103,6 +105,8 @@ class Settings:
 
 _INTS = {"port", "workers", "batch_size", "stream_chunk_tokens", "queue_size", "max_text_chars", "max_upload_bytes", "max_body_bytes", "result_cache_bytes"}
 _FLOATS = {"request_timeout"}
+_BOOLS = {"cpu_kernels"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _PATHS = {"data_dir", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "default_voice", "api_keys_file",
           "voice_key_file"}
 
@@ -116,6 +120,10 @@ def _parse(name: str, raw: str) -> object:
             return float(raw)
     except ValueError:
         raise InputError(f"MYNA_{name.upper()}={raw!r} is not a number") from None
+    if name in _BOOLS:
+        if raw.strip().lower() not in _TRUE + _FALSE:
+            raise InputError(f"MYNA_{name.upper()}={raw!r}: use 1 or 0 (or true/false, yes/no, on/off)")
+        return raw.strip().lower() in _TRUE
     if name in _PATHS:
         return Path(raw).expanduser()
     if name == "ref_dirs":

@@ -194,6 +194,21 @@ def test_flat_decode_step_follows_a_later_precision_change_and_leaves_other_call
         model.decode_step(torch.tensor([[1]]), torch.tensor([0]), torch.tensor([0]))
 
 
+def test_the_cpu_kernels_switch_reaches_the_decode_step(tiny_set: dict) -> None:
+    from myna.engine.loading import ModelPaths
+
+    paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
+    for switch in (True, False):
+        gpt = load_synthesizer(paths, "cpu", "int8", cpu_kernels=switch).gpt
+        forced_argmax(gpt, [1, 2, 3])  # the step binds its kernels on its first call
+        assert (vars(gpt)["decode_step"].kernels is not None) == switch
+    assert Settings.from_env({}).cpu_kernels is True
+    assert Settings.from_env({"MYNA_CPU_KERNELS": "0"}).cpu_kernels is False
+    assert Settings.from_env({"MYNA_CPU_KERNELS": " Yes "}).cpu_kernels is True
+    with pytest.raises(InputError, match="MYNA_CPU_KERNELS"):
+        Settings.from_env({"MYNA_CPU_KERNELS": "maybe"})
+
+
 def test_load_synthesizer_and_settings_take_a_precision(tiny_set: dict) -> None:
     from myna.engine.loading import ModelPaths
 

@@ -67,7 +67,9 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
         _use_trained_voice(args)
         args.lang, args.ref_lang = args.lang or "zh", args.ref_lang or "zh"
         quiet_transformers()
-        synth = load_synthesizer(model_paths(args), args.device, args.precision)
+        from myna.config import Settings
+
+        synth = load_synthesizer(model_paths(args), args.device, args.precision, Settings.from_env().cpu_kernels)
         voice = synth.voice(args.ref, args.ref_text, args.ref_lang, args.aux_ref or ())
         for note in voice.notes:
             err.write(f"myna say: note: {note}\n")

@@ -107,14 +107,16 @@ def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: s
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
 
-def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "fp32") -> Synthesizer:
+def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "fp32",
+                     cpu_kernels: bool = True) -> Synthesizer:
     """Load every model named in `paths` and return a ready Synthesizer.
 
     `precision` is the GPT's decoding mode (myna.engine.precision): "fp32" (exact, upstream's tokens),
     "bf16", "int8" (CPU), "fp16" (CUDA) or "auto" (the fast mode for the device). Every mode but
     fp32 also speeds up SoVITS on a CPU (myna.engine.sovits_fast): the flow and vocoder in bf16 where the
     CPU has native bf16 (the vocoder's last stage excepted), else the vocoder's convolutions channels-last
-    in fp32 ("nwc").
+    in fp32 ("nwc"). `cpu_kernels`: let the fast modes' CPU decode step attend with the compiled kernel
+    of myna.engine.cpu_kernels (False: torch's attention only).
     """
     from myna.engine.precision import prepare_gpt, use_cuda_graphs, use_flat_decode
     from myna.features.bert import ChineseBert
@@ -123,7 +125,7 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     encoders = sovits_encoders(paths.sovits)
     gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
     if torch.device(device).type == "cpu":
-        use_flat_decode(gpt)  # the same numbers as the module path, less Python per step
+        use_flat_decode(gpt, fused_attention=cpu_kernels)  # less Python per step
     elif precision != "fp32":
         use_cuda_graphs(gpt)  # the exact mode stays eager
     sovits = load_sovits(paths.sovits).to(device)

@@ -40,7 +40,7 @@ def synthesizer_factory(settings: Settings) -> Callable[[], Synthesizer]:
         paths = ModelPaths(settings.gpt, settings.sovits, settings.hubert, settings.bert, settings.sv)
     else:
         raise InputError("no models configured: set --model-dir (MYNA_MODEL_DIR) or --gpt, --sovits and --hubert")
-    return lambda: load_synthesizer(paths, settings.device, settings.precision)
+    return lambda: load_synthesizer(paths, settings.device, settings.precision, settings.cpu_kernels)
 
 
 class Service:
