@@ -127,7 +127,8 @@ def zh_bert(text: str):
     bert.tokenizer = BertTokenizer(str(folder / "vocab.txt"))
     config = BertConfig(vocab_size=21128, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                         intermediate_size=4096)
-    bert.model, bert.device = BertForMaskedLM(config).eval(), torch.device("cpu")
+    bert.device = torch.device("cpu")
+    bert.use_model(BertForMaskedLM(config))
     return bert
 
 

