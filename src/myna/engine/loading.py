@@ -126,6 +126,10 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
     if torch.device(device).type == "cpu":
         use_flat_decode(gpt, fused_attention=cpu_kernels)  # less Python per step
+        if cpu_kernels and precision != "fp32":
+            from myna.engine.cpu_kernels import load_kernels
+
+            load_kernels()  # built (once per machine, about a second) now rather than in the first request
     elif precision != "fp32":
         use_cuda_graphs(gpt)  # the exact mode stays eager
     sovits = load_sovits(paths.sovits).to(device)
