@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import torch
@@ -40,6 +41,9 @@ def test_decode_attention_equals_torch_attention_and_writes_the_cache(kernels: C
         kernels.decode_attention(qkv.view(-1), k_cache, v_cache, max_len, out, scratch)
     with pytest.raises(ValueError, match="scratch"):
         kernels.decode_attention(qkv.view(-1), k_cache, v_cache, slot, out, scratch[: heads * max_len - 1])
+    with pytest.raises(ValueError, match="contiguous"):
+        kernels.decode_attention(qkv.view(-1), k_cache.transpose(2, 3).contiguous().transpose(2, 3), v_cache, slot,
+                                 out, scratch)
     with pytest.raises(TypeError, match="float32"):
         kernels.decode_attention(qkv.view(-1), k_cache.half(), v_cache.half(), slot, out, scratch)
 
@@ -69,5 +73,11 @@ def test_the_cache_folder_falls_back_when_home_is_not_writable(tmp_path, monkeyp
     home.mkdir()
     (home / ".cache").write_text("a file where a folder should be")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     folder = cpu_kernels._cache_dir()
-    assert folder.is_dir() and home not in folder.parents and os.access(folder, os.W_OK)
+    assert folder is not None and folder.parent == tmp_path / "tmp" and os.access(folder, os.W_OK)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o777)  # others could plant a library there: no kernels rather than theirs
+    assert cpu_kernels._cache_dir() is None
+    assert build() is None

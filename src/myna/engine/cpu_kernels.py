@@ -7,7 +7,7 @@ quarter of an int8 decode step on a 2-core CPU. The kernel makes one pass over e
 values (score, softmax, weighted sum) and writes the step's key and value into the cache too.
 
 The library is compiled once per source, compiler and CPU (`-O3 -march=native`, see FLAGS) into
-``~/.cache/myna/kernels`` (a temporary folder where the home folder is not writable), written under
+``~/.cache/myna/kernels`` (else a folder of this user's alone in the temporary directory), written under
 a temporary name and renamed, so concurrent first uses never see half a file. Without a compiler,
 or if the build fails, `load_kernels()` returns None and the callers keep torch's operators: the
 kernels are an optimisation, never a requirement. OpenMP comes from the libgomp torch already
@@ -23,6 +23,7 @@ import logging
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -56,8 +57,12 @@ class CpuKernels:
         k_cache, v_cache: (1, heads, max_len, dim) fp32 contiguous; out: (heads * dim,) fp32;
         scratch: at least heads * max_len fp32. Sizes and dtypes are checked; the buffers are the caller's.
         """
-        _, heads, max_len, dim = k_cache.shape
+        batch, heads, max_len, dim = k_cache.shape
         qkv = qkv.contiguous()
+        if batch != 1 or v_cache.shape != k_cache.shape:
+            raise ValueError(f"decode_attention takes one sequence's caches, got {tuple(k_cache.shape)} / {tuple(v_cache.shape)}")
+        if not (k_cache.is_contiguous() and v_cache.is_contiguous() and out.is_contiguous() and scratch.is_contiguous()):
+            raise ValueError("decode_attention: caches, out and scratch must be contiguous")
         if not 0 <= slot < max_len:
             raise IndexError(f"cache slot {slot} outside 0..{max_len - 1}")
         if dim > MAX_HEAD_DIM:
@@ -89,7 +94,8 @@ def _cpu_signature() -> str:
     return platform.machine() + "\n" + "\n".join(wanted)
 
 
-def _cache_dir() -> Path:
+def _cache_dir() -> Path | None:
+    """~/.cache/myna/kernels, else a folder of this user's alone in the temporary directory; None if neither."""
     home = Path.home() / ".cache" / "myna" / "kernels"
     try:
         home.mkdir(parents=True, exist_ok=True)
@@ -97,9 +103,17 @@ def _cache_dir() -> Path:
             return home
     except OSError:
         pass
-    fallback = Path(tempfile.gettempdir()) / f"myna-kernels-{os.getuid()}"
-    fallback.mkdir(parents=True, exist_ok=True)
-    return fallback
+    shared = Path(tempfile.gettempdir()) / f"myna-kernels-{os.getuid()}"
+    try:
+        shared.mkdir(mode=0o700, exist_ok=True)
+        info = shared.lstat()
+    except OSError:
+        return None
+    # a library loaded from a folder someone else can write to would run their code
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        log.warning("%s is not this user's alone: the CPU decode kernels are not built", shared)
+        return None
+    return shared
 
 
 def build(directory: Path | None = None) -> Path | None:
@@ -110,16 +124,24 @@ def build(directory: Path | None = None) -> Path | None:
         return None
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+        source = SOURCE.read_text()
+    except (OSError, subprocess.SubprocessError) as error:
+        log.warning("the CPU decode kernels cannot be built (torch's attention is used): %s", error)
         return None
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, " ".join(FLAGS), _cpu_signature(),
+    key = hashlib.sha256("\0".join([source, compiler, version, " ".join(FLAGS), _cpu_signature(),
                                     str(torch.__version__)]).encode()).hexdigest()[:16]
     directory = directory or _cache_dir()
+    if directory is None:
+        return None
     target = directory / f"decode_attention-{key}.so"
     if target.is_file():
         return target
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.partial", dir=directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.partial", dir=directory)
+    except OSError as error:
+        log.warning("the CPU decode kernels cannot be built in %s (torch's attention is used): %s", directory, error)
+        return None
     os.close(handle)
     try:
         done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", partial, "-lm"], capture_output=True,
