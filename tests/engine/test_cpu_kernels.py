@@ -15,27 +15,42 @@ from myna.engine.cpu_kernels import CpuKernels, build, load_kernels
 
 @pytest.fixture(scope="module")
 def kernels() -> CpuKernels:
+    if cpu_kernels._compiler() is None:
+        pytest.skip("no C compiler here: the engine uses torch's attention")
     loaded = load_kernels()
-    assert loaded is not None, "the test machine has a C compiler: the kernels must build"
+    assert loaded is not None, "a C compiler is installed: the kernels must build and load"
     return loaded
 
 
 @pytest.mark.parametrize(("heads", "dim", "max_len", "slot"), [(16, 32, 400, 299), (2, 16, 8, 0), (3, 24, 50, 49),
                                                                 (4, 8, 64, 17), (1, 19, 30, 11)])
+@pytest.mark.parametrize("spread", [2.0, 200.0])  # x200: scores hundreds apart, most weights below e^-87
 def test_decode_attention_equals_torch_attention_and_writes_the_cache(kernels: CpuKernels, heads: int, dim: int,
-                                                                      max_len: int, slot: int) -> None:
+                                                                      max_len: int, slot: int, spread: float) -> None:
     gen = torch.Generator().manual_seed(slot + heads)
     k_cache = torch.randn(1, heads, max_len, dim, generator=gen)
     v_cache = torch.randn(1, heads, max_len, dim, generator=gen)
-    qkv = torch.randn(3, heads, dim, generator=gen) * 2
+    qkv = torch.randn(3, heads, dim, generator=gen)
+    qkv[0] *= spread
     expected_k, expected_v = k_cache.clone(), v_cache.clone()
     expected_k[0, :, slot], expected_v[0, :, slot] = qkv[1], qkv[2]
-    expected = F.scaled_dot_product_attention(qkv[0].view(1, heads, 1, dim), expected_k[:, :, : slot + 1],
-                                              expected_v[:, :, : slot + 1]).view(-1)
+    query, keys, values = qkv[0].view(1, heads, 1, dim), expected_k[:, :, : slot + 1], expected_v[:, :, : slot + 1]
+    exact = F.scaled_dot_product_attention(query.double(), keys.double(), values.double()).view(-1)
+    torch_error = float((F.scaled_dot_product_attention(query, keys, values).view(-1).double() - exact).abs().max())
     out, scratch = torch.full((heads * dim,), float("nan")), torch.empty(heads * max_len)
     got = kernels.decode_attention(qkv.view(-1), k_cache, v_cache, slot, out, scratch)
     assert got is out
-    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # as close to float64 as torch's fp32 attention, within a small factor (measured: 0.6x at ordinary score
+    # spreads, up to 4x when scores lie hundreds apart)
+    assert float((got.double() - exact).abs().max()) <= 5 * torch_error + 1e-6
+    threads = torch.get_num_threads()
+    try:  # heads are independent: one thread computes exactly what several do
+        torch.set_num_threads(1)
+        alone = kernels.decode_attention(qkv.view(-1), k_cache.clone(), v_cache.clone(), slot, torch.empty_like(out),
+                                         scratch)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(alone, got)
     assert torch.equal(k_cache, expected_k) and torch.equal(v_cache, expected_v)  # only the slot changed
     with pytest.raises(IndexError, match="slot"):
         kernels.decode_attention(qkv.view(-1), k_cache, v_cache, max_len, out, scratch)
@@ -44,6 +59,8 @@ def test_decode_attention_equals_torch_attention_and_writes_the_cache(kernels: C
     with pytest.raises(ValueError, match="contiguous"):
         kernels.decode_attention(qkv.view(-1), k_cache.transpose(2, 3).contiguous().transpose(2, 3), v_cache, slot,
                                  out, scratch)
+    with pytest.raises(ValueError, match="CPU"):
+        kernels.decode_attention(qkv.view(-1), k_cache, v_cache, slot, out.to("meta"), scratch)
     with pytest.raises(TypeError, match="float32"):
         kernels.decode_attention(qkv.view(-1), k_cache.half(), v_cache.half(), slot, out, scratch)
 
@@ -65,7 +82,11 @@ def test_a_failing_build_leaves_nothing_and_returns_none(tmp_path, monkeypatch) 
     broken.write_text("this is not C\n")
     monkeypatch.setattr(cpu_kernels, "SOURCE", broken)
     assert build(tmp_path / "out") is None
-    assert not any((tmp_path / "out").iterdir())
+    marker = [p.name for p in (tmp_path / "out").iterdir()]  # no library, no partial file: the compiler's reasons
+    assert len(marker) == 1 and marker[0].endswith(".failed")
+    assert "error" in (tmp_path / "out" / marker[0]).read_text()
+    assert build(tmp_path / "out") is None  # later processes do not try again
+    assert [p.name for p in (tmp_path / "out").iterdir()] == marker
 
 
 def test_the_cache_folder_falls_back_when_home_is_not_writable(tmp_path, monkeypatch) -> None:

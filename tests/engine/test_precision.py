@@ -151,17 +151,46 @@ def test_flat_decode_step_gives_the_module_paths_logits_bit_for_bit(fp32: T2SMod
     assert vars(flat)["decode_step"].built_for == mode  # the flat loop ran: it builds on its first call
 
 
+@pytest.fixture
+def kernel_calls(monkeypatch) -> list[int]:
+    """Counts calls of the C attention kernel (one entry per call: its slot); skips where none builds."""
+    from myna.engine import cpu_kernels
+
+    if cpu_kernels._compiler() is None:
+        pytest.skip("no C compiler here: the decode step uses torch's attention")
+    calls: list[int] = []
+    real = cpu_kernels.CpuKernels.decode_attention
+
+    def counted(self, qkv, k_cache, v_cache, slot, out, scratch):
+        calls.append(slot)
+        return real(self, qkv, k_cache, v_cache, slot, out, scratch)
+
+    monkeypatch.setattr(cpu_kernels.CpuKernels, "decode_attention", counted)
+    return calls
+
+
 @pytest.mark.parametrize("mode", ["bf16", "int8"])
-def test_fused_attention_decodes_as_the_module_path_does(fp32: T2SModel, mode: str) -> None:
+def test_fused_attention_decodes_as_the_module_path_does(fp32: T2SModel, mode: str, kernel_calls: list[int]) -> None:
     module_path = prepare_gpt(copy.deepcopy(fp32), mode)
     fused = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), mode))
-    step = vars(fused)["decode_step"]
     tokens = list(range(5, 35))
     got, expected = forced_argmax(fused, tokens), forced_argmax(module_path, tokens)
-    assert step.kernels is not None  # the fused path ran (the test machine has a C compiler), not torch's attention
+    layers = len(fused.h.layers)
+    assert len(kernel_calls) == layers * (len(tokens) - 1)  # every step of every layer ran the kernel
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert torch.equal(got.argmax(-1), expected.argmax(-1))
     assert tokens_of(fused, "default_prompt") == tokens_of(module_path, "default_prompt")
+
+
+@torch.inference_mode()
+def test_a_step_that_attends_short_of_its_slot_takes_torchs_attention(fp32: T2SModel, kernel_calls: list[int]) -> None:
+    fused, module_path = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), "int8")), prepare_gpt(copy.deepcopy(fp32), "int8")
+    forced_argmax(fused, [1, 2, 3]), forced_argmax(module_path, [1, 2, 3])  # fill both caches alike
+    kernel_calls.clear()
+    args = (torch.tensor([[4]]), torch.tensor([40]), torch.tensor([2]))
+    got = fused.decode_step(*args, attend_len=30)  # slot 40, but only the first 30 slots attended
+    assert kernel_calls == []
+    assert torch.equal(got, module_path.decode_step(*args, attend_len=30))
 
 
 def test_fp32_and_an_opt_out_keep_torch_attention(fp32: T2SModel) -> None:
@@ -195,13 +224,14 @@ def test_flat_decode_step_follows_a_later_precision_change_and_leaves_other_call
 
 
 def test_the_cpu_kernels_switch_reaches_the_decode_step(tiny_set: dict) -> None:
+    from myna.engine.cpu_kernels import _compiler
     from myna.engine.loading import ModelPaths
 
     paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
     for switch in (True, False):
         gpt = load_synthesizer(paths, "cpu", "int8", cpu_kernels=switch).gpt
         forced_argmax(gpt, [1, 2, 3])  # the step binds its kernels on its first call
-        assert (vars(gpt)["decode_step"].kernels is not None) == switch
+        assert (vars(gpt)["decode_step"].kernels is not None) == (switch and _compiler() is not None)
     assert Settings.from_env({}).cpu_kernels is True
     assert Settings.from_env({"MYNA_CPU_KERNELS": "0"}).cpu_kernels is False
     assert Settings.from_env({"MYNA_CPU_KERNELS": " Yes "}).cpu_kernels is True

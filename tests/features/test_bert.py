@@ -22,5 +22,11 @@ def test_features_come_from_the_cut_encoder_and_equal_the_full_models(tiny_set: 
     assert torch.equal(got, expected.repeat_interleave(torch.tensor(phones.word2ph), dim=0).T)
 
 
-def test_a_model_without_bert_layers_runs_whole() -> None:
+def test_other_models_run_whole() -> None:
+    from transformers import ElectraConfig, ElectraForMaskedLM
+
     assert feature_encoder(torch.nn.Linear(2, 2)) is None
+    electra = ElectraForMaskedLM(ElectraConfig(vocab_size=20, embedding_size=8, hidden_size=8, num_hidden_layers=3,
+                                               num_attention_heads=2, intermediate_size=16))
+    assert feature_encoder(electra) is None  # BERT's layer list, but not a model whose cut is known to be exact
+    assert len(electra.base_model.encoder.layer) == 3  # left as it was

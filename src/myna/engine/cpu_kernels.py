@@ -9,9 +9,12 @@ values (score, softmax, weighted sum) and writes the step's key and value into t
 The library is compiled once per source, compiler and CPU (`-O3 -march=native`, see FLAGS) into
 ``~/.cache/myna/kernels`` (else a folder of this user's alone in the temporary directory), written under
 a temporary name and renamed, so concurrent first uses never see half a file. Without a compiler,
-or if the build fails, `load_kernels()` returns None and the callers keep torch's operators: the
-kernels are an optimisation, never a requirement. OpenMP comes from the libgomp torch already
-loaded (same soname), so both share one thread pool.
+or if the build fails (a `.failed` file beside it then keeps later processes from retrying:
+delete it to retry),
+`load_kernels()` returns None and the callers keep torch's operators: the kernels are an
+optimisation, never a requirement. Built by GCC, the library's OpenMP is the libgomp torch's CPU
+wheel already loaded (same soname), so both share one thread pool; clang builds it without OpenMP
+(its libomp would be a second pool), and macOS is skipped (Apple's compiler has no OpenMP).
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class CpuKernels:
             raise IndexError(f"cache slot {slot} outside 0..{max_len - 1}")
         if dim > MAX_HEAD_DIM:
             raise ValueError(f"head size {dim} over the kernel's {MAX_HEAD_DIM}")
+        if any(t.device.type != "cpu" for t in (qkv, k_cache, v_cache, out, scratch)):
+            raise ValueError("decode_attention runs on CPU tensors only")
         if {k_cache.dtype, v_cache.dtype, qkv.dtype, out.dtype, scratch.dtype} != {torch.float32}:
             raise TypeError("decode_attention reads and writes float32 tensors only")
         if qkv.numel() != 3 * heads * dim or out.numel() != heads * dim or scratch.numel() < heads * max_len:
@@ -77,6 +82,8 @@ class CpuKernels:
 
 
 def _compiler() -> str | None:
+    if platform.system() == "Darwin":  # Apple's compiler has no OpenMP, and a missing one opens an install dialog
+        return None
     for name in ("cc", "gcc", "clang"):
         found = shutil.which(name)
         if found:
@@ -84,27 +91,34 @@ def _compiler() -> str | None:
     return None
 
 
+def _flags(version: str) -> tuple[str, ...]:
+    """FLAGS for this compiler: without OpenMP for clang (its libomp would be a second thread pool beside torch's
+    libgomp), so the kernel then runs its heads on one thread."""
+    return FLAGS if "clang" not in version.lower() else tuple(f for f in FLAGS if f != "-fopenmp")
+
+
 def _cpu_signature() -> str:
-    """What -march=native depends on: the CPU's model and feature flags (Linux), else the machine name."""
+    """What -march=native depends on: the first CPU's model and feature lines (x86 and Arm Linux), else the machine name."""
     try:
         lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
     except OSError:
         return platform.machine()
-    wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
-    return platform.machine() + "\n" + "\n".join(wanted)
+    first = lines[: lines.index("")] if "" in lines else lines  # processor 0's block
+    keys = ("model name", "flags", "Features", "CPU implementer", "CPU architecture", "CPU variant", "CPU part")
+    return platform.machine() + "\n" + "\n".join(line for line in first if line.split(":")[0].strip() in keys)
 
 
 def _cache_dir() -> Path | None:
     """~/.cache/myna/kernels, else a folder of this user's alone in the temporary directory; None if neither."""
-    home = Path.home() / ".cache" / "myna" / "kernels"
     try:
+        home = Path.home() / ".cache" / "myna" / "kernels"
         home.mkdir(parents=True, exist_ok=True)
         if os.access(home, os.W_OK):
             return home
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: no home folder known for this user
         pass
-    shared = Path(tempfile.gettempdir()) / f"myna-kernels-{os.getuid()}"
     try:
+        shared = Path(tempfile.gettempdir()) / f"myna-kernels-{os.getuid()}"
         shared.mkdir(mode=0o700, exist_ok=True)
         info = shared.lstat()
     except OSError:
@@ -123,19 +137,24 @@ def build(directory: Path | None = None) -> Path | None:
         log.info("no C compiler found: the decode step keeps torch's attention")
         return None
     try:
-        version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True, errors="replace",
+                                 timeout=30).stdout
         source = SOURCE.read_text()
     except (OSError, subprocess.SubprocessError) as error:
         log.warning("the CPU decode kernels cannot be built (torch's attention is used): %s", error)
         return None
-    key = hashlib.sha256("\0".join([source, compiler, version, " ".join(FLAGS), _cpu_signature(),
+    flags = _flags(version)
+    key = hashlib.sha256("\0".join([source, compiler, version, " ".join(flags), _cpu_signature(),
                                     str(torch.__version__)]).encode()).hexdigest()[:16]
     directory = directory or _cache_dir()
     if directory is None:
         return None
     target = directory / f"decode_attention-{key}.so"
+    failed = target.with_suffix(".failed")  # this compiler could not build this source here: do not retry
     if target.is_file():
         return target
+    if failed.is_file():
+        return None
     try:
         directory.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.partial", dir=directory)
@@ -144,11 +163,12 @@ def build(directory: Path | None = None) -> Path | None:
         return None
     os.close(handle)
     try:
-        done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", partial, "-lm"], capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run([compiler, *flags, str(SOURCE), "-o", partial, "-lm"], capture_output=True,
+                              text=True, errors="replace", timeout=120)
         if done.returncode != 0:
-            log.warning("building the CPU decode kernels failed (torch's attention is used): %s",
-                        done.stderr.strip()[-500:])
+            log.warning("building the CPU decode kernels failed (torch's attention is used; %s says why): %s",
+                        failed, done.stderr.strip()[-500:])
+            failed.write_text(done.stderr, errors="replace")
             return None
         os.replace(partial, target)
         return target
@@ -162,11 +182,15 @@ def build(directory: Path | None = None) -> Path | None:
 @functools.cache
 def load_kernels() -> CpuKernels | None:
     """The kernel library, built on first use (None where it cannot be built or loaded here)."""
-    path = build()
-    if path is None:
-        return None
-    try:
-        return CpuKernels(ctypes.CDLL(str(path)), path)
-    except OSError as error:
-        log.warning("loading the CPU decode kernels failed (torch's attention is used): %s", error)
-        return None
+    for attempt in range(2):  # a cached library that does not load (a broken copy) is built once more
+        path = build()
+        if path is None:
+            return None
+        try:
+            return CpuKernels(ctypes.CDLL(str(path)), path)
+        except OSError as error:
+            if attempt:
+                log.warning("loading the CPU decode kernels failed (torch's attention is used): %s", error)
+            else:
+                path.unlink(missing_ok=True)
+    return None

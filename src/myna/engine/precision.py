@@ -317,7 +317,8 @@ class FlatDecodeStep:
         key = tuple(cache.shape)
         if self._buffers is None or self._buffers[0] != key:
             _, heads, max_len, head_dim = key
-            self._buffers = (key, torch.empty(heads * head_dim), torch.empty(heads * max_len))
+            self._buffers = (key, torch.empty(heads * head_dim, dtype=torch.float32),
+                             torch.empty(heads * max_len, dtype=torch.float32))
         return self._buffers[1], self._buffers[2]
 
     def __call__(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor,

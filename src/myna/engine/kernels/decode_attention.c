@@ -14,12 +14,13 @@
 #define MAX_DIM 128
 
 /* e^x for x <= 0 (scores minus their maximum), in a form the compiler vectorizes: Cephes' expf
- * range reduction and polynomial, within 1e-7 relative. Below -87 it gives e^-87 (1.6e-38), which
- * is nothing next to the maximum's weight of 1. */
+ * range reduction (ln 2 in two parts, kept apart by fused multiply-adds, which -fassociative-math
+ * cannot fold into one constant) and polynomial, within 1e-7 relative. Below -87, and for NaN, it
+ * gives e^-87 (1.6e-38), nothing next to the maximum's weight of 1. */
 static inline float exp_nonpositive(float x) {
-    x = x < -87.f ? -87.f : x;
+    x = x >= -87.f ? x : -87.f;
     const float n = floorf(x * 1.44269504088896341f + 0.5f);
-    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    const float r = fmaf(n, 2.12194440e-4f, fmaf(n, -0.693359375f, x));  /* fused: no reassociation of ln 2's parts */
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
