@@ -284,7 +284,7 @@ class FlatDecodeStep:
 
     With ``fused_attention`` (the default) the fast precisions (bf16, int8) attend with the C kernel
     of ``myna.engine.cpu_kernels`` where it builds: it also writes the step's key and value into the
-    cache, and sums in another order than torch's attention (logits ~1e-6 apart, see the tests).
+    cache, and sums in another order than torch's attention (logits ~1e-5 apart, see the tests).
     fp32 keeps torch's kernels, so its tokens stay upstream's.
     """
 
