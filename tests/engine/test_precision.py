@@ -159,13 +159,18 @@ def kernel_calls(monkeypatch) -> list[int]:
     if cpu_kernels._compiler() is None:
         pytest.skip("no C compiler here: the decode step uses torch's attention")
     calls: list[int] = []
-    real = cpu_kernels.CpuKernels.decode_attention
+    real = cpu_kernels.CpuKernels.bind_attention
 
-    def counted(self, qkv, k_cache, v_cache, slot, out, scratch):
-        calls.append(slot)
-        return real(self, qkv, k_cache, v_cache, slot, out, scratch)
+    def counted_binding(self, k_cache, v_cache, out, scratch):
+        attend = real(self, k_cache, v_cache, out, scratch)
 
-    monkeypatch.setattr(cpu_kernels.CpuKernels, "decode_attention", counted)
+        def counted(qkv, slot):
+            calls.append(slot)
+            return attend(qkv, slot)
+
+        return counted
+
+    monkeypatch.setattr(cpu_kernels.CpuKernels, "bind_attention", counted_binding)
     return calls
 
 

@@ -29,6 +29,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -56,29 +57,44 @@ class CpuKernels:
                          out: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
         """Write this step's key/value at `slot`, attend its query over slots [0, slot]; returns `out`.
 
-        qkv: (3 * heads * dim,) fp32 contiguous, this step's packed q, k, v (heads-major within each);
+        qkv: (3 * heads * dim,) fp32, this step's packed q, k, v (heads-major within each);
         k_cache, v_cache: (1, heads, max_len, dim) fp32 contiguous; out: (heads * dim,) fp32;
         scratch: at least heads * max_len fp32. Sizes and dtypes are checked; the buffers are the caller's.
         """
+        return self.bind_attention(k_cache, v_cache, out, scratch)(qkv, slot)
+
+    def bind_attention(self, k_cache: torch.Tensor, v_cache: torch.Tensor, out: torch.Tensor,
+                       scratch: torch.Tensor) -> Callable[[torch.Tensor, int], torch.Tensor]:
+        """`decode_attention` with the caches and buffers fixed: they are checked here, once; the returned
+        ``attend(qkv, slot)`` checks only what changes per call (a decode step calls it once a layer)."""
         batch, heads, max_len, dim = k_cache.shape
-        qkv = qkv.contiguous()
         if batch != 1 or v_cache.shape != k_cache.shape:
             raise ValueError(f"decode_attention takes one sequence's caches, got {tuple(k_cache.shape)} / {tuple(v_cache.shape)}")
         if not (k_cache.is_contiguous() and v_cache.is_contiguous() and out.is_contiguous() and scratch.is_contiguous()):
             raise ValueError("decode_attention: caches, out and scratch must be contiguous")
-        if not 0 <= slot < max_len:
-            raise IndexError(f"cache slot {slot} outside 0..{max_len - 1}")
         if dim > MAX_HEAD_DIM:
             raise ValueError(f"head size {dim} over the kernel's {MAX_HEAD_DIM}")
-        if any(t.device.type != "cpu" for t in (qkv, k_cache, v_cache, out, scratch)):
+        if any(t.device.type != "cpu" for t in (k_cache, v_cache, out, scratch)):
             raise ValueError("decode_attention runs on CPU tensors only")
-        if {k_cache.dtype, v_cache.dtype, qkv.dtype, out.dtype, scratch.dtype} != {torch.float32}:
+        if {k_cache.dtype, v_cache.dtype, out.dtype, scratch.dtype} != {torch.float32}:
             raise TypeError("decode_attention reads and writes float32 tensors only")
-        if qkv.numel() != 3 * heads * dim or out.numel() != heads * dim or scratch.numel() < heads * max_len:
-            raise ValueError("decode_attention: qkv, out or scratch does not match the cache's heads and length")
-        self._attention(qkv.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(), out.data_ptr(), scratch.data_ptr(),
-                        heads, max_len, dim, slot, dim**-0.5, torch.get_num_threads())
-        return out
+        if out.numel() != heads * dim or scratch.numel() < heads * max_len:
+            raise ValueError("decode_attention: out or scratch does not match the cache's heads and length")
+        run, scale, size = self._attention, dim**-0.5, 3 * heads * dim
+        pointers = (k_cache.data_ptr(), v_cache.data_ptr(), out.data_ptr(), scratch.data_ptr())
+
+        def attend(qkv: torch.Tensor, slot: int) -> torch.Tensor:
+            if not 0 <= slot < max_len:
+                raise IndexError(f"cache slot {slot} outside 0..{max_len - 1}")
+            if qkv.numel() != size or qkv.dtype != torch.float32 or qkv.device.type != "cpu":
+                raise ValueError(f"decode_attention: qkv must be {size} float32 values on the CPU")
+            qkv = qkv.contiguous()
+            run(qkv.data_ptr(), pointers[0], pointers[1], pointers[2], pointers[3], heads, max_len, dim, slot, scale,
+                torch.get_num_threads())
+            return out
+
+        attend.buffers = (k_cache, v_cache, scratch)  # alive as long as the pointers into them
+        return attend
 
 
 def _compiler() -> str | None:

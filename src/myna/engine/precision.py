@@ -294,7 +294,7 @@ class FlatDecodeStep:
         self.built_for: str | None = None
         self.fused_attention = fused_attention
         self.kernels = None
-        self._buffers: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
+        self._bound: tuple[tuple, list] | None = None  # (the caches' identity, each layer's bound kernel)
 
     def _build(self) -> None:
         """Bind each layer's projections (rebuilt when the precision changes: prepare_gpt swaps them)."""
@@ -305,6 +305,7 @@ class FlatDecodeStep:
         self.logits = _projection(model.ar_predict_layer)
         self.dim, self.heads = model.config.hidden_dim, model.config.head
         self.built_for = precision_of(model)
+        self._bound = None
         if self.fused_attention and self.built_for != "fp32":  # fp32 stays on torch's kernels: upstream's numbers
             from myna.engine.cpu_kernels import MAX_HEAD_DIM, load_kernels
 
@@ -312,14 +313,16 @@ class FlatDecodeStep:
         else:
             self.kernels = None
 
-    def _kernel_buffers(self, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The fused attention's output row and score scratch, kept while the cache shape stays."""
-        key = tuple(cache.shape)
-        if self._buffers is None or self._buffers[0] != key:
-            _, heads, max_len, head_dim = key
-            self._buffers = (key, torch.empty(heads * head_dim, dtype=torch.float32),
-                             torch.empty(heads * max_len, dtype=torch.float32))
-        return self._buffers[1], self._buffers[2]
+    def _bound_kernels(self) -> list:
+        """Each layer's kernel bound to its cache (checked once), kept while the caches stay the same tensors."""
+        caches = [layer.self_attn.kv_cache for layer in self.model.h.layers]
+        key = tuple((c.k_cache.data_ptr(), c.v_cache.data_ptr(), c.k_cache.shape) for c in caches)
+        if self._bound is None or self._bound[0] != key:
+            _, heads, max_len, head_dim = caches[0].k_cache.shape
+            row = torch.empty(heads * head_dim, dtype=torch.float32)  # shared: each layer uses it up before the next
+            scratch = torch.empty(heads * max_len, dtype=torch.float32)
+            self._bound = (key, [self.kernels.bind_attention(c.k_cache, c.v_cache, row, scratch) for c in caches])
+        return self._bound[1]
 
     def __call__(self, tokens: torch.Tensor, cache_pos: torch.Tensor, audio_pos: torch.Tensor,
                  attend_len: int | list[int] | None = None) -> torch.Tensor:
@@ -334,23 +337,17 @@ class FlatDecodeStep:
         dim, heads = self.dim, self.heads
         slot = int(cache_pos)
         x = model.ar_audio_position.at(model.ar_audio_embedding(tokens), audio_pos).view(1, dim)
-        kernels = self.kernels
-        if kernels is not None and (attend_len != slot + 1 or cache.k_cache.dtype != torch.float32):
-            kernels = None
-        if kernels is not None:
-            row, scratch = self._kernel_buffers(cache.k_cache)
-            for qkv_proj, attn, out_proj, ffn_in, ffn_out, norm1, norm2 in self.layers:
-                out = kernels.decode_attention(qkv_proj(x), attn.kv_cache.k_cache, attn.kv_cache.v_cache, slot, row,
-                                               scratch)
-                x = F.layer_norm(x + out_proj(out.view(1, dim)), (dim,), norm1.weight, norm1.bias, norm1.eps)
-                x = F.layer_norm(x + ffn_out(ffn_in(x)), (dim,), norm2.weight, norm2.bias, norm2.eps)
-            return self.logits(x)
-        for qkv_proj, attn, out_proj, ffn_in, ffn_out, norm1, norm2 in self.layers:
-            q, k, v = qkv_proj(x).view(3, heads, 1, dim // heads)
-            keys, values = attn.kv_cache.k_cache, attn.kv_cache.v_cache
-            keys[0, :, slot : slot + 1].copy_(k)
-            values[0, :, slot : slot + 1].copy_(v)
-            out = F.scaled_dot_product_attention(q.unsqueeze(0), keys[:, :, :attend_len], values[:, :, :attend_len])
+        fused = (self.kernels is not None and attend_len == slot + 1 and cache.k_cache.dtype == torch.float32)
+        bound = self._bound_kernels() if fused else [None] * len(self.layers)
+        for (qkv_proj, attn, out_proj, ffn_in, ffn_out, norm1, norm2), attend in zip(self.layers, bound, strict=True):
+            if attend is not None:
+                out = attend(qkv_proj(x), slot)
+            else:
+                q, k, v = qkv_proj(x).view(3, heads, 1, dim // heads)
+                keys, values = attn.kv_cache.k_cache, attn.kv_cache.v_cache
+                keys[0, :, slot : slot + 1].copy_(k)
+                values[0, :, slot : slot + 1].copy_(v)
+                out = F.scaled_dot_product_attention(q.unsqueeze(0), keys[:, :, :attend_len], values[:, :, :attend_len])
             x = F.layer_norm(x + out_proj(out.view(1, dim)), (dim,), norm1.weight, norm1.bias, norm1.eps)
             x = F.layer_norm(x + ffn_out(ffn_in(x)), (dim,), norm2.weight, norm2.bias, norm2.eps)
         return self.logits(x)

@@ -5,7 +5,7 @@
  * for every head reads its first slot + 1 keys and values once, front to back: scores, softmax and
  * the weighted sum of values, in fp32, heads shared among OpenMP threads. Built with
  * -fassociative-math so the dot products and sums vectorize (they are summed in another order than
- * torch's kernels: ~1e-7 apart).
+ * torch's kernels, and end as close to float64 as torch's fp32 attention: see the tests).
  */
 #include <math.h>
 #include <stddef.h>
