@@ -12,8 +12,9 @@ Each token of the normalized text is read by the first rule that applies:
 7. a compound that wordsegment splits: each part by rules 4-8;
 8. the neural model in `oov`.
 
-Upstream also consults a name dictionary for title-case words the CMU dictionary lacks; it is
-not redistributable, so such names go to rules 5-8 here.
+Upstream also consults a list of names for title-case words its dictionaries lack; that list was
+made from leaked personal records and is not shipped (see `data/README.md`), so such names go to
+rules 5-8 here.
 """
 
 from __future__ import annotations
