@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -237,3 +240,29 @@ def test_normalization_helpers() -> None:
     assert expand("NASA") == "N A S A"
     assert expand("e.g.") == "for example"
     assert normalize("好！") == "!"
+
+
+def test_tokenizer_matches_nltk_on_normalized_text() -> None:
+    from nltk.tokenize import TweetTokenizer
+
+    reference = TweetTokenizer().tokenize
+    rng = random.Random(20)
+    pieces = ["a", "Zb", "com", "s", "'", "'s", "-", ".", ",", "?", "!", " ", "  ", "...", ". .", "Mr", "n't"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 25))) for _ in range(2000)]
+    letters = "abcXYZ'.,?!- "
+    texts += ["".join(rng.choice(letters) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    texts += ["a.b" * 200 + ".com", "x" + ".ab" * 130, "''''''", "Mr.smith's car", "x-ray.com's", "hello.World"]
+    texts += [case["norm_text"] for case in CASES]
+    for text in texts:
+        assert g2p_module.tokenize(text) == reference(text), text
+    # Other characters (text that did not come from normalize) go to nltk itself.
+    assert g2p_module.tokenize("#tag :-) <3") == reference("#tag :-) <3")
+
+
+def test_normalized_text_is_read_without_importing_nltk() -> None:
+    code = (
+        "import sys; from myna.text import g2p; g2p('Hello, brave new world... fine.', 'en'); "
+        "print('nltk' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"
