@@ -266,3 +266,16 @@ def test_normalized_text_is_read_without_importing_nltk() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_inputs_upstream_raises_on_are_read() -> None:
+    # Upstream raises on numbers past inflect's range and on a comma left in an amount of money.
+    assert normalize("1" * 40) == " ".join(["one"] * 40)
+    assert normalize("Item " + "2" * 39 + "1st.") == "Item " + "two " * 39 + "first."
+    assert normalize("$,5, £,2 and (3$") == "five dollars, two pounds and three dollars"
+    assert normalize("1" * 36).startswith("one hundred eleven decillion")
+    rng = random.Random(7)
+    pieces = ["1", "0", "12", "2020", "9" * 19, ".", ",", "/", "$", "£", "%", "-", "+", "=", ":", "st", "km", " ", "a"]
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        assert set(frontend_g2p(text, "en").phones) <= set(symbols("v2")), text
