@@ -66,10 +66,11 @@ def test_known_divergence_is_only_the_name_list(case: dict, monkeypatch: pytest.
     ours = g2p(case["norm_text"])
     assert ours == case["myna_phones"]
     assert ours != case["phones"]
-    assert not set(case["upstream_words"]) & set(lexicon())
+    assert not any(word in lexicon() for word in case["upstream_words"])
     # With upstream's readings of just the listed names, the rest of the pipeline gives upstream's output.
     patched = {word: tuple(phones) for word, phones in case["upstream_words"].items()}
-    monkeypatch.setattr(g2p_module, "lexicon", lambda: Lexicon(lexicon()._lines, patched, REMOVED_WORDS))
+    lines = read_entry_lines("lexicon.txt.gz")
+    monkeypatch.setattr(g2p_module, "lexicon", lambda: Lexicon(lines, patched, REMOVED_WORDS))
     assert g2p(case["norm_text"]) == case["phones"]
 
 

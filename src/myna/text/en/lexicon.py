@@ -3,7 +3,7 @@
 - `data/lexicon.txt.gz` holds the readings upstream's English front-end (commit 48b1a01) looks up:
   CMUdict 0.7b, completed by a 2021 CMUdict for words 0.7b lacks, one pronunciation per word
   (built by `tools/build_en_lexicon.py` from upstream's copies; licences in `data/NOTICE.txt`).
-  It is sorted by word and searched by bisection, so loading it is a decompression (~0.1 s), not a
+  It is sorted by word and searched by bisection, so loading it is a decompression (~0.2 s), not a
   parse of 126,000 entries.
 - `data/hot.txt` overrides individual words (upstream's hot-word list); `REMOVED_WORDS` are
   dropped, as upstream drops them.
