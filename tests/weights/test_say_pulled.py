@@ -112,3 +112,36 @@ def test_with_nothing_pulled_say_names_the_command_to_run(tmp_path):
     proc = run_myna("say", "Hello there.", "-o", str(tmp_path / "o.wav"), env={"MYNA_HOME": str(tmp_path)})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "`myna models pull v2ProPlus`" in proc.stderr and not (tmp_path / "o.wav").exists()
+
+
+def test_serve_train_and_the_python_api_resolve_pulled_versions(tmp_path, monkeypatch):
+    from myna import load_model
+    from myna.cli import build_parser
+    from myna.cli.serve import _use_pulled_model
+    from myna.cli.train import _base_models
+    from myna.config import Settings
+
+    monkeypatch.setenv("MYNA_HOME", str(tmp_path / "home"))
+    for name in ("MYNA_MODEL", "MYNA_MODEL_DIR", "MYNA_GPT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(InputError, match="`myna models pull v2ProPlus`"):
+        load_model()  # nothing pulled: nothing loads, nothing downloads
+    root = _pulled_home(tmp_path, ("v2", "v2Pro"))
+
+    def serve(*argv: str) -> Settings:
+        return _use_pulled_model(build_parser().parse_args(["serve", *argv]), Settings.from_env())
+
+    assert (serve().model_dir, serve().model_version) == (root, "v2Pro")  # the newest pulled
+    assert serve("--model", "v2").model_version == "v2"
+    monkeypatch.setenv("MYNA_MODEL_DIR", str(tmp_path))  # an explicit folder wins over pulled versions
+    assert serve().model_dir == tmp_path
+    monkeypatch.setenv("MYNA_MODEL", "v1")
+    with pytest.raises(InputError, match="`myna models pull v1`"):
+        serve("--model", "v1")
+
+    assert _base_models("v2Pro", "v2") == (root, "v2Pro")
+    assert _base_models(str(tmp_path), "v2") == (tmp_path, "v2")
+    with pytest.raises(InputError, match="`myna models pull v1`"):
+        _base_models("v1", "v2")
+    with pytest.raises(InputError, match="unknown model"):
+        load_model("v9")
