@@ -148,3 +148,17 @@ def test_modelscope_downloads_pinned_files_and_checks_them(tmp_path, hub, releas
     with pytest.raises(IntegrityError, match="nothing was kept"):
         pull(["v2Pro"], root, "modelscope", endpoint=hub.endpoint, pins=pins, out=io.StringIO())
     assert not (root / rel).exists() and not list((root / ".myna" / "staging").rglob("*.part"))
+
+
+def test_files_already_in_a_folder_are_hashed_and_kept_when_they_match(tmp_path, hub, release):
+    root = tmp_path / "pretrained_models"  # e.g. an upstream checkout's folder, no record of ours
+    for rel in VERSION_FILES["v2"]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(release[rel])
+    (root / VERSION_FILES["v2"][0]).write_bytes(b"stale")  # one file is not the release's
+    log = io.StringIO()
+    pull(["v2"], root, "hf", repo=TEST_REPO, endpoint=hub.endpoint, out=log)
+    assert log.getvalue().count("already here") == len(VERSION_FILES["v2"]) - 1
+    assert log.getvalue().count(": done,") == 1 and (root / VERSION_FILES["v2"][0]).read_bytes() == release[
+        VERSION_FILES["v2"][0]]
+    assert ModelStore(root).locate().version == "v2"
