@@ -212,9 +212,8 @@ def _download(plan: list[_Item], origin: Origin, store: ModelStore, record: dict
     total = sum(item.remote.size or 0 for item in plan)
     disabled = _bars_disabled(out)
     with tqdm(total=total, initial=sum(_part_size(store, item.rel) for item in plan), unit="B",
-              unit_scale=True, unit_divisor=1024, desc="total", file=out, disable=disabled, position=0) as overall:
-        bar = partial(_FileBar, overall=overall, file=out, disable=disabled, position=1, leave=False,
-                      unit_divisor=1024)
+              unit_scale=True, desc="total", file=out, disable=disabled, position=0) as overall:
+        bar = partial(_FileBar, overall=overall, file=out, disable=disabled, position=1, leave=False)
         for item in plan:
             part = store.staged_part(item.rel)
             digest = fetch(item.remote, part, bar)
@@ -236,7 +235,9 @@ def _download(plan: list[_Item], origin: Origin, store: ModelStore, record: dict
             except OSError as exc:
                 raise storage_error(exc, store.root) from None
             store.save(record)
-            out.write(f"  {item.rel}: done, {human_size(item.remote.size)}, {item.remote.expected()[:14]}... checked\n")
+            # tqdm.write keeps the bars intact on a terminal (it clears, prints, redraws)
+            tqdm.write(f"  {item.rel}: done, {human_size(item.remote.size)}, {item.remote.expected()[:14]}... checked",
+                       file=out)
 
 
 class _FileBar(tqdm):
