@@ -42,3 +42,11 @@ def test_stream_chunk_tokens_setting_is_read_and_checked():
     assert Settings.from_env({"MYNA_STREAM_CHUNK_TOKENS": "0"}).stream_chunk_tokens == 0
     with pytest.raises(InputError, match="stream_chunk_tokens"):
         Settings(stream_chunk_tokens=501)
+
+
+def test_models_home_and_model_are_read():
+    settings = Settings.from_env({"MYNA_HOME": "~/somewhere", "MYNA_MODEL": "v2Pro",
+                                  "MYNA_MODELSCOPE_ENDPOINT": "https://example.invalid"})
+    assert settings.models_dir == Path("~/somewhere").expanduser() / "models"
+    assert settings.model == "v2Pro" and settings.modelscope_endpoint == "https://example.invalid"
+    assert Settings.from_env({}).models_dir == Path.home() / ".cache" / "myna" / "models"

@@ -2,6 +2,9 @@
 
     MYNA_HOST, MYNA_PORT                 where `myna serve` listens (127.0.0.1:9880)
     MYNA_DATA_DIR                        voices, consent records, caches (~/.local/share/myna)
+    MYNA_HOME                            downloads: `myna models pull` keeps released models in MYNA_HOME/models (~/.cache/myna)
+    MYNA_MODEL                           a pulled version (v1, v2, v2Pro, v2ProPlus) for say/serve/train/load_model
+    MYNA_MODELSCOPE_ENDPOINT             where `myna models pull --source modelscope` downloads from (https://www.modelscope.cn)
     MYNA_MODEL_DIR, MYNA_MODEL_VERSION   a directory laid out like upstream's pretrained_models
     MYNA_GPT, MYNA_SOVITS, MYNA_HUBERT, MYNA_BERT, MYNA_SV   or the model files one by one
     MYNA_DEVICE                          torch device (cpu)
@@ -40,6 +43,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 9880
     data_dir: Path = field(default_factory=lambda: Path.home() / ".local" / "share" / "myna")
+    home: Path = field(default_factory=lambda: Path.home() / ".cache" / "myna")
+    model: str | None = None
+    modelscope_endpoint: str = "https://www.modelscope.cn"
     model_dir: Path | None = None
     model_version: str = "v2"
     gpt: Path | None = None
@@ -98,6 +104,11 @@ class Settings:
             values[f.name] = _parse(f.name, raw)
         return cls(**values)
 
+    @property
+    def models_dir(self) -> Path:
+        """Where `myna models pull` puts released models: MYNA_HOME/models."""
+        return self.home / "models"
+
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the non-None `changes` applied (command-line flags over the environment)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -107,7 +118,7 @@ _INTS = {"port", "workers", "batch_size", "stream_chunk_tokens", "queue_size", "
 _FLOATS = {"request_timeout"}
 _BOOLS = {"cpu_kernels"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-_PATHS = {"data_dir", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "default_voice", "api_keys_file",
+_PATHS = {"data_dir", "home", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "default_voice", "api_keys_file",
           "voice_key_file"}
 
 

@@ -16,6 +16,11 @@ def _use_default_voice(args: argparse.Namespace, err: TextIO) -> None:
     from myna.engine.default_voice import find_default_voice
 
     if args.voice or args.model_dir or args.gpt or args.sovits:
+        if args.model:
+            raise InputError("--model names a pulled version: give it alone, not with --model-dir, --gpt/--sovits "
+                             "or --voice")
+        return
+    if _use_pulled_model(args, Settings.from_env()):
         return
     default = find_default_voice(Settings.from_env().default_voice)
     if default.notice:
@@ -28,6 +33,27 @@ def _use_default_voice(args: argparse.Namespace, err: TextIO) -> None:
         args.ref, args.ref_text, args.ref_lang = str(default.ref), default.ref_text, default.ref_lang
     args.lang = args.lang or default.lang
     args.ref_lang = args.ref_lang or default.ref_lang
+
+
+def _use_pulled_model(args: argparse.Namespace, settings) -> bool:
+    """--model VERSION (or MYNA_MODEL), or with no default voice installed the newest pulled version; False if
+    the default voice applies. Without --ref the bundled reference clip is cloned."""
+    from myna.engine.default_voice import BUNDLED_DIR, MANIFEST
+    from myna.weights.reference import bundled_reference
+    from myna.weights.store import ModelStore
+
+    version = args.model or settings.model
+    if version is None and (settings.default_voice is not None or (BUNDLED_DIR / MANIFEST).is_file()):
+        return False
+    pulled = ModelStore(settings.models_dir).locate(version)  # the error names the `myna models pull` to run
+    args.model_dir, args.model_version = str(pulled.root), pulled.version
+    if pulled.g2pw is not None and pulled.version != "v1" and not args.g2pw:
+        args.g2pw = str(pulled.g2pw)  # pulled with --g2pw: read Chinese polyphones as upstream does
+    if not args.ref:
+        clip = bundled_reference()
+        args.ref, args.ref_text, args.ref_lang = str(clip.path), clip.text, clip.lang
+    args.lang = args.lang or "auto"
+    return True
 
 
 def _use_trained_voice(args: argparse.Namespace) -> None:
@@ -99,9 +125,12 @@ def register(commands) -> None:
     say.add_argument("text", metavar="TEXT")
     say.add_argument("-o", "--out", required=True, metavar="OUT.wav")
     say.add_argument("--lang", help="language of TEXT: zh, en, ja, all_zh, all_ja, auto "
-                     "(default zh; the default voice's language when no model is given)")
+                     "(default zh; the default voice's language when no model is given; auto with a pulled model)")
     say.add_argument("--ref", metavar="CLIP", help="reference clip, 3-10 s of speech (default: the voice's own clip)")
     say.add_argument("--voice", metavar="NAME", help="a voice trained with `myna train`: its models and reference")
+    say.add_argument("--model", metavar="VERSION",
+                     help="a version pulled with `myna models pull` (v1, v2, v2Pro, v2ProPlus; MYNA_MODEL); without "
+                          "--ref it clones the bundled reference clip")
     say.add_argument("--data-dir", help="where trained voices live (default MYNA_DATA_DIR or ~/.local/share/myna)")
     say.add_argument("--ref-text", help="transcript of the reference clip (omit for ref-free mode)")
     say.add_argument("--ref-lang", help="language of --ref-text (default zh; the default voice's with no model given)")

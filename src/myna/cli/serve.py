@@ -32,6 +32,7 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             stream_chunk_tokens=args.stream_chunk_tokens,
             ref_dirs=tuple(Path(d) for d in args.ref_dir) if args.ref_dir else None,
         )
+        settings = _use_pulled_model(args, settings)
         quiet_transformers()
         configure_logging()
         app = create_app(settings)
@@ -41,6 +42,19 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 timeout_graceful_shutdown=int(settings.request_timeout) + 5)
     return 0
+
+
+def _use_pulled_model(args: argparse.Namespace, settings):
+    """--model VERSION (or MYNA_MODEL), or with no model configured the newest pulled version."""
+    from myna.errors import InputError
+    from myna.weights.store import ModelStore
+
+    if args.model and (args.model_dir or args.gpt or args.sovits):
+        raise InputError("--model names a pulled version: give it alone, not with --model-dir or --gpt/--sovits")
+    if not args.model and (settings.model_dir is not None or settings.gpt is not None):
+        return settings
+    pulled = ModelStore(settings.models_dir).locate(args.model or settings.model)
+    return settings.with_overrides(model_dir=pulled.root, model_version=pulled.version)
 
 
 def register(commands) -> None:
@@ -62,5 +76,8 @@ def register(commands) -> None:
                             "(default 16; 0 = one chunk per sentence)")
     serve.add_argument("--queue-size", type=int, help="requests that may wait before 503 (default 32)")
     serve.add_argument("--hash-key", metavar="KEY", help="print the keys-file line of KEY and exit")
+    serve.add_argument("--model", metavar="VERSION",
+                       help="a version pulled with `myna models pull` (MYNA_MODEL; default: the newest pulled one "
+                            "when no --model-dir or model files are given)")
     add_model_args(serve, defaults=False)
     serve.set_defaults(handler=cmd_serve)

@@ -27,14 +27,14 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
         gpt = GPTTrainConfig(**common, **gpt_given)
         preset = None
         if bool(args.base) == bool(args.preset):
-            raise InputError("give either --base MODEL_DIR (fine-tune) or --preset NAME (train from scratch)")
+            raise InputError("give either --base MODEL_DIR|VERSION (fine-tune) or --preset NAME (train from scratch)")
         if args.preset:
             from myna.train.presets import get_preset
             from myna.train.scratch import preset_settings
 
             preset = preset_settings(get_preset(args.preset), args.device, args.seed, sovits_given, gpt_given)
-        request = TrainRequest(Path(args.data), Path(args.base) if args.base else None, args.name, data_dir(args),
-                               args.model_version, sovits, gpt, args.lang, preset)
+        base, version = _base_models(args.base, args.model_version)
+        request = TrainRequest(Path(args.data), base, args.name, data_dir(args), version, sovits, gpt, args.lang, preset)
         if args.train_precision == "bf16":
             from myna.engine.precision import native_bf16
 
@@ -52,6 +52,18 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
     err.write(f"myna train: voice {args.name!r} ready; try `myna say --voice {args.name} TEXT -o out.wav`\n")
     out.write(f"{voice}\n")
     return 0
+
+
+def _base_models(base: str | None, version: str) -> tuple[Path | None, str]:
+    """--base as a folder, or as a version pulled with `myna models pull` (a folder of that name wins)."""
+    from myna.weights.catalog import VERSIONS
+
+    if base is None or base not in VERSIONS or Path(base).is_dir():
+        return (Path(base) if base else None), version
+    from myna.weights.store import default_store
+
+    pulled = default_store().locate(base)
+    return pulled.root, pulled.version
 
 
 def cmd_data_prepare(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -192,7 +204,8 @@ def register(commands) -> None:
                     "upstream-format weights and register the voice for `myna say --voice NAME`. Run the same "
                     "command again to resume an interrupted run. Defaults are upstream's few-shot ones (README).")
     train.add_argument("--data", required=True, metavar="DIR|FILE.list", help="recordings, or a transcript list")
-    train.add_argument("--base", metavar="MODEL_DIR", help="directory laid out like pretrained_models")
+    train.add_argument("--base", metavar="MODEL_DIR|VERSION", help="directory laid out like pretrained_models, or "
+                       "a version pulled with `myna models pull` (v1, v2, v2Pro, v2ProPlus)")
     train.add_argument("--preset", metavar="NAME", help="instead of --base: train new models of this size from "
                        "scratch (small: the default voice's; Whisper + Resemblyzer features)")
     train.add_argument("--name", required=True, help="name of the new voice")
