@@ -89,6 +89,23 @@ def test_reassurance_is_calm_not_fear(text, lang):
     assert classify(text, lang).label == "calm"
 
 
+def test_negator_inside_a_word_does_not_negate():
+    # 特别 holds 别 (don't): 特别怕 is "very afraid", not "don't be afraid"
+    assert classify("我特别怕打雷。", "zh").label == "fearful"
+
+
+@pytest.mark.parametrize(("text", "lang", "label"), [
+    ("もう我慢できません！", "ja", "angry"),  # the polite form of a plain negative cue (我慢できない)
+    ("もっと早く謝ればよかった。", "ja", "sad"),  # ～ばよかった is regret, not よかった (glad)
+    ("早知道就不去了，真后悔。", "zh", "sad"),
+    ("I couldn't be happier for you two!", "en", "happy"),  # a negated comparative that praises
+    ("明日の最高気温は三十度です。", "ja", "neutral"),  # 最高 (the best) inside a weather word
+    ("这个周末最高气温只有五度。", "zh", "neutral"),
+])
+def test_idioms_that_look_like_other_cues(text, lang, label):
+    assert classify(text, lang).label == label
+
+
 @pytest.mark.parametrize(("text", "lang", "label"), [
     ("这个 project 终于上线了，amazing！", "zh", "happy"),
     ("今天的 meeting 又被取消了，so sad。", "zh", "sad"),
@@ -172,8 +189,8 @@ def test_shipped_model_knows_only_cues_of_the_shipped_lexicons():
     assert stale == []
 
 
-# Measured on the evaluation set (benchmarks/emotion.py): zh 0.923, en 0.931, ja 0.892, macro-F1 0.922.
-FLOORS = {"zh": 0.89, "en": 0.90, "ja": 0.86}
+# Measured on the evaluation set (benchmarks/emotion.py): zh 0.938, en 0.938, ja 0.931, macro-F1 0.941.
+FLOORS = {"zh": 0.90, "en": 0.90, "ja": 0.89}
 
 
 def test_evaluation_set_accuracy_stays_above_its_floor():
@@ -182,4 +199,4 @@ def test_evaluation_set_accuracy_stays_above_its_floor():
     report = evaluate(examples, lambda text, lang: classify(text, lang).label, LABELS)
     assert {lang: report.accuracy(lang) >= floor for lang, floor in FLOORS.items()} == dict.fromkeys(FLOORS, True), \
         {lang: report.accuracy(lang) for lang in FLOORS}
-    assert report.macro_f1() >= 0.89
+    assert report.macro_f1() >= 0.90

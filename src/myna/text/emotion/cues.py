@@ -51,6 +51,8 @@ class Lexicon:
     cues: dict[str, tuple[str, ...]]
     negators: frozenset[str]
     intensifiers: frozenset[str]
+    # words that hold a negator without negating (特别 holds 别, 不过 is "but")
+    not_negating: frozenset[str] = frozenset()
 
     def match(self, text: str) -> list[CueMatch]:
         """All cue matches in `text` (already normalized: NFKC, lowercase), left to right."""
@@ -63,6 +65,7 @@ def _parse(raw: str, lang: str) -> Lexicon:
     cues: dict[str, list[str]] = {}
     negators: set[str] = set()
     intensifiers: set[str] = set()
+    not_negating: set[str] = set()
     section = None
     for line_number, line in enumerate(raw.splitlines(), 1):
         line = line.strip()
@@ -70,7 +73,7 @@ def _parse(raw: str, lang: str) -> Lexicon:
             continue
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1]
-            if section not in (*CUE_LABELS, "negators", "intensifiers"):
+            if section not in (*CUE_LABELS, "negators", "intensifiers", "not negating"):
                 raise ValueError(f"cues_{lang}.txt:{line_number}: unknown section [{section}]")
             continue
         entry = line.lower()
@@ -78,14 +81,21 @@ def _parse(raw: str, lang: str) -> Lexicon:
             negators.add(entry)
         elif section == "intensifiers":
             intensifiers.add(entry)
+        elif section == "not negating":
+            not_negating.add(entry)
         elif section is not None:
             labels = cues.setdefault(entry, [])
             if section not in labels:
                 labels.append(section)
         else:
             raise ValueError(f"cues_{lang}.txt:{line_number}: cue before any [section]")
+    if lang == "ja":
+        # a plain negative cue also matches its polite form: 我慢できない -> 我慢できません
+        for cue, labels in list(cues.items()):
+            if cue.endswith("ない"):
+                cues.setdefault(cue[:-2] + "ません", labels)
     return Lexicon(lang, {cue: tuple(labels) for cue, labels in cues.items()},
-                   frozenset(negators), frozenset(intensifiers))
+                   frozenset(negators), frozenset(intensifiers), frozenset(not_negating))
 
 
 @cache
@@ -201,10 +211,14 @@ def _opens_clause(text: str, at: int) -> bool:
 def _match_chars(lex: Lexicon, text: str) -> list[CueMatch]:
     index = _char_index(lex)
     post = _POST_INTENSIFIERS.get(lex.lang, ())
+    masked = _not_negating_positions(lex, text)
     matches: list[CueMatch] = []
     at = 0
     while at < len(text):
         found = None
+        if at in masked and at - 1 in masked:  # inside 特别: 别怕 does not start here
+            at += 1
+            continue
         for body, cue, anchored in index.get(text[at], ()):
             if text.startswith(body, at) and (not anchored or _opens_clause(text, at)):
                 found = (body, cue)
@@ -220,13 +234,24 @@ def _match_chars(lex: Lexicon, text: str) -> list[CueMatch]:
                 end += len(suffix)
                 intensified = True
                 break
-        negated = _cjk_negated(lex, text, at, at + len(body))
+        negated = _cjk_negated(lex, text, at, at + len(body), masked)
         matches.append(CueMatch(cue, lex.cues[cue], at, end, negated, intensified))
         at = end
     return matches
 
 
-def _cjk_negated(lex: Lexicon, text: str, start: int, end: int) -> bool:
+def _not_negating_positions(lex: Lexicon, text: str) -> set[int]:
+    """Positions covered by words that hold a negator without negating."""
+    positions: set[int] = set()
+    for word in lex.not_negating:
+        at = text.find(word)
+        while at >= 0:
+            positions.update(range(at, at + len(word)))
+            at = text.find(word, at + 1)
+    return positions
+
+
+def _cjk_negated(lex: Lexicon, text: str, start: int, end: int, masked: set[int]) -> bool:
     if lex.lang == "ja":
         return bool(_JA_NEGATED.match(text, end))
     for gap in range(_NEGATION_REACH.get(lex.lang, 0) + 1):
@@ -234,7 +259,7 @@ def _cjk_negated(lex: Lexicon, text: str, start: int, end: int) -> bool:
         if stop <= 0 or any(char in _CLAUSE_BREAK for char in text[stop:start]):
             break
         for negator in lex.negators:
-            if text.endswith(negator, 0, stop):
+            if text.endswith(negator, 0, stop) and (stop - 1) not in masked:
                 return True
     return False
 
