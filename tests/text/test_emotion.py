@@ -164,6 +164,7 @@ def test_unknown_language_is_refused():
 def test_cut_sentences_keeps_numbers_abbreviations_and_quotes():
     text = 'Dr. Lee paid 3.5 dollars. "Run!" she shouted. 好的！真的吗？'
     assert cut_sentences(text) == ["Dr. Lee paid 3.5 dollars.", '"Run!" she shouted.', "好的！", "真的吗？"]
+    assert cut_sentences("「逃げて！」と彼は叫んだ。静かになった。") == ["「逃げて！」と彼は叫んだ。", "静かになった。"]
     assert "".join(cut_sentences("一句话没有句号")) == "一句话没有句号"
 
 

@@ -86,6 +86,9 @@ def classify(text: str, lang: str = "auto", model: EmotionModel | None = None) -
 def _ends_sentence(sentence: str, rest: str) -> bool:
     if rest.lstrip()[:1].islower():
         return False  # "Run!" she shouted. / e.g. this
+    if sentence.endswith(("」", "』")) and rest.startswith(("と", "って")):
+        return False  # 「逃げて！」と叫んだ。
+    sentence = sentence.rstrip(_CLOSERS)
     if not sentence.endswith("."):
         return True
     if len(sentence) > 1 and sentence[-2].isdigit() and rest[:1].isdigit():
@@ -105,7 +108,7 @@ def cut_sentences(text: str) -> list[str]:
     for index, piece in enumerate(pieces):
         current += piece
         rest = "".join(pieces[index + 1:index + 2])
-        if _ends_sentence(current.rstrip(_CLOSERS), rest):
+        if _ends_sentence(current, rest):
             sentences.append(current)
             current = ""
     if current:
