@@ -19,6 +19,14 @@ def test_text_parity_prints_a_row_per_language():
     assert {"zh", "en", "ja"} <= rows
 
 
+def test_emotion_benchmark_prints_accuracy_per_language_and_confusions():
+    out = run("benchmarks/emotion.py", "--errors", "1")
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in (["zh"], ["en"], ["ja"], ["all"])}
+    assert set(rows) == {"zh", "en", "ja", "all"} and rows["all"][1] == "390"
+    assert all(0.0 <= float(rows[lang][2]) <= 1.0 for lang in rows)
+    assert out.count("confusion matrix") == 3 and "sentences/s" in out
+
+
 def test_engine_benchmark_prints_every_figure():
     out = run("benchmarks/engine.py", "--tokens", "12", "--repeats", "1", "--threads", "1", "--modes", "fp32,int8",
               "--quality-steps", "8", "--seeds", "1", "--no-zh", "--eager-step", "--unfused")
