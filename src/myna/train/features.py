@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from myna.atomic import atomic_write
 from myna.audio.io import AudioError, resample_soxr
 from myna.errors import InputError, MynaError
 from myna.features.encoders import (
@@ -48,7 +49,6 @@ from myna.train.dataset import (
     MANIFEST_NAME,
     PARTS,
     WAV_RATE,
-    atomic_write_bytes,
     load_tensors,
     save_tensors,
     tensor_info,
@@ -196,7 +196,7 @@ def extract_features(source: str | Path | Iterable[ListEntry], cache_dir: str | 
     if not items:
         raise InputError("no utterance could be prepared" + _reasons(report.skipped))
     manifest = {"format": CACHE_FORMAT, "version": version, "symbols": symbols, "models": ids, "items": items}
-    atomic_write_bytes(report.manifest, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+    atomic_write(report.manifest, json.dumps(manifest, ensure_ascii=False, indent=1), parents=True)
     report.items = len(items)
     return report
 
@@ -321,7 +321,7 @@ def _write_pcm16(path: Path, mixed: np.ndarray) -> None:
     buffer = io.BytesIO()
     soundfile.write(buffer, (mixed.astype(np.float64) * 32768.0).astype(np.int16), WAV_RATE,
                     format="WAV", subtype="PCM_16")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue(), parents=True)
 
 
 def _read_pcm16(path: Path) -> np.ndarray:
