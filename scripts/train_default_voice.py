@@ -134,7 +134,7 @@ def _heldout_wer(corpus: Path, work: Path, tokens_from: Path | None, clips: int,
     import jiwer
 
     from myna.audio.io import resample_soxr
-    from myna.train.asr import Transcriber
+    from myna.features.asr import Transcriber
     from myna.train.listfile import read_list
 
     voice_quality = _voice_quality()

@@ -160,8 +160,6 @@ def cmd_data_synth(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: 
 
 def _add_synth_command(steps) -> None:
     """`myna data synth` (the bundled default voice's training corpus)."""
-    from myna.train.synth.voices import DEFAULT_VOICES
-
     synth = steps.add_parser(
         "synth", help="render a multi-speaker English corpus from local flite/festival/espeak-ng voices",
         description="Speak generated English sentences with the installed flite, festival and espeak-ng voices "
@@ -169,8 +167,8 @@ def _add_synth_command(steps) -> None:
                     "OUT/heldout_speakers.list and the licence record OUT/SOURCES.md (resumable).")
     synth.add_argument("--out", required=True, metavar="DIR", help="output folder")
     synth.add_argument("--utterances", type=int, default=100, help="utterances per training speaker (default 100)")
-    synth.add_argument("--voices", metavar="LIST", help=f"comma-separated base voices (default: all of "
-                       f"{','.join(DEFAULT_VOICES)})")
+    synth.add_argument("--voices", metavar="LIST", help="comma-separated base voices (default: every flite, "
+                       "festival and espeak-ng voice the recipe knows; an unknown name lists them)")
     synth.add_argument("--pseudo-speakers", type=int, default=16, metavar="K",
                        help="shifted pseudo-speakers added to the base voices (default 16)")
     synth.add_argument("--seed", type=int, default=0, help="seed of the sentences and shifts (default 0)")

@@ -92,7 +92,7 @@ def prepare_dataset(inputs: Iterable[str | Path], out_dir: str | Path, options: 
     """Turn recordings and/or `.list` files into OUT/wavs/*.wav and OUT/dataset.list; see the module doc.
 
     `transcriber`: an object with `transcribe(audio_16k, language) -> (text, lang)`; by default a
-    `myna.train.asr.Transcriber` is loaded when there is audio to transcribe.
+    `myna.features.asr.Transcriber` is loaded when there is audio to transcribe.
     """
     options = options or PrepareOptions()
     out_dir = Path(out_dir)
@@ -200,7 +200,7 @@ def _transcribe(staged: list[_Staged], speaker: str, options: PrepareOptions, tr
     if not staged:
         return [], 0.0
     if transcriber is None:
-        from myna.train.asr import Transcriber
+        from myna.features.asr import Transcriber
 
         transcriber = Transcriber(options.asr_model, options.device, options.threads)
     entries, seconds = [], 0.0
