@@ -32,6 +32,10 @@ from pathlib import Path
 
 from myna.errors import InputError
 
+# The one list of each kind of precision: settings, command-line flags, the engine and the trainers read these.
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")  # GPT decoding, see myna.engine.precision
+TRAIN_PRECISIONS = ("fp32", "bf16")  # forward passes while training, see myna.train.config
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -70,8 +74,8 @@ class Settings:
         checks = [
             (1 <= self.port <= 65535, f"port must be 1-65535, got {self.port}"),
             (1 <= self.workers <= 64, f"workers must be 1-64, got {self.workers}"),
-            (self.precision in ("auto", "fp32", "bf16", "int8", "fp16"),
-             f"precision must be auto, fp32, bf16, int8 or fp16, got {self.precision!r}"),
+            (self.precision in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (1 <= self.batch_size <= 64, f"batch_size must be 1-64, got {self.batch_size}"),
             (0 <= self.stream_chunk_tokens <= 500,
              f"stream_chunk_tokens must be 0-500, got {self.stream_chunk_tokens}"),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from myna.cli.common import add_model_args, data_dir, quiet_transformers
+from myna.config import TRAIN_PRECISIONS
 from myna.errors import InputError, MynaError
 
 
@@ -199,7 +200,7 @@ def register(commands) -> None:
     train.add_argument("--lang", help="language hint for transcribing raw recordings (whisper code)")
     train.add_argument("--device", default="cpu", help="torch device (default cpu); multi-GPU: launch with torchrun")
     train.add_argument("--seed", type=int, default=1234)
-    train.add_argument("--train-precision", choices=("fp32", "bf16"),
+    train.add_argument("--train-precision", choices=TRAIN_PRECISIONS,
                        help="bf16: forward passes in bfloat16 mixed precision, weights and optimizer state fp32 "
                             "(about 1.4-1.8x faster on CPUs with AVX-512 BF16 or AMX, and on recent GPUs; "
                             "default fp32, or the preset's setting)")
