@@ -21,6 +21,8 @@
     MYNA_RESULT_CACHE_BYTES              embedded result cache size (256 MiB; 0 disables caching)
     MYNA_REDIS_URL                       use Redis for the result cache instead (redis://127.0.0.1:6379/0)
     MYNA_VOICE_KEY_FILE                  encrypt stored voices at rest with this 32-byte key (64 hex digits)
+
+(scripts/setup.sh reads MYNA_TORCH and MYNA_TORCH_INDEX while installing; myna itself never does.)
 """
 
 from __future__ import annotations

@@ -11,6 +11,22 @@ from myna.config import TRAIN_PRECISIONS
 from myna.errors import InputError, MynaError
 
 
+def _needs_training_extra(command: str, handler):
+    """`handler`, run only once the training extra is known to be installed (else one line saying how, exit 1)."""
+
+    def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+        from myna.train.extras import check_training_extra
+
+        try:
+            check_training_extra()
+        except MynaError as exc:
+            err.write(f"{command}: {exc}\n")
+            return 1
+        return handler(args, stdin, out, err)
+
+    return run
+
+
 def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
     """`myna train`: prepare -> features -> SoVITS -> GPT -> export, then register the voice for `say --voice`."""
     try:
@@ -125,7 +141,7 @@ def _add_data_commands(commands) -> None:
     prep.add_argument("--max-seconds", type=float, default=12.0, help="longest utterance (default 12)")
     prep.add_argument("--device", default="cpu", help="device for speech recognition (default cpu)")
     prep.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    prep.set_defaults(handler=cmd_data_prepare)
+    prep.set_defaults(handler=_needs_training_extra("myna data prepare", cmd_data_prepare))
     feats = steps.add_parser(
         "features", help="compute and cache the training features of a .list",
         description="Phonemes, BERT (Chinese), HuBERT features, semantic tokens and, for v2Pro, speaker "
@@ -135,7 +151,7 @@ def _add_data_commands(commands) -> None:
     feats.add_argument("--out", required=True, metavar="DIR", help="feature cache folder")
     add_model_args(feats, gpt=False)
     feats.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    feats.set_defaults(handler=cmd_data_features)
+    feats.set_defaults(handler=_needs_training_extra("myna data features", cmd_data_features))
     _add_synth_command(steps)
 
 
@@ -180,7 +196,7 @@ def _add_synth_command(steps) -> None:
     synth.add_argument("--heldout-speakers", type=int, default=3, metavar="N",
                        help="speakers kept out of training for zero-shot tests (default 3)")
     synth.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    synth.set_defaults(handler=cmd_data_synth)
+    synth.set_defaults(handler=_needs_training_extra("myna data synth", cmd_data_synth))
 
 
 def register(commands) -> None:
@@ -211,6 +227,6 @@ def register(commands) -> None:
     train.add_argument("--gpt-batch", type=int, help="default 8")
     train.add_argument("--gpt-lr", type=float, help="default 1e-5")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(handler=cmd_train)
+    train.set_defaults(handler=_needs_training_extra("myna train", cmd_train))
 
     _add_data_commands(commands)

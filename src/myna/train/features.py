@@ -53,6 +53,7 @@ from myna.train.dataset import (
     save_tensors,
     tensor_info,
 )
+from myna.train.extras import require
 from myna.train.listfile import ListEntry, read_list
 from myna.train.sources import decode
 
@@ -159,7 +160,7 @@ class _Models:
 def extract_features(source: str | Path | Iterable[ListEntry], cache_dir: str | Path, models: FeatureModels,
                      progress: bool = False) -> FeatureReport:
     """Compute (or reuse) every utterance's features in `cache_dir`, then write its manifest."""
-    from tqdm import tqdm
+    tqdm = require("tqdm").tqdm
 
     from myna import checkpoints
 

@@ -19,6 +19,7 @@ import soundfile as sf
 from myna.atomic import atomic_output
 from myna.audio.io import resample_soxr
 from myna.errors import InputError, MynaError
+from myna.train.extras import require
 from myna.train.listfile import ListEntry, write_list
 from myna.train.synth.augment import RUBBERBAND_PACKAGE, Speaker, check_rubberband, plan_speakers, shift
 from myna.train.synth.licences import write_sources
@@ -127,7 +128,7 @@ def build_corpus(options: SynthOptions) -> SynthReport:
     """Render the corpus described by `options` into `options.out` (resumable); see the module docstring."""
     import time
 
-    from tqdm import tqdm
+    tqdm = require("tqdm").tqdm
 
     from myna.text.en.normalize import normalize
 
