@@ -72,7 +72,7 @@ def test_whisper_hears_clear_speech(tmp_path):
     if shutil.which("flite") is None:
         pytest.skip("flite is not installed (scripts/setup.sh installs it)")
     from myna.audio.io import resample_soxr
-    from myna.train.asr import Transcriber
+    from myna.features.asr import Transcriber
 
     text = "The quick brown fox jumps over the lazy dog."
     wav = tmp_path / "fox.wav"

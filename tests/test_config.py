@@ -50,3 +50,18 @@ def test_models_home_and_model_are_read():
     assert settings.models_dir == Path("~/somewhere").expanduser() / "models"
     assert settings.model == "v2Pro" and settings.modelscope_endpoint == "https://example.invalid"
     assert Settings.from_env({}).models_dir == Path.home() / ".cache" / "myna" / "models"
+
+
+def test_one_list_of_precisions_for_flags_settings_and_engine():
+    from myna.cli import build_parser
+    from myna.config import PRECISIONS
+    from myna.engine.precision import resolve_precision
+
+    say = build_parser()._subparsers._group_actions[0].choices["say"]
+    offered = next(a for a in say._actions if a.dest == "precision").choices
+    assert tuple(offered) == PRECISIONS
+    for precision in PRECISIONS:
+        assert Settings(precision=precision).precision == precision
+        resolve_precision(precision, "cuda" if precision == "fp16" else "cpu")  # each is a mode the engine knows
+    with pytest.raises(InputError, match="precision must be one of auto, fp32"):
+        Settings(precision="fp8")

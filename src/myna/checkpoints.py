@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from myna.atomic import atomic_write
 from myna.errors import MynaError
 
 SOVITS_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
@@ -238,14 +239,10 @@ def _torch_bytes(payload: dict) -> bytes:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a sibling temporary file, then rename: a crash never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+    """Write through a temporary file: a crash never leaves half a checkpoint."""
     try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        atomic_write(path, data, parents=True)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"{path}: could not write the checkpoint ({exc.strerror or exc}); nothing was changed") from exc
 
 

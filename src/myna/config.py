@@ -24,6 +24,8 @@
     MYNA_RESULT_CACHE_BYTES              embedded result cache size (256 MiB; 0 disables caching)
     MYNA_REDIS_URL                       use Redis for the result cache instead (redis://127.0.0.1:6379/0)
     MYNA_VOICE_KEY_FILE                  encrypt stored voices at rest with this 32-byte key (64 hex digits)
+
+(scripts/setup.sh reads MYNA_TORCH and MYNA_TORCH_INDEX while installing; myna itself never does.)
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from myna.errors import InputError
+
+# The one list of each kind of precision: settings, command-line flags, the engine and the trainers read these.
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")  # GPT decoding, see myna.engine.precision
+TRAIN_PRECISIONS = ("fp32", "bf16")  # forward passes while training, see myna.train.config
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,8 @@ class Settings:
         checks = [
             (1 <= self.port <= 65535, f"port must be 1-65535, got {self.port}"),
             (1 <= self.workers <= 64, f"workers must be 1-64, got {self.workers}"),
-            (self.precision in ("auto", "fp32", "bf16", "int8", "fp16"),
-             f"precision must be auto, fp32, bf16, int8 or fp16, got {self.precision!r}"),
+            (self.precision in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (1 <= self.batch_size <= 64, f"batch_size must be 1-64, got {self.batch_size}"),
             (0 <= self.stream_chunk_tokens <= 500,
              f"stream_chunk_tokens must be 0-500, got {self.stream_chunk_tokens}"),

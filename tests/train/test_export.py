@@ -62,7 +62,8 @@ def test_train_pipeline_registers_a_voice_that_say_uses(tiny_set, tmp_path):
     import json
 
     from myna.cli import main
-    from myna.train.pipeline import TrainRequest, load_voice, train_voice
+    from myna.engine.voice_file import read_trained_voice
+    from myna.train.pipeline import TrainRequest, train_voice
 
     base = tmp_path / "base"
     (base / "gsv-v2final-pretrained").mkdir(parents=True)
@@ -78,9 +79,11 @@ def test_train_pipeline_registers_a_voice_that_say_uses(tiny_set, tmp_path):
                            sovits=SoVITSTrainConfig(**settings, discriminator_narrow=16),
                            gpt=GPTTrainConfig(**settings))
     voice_file = train_voice(request)
-    record = load_voice(tmp_path / "data", "tiny")
-    assert record["sovits"].read_bytes()[:2] == b"01" and record["gpt"].is_file()
-    assert str(record["ref"]) in [str(c) for c in tiny_set["clips"]] and record["ref_lang"] == "en"
+    voice = read_trained_voice(tmp_path / "data", "tiny")
+    assert voice.sovits.read_bytes()[:2] == b"01" and voice.gpt.is_file()
+    assert str(voice.ref) in [str(c) for c in tiny_set["clips"]] and voice.ref_lang == "en"
+    record = json.loads(voice_file.read_text())  # the voice's own files by relative paths, the base's absolute
+    assert record["gpt"] == "tiny_s1.ckpt" and record["hubert"] == str(base / "chinese-hubert-base")
     work = voice_file.parent / "work"
     assert json.loads((work / "sovits" / "train_config.json").read_text())["epochs"] == 1
     assert list((work / "sovits" / "samples").glob("*.wav")) and list((work / "gpt" / "samples").glob("*.json"))

@@ -59,14 +59,15 @@ def _use_pulled_model(args: argparse.Namespace, settings) -> bool:
 def _use_trained_voice(args: argparse.Namespace) -> None:
     """`say --voice NAME`: take the model files (and, without --ref, the reference) from a trained voice."""
     if args.voice:
-        from myna.train.pipeline import load_voice
+        from myna.engine.voice_file import read_trained_voice
 
-        record = load_voice(data_dir(args), args.voice)
+        voice = read_trained_voice(data_dir(args), args.voice)
         args.model_dir = None
         for key in ("gpt", "sovits", "hubert", "bert", "sv"):
-            setattr(args, key, getattr(args, key) or (record.get(key) and str(record[key])))
-        if not args.ref:
-            args.ref, args.ref_text, args.ref_lang = record["ref"], record.get("ref_text"), record.get("ref_lang", "zh")
+            setattr(args, key, getattr(args, key) or (getattr(voice, key) and str(getattr(voice, key))))
+        if not args.ref and voice.ref is not None:
+            args.ref, args.ref_text, args.ref_lang = str(voice.ref), voice.ref_text, voice.ref_lang or "zh"
+        args.lang = args.lang or voice.lang
     if not args.ref:
         raise InputError("no reference clip: pass --ref CLIP (or --voice NAME of a trained voice)")
 

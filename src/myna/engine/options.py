@@ -9,6 +9,12 @@ from myna.errors import InputError
 from myna.text.split import get_method
 
 
+def check_split_method(name: str) -> str:
+    """Return `name` if it names a text split method (myna's or upstream's cut0..cut5), else raise."""
+    get_method(name)
+    return name
+
+
 @dataclass(frozen=True)
 class SynthesisOptions:
     """How to speak one text: sampling, speed, noise, splitting and pauses."""
@@ -27,7 +33,7 @@ class SynthesisOptions:
 
     def __post_init__(self) -> None:
         self.sampling()  # validates the sampling values
-        get_method(self.split)  # validates the split method
+        check_split_method(self.split)
         if not 0.25 <= self.speed <= 4.0:
             raise InputError(f"speed must be between 0.25 and 4.0, got {self.speed}")
         if not 0.0 <= self.noise_scale <= 2.0:
