@@ -3,7 +3,8 @@ and a loudness contour that follows a reference's.
 
 Pitch is shifted by Rubber Band (its R3 engine with formant preservation, through pyrubberband), so
 duration and vowel colour stay. Where a shift covers only part of the audio, the shifted signal is
-cross-faded in over that part alone and the rest keeps the model's own samples. Gains are smooth (short ramps) and a peak limiter keeps the
+cross-faded in over that part alone and the rest keeps the model's own samples; the shifted signal is
+scaled to the RMS level of what it replaces, so a pitch change does not change loudness. Gains are smooth (short ramps) and a peak limiter keeps the
 result within full scale.
 """
 
@@ -86,7 +87,7 @@ def shift_pitch(audio: np.ndarray, rate: int, semitones: float = 0.0, changes: S
     """`audio` with its pitch raised by `semitones`, and further by each change's over its span; same length."""
     if audio.size == 0:
         return audio
-    out = _rubberband(audio, rate, semitones) if semitones else audio
+    out = _same_level(_rubberband(audio, rate, semitones), audio) if semitones else audio
     by_amount: dict[float, list[Change]] = {}
     for change in changes:
         if change.semitones and change.end > change.start:
@@ -95,9 +96,19 @@ def shift_pitch(audio: np.ndarray, rate: int, semitones: float = 0.0, changes: S
         weight = curve(len(out), rate, [Change(c.start, c.end, semitones=1.0) for c in spans], "semitones")
         if not weight.any():
             continue
-        shifted = _rubberband(out, rate, amount)
+        inside = weight > 0.5
+        shifted = _same_level(_rubberband(out, rate, amount), out, inside)
         out = (weight * shifted + (1 - weight) * out).astype(np.float32)
     return limit_peaks(out, rate).astype(np.float32)
+
+
+def _same_level(shifted: np.ndarray, original: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """`shifted` scaled to the RMS level `original` has (over `where`): a pitch change keeps loudness."""
+    a, b = (original, shifted) if where is None else (original[where], shifted[where])
+    power_a, power_b = float(np.mean(np.square(a, dtype=np.float64))), float(np.mean(np.square(b, dtype=np.float64)))
+    if power_a <= 0 or power_b <= 0:
+        return shifted
+    return (shifted * np.sqrt(power_a / power_b)).astype(np.float32)
 
 
 def _rubberband(audio: np.ndarray, rate: int, semitones: float) -> np.ndarray:

@@ -123,7 +123,7 @@ class _Speaker:
 
     def effects(self, audio: np.ndarray, planned: PlannedFragment, words: list[WordTiming],
                 phones: list[PhonemeTiming]) -> np.ndarray:
-        """Loudness contour, then span and emphasis gain and pitch, then the request's pitch and volume."""
+        """Loudness contour, then pitch (request, spans, emphasis; loudness kept), then gain (likewise)."""
         options = self.options
         if options.energy:
             audio = follow_contour(audio, self.rate, self.reference_levels(), options.energy,
@@ -141,10 +141,10 @@ class _Speaker:
                     if timing is None:
                         continue
                     changes.append(Change(timing.start, timing.end, gain, semitones))
-        if changes or options.volume:
-            audio = apply_gain(audio, curve(len(audio), self.rate, changes, "gain_db", options.volume))
         if options.pitch or any(c.semitones for c in changes):
             audio = shift_pitch(audio, self.rate, options.pitch, changes)
+        if changes or options.volume:
+            audio = apply_gain(audio, curve(len(audio), self.rate, changes, "gain_db", options.volume))
         return audio.astype(np.float32, copy=False)
 
     def reference_levels(self) -> np.ndarray:
