@@ -86,9 +86,15 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
             top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
             repetition_penalty=args.repetition_penalty, seed=args.seed, speed=args.speed,
             noise_scale=args.noise_scale, split=args.split, pause=args.pause, max_tokens=args.max_tokens,
+            **_prosody_options(args),
         )
-        if not Path(args.out).parent.is_dir():
-            raise InputError(f"{args.out}: the folder {Path(args.out).parent} does not exist")
+        for path in (args.out, args.timestamps, args.subtitles):
+            if path and not Path(path).parent.is_dir():
+                raise InputError(f"{path}: the folder {Path(path).parent} does not exist")
+        if args.subtitles:
+            from myna.engine.subtitles import subtitle_format
+
+            subtitle_format(args.subtitles)
         started = time.perf_counter()
         _use_default_voice(args, err)
         _use_trained_voice(args)
@@ -101,7 +107,12 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
         for note in voice.notes:
             err.write(f"myna say: note: {note}\n")
         loaded = time.perf_counter()
-        audio = synth.synthesize(text, args.lang, voice, options)
+        if args.timestamps or args.subtitles:
+            speech = synth.speak(text, args.lang, voice, options)
+            audio = speech.audio
+            _write_timing(args, speech)
+        else:
+            audio = synth.synthesize(text, args.lang, voice, options)
         write_wav(args.out, audio, synth.sampling_rate)
     except UnicodeDecodeError as exc:
         err.write(f"myna say: the text on stdin is not valid UTF-8 ({exc.reason})\n")
@@ -114,6 +125,38 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
     err.write(f"myna say: wrote {args.out} ({seconds:.2f} s of audio in {spent:.2f} s, "
               f"real-time factor {spent / max(seconds, 1e-9):.3f}; models loaded in {loaded - started:.1f} s)\n")
     return 0
+
+
+def _prosody_options(args: argparse.Namespace) -> dict:
+    """The prosody fields of SynthesisOptions from the command line."""
+    return {"ssml": True if args.ssml else None, "pitch": args.pitch, "volume": args.volume,
+            "duration": args.duration, "energy": args.energy}
+
+
+def _write_timing(args: argparse.Namespace, speech) -> None:
+    """--timestamps (JSON) and --subtitles (.srt/.vtt) from the speech's word timing."""
+    from myna.engine.subtitles import write_subtitles, write_timestamps
+
+    if args.timestamps:
+        write_timestamps(args.timestamps, speech)
+    if args.subtitles:
+        write_subtitles(args.subtitles, speech)
+
+
+def _add_prosody_args(say) -> None:
+    """Flags for SSML, pitch, volume, exact duration, loudness contour and word timing."""
+    group = say.add_argument_group("prosody and timing")
+    group.add_argument("--ssml", action="store_true",
+                       help="read TEXT as SSML (automatic when it starts with <speak>)")
+    group.add_argument("--pitch", type=float, default=0.0, metavar="SEMITONES",
+                       help="raise (or with a minus, lower) the pitch, -12..12")
+    group.add_argument("--volume", type=float, default=0.0, metavar="DB", help="louder or quieter in dB, -40..20")
+    group.add_argument("--duration", type=float, metavar="SECONDS",
+                       help="make the audio exactly this long (speech time-warped, words unchanged)")
+    group.add_argument("--energy", type=float, default=0.0, metavar="0..1",
+                       help="how far the loudness contour follows the reference clip's (default 0: off)")
+    group.add_argument("--timestamps", metavar="OUT.json", help="write word and phoneme start/end times")
+    group.add_argument("--subtitles", metavar="OUT.srt|OUT.vtt", help="write subtitles timed to the words")
 
 
 def register(commands) -> None:
@@ -148,4 +191,5 @@ def register(commands) -> None:
     knobs.add_argument("--max-tokens", type=int, help="stop after this many semantic tokens per fragment")
     knobs.add_argument("--split", default="cut5", help="how to cut long text: cut0..cut5 or myna's names")
     knobs.add_argument("--pause", type=float, default=0.3, help="seconds of silence after each fragment")
+    _add_prosody_args(say)
     say.set_defaults(handler=cmd_say)

@@ -30,6 +30,12 @@ class SynthesisOptions:
     pause: float = 0.3  # seconds of silence after every fragment
     max_tokens: int | None = None  # early stop after this many semantic tokens (None: 50 * GPT max_sec)
     stream_chunk_tokens: int = 0  # stream(): first chunk after this many tokens (0: one chunk per fragment)
+    # -- prosody (myna.engine.expressive): SSML, pitch, volume, exact duration, loudness contour --
+    ssml: bool | None = None  # None: the text is SSML when it starts with <speak>
+    pitch: float = 0.0  # semitones up (down if negative), the whole request
+    volume: float = 0.0  # dB louder (quieter if negative), the whole request
+    duration: float | None = None  # seconds: the audio lasts exactly this long (speech time-warped to fit)
+    energy: float = 0.0  # 0..1: how far the loudness contour follows the reference clip's (0: as the model makes it)
 
     def __post_init__(self) -> None:
         self.sampling()  # validates the sampling values
@@ -44,6 +50,19 @@ class SynthesisOptions:
             raise InputError(f"max_tokens must be between 1 and 1500, got {self.max_tokens}")
         if not 0 <= self.stream_chunk_tokens <= 500:
             raise InputError(f"stream_chunk_tokens must be between 0 and 500, got {self.stream_chunk_tokens}")
+        if not -12.0 <= self.pitch <= 12.0:
+            raise InputError(f"pitch must be between -12 and +12 semitones, got {self.pitch}")
+        if not -40.0 <= self.volume <= 20.0:
+            raise InputError(f"volume must be between -40 and +20 dB, got {self.volume}")
+        if self.duration is not None and not 0.1 <= self.duration <= 600.0:
+            raise InputError(f"duration must be between 0.1 and 600 seconds, got {self.duration}")
+        if not 0.0 <= self.energy <= 1.0:
+            raise InputError(f"energy must be between 0 and 1, got {self.energy}")
+
+    @property
+    def shapes_prosody(self) -> bool:
+        """True when a whole-request prosody option (pitch, volume, duration, energy) is set."""
+        return bool(self.pitch or self.volume or self.duration is not None or self.energy)
 
     def sampling(self) -> SamplingParams:
         """The GPT sampling parameters of these options."""
