@@ -125,7 +125,7 @@ def forced_alignment_error(speech) -> str:
     """Mean |start| and |end| error (ms) of myna's word times against faster-whisper's on the same audio."""
     from faster_whisper import WhisperModel
 
-    from myna.train.asr import bundled_model_dir
+    from myna.features.asr import bundled_model_dir
 
     model = WhisperModel(str(bundled_model_dir()), device="cpu", compute_type="int8", local_files_only=True)
     audio16 = soxr.resample(speech.audio, speech.sampling_rate, 16000).astype(np.float32)

@@ -38,12 +38,13 @@ def _use_default_voice(args: argparse.Namespace, err: TextIO) -> None:
 def _use_pulled_model(args: argparse.Namespace, settings) -> bool:
     """--model VERSION (or MYNA_MODEL), or with no default voice installed the newest pulled version; False if
     the default voice applies. Without --ref the bundled reference clip is cloned."""
-    from myna.engine.default_voice import BUNDLED_DIR, MANIFEST
+    from myna.engine.default_voice import BUNDLED_DIR
+    from myna.engine.voice_file import VOICE_FILE
     from myna.weights.reference import bundled_reference
     from myna.weights.store import ModelStore
 
     version = args.model or settings.model
-    if version is None and (settings.default_voice is not None or (BUNDLED_DIR / MANIFEST).is_file()):
+    if version is None and (settings.default_voice is not None or (BUNDLED_DIR / VOICE_FILE).is_file()):
         return False
     pulled = ModelStore(settings.models_dir).locate(version)  # the error names the `myna models pull` to run
     args.model_dir, args.model_version = str(pulled.root), pulled.version
