@@ -29,7 +29,8 @@ APT_PACKAGES=(redis-server)  # redis-server: started by the result-cache tests o
 # ffmpeg: decodes m4a/AAC (and whatever libsndfile cannot) for `myna data prepare`;
 # espeak-ng: synthetic speech for the dataset-preparation tests
 APT_PACKAGES+=(ffmpeg espeak-ng)
-# flite, festival + festvox voices, rubberband-cli: `myna data synth` (the default voice's training corpus)
+# flite, festival + festvox voices: `myna data synth` (the default voice's training corpus);
+# rubberband-cli: pitch shifting at run time (--pitch, SSML prosody and emphasis) and pseudo-speakers in `data synth`
 APT_PACKAGES+=(flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k rubberband-cli)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
