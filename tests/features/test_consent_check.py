@@ -4,8 +4,10 @@ Resemblyzer encoder judge them (skipped where flite is not installed)."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -131,3 +133,30 @@ def test_consent_mode_setting():
     assert Settings.from_env({"MYNA_CONSENT_MODE": "record"}).consent_mode == "record"
     with pytest.raises(Exception, match="consent_mode"):
         Settings.from_env({"MYNA_CONSENT_MODE": "trust-me"})
+
+
+def test_cli_challenge_verify_protect(tmp_path, clips):
+    def myna(*args):
+        return subprocess.run([sys.executable, "-m", "myna", "consent", *args], capture_output=True, text=True,
+                              timeout=300)
+
+    issued = myna("challenge", "--lang", "en", "--data-dir", str(tmp_path))
+    assert issued.returncode == 0, issued.stderr
+    challenge = json.loads(issued.stdout)
+    (tmp_path / "rec.wav").write_bytes(speak("slt", challenge["text"]))
+    (tmp_path / "clip.wav").write_bytes(clips["slt"])
+    passed = myna("verify", challenge["id"], str(tmp_path / "rec.wav"), str(tmp_path / "clip.wav"),
+                  "--data-dir", str(tmp_path))
+    assert passed.returncode == 0 and json.loads(passed.stdout)["passed"] is True, passed.stdout + passed.stderr
+    chinese = myna("challenge", "--lang", "zh", "--data-dir", str(tmp_path))
+    assert chinese.returncode == 1 and "MYNA_CONSENT_ASR_MODEL" in chinese.stderr and "Traceback" not in chinese.stderr
+
+
+def test_cli_protect_writes_an_embedding(tmp_path, clips, checker):
+    (tmp_path / "clip.wav").write_bytes(clips["slt"])
+    protected = subprocess.run([sys.executable, "-m", "myna", "consent", "protect", str(tmp_path / "clip.wav"), "--name",
+                                "anna", "--dir", str(tmp_path / "no-go")], capture_output=True, text=True, timeout=300)
+    assert protected.returncode == 0, protected.stderr
+    saved = np.load(tmp_path / "no-go" / "anna.resemblyzer.npy")
+    direct = checker.embedder.embed(*soundfile.read(io.BytesIO(clips["slt"]), dtype="float32"))
+    assert saved.shape == (256,) and float(saved @ direct) > 0.999
