@@ -50,6 +50,7 @@ class TrainRequest:
     gpt: GPTTrainConfig = field(default_factory=GPTTrainConfig)
     lang: str | None = None  # ASR language hint for raw recordings
     preset: Any = None  # a myna.train.presets name or Preset, for training from scratch
+    model_key: bytes | None = None  # write the exported model files encrypted with this key (myna.weights.sealed)
 
 
 class _Items(Sequence):
@@ -143,8 +144,8 @@ def train_voice(request: TrainRequest, progress: TextIO | None = None) -> Path:
         loop.finish_distributed(ctx)
         return home / VOICE_FILE
     tag = f"{request.name}: {request.sovits.epochs} SoVITS / {request.gpt.epochs} GPT epochs"
-    export_sovits(sovits, home / f"{request.name}_s2.pth", tag, base_g.config)
-    export_gpt(gpt, home / f"{request.name}_s1.ckpt", tag, base_t.config, request.gpt.to_dict())
+    export_sovits(sovits, home / f"{request.name}_s2.pth", tag, base_g.config, key=request.model_key)
+    export_gpt(gpt, home / f"{request.name}_s1.ckpt", tag, base_t.config, request.gpt.to_dict(), key=request.model_key)
     ref = _reference(cache)
     record = {"name": request.name, "version": base_g.version, "gpt": str(home / f"{request.name}_s1.ckpt"),
               "sovits": str(home / f"{request.name}_s2.pth"), "hubert": str(paths.hubert),
