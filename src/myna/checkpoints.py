@@ -130,7 +130,7 @@ def write_gpt(path: str | Path, ckpt: GPTCheckpoint, half: bool = True, key: byt
         _write_safetensors(path, "gpt", ckpt.config, state, ckpt.info, version=None, key=key)
         return
     payload = {"weight": {GPT_PREFIX + k: v for k, v in state.items()}, "config": ckpt.config, "info": ckpt.info}
-    _atomic_write(path, _torch_bytes(payload), key)
+    _write(path, _torch_bytes(payload), key)
 
 
 def write_sovits(path: str | Path, ckpt: SoVITSCheckpoint, half: bool = True, key: bytes | None = None) -> None:
@@ -144,7 +144,7 @@ def write_sovits(path: str | Path, ckpt: SoVITSCheckpoint, half: bool = True, ke
         _write_safetensors(path, "sovits", ckpt.config, state, ckpt.info, version=ckpt.version, key=key)
         return
     data = _torch_bytes({"weight": state, "config": ckpt.config, "info": ckpt.info, **ckpt.extra})
-    _atomic_write(path, _VERSION_TO_MARKER[ckpt.version] + data[2:], key)
+    _write(path, _VERSION_TO_MARKER[ckpt.version] + data[2:], key)
 
 
 def read_state_dict(path: str | Path, key: bytes | None = None) -> dict[str, torch.Tensor]:
@@ -263,18 +263,23 @@ def _torch_bytes(payload: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _atomic_write(path: Path, data: bytes, key: bytes | None = None) -> None:
-    """Write to a sibling temporary file, then rename: a crash never leaves half a checkpoint. With `key` the
-    bytes are sealed on their way to the file (the plaintext is never on disk)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if key is not None:
-        from myna.weights.sealed import write_sealed
-
-        try:
-            write_sealed(path, data, key)
-        except OSError as exc:
-            raise CheckpointError(f"{path}: could not write the checkpoint ({exc.strerror or exc}); nothing was changed") from exc
+def _write(path: Path, data: bytes, key: bytes | None) -> None:
+    """Write a checkpoint file: sealed on its way to disk with `key` (the plaintext never is), else as is."""
+    if key is None:
+        _atomic_write(path, data)
         return
+    from myna.weights.sealed import write_sealed
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_sealed(path, data, key)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: could not write the checkpoint ({exc.strerror or exc}); nothing was changed") from exc
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a sibling temporary file, then rename: a crash never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     try:
         tmp.write_bytes(data)
@@ -291,7 +296,7 @@ def _write_safetensors(path: Path, kind: str, config: dict, state: dict, info: s
     metadata = {"format": "myna", "kind": kind, "config": json.dumps(config), "info": info}
     if version:
         metadata["version"] = version
-    _atomic_write(path, save({k: v.contiguous() for k, v in state.items()}, metadata=metadata), key)
+    _write(path, save({k: v.contiguous() for k, v in state.items()}, metadata=metadata), key)
 
 
 def _read_safetensors(path: Path, key: bytes | None = None) -> tuple[str, dict, dict[str, torch.Tensor], str]:
