@@ -1,6 +1,6 @@
 """Calibrate the consent check's same-speaker threshold and measure the whole check on real speech.
 
-    python benchmarks/consent.py [--pseudo 8] [--utterances 5] [--sv FILE] [--table] [--seed 0]
+    python benchmarks/consent.py [--pseudo 8] [--utterances 5] [--voices A,B] [--sv FILE] [--table] [--seed 0]
 
 Speakers are the installed flite, festival and espeak-ng voices (voices built from the same
 person's recordings, e.g. flite's slt and festival's slt HTS, count as one speaker) plus `--pseudo`
@@ -74,13 +74,13 @@ def degrade(audio: np.ndarray, rate: int, kind: str, rng: random.Random) -> np.n
     return audio
 
 
-def speakers(pseudo: int, seed: int):
-    """(label, Speaker) for the installed base voices and the pseudo-speakers."""
+def speakers(pseudo: int, seed: int, names: list[str] | None = None):
+    """(label, Speaker) for the installed base voices (or those named) and the pseudo-speakers."""
     from myna.train.synth.augment import plan_speakers
     from myna.train.synth.voices import DEFAULT_VOICES, VoiceUnavailable, base_voices
 
     bases = []
-    for voice in base_voices(list(DEFAULT_VOICES)):
+    for voice in base_voices(names or list(DEFAULT_VOICES)):
         try:
             voice.check()
             bases.append(voice)
@@ -113,7 +113,7 @@ def calibrate(args: argparse.Namespace, embedder) -> float:
     rng = random.Random(args.seed)
     readings = []  # (speaker index, label, sentence index, degradation, embedding)
     start = time.perf_counter()
-    cast = speakers(args.pseudo, args.seed)
+    cast = speakers(args.pseudo, args.seed, args.voices.split(",") if args.voices else None)
     for index, (label, speaker) in enumerate(cast):
         for sentence in rng.sample(range(len(SENTENCES)), args.utterances):
             audio, rate = speaker.base.render(SENTENCES[sentence])
@@ -212,6 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pseudo", type=int, default=8, help="pitch/formant-shifted pseudo-speakers (default 8)")
     parser.add_argument("--utterances", type=int, default=5, help="readings per speaker (default 5)")
+    parser.add_argument("--voices", help="comma-separated base voices (default: every installed one)")
     parser.add_argument("--sv", type=Path, help="v2Pro speaker-verification file: calibrate ERes2NetV2 instead")
     parser.add_argument("--table", action="store_true", help="also run the full consent check per voice")
     parser.add_argument("--seed", type=int, default=0)
