@@ -124,14 +124,14 @@ class ChallengeStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+        with self._transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS challenges (id TEXT PRIMARY KEY, language TEXT NOT NULL, "
                        "text TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL, used_at REAL)")
 
     def issue(self, language: str, ttl: float, now: float) -> Challenge:
         """Store and return a new challenge."""
         challenge = Challenge(secrets.token_urlsafe(18), language, challenge_text(language), now, now + ttl)
-        with self._connect() as db:
+        with self._transaction() as db:
             db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 86400,))
             db.execute("INSERT INTO challenges VALUES (?, ?, ?, ?, ?, NULL)",
                        (challenge.id, language, challenge.text, challenge.issued_at, challenge.expires_at))
@@ -139,7 +139,7 @@ class ChallengeStore:
 
     def take(self, challenge_id: str, now: float) -> Challenge:
         """Mark a challenge used and return it; refuse one that is unknown, used before or expired."""
-        with self._connect() as db:
+        with self._transaction() as db:
             row = db.execute("SELECT id, language, text, issued_at, expires_at, used_at FROM challenges WHERE id = ?",
                              (str(challenge_id),)).fetchone()
             if row is None:
@@ -156,14 +156,15 @@ class ChallengeStore:
                                  "ago; ask for a new one and record it within its time limit")
         return challenge
 
-    def _connect(self) -> sqlite3.Connection:
+    def _transaction(self) -> _Transaction:
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        return _Closing(db)  # type: ignore[return-value]
+        return _Transaction(db)
 
 
-class _Closing:
-    """`with store._connect() as db`: one transaction, then the connection is closed."""
+class _Transaction:
+    """`with store._transaction() as db`: one immediate transaction on a fresh connection, then it is closed
+    (a connection per call: the store is shared by threads and processes)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
