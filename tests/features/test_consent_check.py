@@ -160,3 +160,33 @@ def test_cli_protect_writes_an_embedding(tmp_path, clips, checker):
     saved = np.load(tmp_path / "no-go" / "anna.resemblyzer.npy")
     direct = checker.embedder.embed(*soundfile.read(io.BytesIO(clips["slt"]), dtype="float32"))
     assert saved.shape == (256,) and float(saved @ direct) > 0.999
+
+
+def test_registration_under_each_consent_mode_is_logged_and_erased(tmp_path, checker, clips):
+    from myna.audit import AuditLog
+    from myna.engine.consent import delete_voice, register_voice
+    from myna.voices.registry import VoiceRegistry
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    with VoiceRegistry(tmp_path / "voices") as registry:
+        common = {"audio": clips["slt"], "filename": "slt.wav", "transcript": CLIP_TEXT, "language": "en",
+                  "name": "Sally", "subject": "Sally Example", "actor": "admin-key"}
+        with pytest.raises(ConsentRefused) as missing:
+            register_voice(registry, checker, audit, mode="captcha", **common)
+        assert missing.value.check == "consent_missing"
+        challenge = checker.issue("en")
+        record, evidence = register_voice(registry, checker, audit, mode="captcha", challenge_id=challenge.id,
+                                          recording=speak("slt", challenge.text), **common)
+        assert evidence is not None and challenge.id in record.consent.statement
+        typed, none = register_voice(registry, None, audit, mode="record", statement="I, Sally, agree.", **common)
+        assert none is None and typed.consent.statement == "I, Sally, agree."
+        assert len(registry.list()) == 2
+        created = [r for r in audit.records() if r.event == "voice.create"]
+        assert [r.voice for r in created] == [record.id, typed.id] and created[0].actor == "admin-key"
+        assert created[0].data["consent"]["recording_sha256"] == evidence.recording_sha256
+        assert created[0].personal["fields"]["heard"] and "Sally" not in json.dumps(created[0].data)
+        assert delete_voice(registry, audit, record.id, actor="admin-key") == 1
+    assert audit.verify().ok
+    assert [r.event for r in audit.records()][-2:] == ["voice.delete", "audit.erase"]
+    text = audit.path.read_text()
+    assert text.count("Sally Example") == 1  # only the voice that was kept still has it
