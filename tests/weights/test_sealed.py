@@ -35,7 +35,9 @@ def _open(blob: bytes, key: bytes = KEY) -> bytes:
 def test_round_trip_at_chunk_boundaries(size):
     data = os.urandom(size)
     blob = _seal(data)
-    assert blob.startswith(sealed.MAGIC) and data not in blob[sealed.HEADER_BYTES:] or size == 0
+    assert blob.startswith(sealed.MAGIC)
+    if size >= 16:  # long enough that finding it in the ciphertext by chance is out of the question
+        assert data not in blob
     assert _open(blob) == data
 
 
