@@ -1,6 +1,7 @@
 """Calibrate the consent check's same-speaker threshold and measure the whole check on real speech.
 
-    python benchmarks/consent.py [--pseudo 8] [--utterances 5] [--voices A,B] [--sv FILE] [--table] [--seed 0]
+    python benchmarks/consent.py [--pseudo 8] [--utterances 5] [--voices A,B] [--sv FILE] [--table [--trials N]]
+    python benchmarks/consent.py --threshold 0.76 [--trials N]     # only the table
 
 Speakers are the installed flite, festival and espeak-ng voices (voices built from the same
 person's recordings, e.g. flite's slt and festival's slt HTS, count as one speaker) plus `--pseudo`
@@ -150,8 +151,9 @@ def calibrate(args: argparse.Namespace, embedder) -> float:
     return chosen
 
 
-def table(threshold: float) -> None:
-    """The full consent check for each base voice: pass/fail per case and seconds per check."""
+def table(threshold: float, trials: int) -> None:
+    """The full consent check for each base voice (`trials` times, new sentences and another impostor each
+    time): pass/fail per case, totals, and seconds per check."""
     from myna.features.verification import SpeakerVerifier, WhisperListener
     from myna.train.synth.voices import base_voices
     from myna.voices.consent import ChallengeStore, ConsentChecker, ConsentRefused
@@ -159,7 +161,12 @@ def table(threshold: float) -> None:
     names = ["flite-slt", "flite-rms", "flite-awb", "flite-kal16", "festival-slt-hts", "festival-ked",
              "espeak-us-f2", "espeak-us-m3"]
     voices = base_voices(names)
-    impostor = {v.name: voices[(i + 1) % len(voices)] for i, v in enumerate(voices)}
+
+    def impostor(index: int, trial: int):
+        """Another voice (never one of the same recorded person), a different one each trial."""
+        others = [v for v in voices[index + 1 :] + voices[:index] if v.family != voices[index].family]
+        return others[trial % len(others)]
+
     clock = [time.time()]
     with tempfile.TemporaryDirectory(prefix="myna-consent-bench-") as tmp:
         checker = ConsentChecker(ChallengeStore(Path(tmp) / "c.sqlite3"), WhisperListener(threads=1),
@@ -182,27 +189,34 @@ def table(threshold: float) -> None:
         warm = checker.issue("en")  # warm the models once so the timings are per call
         first = voices[0].render(warm.text)
         attempt(warm.id, wav(*first), wav(*voices[0].render(SENTENCES[1])))
-        print(f"\n{'voice':<18} {'right':>14} {'wrong sentence':>18} {'wrong speaker':>18} {'replayed':>20} "
-              f"{'expired':>20} {'silence':>10}")
-        seconds = []
-        for voice in voices:
-            clip = wav(*voice.render(SENTENCES[2] + " " + SENTENCES[5]))
-            row = []
-            right = checker.issue("en")
-            recording = wav(*voice.render(right.text))
-            row.append(attempt(right.id, recording, clip))
-            other = checker.issue("en")
-            row.append(attempt(other.id, wav(*voice.render(checker.issue("en").text)), clip))
-            wrong = checker.issue("en")
-            row.append(attempt(wrong.id, wav(*impostor[voice.name].render(wrong.text)), clip))
-            row.append(attempt(right.id, recording, clip))
-            late = checker.issue("en")
-            clock[0] += checker.ttl + 1
-            row.append(attempt(late.id, wav(*voice.render(late.text)), clip))
-            quiet = checker.issue("en")
-            row.append(attempt(quiet.id, wav(np.zeros(48000, np.float32), 16000), clip))
-            seconds += [s for (_, s) in row[:3]]
-            print(f"{voice.name:<18} " + " ".join(f"{o:>{w}}" for (o, _), w in zip(row, (14, 18, 18, 20, 20, 10), strict=True)))
+        cases = ("right", "wrong sentence", "wrong speaker", "replayed", "expired", "silence")
+        widths = (14, 18, 18, 20, 20, 10)
+        print(f"\n{'voice':<18} " + " ".join(f"{c:>{w}}" for c, w in zip(cases, widths, strict=True)))
+        seconds, outcomes = [], {case: [] for case in cases}
+        for trial in range(trials):
+            for index, voice in enumerate(voices):
+                clip = wav(*voice.render(SENTENCES[(2 + trial) % len(SENTENCES)] + " " + SENTENCES[5]))
+                row = []
+                right = checker.issue("en")
+                recording = wav(*voice.render(right.text))
+                row.append(attempt(right.id, recording, clip))
+                other = checker.issue("en")
+                row.append(attempt(other.id, wav(*voice.render(checker.issue("en").text)), clip))
+                wrong = checker.issue("en")
+                row.append(attempt(wrong.id, wav(*impostor(index, trial).render(wrong.text)), clip))
+                row.append(attempt(right.id, recording, clip))
+                late = checker.issue("en")
+                clock[0] += checker.ttl + 1
+                row.append(attempt(late.id, wav(*voice.render(late.text)), clip))
+                quiet = checker.issue("en")
+                row.append(attempt(quiet.id, wav(np.zeros(48000, np.float32), 16000), clip))
+                seconds += [s for (_, s) in row[:3]]
+                for case, (outcome, _) in zip(cases, row, strict=True):
+                    outcomes[case].append(outcome)
+                print(f"{voice.name:<18} " + " ".join(f"{o:>{w}}" for (o, _), w in zip(row, widths, strict=True)))
+        expected = ("pass", "wrong_sentence", "wrong_speaker", "challenge_replayed", "challenge_expired", "silence")
+        print("as expected: " + ", ".join(f"{case} {sum(o == want for o in outcomes[case])}/{len(outcomes[case])}"
+                                         for case, want in zip(cases, expected, strict=True)))
         print(f"consent check: {np.mean(seconds):.2f} s per call on average (max {max(seconds):.2f} s; Whisper tiny.en, "
               f"beam 5, one thread, recordings of about 6 s)")
 
@@ -215,14 +229,16 @@ def main() -> None:
     parser.add_argument("--voices", help="comma-separated base voices (default: every installed one)")
     parser.add_argument("--sv", type=Path, help="v2Pro speaker-verification file: calibrate ERes2NetV2 instead")
     parser.add_argument("--table", action="store_true", help="also run the full consent check per voice")
+    parser.add_argument("--trials", type=int, default=1, help="rounds of the table (default 1)")
+    parser.add_argument("--threshold", type=float, help="skip the calibration and run the table at this threshold")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     from myna.features.verification import SpeakerVerifier
 
-    threshold = calibrate(args, SpeakerVerifier(args.sv))
-    if args.table:
-        table(threshold)
+    threshold = args.threshold if args.threshold is not None else calibrate(args, SpeakerVerifier(args.sv))
+    if args.table or args.threshold is not None:
+        table(threshold, args.trials)
 
 
 if __name__ == "__main__":

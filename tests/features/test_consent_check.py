@@ -164,7 +164,7 @@ def test_cli_protect_writes_an_embedding(tmp_path, clips, checker):
 
 def test_registration_under_each_consent_mode_is_logged_and_erased(tmp_path, checker, clips):
     from myna.audit import AuditLog
-    from myna.engine.consent import delete_voice, register_voice
+    from myna.engine.consent import delete_voice, register_voice, update_voice
     from myna.voices.registry import VoiceRegistry
 
     audit = AuditLog(tmp_path / "audit.jsonl")
@@ -185,7 +185,11 @@ def test_registration_under_each_consent_mode_is_logged_and_erased(tmp_path, che
         assert [r.voice for r in created] == [record.id, typed.id] and created[0].actor == "admin-key"
         assert created[0].data["consent"]["recording_sha256"] == evidence.recording_sha256
         assert created[0].personal["fields"]["heard"] and "Sally" not in json.dumps(created[0].data)
-        assert delete_voice(registry, audit, record.id, actor="admin-key") == 1
+        with pytest.raises(ConsentRefused) as unproven:  # a new clip needs a new consent recording
+            update_voice(registry, checker, audit, record.id, mode="captcha", audio=clips["rms"], filename="rms.wav")
+        assert unproven.value.check == "consent_missing" and registry.get(record.id).version == 1
+        update_voice(registry, checker, audit, record.id, mode="captcha", transcript="A new transcript.")
+        assert delete_voice(registry, audit, record.id, actor="admin-key") == 2
     assert audit.verify().ok
     assert [r.event for r in audit.records()][-2:] == ["voice.delete", "audit.erase"]
     text = audit.path.read_text()

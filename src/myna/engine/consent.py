@@ -4,6 +4,7 @@
     audit = AuditLog(settings.audit_path, settings.audit_key_bytes())
     challenge = checker.issue("en")                      # POST /v1/voices/consent-challenge -> challenge.to_dict()
     record, evidence = register_voice(registry, checker, audit, mode=settings.consent_mode, audio=clip, ...)
+    update_voice(registry, checker, audit, voice_id, mode=settings.consent_mode, audio=new_clip, ...)
     delete_voice(registry, audit, voice_id, actor)       # DELETE /v1/voices/ID
 """
 
@@ -80,6 +81,35 @@ def register_voice(registry: VoiceRegistry, checker: ConsentChecker | None, audi
             data["consent"] = public
         audit.append("voice.create", actor=actor, voice=record.id, data=data, personal=personal)
     return record, evidence
+
+
+def update_voice(registry: VoiceRegistry, checker: ConsentChecker | None, audit: AuditLog | None, voice_id: str, *,
+                 mode: str, audio: bytes | None = None, filename: str = "", challenge_id: str | None = None,
+                 recording: bytes | None = None, actor: str | None = None, **changes: object) -> VoiceRecord:
+    """Change a voice's clip and/or text (`changes`: transcript, language, name), then log `voice.update`; what
+    `PATCH /v1/voices/ID` calls. A new clip needs the same proof as a new voice: in captcha mode a passing consent
+    recording of it, in record mode the protected-speaker screen."""
+    evidence = None
+    if audio is not None:
+        if mode == "captcha":
+            if checker is None or not challenge_id or not recording:
+                raise ConsentRefused("consent_missing", "a new clip needs a new consent recording: ask for a challenge "
+                                     "and send its id and the recording with the clip")
+            evidence = checker.verify(challenge_id, recording, audio, clip_name=filename or "the voice clip")
+        elif checker is not None:
+            checker.screen(audio, filename or "the voice clip")
+    record = registry.update(voice_id, audio=audio, filename=filename, **changes)
+    if audit is not None:
+        data: dict[str, object] = {"version": record.version, "changed": sorted(changes) + (["clip"] if audio else [])}
+        personal = {k: v for k, v in changes.items() if k in ("transcript", "name") and v is not None}
+        if audio is not None:
+            data["clip_sha256"] = _sha256(audio)
+        if evidence is not None:
+            public = evidence.to_dict()
+            personal.update(challenge_text=public.pop("text"), heard=public.pop("heard"))
+            data["consent"] = public
+        audit.append("voice.update", actor=actor, voice=voice_id, data=data, personal=personal or None)
+    return record
 
 
 def delete_voice(registry: VoiceRegistry, audit: AuditLog | None, voice_id: str, actor: str | None = None) -> int:
