@@ -17,6 +17,7 @@ from myna.audit import AuditLog
 from myna.config import Settings
 from myna.errors import InputError
 from myna.features.verification import SpeakerVerifier, WhisperListener
+from myna.voices.audio_checks import check_language, check_name, check_transcript
 from myna.voices.consent import (
     CONSENT_DB,
     ChallengeStore,
@@ -54,6 +55,10 @@ def register_voice(registry: VoiceRegistry, checker: ConsentChecker | None, audi
     (when a checker is given). Raises `ConsentRefused` (with its `check`) or the registry's errors; nothing is
     stored or logged then."""
     evidence = None
+    # refuse bad text fields before a challenge is spent on them
+    check_name(name, registry.limits)
+    check_language(language)
+    check_transcript(transcript, registry.limits)
     if mode == "captcha":
         if checker is None:
             raise InputError("consent mode captcha needs a consent checker (myna.engine.consent.consent_checker)")
