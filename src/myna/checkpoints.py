@@ -208,7 +208,7 @@ def _read_bytes(path: Path, key: bytes | None = None) -> bytes | bytearray:
 def _torch_load(path: Path, data: bytes | bytearray) -> dict[str, Any]:
     try:
         with torch.serialization.safe_globals([(_PickledHParams, "utils.HParams")]):
-            loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            loaded = torch.load(_reader(data), map_location="cpu", weights_only=True)
     except (RuntimeError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
@@ -220,6 +220,40 @@ def _torch_load(path: Path, data: bytes | bytearray) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise CheckpointError(f"{path}: not a GPT-SoVITS checkpoint (holds a {type(loaded).__name__}, expected a dict)")
     return loaded
+
+
+def _reader(data: bytes | bytearray) -> io.BufferedIOBase:
+    """A file object over `data`; a bytearray (decrypted in memory) is read in place, since io.BytesIO would copy it."""
+    if isinstance(data, bytes):
+        return io.BytesIO(data)  # shares the bytes object, no copy
+    return io.BufferedReader(_BufferReader(memoryview(data)))
+
+
+class _BufferReader(io.RawIOBase):
+    """Raw, seekable reads from a memoryview, without copying it."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view, self._position = view, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        count = max(0, min(len(target), len(self._view) - self._position))
+        target[:count] = self._view[self._position : self._position + count]
+        self._position += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 def _plain(value: Any) -> Any:

@@ -220,3 +220,18 @@ def test_say_speaks_with_encrypted_models_without_writing_plaintext(tiny_set, tm
     assert sorted(os.listdir(models)) == ["gpt.ckpt", "sovits.pth"] and os.listdir(private_tmp) == []
     shm_new = (set(os.listdir("/dev/shm")) - shm_before) if shm_before else set()
     assert not any("gpt" in n or "sovits" in n for n in shm_new)
+
+
+def test_reading_a_sealed_file_holds_one_plaintext_copy(tmp_path):
+    import tracemalloc
+
+    size, chunk = 8 * 2**20, 2**20
+    (tmp_path / "plain").write_bytes(os.urandom(size))
+    sealed.seal_file(tmp_path / "plain", tmp_path / "sealed", KEY, chunk_size=chunk)
+    tracemalloc.start()
+    plain = sealed.read_sealed(tmp_path / "sealed", KEY)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(plain) == size and peak < size + 4 * chunk  # the plaintext and a few chunks in flight, not 2x
+    raw = checkpoints._reader(plain)
+    assert raw.read(5) == bytes(plain[:5]) and raw.seek(-3, os.SEEK_END) == size - 3 and raw.read() == bytes(plain[-3:])
