@@ -1,8 +1,11 @@
 """The benchmark commands keep running (numbers are printed, not asserted: speed is not a test)."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,3 +112,11 @@ def test_stream_benchmark_measures_a_given_sovits_checkpoint(tiny_set):
     distance = float(rows["bf16"].split("log-mel L1 ")[1].split()[0])
     assert 0 < distance < 1  # bf16 rounding shows, but both modes decode the same model
     assert sum(line.startswith("first_audio[") for line in out.splitlines()) == 3
+
+
+def test_consent_benchmark_prints_eer_and_threshold():
+    if shutil.which("flite") is None or shutil.which("rubberband") is None:
+        pytest.skip("flite and rubberband are needed (scripts/setup.sh installs them)")
+    out = run("benchmarks/consent.py", "--voices", "flite-slt,flite-rms,flite-kal16", "--pseudo", "1",
+              "--utterances", "3")
+    assert "EER" in out and "chosen threshold" in out and "pairs:" in out

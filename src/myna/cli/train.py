@@ -51,7 +51,8 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
 
             preset = preset_settings(get_preset(args.preset), args.device, args.seed, sovits_given, gpt_given)
         base, version = _base_models(args.base, args.model_version)
-        request = TrainRequest(Path(args.data), base, args.name, data_dir(args), version, sovits, gpt, args.lang, preset)
+        request = TrainRequest(Path(args.data), base, args.name, data_dir(args), version, sovits, gpt, args.lang, preset,
+                               _model_key() if args.encrypt else None)
         if args.train_precision == "bf16":
             from myna.engine.precision import native_bf16
 
@@ -69,6 +70,16 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
     err.write(f"myna train: voice {args.name!r} ready; try `myna say --voice {args.name} TEXT -o out.wav`\n")
     out.write(f"{voice}\n")
     return 0
+
+
+def _model_key() -> bytes:
+    """The configured model key for --encrypt, or an error saying how to configure one."""
+    from myna.config import Settings
+
+    key = Settings.from_env().model_key_bytes()
+    if key is None:
+        raise InputError("--encrypt needs a model key: set MYNA_MODEL_KEY_FILE (make one with `myna models keygen -o FILE`)")
+    return key
 
 
 def _base_models(base: str | None, version: str) -> tuple[Path | None, str]:
@@ -239,6 +250,9 @@ def register(commands) -> None:
     train.add_argument("--gpt-epochs", type=int, help="default 15")
     train.add_argument("--gpt-batch", type=int, help="default 8")
     train.add_argument("--gpt-lr", type=float, help="default 1e-5")
+    train.add_argument("--encrypt", action="store_true", help="write the exported model files encrypted with the model "
+                       "key (MYNA_MODEL_KEY_FILE); say/serve read them in memory. The training states in work/ "
+                       "stay unencrypted: delete work/ when done")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_needs_training_extra("myna train", cmd_train))
 

@@ -72,8 +72,8 @@ def train_voice(request: TrainRequest, progress: TextIO | None = None) -> Path:
         loop.finish_distributed(ctx)
         return home / VOICE_FILE
     tag = f"{request.name}: {request.sovits.epochs} SoVITS / {request.gpt.epochs} GPT epochs"
-    export_sovits(sovits, home / f"{request.name}_s2.pth", tag, base_g.config)
-    export_gpt(gpt, home / f"{request.name}_s1.ckpt", tag, base_t.config, request.gpt.to_dict())
+    export_sovits(sovits, home / f"{request.name}_s2.pth", tag, base_g.config, key=request.model_key)
+    export_gpt(gpt, home / f"{request.name}_s1.ckpt", tag, base_t.config, request.gpt.to_dict(), key=request.model_key)
     voice = VoiceFile(name=request.name, version=base_g.version, gpt=home / f"{request.name}_s1.ckpt",
                       sovits=home / f"{request.name}_s2.pth", hubert=paths.hubert, bert=paths.bert, sv=paths.sv,
                       **default_reference(cache))

@@ -35,6 +35,7 @@ class TrainRequest:
     gpt: GPTTrainConfig = field(default_factory=GPTTrainConfig)
     lang: str | None = None  # ASR language hint for raw recordings
     preset: Any = None  # a myna.train.presets name or Preset, for training from scratch
+    model_key: bytes | None = None  # write the exported model files encrypted with this key (myna.weights.sealed)
 
 
 class TrainItems(Sequence):
