@@ -15,3 +15,13 @@ class UnsupportedLanguageError(InputError):
 
 class Cancelled(MynaError):
     """Synthesis was stopped on request (client gone, deadline passed) before it finished."""
+
+
+class ServerFault(MynaError):
+    """A fault on the server's side (storage, cache, model files), not in the caller's input.
+
+    A service answers it with a 5xx status and the stable `code`, never as a bad request.
+    """
+
+    status = 500
+    code = "server_error"

@@ -21,7 +21,7 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
         import uvicorn
 
         from myna.config import Settings
-        from myna.server.app import configure_logging, create_app
+        from myna.server.app import configure_logging, create_app, server_options
 
         settings = Settings.from_env().with_overrides(
             host=args.host, port=args.port, data_dir=args.data_dir and Path(args.data_dir),
@@ -38,8 +38,7 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
     except MynaError as exc:
         err.write(f"myna serve: {exc}\n")
         return 1
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                timeout_graceful_shutdown=int(settings.request_timeout) + 5)
+    uvicorn.run(app, **server_options(settings))
     return 0
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -22,6 +20,7 @@ from myna.errors import InputError
 from myna.server import errors
 from myna.server.auth import KeyStore
 from myna.server.cache import make_result_cache, result_key
+from myna.server.gate import RequestGate
 from myna.server.metrics import Metrics
 from myna.server.worker import WorkerPool
 from myna.voices.crypto import read_key
@@ -58,6 +57,10 @@ class Service:
         self.caching = settings.result_cache_bytes > 0 or bool(settings.redis_url)
         self.metrics = Metrics(lambda: self.pool.depth, lambda: self.pool.busy, self.cache.stats)
         self.stopping = False
+        model_files = (settings.model_dir, settings.gpt, settings.sovits, settings.hubert, settings.bert, settings.sv)
+        self.private_roots = errors.private_roots(
+            [settings.data_dir, *settings.ref_dirs, *(p if p is None or p.is_dir() else p.parent for p in model_files)]
+        )
         self.registry.on_delete(self._forget_voice)
 
     def _forget_voice(self, voice_id: str) -> None:
@@ -85,9 +88,9 @@ class Service:
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if message.startswith("{"):
-            payload = json.loads(message)
-        else:
+        try:
+            payload = json.loads(message) if message.startswith("{") else {"message": message}
+        except ValueError:
             payload = {"message": message}
         payload = {"time": round(record.created, 3), "level": record.levelname.lower(), **payload}
         if record.exc_info:
@@ -96,61 +99,21 @@ class _JsonFormatter(logging.Formatter):
 
 
 def configure_logging() -> None:
-    """One JSON object per line on stderr for myna's server logger."""
+    """One JSON object per line on stderr for myna's server logger and uvicorn's (tracebacks become a field)."""
     handler = logging.StreamHandler()
     handler.setFormatter(_JsonFormatter())
-    log.handlers = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    for name, level in (("myna.server", logging.INFO), ("uvicorn", logging.WARNING), ("uvicorn.error", logging.WARNING),
+                        ("uvicorn.access", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
-class _Limits:
-    """ASGI middleware: reject bodies over the size limit (413) and log + count every request."""
-
-    def __init__(self, app, service_of: Callable[[], Service]):
-        self.app = app
-        self.service_of = service_of
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        service = self.service_of()
-        path = scope["path"]
-        limit = service.settings.max_upload_bytes if path.startswith("/v1/voices") else service.settings.max_body_bytes
-        limit += 64 * 1024  # room for multipart framing and form fields
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        started, status, request_id = time.monotonic(), [500], uuid.uuid4().hex[:12]
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = errors.error_response(413, f"the request body is larger than {limit} bytes", "body_too_large")
-            await response(scope, receive, send)
-            status[0] = 413
-        else:
-            seen = [0]
-
-            async def counted_receive():
-                message = await receive()
-                if message["type"] == "http.request":
-                    seen[0] += len(message.get("body", b""))
-                    if seen[0] > limit:
-                        raise errors.ApiError(413, f"the request body is larger than {limit} bytes", "body_too_large")
-                return message
-
-            async def tracked_send(message):
-                if message["type"] == "http.response.start":
-                    status[0] = message["status"]
-                await send(message)
-
-            await self.app(scope, counted_receive, tracked_send)
-        route = path if path in _ROUTES else ("/v1/voices/{id}" if path.startswith("/v1/voices/") else "other")
-        elapsed = time.monotonic() - started
-        service.metrics.requests.labels(route, str(status[0])).inc()
-        if route not in ("/tts", "/v1/audio/speech"):  # streamed routes observe their own end time
-            service.metrics.latency.labels(route).observe(elapsed)
-        log.info(json.dumps({"event": "request", "id": request_id, "method": scope.get("method"), "path": path,
-                             "status": status[0], "seconds": round(elapsed, 4)}))
-
-
-_ROUTES = {"/tts", "/v1/audio/speech", "/v1/models", "/v1/voices", "/health", "/ready", "/metrics", "/admin/reload"}
+def server_options(settings: Settings) -> dict:
+    """uvicorn's options for this app: its logging left to `configure_logging`, a graceful stop after the timeout."""
+    return {"host": settings.host, "port": settings.port, "log_config": None, "log_level": "warning",
+            "timeout_graceful_shutdown": int(settings.request_timeout) + 5}
 
 
 def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = None) -> FastAPI:
@@ -179,5 +142,5 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
     errors.install(app)
     for module in (routes_tts, routes_openai, routes_voices, routes_ops):
         app.include_router(module.router)
-    app.add_middleware(_Limits, service_of=lambda: service)
+    app.add_middleware(RequestGate, service_of=lambda: service)
     return app

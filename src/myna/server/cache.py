@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Protocol
 
-from myna.errors import MynaError
+from myna.errors import ServerFault
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,11 @@ REDIS_VOICE_SET = "myna:result-voice:"
 _KEY_PATTERN = re.compile(r"(?P<voice>[^:]+):[0-9a-f]{64}")
 
 
-class CacheError(MynaError):
+class CacheError(ServerFault):
     """The result cache cannot be reached or could not drop a voice's results."""
+
+    status = 503
+    code = "cache_unavailable"
 
 
 class ResultCache(Protocol):

@@ -7,7 +7,6 @@ once streaming started, a failure ends the stream. A client that goes away cance
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -16,9 +15,10 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from myna.audio.encode import StreamEncoder, encode, media_type
+from myna.errors import MynaError
+from myna.server.errors import ClientGone, status_of
+from myna.server.gate import note_error
 from myna.server.worker import Job, JobRun
-
-log = logging.getLogger("myna.server")
 
 
 async def _next_watching(job: Job, request: Request | None) -> tuple[int, object] | None:
@@ -32,7 +32,7 @@ async def _next_watching(job: Job, request: Request | None) -> tuple[int, object
             if request is not None and await request.is_disconnected():
                 job.cancel()
                 task.cancel()
-                raise asyncio.CancelledError("client disconnected")
+                raise ClientGone("the client disconnected")
     except BaseException:
         if not task.done():
             task.cancel()
@@ -104,13 +104,16 @@ async def audio_response(
                 sent.append(tail)
                 yield tail
             complete = True
-        except Exception as exc:  # headers are gone: all we can do is end the stream early
-            log.warning("stream on %s ended early: %s", route, exc)
+        except ClientGone:
+            raise
+        except Exception as exc:  # headers are gone: all we can do is end the stream early (and say so in the log)
+            status, code, _ = status_of(exc)
+            note_error(request.scope, max(status, 500), code if status >= 500 else "stream_failed",
+                       f"the stream ended early: {exc}", None if isinstance(exc, MynaError) else exc)
         finally:
             job.cancel()
             if complete and cache_key is not None:
                 await asyncio.to_thread(service.cache.put, cache_key, b"".join(sent), voice_id)
-            service.metrics.latency.labels(route).observe(time.monotonic() - started)
 
     headers = {"X-Myna-Cache": "miss" if cache_key else "off", "Cache-Control": "no-store"}
     return StreamingResponse(body(), media_type=mime, headers=headers)

@@ -28,7 +28,7 @@ class TTSRequest(BaseModel):
     split_bucket: bool = True
     speed_factor: float = 1.0
     fragment_interval: float = 0.3
-    seed: int = -1
+    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; as upstream, seeds are 32-bit")
     media_type: str = "wav"
     streaming_mode: bool | int = False
     parallel_infer: bool = True

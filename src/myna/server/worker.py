@@ -15,7 +15,6 @@ GPT decoding joins the shared batch, so several requests' tokens come from one d
 from __future__ import annotations
 
 import asyncio
-import logging
 import queue
 import threading
 import time
@@ -27,8 +26,6 @@ import numpy as np
 from myna.engine.batch_decode import BatchDecoder
 from myna.engine.synthesizer import Synthesizer
 from myna.errors import Cancelled, MynaError
-
-log = logging.getLogger("myna.server")
 
 TIMEOUT_MESSAGE = "the request took longer than the server's timeout; send shorter text or retry"
 JobRun = Callable[[Synthesizer, Callable[[], bool]], Iterator[np.ndarray]]
@@ -127,8 +124,7 @@ class _Worker(threading.Thread):
             job._post("end")
         except MynaError as exc:  # a stop at the deadline is a timeout, whichever side noticed it first
             job._post("error", Timeout(TIMEOUT_MESSAGE) if isinstance(exc, Cancelled) and job.timed_out() else exc)
-        except Exception as exc:  # a bug: the request fails, the worker lives on
-            log.exception("synthesis failed")
+        except Exception as exc:  # a bug: the request fails (its log line carries the traceback), the worker lives on
             job._post("error", exc)
         finally:
             self.pool._count_busy(-1)

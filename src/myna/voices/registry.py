@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from myna.errors import InputError, MynaError
+from myna.errors import InputError, ServerFault
 from myna.voices.audio_checks import (
     CheckedClip,
     ClipLimits,
@@ -57,6 +57,13 @@ _MAX_CONSENT_CHARS = 4000
 
 class UnknownVoiceError(InputError):
     """No voice with this id exists (never did, or was deleted)."""
+
+
+class ErasureIncomplete(ServerFault):
+    """A voice's rows and files are erased, but something derived from it (a cache) could not be dropped."""
+
+    status = 503
+    code = "erasure_incomplete"
 
 
 @dataclass(frozen=True)
@@ -311,7 +318,8 @@ class VoiceRegistry:
             except Exception as exc:  # noqa: BLE001 - every callback must get its turn
                 errors.append(exc)
         if errors:
-            raise MynaError(f"voice {voice_id} is erased, but a cache could not drop it: {errors[0]}") from errors[0]
+            raise ErasureIncomplete(f"voice {voice_id} is erased, but a cache could not drop it: {errors[0]}; "
+                                    "send the DELETE again once the cache is back (it drops what is left)") from errors[0]
 
     def _plain_copies(self) -> Path:
         """A private folder (in memory when /dev/shm exists) for decrypted clips."""

@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from myna.errors import MynaError
+from myna.errors import ServerFault
 
 SCHEMA_VERSION = 1
 
 
-class VoiceStorageError(MynaError):
+class VoiceStorageError(ServerFault):
     """The voice folder or its database cannot be read or written (disk full, permissions, newer schema)."""
+
+    code = "storage_error"
 
 
 _SCHEMA = """
