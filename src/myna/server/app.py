@@ -20,11 +20,12 @@ from myna.errors import InputError
 from myna.server import errors
 from myna.server.auth import KeyStore
 from myna.server.cache import make_result_cache, result_key
+from myna.server.errors import ApiError
 from myna.server.gate import RequestGate
 from myna.server.metrics import Metrics
 from myna.server.worker import WorkerPool
 from myna.voices.crypto import read_key
-from myna.voices.registry import VoiceRegistry
+from myna.voices.registry import UnknownVoiceError, VoiceRegistry
 
 log = logging.getLogger("myna.server")
 
@@ -63,12 +64,38 @@ class Service:
         )
         self.registry.on_delete(self._forget_voice)
 
+    def delete_voice(self, voice_id: str) -> None:
+        """Erase a voice everywhere; refused (nothing erased) while the result cache cannot be reached."""
+        self.cache.check()
+        try:
+            self.registry.delete(voice_id)
+        except UnknownVoiceError:
+            if self.registry.is_voice_id(voice_id):
+                self._forget_voice(voice_id)  # a retried erasure drops what a failed one left in the caches
+            raise
+
+    def store_result(self, key: str, body: bytes, voice_id: str | None) -> None:
+        """Cache a result, unless its voice is gone; a voice erased while storing takes the entry with it."""
+        if voice_id is None:
+            self.cache.put(key, body)
+            return
+        if not self.registry.exists(voice_id):
+            return
+        self.cache.put(key, body, voice_id)
+        if not self.registry.exists(voice_id):  # erased between the check and the put (here or in another process)
+            self.cache.discard(key)
+
     def _forget_voice(self, voice_id: str) -> None:
-        """Drop every trace of a deleted (or changed) voice outside the registry: prompts and results."""
+        """Drop every trace of a deleted (or changed) voice outside the registry: jobs, prompts and results."""
+        stopped = 0
+        if not self.registry.exists(voice_id):  # deleted, not changed: its requests stop now
+            stopped = self.pool.cancel_voice(voice_id, ApiError(
+                404, f"voice {voice_id} was deleted while this request was in flight", "voice_deleted"))
         for synth in self.pool.synthesizers():
             synth.forget(voice_id)
         removed = self.cache.delete_voice(voice_id)
-        log.info(json.dumps({"event": "voice_forgotten", "voice": voice_id, "cached_results_removed": removed}))
+        log.info(json.dumps({"event": "voice_forgotten", "voice": voice_id, "requests_stopped": stopped,
+                             "cached_results_removed": removed}))
 
     @property
     def sampling_rate(self) -> int:

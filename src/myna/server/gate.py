@@ -150,10 +150,10 @@ async def _answer_failure(scope, receive, send, exc: Exception, started: bool, r
 
 def _account(service, record: dict, method: str, path: str, sent: dict, seconds: float, cancelled: bool) -> None:
     """The request's one log line and its one metric sample."""
-    if sent["complete"]:  # headers said 2xx and then a stream failed: the server ended it early
-        status = 500 if "code" in record and sent["status"] < 400 else sent["status"]
-    elif sent["status"]:  # the answer began and was cut: by the client leaving, else by a server fault
-        status = 500 if "code" in record else 499
+    if sent["complete"]:  # a stream can end early on an error after its headers said 200: log the error's status
+        status = record.get("error_status", sent["status"]) if sent["status"] < 400 else sent["status"]
+    elif sent["status"]:  # the answer began and was cut: by an error, else by the client leaving
+        status = record.get("error_status", 499)
     else:
         status = record.get("error_status") or 499
     route = route_label(path)

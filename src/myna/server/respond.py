@@ -16,9 +16,13 @@ from fastapi.responses import Response, StreamingResponse
 
 from myna.audio.encode import StreamEncoder, encode, media_type
 from myna.errors import MynaError
-from myna.server.errors import ClientGone, status_of
+from myna.server.errors import ApiError, ClientGone, status_of
 from myna.server.gate import note_error
 from myna.server.worker import Job, JobRun
+
+
+def _erased(voice_id: str) -> ApiError:
+    return ApiError(404, f"voice {voice_id} was deleted while this request was in flight", "voice_deleted")
 
 
 async def _next_watching(job: Job, request: Request | None) -> tuple[int, object] | None:
@@ -37,6 +41,14 @@ async def _next_watching(job: Job, request: Request | None) -> tuple[int, object
         if not task.done():
             task.cancel()
         raise
+
+
+async def _next(job: Job, request: Request | None) -> tuple[int, object] | None:
+    """The job's next chunk, unless the job was stopped from outside (its voice erased) since it was made."""
+    chunk = await _next_watching(job, request)
+    if job.stop_error is not None:
+        raise job.stop_error
+    return chunk
 
 
 async def audio_response(
@@ -59,9 +71,9 @@ async def audio_response(
         if cached is not None:
             service.metrics.first_chunk.labels(route).observe(time.monotonic() - started)
             return Response(cached, media_type=mime, headers={"X-Myna-Cache": "hit"})
-    job = service.pool.submit(run, service.settings.request_timeout)
+    job = service.pool.submit(run, service.settings.request_timeout, voice_id)
     try:
-        first = await _next_watching(job, request)
+        first = await _next(job, request)
     except BaseException:
         job.cancel()
         raise
@@ -75,13 +87,15 @@ async def audio_response(
         try:
             while chunk is not None:
                 pieces.append(chunk[1])
-                chunk = await _next_watching(job, request)
+                chunk = await _next(job, request)
         finally:
             job.cancel()  # no-op when finished; stops the worker when we leave early
+        if voice_id is not None and not await asyncio.to_thread(service.registry.exists, voice_id):
+            raise _erased(voice_id)  # erased after the last chunk: the audio is not handed out either
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         body = await asyncio.to_thread(encode, audio, rate, fmt)
         if cache_key is not None:
-            await asyncio.to_thread(service.cache.put, cache_key, body, voice_id)
+            await asyncio.to_thread(service.store_result, cache_key, body, voice_id)
         return Response(body, media_type=mime, headers={"X-Myna-Cache": "miss" if cache_key else "off"})
 
     async def body() -> AsyncIterator[bytes]:
@@ -98,7 +112,7 @@ async def audio_response(
                 if piece:
                     sent.append(piece)
                     yield piece
-                chunk = await _next_watching(job, request)  # headers are sent: watch for the client leaving
+                chunk = await _next(job, request)  # headers are sent: watch for the client leaving
             tail = encoder.finish()
             if tail:
                 sent.append(tail)
@@ -108,12 +122,12 @@ async def audio_response(
             raise
         except Exception as exc:  # headers are gone: all we can do is end the stream early (and say so in the log)
             status, code, _ = status_of(exc)
-            note_error(request.scope, max(status, 500), code if status >= 500 else "stream_failed",
-                       f"the stream ended early: {exc}", None if isinstance(exc, MynaError) else exc)
+            note_error(request.scope, status, code, f"the stream ended early: {exc}",
+                       None if isinstance(exc, MynaError) else exc)
         finally:
             job.cancel()
             if complete and cache_key is not None:
-                await asyncio.to_thread(service.cache.put, cache_key, b"".join(sent), voice_id)
+                await asyncio.to_thread(service.store_result, cache_key, b"".join(sent), voice_id)
 
     headers = {"X-Myna-Cache": "miss" if cache_key else "off", "Cache-Control": "no-store"}
     return StreamingResponse(body(), media_type=mime, headers=headers)

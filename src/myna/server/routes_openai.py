@@ -109,8 +109,8 @@ async def _ws_request(socket: WebSocket, service, message: str) -> None:
         req = SpeechRequest.model_validate(payload)
         if req.response_format not in ("pcm", "wav"):
             raise ApiError(400, "the WebSocket sends pcm or wav; set response_format to one of them")
-        run, _, _ = _job(service, req)
-        job = service.pool.submit(run, service.settings.request_timeout)
+        run, record, _ = _job(service, req)
+        job = service.pool.submit(run, service.settings.request_timeout, record.id)
     except (json.JSONDecodeError, ValidationError) as exc:
         await socket.send_json({"type": "error", "message": f"invalid request: {exc}", "status": 400})
         return
@@ -132,6 +132,8 @@ async def _ws_request(socket: WebSocket, service, message: str) -> None:
                 await socket.send_json({"type": "cancelled"})
                 return
             chunk = chunk_task.result()
+            if job.stop_error is not None:
+                raise job.stop_error
             if chunk is None:
                 await socket.send_json({"type": "done"})
                 return

@@ -72,5 +72,5 @@ async def get_voice(request: Request, voice_id: str) -> VoiceOut:
 async def delete_voice(request: Request, voice_id: str) -> Response:
     """Erase a voice: clip, records, consent, cached prompts and cached results."""
     service = request.app.state.service
-    await asyncio.to_thread(service.registry.delete, voice_id)
+    await asyncio.to_thread(service.delete_voice, voice_id)
     return Response(status_code=204)

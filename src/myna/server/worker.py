@@ -40,7 +40,7 @@ class Timeout(MynaError):
     """The request took longer than the server's per-request timeout."""
 
 
-@dataclass
+@dataclass(eq=False)  # jobs are compared (and hashed) by identity
 class Job:
     """One request's work and the channel its audio comes back through."""
 
@@ -50,6 +50,9 @@ class Job:
     out: asyncio.Queue = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: float | None = None
+    voice_id: str | None = None  # the registered voice it speaks with: its erasure stops the job
+    stop_error: MynaError | None = None  # why the job was stopped, when not by its own client
+    on_done: Callable[[Job], None] | None = None  # told once its client has had the end, an error, or cancelled
 
     def should_stop(self) -> bool:
         """True once the job was cancelled or its deadline passed."""
@@ -59,9 +62,16 @@ class Job:
         """True when the deadline passed with nobody cancelling the job (a stop then means `Timeout`)."""
         return not self.cancelled.is_set() and time.monotonic() > self.deadline
 
-    def cancel(self) -> None:
-        """Ask the worker to stop this job at the next token."""
+    def cancel(self, error: MynaError | None = None) -> None:
+        """Ask the worker to stop this job at the next token; `error` is what its client then gets."""
+        if error is not None and not self.cancelled.is_set():
+            self.stop_error = error
         self.cancelled.set()
+        self._done()
+
+    def _done(self) -> None:
+        if self.on_done is not None:
+            self.on_done(self)
 
     def _post(self, kind: str, payload: object = None) -> None:
         try:
@@ -79,6 +89,7 @@ class Job:
             raise Timeout(TIMEOUT_MESSAGE) from None
         if kind == "chunk":
             return payload
+        self._done()
         if kind == "end":
             return None
         raise payload
@@ -110,8 +121,8 @@ class _Worker(threading.Thread):
 
     def _serve(self, job: Job) -> None:
         if job.should_stop():
-            job._post("error", Timeout(TIMEOUT_MESSAGE) if job.timed_out() else
-                      Cancelled("the request was cancelled before a worker was free"))
+            job._post("error", job.stop_error or (Timeout(TIMEOUT_MESSAGE) if job.timed_out() else
+                      Cancelled("the request was cancelled before a worker was free")))
             return
         job.started = time.monotonic()
         self.pool._count_busy(+1)
@@ -123,7 +134,9 @@ class _Worker(threading.Thread):
                 job._post("chunk", (synth.sampling_rate, audio))
             job._post("end")
         except MynaError as exc:  # a stop at the deadline is a timeout, whichever side noticed it first
-            job._post("error", Timeout(TIMEOUT_MESSAGE) if isinstance(exc, Cancelled) and job.timed_out() else exc)
+            if isinstance(exc, Cancelled):
+                exc = job.stop_error or (Timeout(TIMEOUT_MESSAGE) if job.timed_out() else exc)
+            job._post("error", exc)
         except Exception as exc:  # a bug: the request fails (its log line carries the traceback), the worker lives on
             job._post("error", exc)
         finally:
@@ -149,6 +162,7 @@ class WorkerPool:
         self._workers = [_Worker(self, i) for i in range(threads)]
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._live: set[Job] = set()  # submitted, their client not done with them yet; guarded by _busy_lock
         self._started = False
 
     def _batched_view(self, generation: int) -> Synthesizer:
@@ -193,14 +207,29 @@ class WorkerPool:
         """The workers' current Synthesizers (for cache eviction)."""
         return [w.synth for w in self._workers if w.synth is not None]
 
-    def submit(self, run: JobRun, timeout: float) -> Job:
+    def submit(self, run: JobRun, timeout: float, voice_id: str | None = None) -> Job:
         """Queue a job (call from the event loop); raises `Busy` when the queue is full."""
-        job = Job(run, time.monotonic() + timeout, asyncio.get_running_loop())
+        job = Job(run, time.monotonic() + timeout, asyncio.get_running_loop(), voice_id=voice_id, on_done=self._retire)
+        with self._busy_lock:
+            self._live.add(job)
         try:
             self._jobs.put_nowait(job)
         except queue.Full:
+            self._retire(job)
             raise Busy(f"the server is busy ({self._jobs.maxsize} requests waiting); retry in a moment") from None
         return job
+
+    def cancel_voice(self, voice_id: str, error: MynaError) -> int:
+        """Stop every job that speaks with `voice_id` and whose client has not had all of it; how many."""
+        with self._busy_lock:
+            jobs = [job for job in self._live if job.voice_id == voice_id]
+        for job in jobs:
+            job.cancel(error)
+        return len(jobs)
+
+    def _retire(self, job: Job) -> None:
+        with self._busy_lock:
+            self._live.discard(job)
 
     def reload(self, factory: Callable[[], Synthesizer]) -> None:
         """Use new models: each worker loads them before its next job; running jobs finish on the old ones."""

@@ -191,6 +191,15 @@ class VoiceRegistry:
         """All voices, oldest first."""
         return [self._record(row) for row in self._store.all()]
 
+    @staticmethod
+    def is_voice_id(text: str) -> bool:
+        """Whether `text` has the form of a voice id (32 lowercase hex digits)."""
+        return _ID_PATTERN.fullmatch(text or "") is not None
+
+    def exists(self, voice_id: str) -> bool:
+        """Whether a voice with this id is registered now."""
+        return _ID_PATTERN.fullmatch(voice_id or "") is not None and self._store.get(voice_id) is not None
+
     def get(self, voice_id: str) -> VoiceRecord:
         """One voice, or `UnknownVoiceError`."""
         return self._record(self._row(voice_id))
