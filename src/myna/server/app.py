@@ -16,14 +16,14 @@ from fastapi import FastAPI
 
 from myna.config import Settings
 from myna.engine.synthesizer import Synthesizer
-from myna.errors import InputError
+from myna.errors import InputError, MynaError
 from myna.server import errors
 from myna.server.auth import KeyStore
 from myna.server.cache import make_result_cache, result_key
 from myna.server.errors import ApiError
 from myna.server.gate import RequestGate
 from myna.server.metrics import Metrics
-from myna.server.worker import WorkerPool
+from myna.server.worker import ReloadError, WorkerPool
 from myna.voices.crypto import read_key
 from myna.voices.registry import UnknownVoiceError, VoiceRegistry
 
@@ -58,6 +58,7 @@ class Service:
         self.caching = settings.result_cache_bytes > 0 or bool(settings.redis_url)
         self.metrics = Metrics(lambda: self.pool.depth, lambda: self.pool.busy, self.cache.stats)
         self.stopping = False
+        self.reload_error: str | None = None  # why the last reload failed (None: it worked, or none was asked)
         model_files = (settings.model_dir, settings.gpt, settings.sovits, settings.hubert, settings.bert, settings.sv)
         self.private_roots = errors.private_roots(
             [settings.data_dir, *settings.ref_dirs, *(p if p is None or p.is_dir() else p.parent for p in model_files)]
@@ -108,8 +109,17 @@ class Service:
         return result_key(voice_id, version, text, params) if self.caching else None
 
     def reload(self) -> None:
-        """Load the configured models again; workers switch between requests."""
-        self.pool.reload(self._factory or synthesizer_factory(self.settings))
+        """Load the configured models again, then switch to them at once; on failure the old ones keep serving."""
+        try:
+            factory = self._factory or synthesizer_factory(self.settings)
+        except MynaError as exc:
+            raise ReloadError(f"the models could not be loaded ({exc}); the models loaded before keep serving") from exc
+        try:
+            self.pool.reload(factory)
+        except ReloadError as exc:
+            self.reload_error = str(exc)
+            raise
+        self.reload_error = None
 
 
 class _JsonFormatter(logging.Formatter):

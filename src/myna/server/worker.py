@@ -25,7 +25,7 @@ import numpy as np
 
 from myna.engine.batch_decode import BatchDecoder
 from myna.engine.synthesizer import Synthesizer
-from myna.errors import Cancelled, MynaError
+from myna.errors import Cancelled, MynaError, ServerFault
 
 TIMEOUT_MESSAGE = "the request took longer than the server's timeout; send shorter text or retry"
 JobRun = Callable[[Synthesizer, Callable[[], bool]], Iterator[np.ndarray]]
@@ -95,12 +95,27 @@ class Job:
         raise payload
 
 
+class ReloadError(ServerFault):
+    """New models could not be loaded; the ones loaded before keep serving."""
+
+    code = "reload_failed"
+
+
+@dataclass(eq=False)
+class _Models:
+    """One generation of loaded models: a Synthesizer per worker thread (views of one shared set when batched)."""
+
+    generation: int
+    synths: list[Synthesizer]
+    decoder: BatchDecoder | None = None
+
+
 class _Worker(threading.Thread):
     def __init__(self, pool: WorkerPool, index: int):
         super().__init__(name=f"myna-worker-{index}", daemon=True)
         self.pool = pool
-        self.synth: Synthesizer | None = None
-        self.generation = -1
+        self.index = index
+        self.synth: Synthesizer | None = None  # the Synthesizer of the job it runs now (or ran last)
 
     def run(self) -> None:
         while True:
@@ -112,13 +127,6 @@ class _Worker(threading.Thread):
             finally:
                 self.pool._jobs.task_done()
 
-    def _ensure_models(self) -> Synthesizer:
-        if self.synth is None or self.generation != self.pool.generation:
-            generation, factory = self.pool.generation, self.pool._factory
-            self.synth = factory() if self.pool.batch_size == 1 else self.pool._batched_view(generation)
-            self.generation = generation
-        return self.synth
-
     def _serve(self, job: Job) -> None:
         if job.should_stop():
             job._post("error", job.stop_error or (Timeout(TIMEOUT_MESSAGE) if job.timed_out() else
@@ -127,7 +135,7 @@ class _Worker(threading.Thread):
         job.started = time.monotonic()
         self.pool._count_busy(+1)
         try:
-            synth = self._ensure_models()
+            synth = self.synth = self.pool._models.synths[self.index]  # the models live when the job starts
             for audio in job.run(synth, job.should_stop):
                 if job.should_stop():
                     raise Cancelled("synthesis was cancelled")
@@ -153,10 +161,10 @@ class WorkerPool:
     def __init__(self, factory: Callable[[], Synthesizer], workers: int = 1, queue_size: int = 32,
                  batch_size: int = 1):
         self._factory = factory
-        self.generation = 0
         self.batch_size = batch_size
-        self._shared: tuple[int, Synthesizer, BatchDecoder] | None = None
-        self._shared_lock = threading.Lock()
+        self._models: _Models | None = None  # swapped whole by `reload`: a job uses the set live when it starts
+        self._reload_lock = threading.Lock()
+        self.reloading = False
         self._jobs: queue.Queue = queue.Queue(maxsize=queue_size)
         threads = workers if batch_size == 1 else max(workers, batch_size)
         self._workers = [_Worker(self, i) for i in range(threads)]
@@ -165,33 +173,39 @@ class WorkerPool:
         self._live: set[Job] = set()  # submitted, their client not done with them yet; guarded by _busy_lock
         self._started = False
 
-    def _batched_view(self, generation: int) -> Synthesizer:
-        """A worker's Synthesizer on the shared models of `generation`, decoding through the shared batch."""
-        with self._shared_lock:
-            if self._shared is None or self._shared[0] != generation:
-                old, base = self._shared, self._factory()
-                self._shared = (generation, base, BatchDecoder(base.gpt, self.batch_size))
-                if old is not None:  # its thread ends once the jobs still on the old models are done
-                    old[2].close(timeout=0)
-            return self._shared[1].with_decoder(self._shared[2])
+    @property
+    def generation(self) -> int:
+        """How many times the models were (re)loaded since the first load (0)."""
+        return self._models.generation if self._models is not None else -1
+
+    def _load(self, factory: Callable[[], Synthesizer], generation: int) -> _Models:
+        """Load a complete model set for every worker (the old one keeps serving meanwhile)."""
+        if self.batch_size == 1:
+            return _Models(generation, [factory() for _ in self._workers])
+        base = factory()
+        decoder = BatchDecoder(base.gpt, self.batch_size)
+        return _Models(generation, [base.with_decoder(decoder) for _ in self._workers], decoder)
 
     def _count_busy(self, change: int) -> None:
         with self._busy_lock:
             self._busy += change
 
-    def start(self, preload: bool = True) -> None:
-        """Start the worker threads; with `preload`, load every worker's models first (fail fast)."""
-        if preload:
-            for worker in self._workers:
-                worker._ensure_models()
+    def start(self) -> None:
+        """Load every worker's models (fail fast), then start the worker threads."""
+        self._models = self._load(self._factory, 0)
         for worker in self._workers:
             worker.start()
         self._started = True
 
     @property
     def ready(self) -> bool:
-        """Whether workers run and hold models of the current generation."""
-        return self._started and all(w.synth is not None and w.is_alive() for w in self._workers)
+        """Whether the workers run and loaded models are live."""
+        return self._started and self._models is not None and all(w.is_alive() for w in self._workers)
+
+    @property
+    def size(self) -> int:
+        """Worker threads."""
+        return len(self._workers)
 
     @property
     def depth(self) -> int:
@@ -204,8 +218,12 @@ class WorkerPool:
         return self._busy
 
     def synthesizers(self) -> list[Synthesizer]:
-        """The workers' current Synthesizers (for cache eviction)."""
-        return [w.synth for w in self._workers if w.synth is not None]
+        """Every Synthesizer that holds state now: the live set's and any older one a running job still uses."""
+        found = list(self._models.synths) if self._models is not None else []
+        for worker in self._workers:
+            if worker.synth is not None and all(worker.synth is not s for s in found):
+                found.append(worker.synth)
+        return found
 
     def submit(self, run: JobRun, timeout: float, voice_id: str | None = None) -> Job:
         """Queue a job (call from the event loop); raises `Busy` when the queue is full."""
@@ -232,10 +250,22 @@ class WorkerPool:
             self._live.discard(job)
 
     def reload(self, factory: Callable[[], Synthesizer]) -> None:
-        """Use new models: each worker loads them before its next job; running jobs finish on the old ones."""
-        factory()  # load once here, so a broken model fails the reload instead of the next requests
-        self._factory = factory
-        self.generation += 1
+        """Load new models for every worker, then make them live at once; raises `ReloadError`, old ones kept.
+
+        Jobs already running finish on the models they started with; the next job of each worker
+        uses the new set. Needs memory for both sets while the new one loads.
+        """
+        with self._reload_lock:
+            self.reloading = True
+            try:
+                new = self._load(factory, self.generation + 1)
+            except Exception as exc:
+                raise ReloadError(f"the models could not be loaded ({exc}); the models loaded before keep serving") from exc
+            finally:
+                self.reloading = False
+            old, self._models, self._factory = self._models, new, factory
+            if old is not None and old.decoder is not None:  # its thread ends once the jobs still on it are done
+                old.decoder.close(timeout=0)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Let queued jobs finish, then stop the threads."""
@@ -247,5 +277,5 @@ class WorkerPool:
         for worker in self._workers:
             if worker.is_alive():
                 worker.join(timeout)
-        if self._shared is not None:
-            self._shared[2].close(timeout)
+        if self._models is not None and self._models.decoder is not None:
+            self._models.decoder.close(timeout)
