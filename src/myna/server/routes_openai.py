@@ -17,11 +17,17 @@ from pydantic import ValidationError
 from myna.audio.encode import StreamEncoder
 from myna.errors import MynaError
 from myna.server.errors import ApiError, status_of
-from myna.server.respond import audio_response
+from myna.server.respond import SpeechEvents, audio_response
 from myna.server.schemas import ModelCard, SpeechRequest
 
 router = APIRouter()
-MODEL_IDS = ("myna", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+# Every id names the loaded models (myna serves one model set); any other `model` is refused with 404.
+MODEL_IDS = ("myna", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15")
+PCM_RATE = 24000  # OpenAI's pcm: 24 kHz 16-bit little-endian mono
+
+
+def _out_rate(fmt: str) -> int | None:
+    return PCM_RATE if fmt == "pcm" else None
 
 
 def _resolve_voice(service, voice: str):
@@ -38,12 +44,15 @@ def _resolve_voice(service, voice: str):
 
 def _job(service, req: SpeechRequest):
     """(run, record, cache key) of one speech request; raises on bad input before any work is queued."""
+    if req.model not in MODEL_IDS:
+        raise ApiError(404, f"unknown model {req.model!r}; use one of {', '.join(MODEL_IDS)} (GET /v1/models)",
+                       "model_not_found")
     if not req.input.strip():
         raise ApiError(400, "input is empty: give the text to speak")
     if len(req.input) > service.settings.max_text_chars:
         raise ApiError(413, f"input is {len(req.input)} characters; the limit is {service.settings.max_text_chars}",
                        "text_too_long")
-    record = _resolve_voice(service, req.voice)
+    record = _resolve_voice(service, req.voice_name)
     options = req.options(service.settings.stream_chunk_tokens)
     language = (req.language or record.language).lower()
     from myna.engine.textprep import check_language
@@ -59,7 +68,7 @@ def _job(service, req: SpeechRequest):
     key = None
     if req.seed != -1:
         params = req.model_dump(exclude={"input", "model", "instructions"})
-        params.update(language=language, api="openai")
+        params.update(language=language, api="openai", voice=record.id)  # one key however the voice was named
         key = service.result_key(record.id, record.version, text, params)
     return run, record, key
 
@@ -69,8 +78,10 @@ async def speech(request: Request, req: SpeechRequest) -> Response:
     """Speak `input` in a registered voice (OpenAI's request body; `voice` is a voice id or name)."""
     service = request.app.state.service
     run, record, key = _job(service, req)
+    events = SpeechEvents(len(req.input)) if req.stream_format == "sse" else None
     return await audio_response(request, service, run, req.response_format, "/v1/audio/speech", req.stream, key,
-                                record.id, wav_length=0xFFFFFFFF - 36)
+                                record.id, wav_length=0xFFFFFFFF - 36, out_rate=_out_rate(req.response_format),
+                                events=events)
 
 
 @router.get("/v1/models")
@@ -119,7 +130,8 @@ async def _ws_request(socket: WebSocket, service, message: str) -> None:
         return
     listener = asyncio.ensure_future(socket.receive_text())
     try:
-        encoder = StreamEncoder(req.response_format, service.sampling_rate, 0xFFFFFFFF - 36)
+        encoder = StreamEncoder(req.response_format, service.sampling_rate, 0xFFFFFFFF - 36,
+                                _out_rate(req.response_format))
         if encoder.header():
             await socket.send_bytes(encoder.header())
         while True:
@@ -135,6 +147,9 @@ async def _ws_request(socket: WebSocket, service, message: str) -> None:
             if job.stop_error is not None:
                 raise job.stop_error
             if chunk is None:
+                tail = encoder.finish()
+                if tail:
+                    await socket.send_bytes(tail)
                 await socket.send_json({"type": "done"})
                 return
             await socket.send_bytes(encoder.chunk(chunk[1]))
