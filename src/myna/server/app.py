@@ -25,7 +25,8 @@ from myna.server.gate import RequestGate
 from myna.server.metrics import Metrics
 from myna.server.worker import ReloadError, WorkerPool
 from myna.voices.crypto import read_key
-from myna.voices.registry import UnknownVoiceError, VoiceRegistry
+from myna.voices.registry import UnknownVoiceError, VoiceRegistry, make_private_dir
+from myna.voices.store import VoiceStorageError
 
 log = logging.getLogger("myna.server")
 
@@ -53,6 +54,10 @@ class Service:
                                settings.batch_size)
         self.auth = KeyStore.load(settings.api_keys_file, settings.admin_key)
         key = read_key(settings.voice_key_file) if settings.voice_key_file else None
+        try:
+            make_private_dir(settings.data_dir)  # personal data below: only the server's user may enter
+        except OSError as exc:
+            raise VoiceStorageError(f"cannot create the data folder {settings.data_dir}: {exc}") from exc
         self.registry = VoiceRegistry(settings.data_dir / "voices", key=key)
         self.cache = make_result_cache(settings.redis_url, max(settings.result_cache_bytes, 1))
         self.caching = settings.result_cache_bytes > 0 or bool(settings.redis_url)

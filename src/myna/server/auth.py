@@ -65,6 +65,14 @@ class KeyStore:
         """The name of the key that allows `scope` for this request (None when auth is off)."""
         return self.check_headers(request.headers, scope)
 
+    def allows(self, headers: Mapping[str, str], scope: str) -> bool:
+        """Whether these request headers carry a key with `scope` (always, when auth is off)."""
+        try:
+            self.check_headers(headers, scope)
+        except ApiError:
+            return False
+        return True
+
     def check_headers(self, headers: Mapping[str, str], scope: str) -> str | None:
         """The name of the key in these request headers that allows `scope` (None when auth is off)."""
         if not self.enabled:

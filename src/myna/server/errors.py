@@ -69,8 +69,12 @@ def status_of(exc: Exception) -> tuple[int, str, dict]:
         return 504, "timeout", {}
     if isinstance(exc, Cancelled):
         return 499, "cancelled", {}
-    if type(exc).__name__ == "UnknownVoiceError":
+    from myna.voices.registry import UnknownVoiceError, VoiceNameTaken
+
+    if isinstance(exc, UnknownVoiceError):
         return 404, "unknown_voice", {}
+    if isinstance(exc, VoiceNameTaken):
+        return 409, "name_taken", {}
     if isinstance(exc, ServerFault):
         return exc.status, exc.code, {}
     if isinstance(exc, InputError):

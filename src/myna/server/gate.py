@@ -53,6 +53,11 @@ def key_name(scope: dict) -> str | None:
     return scope.get(RECORD_KEY, {}).get("key")
 
 
+def is_admin(scope: dict) -> bool:
+    """Whether this request's key has the admin scope (consent records and who registered a voice are admin-only)."""
+    return bool(scope.get(RECORD_KEY, {}).get("admin"))
+
+
 def note_error(scope: dict, status: int, code: str, message: str, exc: BaseException | None = None) -> None:
     """Attach an error to the request's log line (one line per request: handlers never log by themselves)."""
     record = scope.get(RECORD_KEY)
@@ -93,6 +98,7 @@ class RequestGate:
             needed = required_scope(method, path)
             if needed is not None:
                 record["key"] = service.auth.check_headers(headers, needed)
+                record["admin"] = needed == "admin" or service.auth.allows(headers, "admin")
             limit = _body_limit(service.settings, path)
             declared = headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -19,6 +19,7 @@ from myna.errors import MynaError
 from myna.server.errors import ApiError, status_of
 from myna.server.respond import SpeechEvents, audio_response
 from myna.server.schemas import ModelCard, SpeechRequest
+from myna.voices.registry import UnknownVoiceError
 
 router = APIRouter()
 # Every id names the loaded models (myna serves one model set); any other `model` is refused with 404.
@@ -31,15 +32,12 @@ def _out_rate(fmt: str) -> int | None:
 
 
 def _resolve_voice(service, voice: str):
-    """The registered voice with this id, else with this name."""
-    for record in service.registry.list():
-        if record.id == voice:
-            return record
-    matches = [r for r in service.registry.list() if r.name == voice]
-    if not matches:
+    """The registered voice with this id, else with this name (names are unique, ignoring case)."""
+    try:
+        return service.registry.find(voice)
+    except UnknownVoiceError:
         raise ApiError(404, f"unknown voice {voice!r}: create it with POST /v1/voices, or list voices with GET /v1/voices",
-                       "unknown_voice")
-    return matches[0]
+                       "unknown_voice") from None
 
 
 def _job(service, req: SpeechRequest):

@@ -108,4 +108,5 @@ class VoiceOut(BaseModel):
     created_at: str
     version: int
     clip_seconds: float
-    consent: dict[str, str | None]
+    consent: dict[str, str | None] | None = Field(None, description="the consent record (admin keys only)")
+    created_by: str | None = Field(None, description="the API key that registered the voice (admin keys only)")

@@ -119,18 +119,6 @@ def check_language(language: str) -> str:
     return language
 
 
-def check_name(name: str, limits: ClipLimits) -> str:
-    """A voice name, stripped: non-empty, bounded, one line."""
-    name = (name or "").strip()
-    if not name:
-        raise InputError("the voice needs a name: give a non-empty name")
-    if len(name) > limits.max_name_chars:
-        raise InputError(f"the voice name is {len(name)} characters; at most {limits.max_name_chars} are allowed")
-    if any(ch in name for ch in "\r\n\x00"):
-        raise InputError("the voice name must be one line of text without control characters")
-    return name
-
-
 def check_transcript(transcript: str | None, limits: ClipLimits) -> str | None:
     """The clip's transcript, stripped; None or empty means reference-free use of the clip."""
     if transcript is None:
