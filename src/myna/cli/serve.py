@@ -13,9 +13,15 @@ from myna.errors import MynaError
 def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
     """`myna serve`: the HTTP server (settings from MYNA_* variables, overridden by flags)."""
     if args.hash_key:
-        from myna.server.auth import hash_key
+        from myna.server.auth import SCOPES, hash_key
 
-        out.write(f"{hash_key(args.hash_key)} tts,admin\n")
+        scopes = [scope.strip() for scope in (args.scopes or "tts,admin").split(",") if scope.strip()]
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if not scopes or unknown:
+            err.write(f"myna serve: --scopes takes tts and/or admin, comma-separated (got {args.scopes!r})\n")
+            return 2
+        name = f" {args.key_name}" if args.key_name else ""
+        out.write(f"{hash_key(args.hash_key)} {','.join(dict.fromkeys(scopes))}{name}\n")
         return 0
     try:
         import uvicorn
@@ -61,5 +67,9 @@ def register(commands) -> None:
                             "(default 16; 0 = one chunk per sentence)")
     serve.add_argument("--queue-size", type=int, help="requests that may wait before 503 (default 32)")
     serve.add_argument("--hash-key", metavar="KEY", help="print the keys-file line of KEY and exit")
+    serve.add_argument("--scopes", metavar="LIST",
+                       help="with --hash-key: the key's scopes, tts and/or admin, comma-separated (default tts,admin)")
+    serve.add_argument("--key-name", metavar="NAME",
+                       help="with --hash-key: the key's name in logs and voice records (default keyN, N its line)")
     add_model_args(serve, defaults=False)
     serve.set_defaults(handler=cmd_serve)
