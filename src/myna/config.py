@@ -8,6 +8,8 @@
     MYNA_DEFAULT_VOICE                   folder of the voice `myna say` uses when given no model (the bundled one)
     MYNA_PRECISION                       GPT decoding: auto (int8 on CPU, bf16 on CUDA), fp32 (exact), bf16, int8, fp16
     MYNA_CPU_KERNELS                     1/0: the fast precisions' CPU attention kernel, compiled on first use (1)
+    MYNA_WATERMARK                       1/0: mark every clip made with the inaudible watermark (1); only
+                                         the operator turns it off, no request can (myna.audio.watermark)
     MYNA_REF_DIRS                        folders /tts may read reference clips from (os.pathsep-separated)
     MYNA_API_KEYS_FILE                   hashed API keys, one per line: "sha256:<hex> <scope>[,<scope>] [name]"
     MYNA_ADMIN_KEY                       one admin key given in clear (hashed on read, never stored)
@@ -51,6 +53,7 @@ class Settings:
     device: str = "cpu"
     precision: str = "auto"
     cpu_kernels: bool = True
+    watermark: bool = True
     ref_dirs: tuple[Path, ...] = ()
     api_keys_file: Path | None = None
     admin_key: str | None = None
@@ -105,7 +108,7 @@ class Settings:
 
 _INTS = {"port", "workers", "batch_size", "stream_chunk_tokens", "queue_size", "max_text_chars", "max_upload_bytes", "max_body_bytes", "result_cache_bytes"}
 _FLOATS = {"request_timeout"}
-_BOOLS = {"cpu_kernels"}
+_BOOLS = {"cpu_kernels", "watermark"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _PATHS = {"data_dir", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "default_voice", "api_keys_file",
           "voice_key_file"}
