@@ -160,7 +160,7 @@ def test_silence_and_short_audio_are_not_marked_or_detected(marker):
     for audio in (np.zeros(3 * RATE, np.float32), np.zeros(10, np.float32), np.zeros(0, np.float32)):
         assert np.array_equal(marker.embed(audio, RATE, 3), audio)
         found = marker.detect(audio, RATE)
-        assert not found.watermarked and found.confidence == 0.0
+        assert not found.watermarked and found.confidence == 0.0 and found.score == 0.0
 
 
 def test_code_corrects_errors_and_its_crc_rejects_noise():

@@ -252,7 +252,8 @@ class Watermarker:
         confidence = 1.0 - chance
         watermarked = confidence >= THRESHOLD_CONFIDENCE
         payload = guess if watermarked and checked else None
-        return Detection(watermarked, confidence, payload, float(best[0]), guess)
+        score = float(best[0]) if np.isfinite(best[0]) else 0.0  # too short to scan: no evidence either way
+        return Detection(watermarked, confidence, payload, score, guess)
 
     def _scan(self, audio: np.ndarray, grid: _Grid) -> tuple[float, np.ndarray]:
         """Best sync z-score of one segment over offsets and phases, and the soft code bits there."""
