@@ -13,9 +13,12 @@ TEXT = "Hello there, my good friend. How are you today? I am fine, thank you ver
 
 @pytest.fixture(scope="module")
 def models(tiny_set):
+    """A Synthesizer as loaded by default (MYNA_WATERMARK unset), and one loaded with the mark off."""
     paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
-    marked, plain = load_synthesizer(paths, watermark=True), load_synthesizer(paths, watermark=False)
-    return marked, plain, tiny_set["clips"][0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MYNA_WATERMARK", raising=False)
+        marked = load_synthesizer(paths)
+    return marked, load_synthesizer(paths, watermark=False), tiny_set["clips"][0]
 
 
 def test_synthesize_output_is_marked_with_its_payload(models):
@@ -47,8 +50,7 @@ def test_a_bad_payload_fails_before_streaming(models):
 
 
 def test_the_operator_setting_decides(models, tiny_set, monkeypatch):
-    paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
-    monkeypatch.delenv("MYNA_WATERMARK", raising=False)
-    assert load_synthesizer(paths).watermarker is not None  # on by default
+    assert models[0].watermarker is not None  # on by default
     monkeypatch.setenv("MYNA_WATERMARK", "0")
+    paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
     assert load_synthesizer(paths).watermarker is None
