@@ -173,3 +173,16 @@ def test_code_corrects_errors_and_its_crc_rejects_noise():
     assert decode_payload(soft) == (payload, True)
     checked = sum(decode_payload(rng.normal(0, 1, CODED_BITS))[1] for _ in range(200))
     assert checked <= 1  # noise decodes to a payload whose CRC checks about once in 32768 tries
+
+
+def test_long_audio_is_marked_in_pieces_that_join_seamlessly(marker, speech):
+    clip = np.concatenate(speech[:3])  # over 20 s: marked as several 10 s pieces
+    marked = marker.embed(clip, RATE, 99)
+    by_hand, ten_seconds = marker.stream(RATE, 99), 10 * RATE
+    pieces = np.concatenate([by_hand.push(clip[:ten_seconds]), by_hand.push(clip[ten_seconds:2 * ten_seconds]),
+                             by_hand.push(clip[2 * ten_seconds:])])
+    assert np.array_equal(marked, pieces)  # the same cut points give the same samples
+    for begin in (0, len(clip) // 2, len(clip) - 3 * RATE):
+        found = marker.detect(marked[begin : begin + 3 * RATE], RATE)
+        assert found.watermarked
+    assert marker.detect(marked, RATE).payload == 99

@@ -52,6 +52,7 @@ MIN_RATE = 8000
 # (a 4 dB cut raised the 3 s excerpts' lowest scores by ~20% for 0.1 less PESQ than +-3 dB)
 _START_DB, _MARGIN_DB, _MAX_DB, _MAX_CUT_DB, _ROUNDS, _STEP = 0.5, 2.0, 3.0, 4.0, 3, 0.7
 _QUIET_DB = -40.0  # tiles this far below their frame's loudest band are left alone (and ignored)
+_PIECE_FRAMES = 625  # marking works on at most this many frames (10 s) at a time
 _SILENT_DB = -85.0  # tile level (dB re full-scale white noise power) below which a tile is silence
 _CLIP_DB = 6.0  # the detector's statistic is clipped here: one odd tile cannot dominate
 # detection: sub-frame offsets tried, segment length, z-score needed (see `Detection`)
@@ -304,6 +305,12 @@ class WatermarkStream:
     def push(self, chunk: np.ndarray) -> np.ndarray:
         """The next chunk (mono float32), marked; the mark's edges continue into the next chunk."""
         chunk = _check_audio(chunk)
+        piece = _PIECE_FRAMES * self.grid.hop  # long audio in pieces: memory stays bounded
+        if len(chunk) > piece:
+            return np.concatenate([self._push(chunk[at : at + piece]) for at in range(0, len(chunk), piece)])
+        return self._push(chunk)
+
+    def _push(self, chunk: np.ndarray) -> np.ndarray:
         n, hop = len(chunk), self.grid.hop
         if n == 0:
             return chunk
