@@ -30,7 +30,7 @@ _LAZY = {
 
 
 def load_model(paths: ModelPaths, device: str = "cpu") -> Synthesizer:
-    """Load the models named in `paths` into a ready Synthesizer."""
+    """Load the models named in `paths` into a ready Synthesizer (its audio watermarked unless MYNA_WATERMARK=0)."""
     from myna.engine.loading import load_synthesizer
 
     return load_synthesizer(paths, device)
