@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {c.name: measure(c, marked, clean, attacks, fp_attacks, args.seed) for c in candidates}
     print_table(results, len(marked), len(clean))
     chunk_ms = first_chunk_cost()
-    print(f"\nfirst streamed chunk (0.4 s at 32 kHz): marking takes {chunk_ms:.1f} ms")
+    print(f"\nfirst streamed chunk (0.4 s at 32 kHz): myna's mark takes {chunk_ms:.1f} ms")
     if args.engine:
         first = engine_first_audio_ms()
         print(f"engine first streamed audio: {first:.0f} ms; with the mark {first + chunk_ms:.0f} ms "
