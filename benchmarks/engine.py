@@ -115,21 +115,19 @@ def _sovits_hooks(mode: str | None):
 
 
 def zh_bert(text: str):
-    """A ChineseBert wrapper around a full-size random chinese-roberta-wwm-ext-large (no files needed)."""
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+    """A ChineseBert around a full-size random chinese-roberta-wwm-ext-large (no files needed)."""
+    from tokenizers.implementations import BertWordPieceTokenizer
 
     from myna.features.bert import ChineseBert
+    from myna.features.bert_model import BertConfig, BertEncoder
 
     folder = Path(tempfile.mkdtemp(prefix="myna-bench-bert-"))
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(text) | set("，。！？、,.!?"))]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    bert = ChineseBert.__new__(ChineseBert)
-    bert.tokenizer = BertTokenizer(str(folder / "vocab.txt"))
+    tokenizer = BertWordPieceTokenizer(str(folder / "vocab.txt"))._tokenizer
     config = BertConfig(vocab_size=21128, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                         intermediate_size=4096)
-    bert.device = torch.device("cpu")
-    bert.use_model(BertForMaskedLM(config))
-    return bert
+    return ChineseBert.from_parts(tokenizer, BertEncoder(config))
 
 
 def run_mode(args: argparse.Namespace) -> dict[str, object]:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, quiet_transformers
+from myna.cli.common import add_model_args
 from myna.errors import MynaError
 
 
@@ -32,7 +32,6 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             stream_chunk_tokens=args.stream_chunk_tokens,
             ref_dirs=tuple(Path(d) for d in args.ref_dir) if args.ref_dir else None,
         )
-        quiet_transformers()
         configure_logging()
         app = create_app(settings)
     except MynaError as exc:
