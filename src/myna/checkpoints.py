@@ -74,7 +74,7 @@ def read_gpt(path: str | Path) -> GPTCheckpoint:
         kind, config, state, info = _read_safetensors(path)
         _expect_kind(path, kind, "gpt")
         return GPTCheckpoint(config, state, info)
-    data = _torch_load(path, _read_bytes(path))
+    data = _torch_load(path, path if _head(path) == _ZIP_MAGIC else _read_bytes(path))
     weight = data.get("weight", data.get("state_dict"))
     if not isinstance(weight, dict) or "config" not in data:
         raise CheckpointError(f"{path}: not a GPT checkpoint (expected 'weight' and 'config' entries)")
@@ -92,13 +92,12 @@ def read_sovits(path: str | Path) -> SoVITSCheckpoint:
         kind, config, state, info = _read_safetensors(path)
         _expect_kind(path, kind, "sovits")
         return SoVITSCheckpoint(_sovits_version(path, None, config, state), config, state, info)
-    raw = _read_bytes(path)
-    marker = raw[:2]
+    marker = _head(path)
     if marker in _UNSUPPORTED_MARKERS:
         raise CheckpointError(f"{path}: a {_UNSUPPORTED_MARKERS[marker]} SoVITS model; myna supports v1, v2, v2Pro, v2ProPlus")
     if marker != _ZIP_MAGIC and marker not in _MARKER_TO_VERSION:
         raise CheckpointError(f"{path}: not a SoVITS checkpoint (unknown file header {marker!r})")
-    data = _torch_load(path, _ZIP_MAGIC + raw[2:])
+    data = _torch_load(path, path if marker == _ZIP_MAGIC else _ZIP_MAGIC + _read_bytes(path)[2:])
     weight = data.get("weight")
     if not isinstance(weight, dict) or "config" not in data:
         raise CheckpointError(f"{path}: not a SoVITS checkpoint (expected 'weight' and 'config' entries)")
@@ -168,22 +167,33 @@ def read_discriminator(path: str | Path) -> dict[str, torch.Tensor]:
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, size: int = -1) -> bytes:
+    """The file's bytes (the first `size` of them if given); a missing, empty or truncated file is an error."""
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, expected a checkpoint file")
-    data = path.read_bytes()
-    if len(data) < 4:
-        raise CheckpointError(f"{path}: file is empty or truncated ({len(data)} bytes)")
-    return data
+    length = path.stat().st_size
+    if length < 4:
+        raise CheckpointError(f"{path}: file is empty or truncated ({length} bytes)")
+    with path.open("rb") as file:
+        return file.read(size)
 
 
-def _torch_load(path: Path, data: bytes) -> dict[str, Any]:
+def _head(path: Path) -> bytes:
+    """The first two bytes of a checkpoint file (the zip magic or upstream's version marker)."""
+    return _read_bytes(path, 2)
+
+
+def _torch_load(path: Path, data: bytes | Path) -> dict[str, Any]:
+    """torch.load of file bytes, or of a plain zip file memory-mapped (no copy of the file in memory)."""
     try:
         with torch.serialization.safe_globals([(_PickledHParams, "utils.HParams")]):
-            loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (RuntimeError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, KeyError) as exc:
+            if isinstance(data, Path):
+                loaded = torch.load(data, map_location="cpu", weights_only=True, mmap=True)
+            else:
+                loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (RuntimeError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, KeyError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
             raise CheckpointError(

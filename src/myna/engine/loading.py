@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from myna import checkpoints
 from myna.engine.synthesizer import Synthesizer
@@ -66,12 +67,34 @@ class ModelPaths:
                    sv if sv.is_file() else None)  # g2pW stays off unless asked for (as upstream's shims run it)
 
 
-def load_gpt(path: str | Path) -> T2SModel:
-    """The text-to-semantic GPT of an upstream `.ckpt` (or safetensors) file, in fp32, eval mode."""
-    ckpt = checkpoints.read_gpt(path)
-    model = T2SModel(T2SConfig.from_dict(ckpt.config))
+class _SkipInit(TorchFunctionMode):
+    """While active, `torch.nn.init` functions and in-place random fills leave tensors as they are.
+
+    A model about to receive its weights from a file need not draw random ones first: that took
+    0.4 s of CPU for the full-size v2 GPT and as much for SoVITS, per load. Torch-function modes are
+    per thread, so a model built at the same time in another thread is initialised as usual.
+    """
+
+    _RANDOM_FILLS = frozenset({torch.Tensor.normal_, torch.Tensor.uniform_})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__module__", None) == "torch.nn.init" or func in self._RANDOM_FILLS:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
+def gpt_model(ckpt: checkpoints.GPTCheckpoint, path: str | Path) -> T2SModel:
+    """The text-to-semantic GPT of a read checkpoint, in fp32, eval mode."""
+    with _SkipInit():
+        model = T2SModel(T2SConfig.from_dict(ckpt.config))
     _load_strict(model, ckpt.state_dict, path)
     return model.eval()
+
+
+def load_gpt(path: str | Path) -> T2SModel:
+    """The text-to-semantic GPT of an upstream `.ckpt` (or safetensors) file, in fp32, eval mode."""
+    return gpt_model(checkpoints.read_gpt(path), path)
 
 
 def sovits_encoders(path: str | Path) -> dict[str, str]:
@@ -81,12 +104,17 @@ def sovits_encoders(path: str | Path) -> dict[str, str]:
     return encoder_record(checkpoints.read_sovits(path).config)
 
 
-def load_sovits(path: str | Path) -> SoVITS:
-    """The SoVITS synthesizer of an upstream `.pth` (or safetensors) file, in fp32, eval mode."""
-    ckpt = checkpoints.read_sovits(path)
-    model = SoVITS(SoVITSConfig.from_dict(ckpt.config, version=ckpt.version))
+def sovits_model(ckpt: checkpoints.SoVITSCheckpoint, path: str | Path) -> SoVITS:
+    """The SoVITS synthesizer of a read checkpoint, in fp32, eval mode."""
+    with _SkipInit():
+        model = SoVITS(SoVITSConfig.from_dict(ckpt.config, version=ckpt.version))
     _load_strict(model, ckpt.state_dict, path)
     return model.eval()
+
+
+def load_sovits(path: str | Path) -> SoVITS:
+    """The SoVITS synthesizer of an upstream `.pth` (or safetensors) file, in fp32, eval mode."""
+    return sovits_model(checkpoints.read_sovits(path), path)
 
 
 def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -104,7 +132,8 @@ def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: s
             k = wrong[0]
             details.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)})")
         raise checkpoints.CheckpointError(f"{path}: weights do not fit the model its config describes: {'; '.join(details)}")
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    # assign: the model takes the (converted) tensors as they are instead of copying them into its own
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True)
 
 
 def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "fp32",
@@ -120,9 +149,10 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     """
     from myna.engine.precision import prepare_gpt, use_cuda_graphs, use_flat_decode
     from myna.features.bert import ChineseBert
-    from myna.features.encoders import ERES2NET, load_content_encoder, load_speaker_encoder
+    from myna.features.encoders import ERES2NET, encoder_record, load_content_encoder, load_speaker_encoder
 
-    encoders = sovits_encoders(paths.sovits)
+    sovits_file = checkpoints.read_sovits(paths.sovits)  # read once: its config names the encoders too
+    encoders = encoder_record(sovits_file.config)
     gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
     if torch.device(device).type == "cpu":
         use_flat_decode(gpt, fused_attention=cpu_kernels)  # less Python per step
@@ -132,7 +162,8 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
             load_kernels()  # built (once per machine, about a second) now rather than in the first request
     elif precision != "fp32":
         use_cuda_graphs(gpt)  # the exact mode stays eager
-    sovits = load_sovits(paths.sovits).to(device)
+    sovits = sovits_model(sovits_file, paths.sovits).to(device)
+    del sovits_file
     if precision != "fp32" and torch.device(device).type == "cpu":
         from myna.engine.sovits_fast import fast_cpu_mode, prepare_sovits
 
