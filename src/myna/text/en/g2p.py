@@ -37,6 +37,27 @@ _SIBILANT = frozenset({"S", "Z", "SH", "ZH", "CH", "JH"})
 _DROPPED = frozenset({"<pad>", "UW", "</s>", "<s>"})
 
 
+# nltk's TweetTokenizer (what upstream tokenizes with) on the only characters normalized English holds:
+# letters, spaces and '.,?!- . Of its rules only these can match there, in this order (URL's naked
+# domain, words with ' or -, words, ellipses, any other character), after runs of 4+ of one other
+# character are cut to 3. Importing nltk (which imports scipy.stats) took 1-2 s of a cold `myna say`;
+# text with other characters still goes through nltk itself.
+_NORMALIZED = re.compile(r"[ A-Za-z'.,?!\-]*")
+_LONG_RUN = re.compile(r"([^A-Za-z])\1{3,}")
+_TOKEN = re.compile(r"""
+    [A-Za-z]+ (?:[.\-][A-Za-z]+){0,126} [.] [A-Za-z]{2,13} \b  # a naked domain, e.g. node.js
+  | [A-Za-z] (?:[A-Za-z]|['\-])+ [A-Za-z]                     # words with apostrophes or dashes
+  | [A-Za-z]+                                                 # other words
+  | \. (?:\ *\.)+                                             # ellipses
+  | \S                                                        # any other character
+""", re.VERBOSE)
+
+
+def _normalized_tokens(text: str) -> list[str]:
+    """TweetTokenizer().tokenize(text) for text made of letters, spaces and '.,?!- only."""
+    return _TOKEN.findall(_LONG_RUN.sub(r"\1\1\1", text))
+
+
 @cache
 def _tokenizer() -> Callable[[str], list[str]]:
     from nltk.tokenize import TweetTokenizer
@@ -108,6 +129,8 @@ def token_phones(token: str, tag: str = POS_TAG) -> list[str]:
 
 def tokenize(norm_text: str) -> list[str]:
     """Split normalized text into words and punctuation (nltk's TweetTokenizer)."""
+    if _NORMALIZED.fullmatch(norm_text):
+        return _normalized_tokens(norm_text)
     return _tokenizer()(norm_text)
 
 
