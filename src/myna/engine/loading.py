@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from myna.engine.synthesizer import Synthesizer
 from myna.errors import InputError
 from myna.models.sovits import SoVITS, SoVITSConfig
 from myna.models.t2s import T2SConfig, T2SModel
+
+log = logging.getLogger(__name__)
 
 # Where upstream's pretrained_models directory keeps each part (first match wins).
 _LAYOUT = {
@@ -84,17 +88,40 @@ class _SkipInit(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def gpt_model(ckpt: checkpoints.GPTCheckpoint, path: str | Path) -> T2SModel:
-    """The text-to-semantic GPT of a read checkpoint, in fp32, eval mode."""
+def gpt_model(ckpt: checkpoints.GPTCheckpoint, path: str | Path, as_stored: Collection[str] = ()) -> T2SModel:
+    """The text-to-semantic GPT of a read checkpoint, in fp32 (but the keys in `as_stored`), eval mode."""
     with _SkipInit():
         model = T2SModel(T2SConfig.from_dict(ckpt.config))
-    _load_strict(model, ckpt.state_dict, path)
+    _load_strict(model, ckpt.state_dict, path, as_stored)
     return model.eval()
 
 
 def load_gpt(path: str | Path) -> T2SModel:
     """The text-to-semantic GPT of an upstream `.ckpt` (or safetensors) file, in fp32, eval mode."""
     return gpt_model(checkpoints.read_gpt(path), path)
+
+
+def load_int8_gpt(path: str | Path) -> T2SModel:
+    """The GPT of a file prepared for int8 decoding on the CPU, its projections quantized once per file.
+
+    The quantized projections are kept by myna.engine.int8_cache; when they are there, the file's own
+    projection weights are neither converted nor quantized (the same layers, bit for bit).
+    """
+    from myna.engine import int8_cache
+    from myna.engine.precision import prepare_gpt
+
+    ckpt = checkpoints.read_gpt(path)
+    stored = int8_cache.cache_file(path)
+    quantized = int8_cache.read(stored)
+    if quantized is not None:
+        try:
+            model = gpt_model(ckpt, path, as_stored=int8_cache.projection_keys(quantized, ckpt.state_dict))
+            return prepare_gpt(model, "int8", "cpu", int8_weights=quantized)
+        except (KeyError, ValueError, RuntimeError) as error:
+            log.warning("ignoring the int8 weights kept in %s, which do not fit %s: %s", stored, path, error)
+    model = prepare_gpt(gpt_model(ckpt, path), "int8", "cpu")
+    int8_cache.write(stored, model)
+    return model
 
 
 def sovits_encoders(path: str | Path) -> dict[str, str]:
@@ -117,7 +144,8 @@ def load_sovits(path: str | Path) -> SoVITS:
     return sovits_model(checkpoints.read_sovits(path), path)
 
 
-def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path,
+                 as_stored: Collection[str] = ()) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -133,7 +161,8 @@ def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: s
             details.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)})")
         raise checkpoints.CheckpointError(f"{path}: weights do not fit the model its config describes: {'; '.join(details)}")
     # assign: the model takes the (converted) tensors as they are instead of copying them into its own
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, assign=True)
+    model.load_state_dict({k: v.float() if v.is_floating_point() and k not in as_stored else v
+                           for k, v in state.items()}, assign=True)
 
 
 def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "fp32",
@@ -147,13 +176,16 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     in fp32 ("nwc"). `cpu_kernels`: let the fast modes' CPU decode step attend with the compiled kernel
     of myna.engine.cpu_kernels (False: torch's attention only).
     """
-    from myna.engine.precision import prepare_gpt, use_cuda_graphs, use_flat_decode
+    from myna.engine.precision import prepare_gpt, resolve_precision, use_cuda_graphs, use_flat_decode
     from myna.features.bert import ChineseBert
     from myna.features.encoders import ERES2NET, encoder_record, load_content_encoder, load_speaker_encoder
 
     sovits_file = checkpoints.read_sovits(paths.sovits)  # read once: its config names the encoders too
     encoders = encoder_record(sovits_file.config)
-    gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
+    if resolve_precision(precision, device) == "int8":
+        gpt = load_int8_gpt(paths.gpt)
+    else:
+        gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
     if torch.device(device).type == "cpu":
         use_flat_decode(gpt, fused_attention=cpu_kernels)  # less Python per step
         if cpu_kernels and precision != "fp32":
