@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,38 +182,59 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     from myna.features.bert import ChineseBert
     from myna.features.encoders import ERES2NET, encoder_record, load_content_encoder, load_speaker_encoder
 
-    sovits_file = checkpoints.read_sovits(paths.sovits)  # read once: its config names the encoders too
-    encoders = encoder_record(sovits_file.config)
-    if resolve_precision(precision, device) == "int8":
-        gpt = load_int8_gpt(paths.gpt)
-    else:
-        gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
-    if torch.device(device).type == "cpu":
-        use_flat_decode(gpt, fused_attention=cpu_kernels)  # less Python per step
-        if cpu_kernels and precision != "fp32":
-            from myna.engine.cpu_kernels import load_kernels
+    times: dict[str, float] = {}
+    with _timed(times, "SoVITS"):
+        sovits_file = checkpoints.read_sovits(paths.sovits)  # read once: its config names the encoders too
+        encoders = encoder_record(sovits_file.config)
+    with _timed(times, "GPT"):
+        if resolve_precision(precision, device) == "int8":
+            gpt = load_int8_gpt(paths.gpt)
+        else:
+            gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
+        if torch.device(device).type == "cpu":
+            use_flat_decode(gpt, fused_attention=cpu_kernels)  # less Python per step
+        elif precision != "fp32":
+            use_cuda_graphs(gpt)  # the exact mode stays eager
+    if torch.device(device).type == "cpu" and cpu_kernels and precision != "fp32":
+        from myna.engine.cpu_kernels import load_kernels
 
+        with _timed(times, "kernels"):
             load_kernels()  # built (once per machine, about a second) now rather than in the first request
-    elif precision != "fp32":
-        use_cuda_graphs(gpt)  # the exact mode stays eager
-    sovits = sovits_model(sovits_file, paths.sovits).to(device)
-    del sovits_file
-    if precision != "fp32" and torch.device(device).type == "cpu":
-        from myna.engine.sovits_fast import fast_cpu_mode, prepare_sovits
+    with _timed(times, "SoVITS"):
+        sovits = sovits_model(sovits_file, paths.sovits).to(device)
+        del sovits_file
+        if precision != "fp32" and torch.device(device).type == "cpu":
+            from myna.engine.sovits_fast import fast_cpu_mode, prepare_sovits
 
-        prepare_sovits(sovits, fast_cpu_mode())
-    content = load_content_encoder(encoders["content"], paths.hubert, device)
-    bert = ChineseBert(paths.bert, device) if paths.bert else None
+            prepare_sovits(sovits, fast_cpu_mode())
+    with _timed(times, "content encoder"):
+        content = load_content_encoder(encoders["content"], paths.hubert, device)
+    with _timed(times, "BERT"):
+        bert = ChineseBert(paths.bert, device) if paths.bert else None  # reads its weights on first use
     speaker = None
     if sovits.config.is_pro:
         if paths.sv is None and encoders["speaker"] == ERES2NET:
             raise InputError(f"{paths.sovits} is a {sovits.config.version} model: give the speaker-verification model (--sv FILE)")
-        speaker = load_speaker_encoder(encoders["speaker"], paths.sv, device)
+        with _timed(times, "speaker encoder"):
+            speaker = load_speaker_encoder(encoders["speaker"], paths.sv, device)
     polyphones = None
     if paths.g2pw is not None:
         if paths.bert is None:
             raise InputError("g2pW reads text with the BERT tokenizer: give the BERT directory too (--bert)")
         from myna.text.zh.g2pw import load_g2pw
 
-        polyphones = load_g2pw(paths.g2pw, paths.bert)
-    return Synthesizer(gpt, sovits, content, bert, speaker, version=sovits.config.version, polyphones=polyphones)
+        with _timed(times, "g2pW"):
+            polyphones = load_g2pw(paths.g2pw, paths.bert)
+    synth = Synthesizer(gpt, sovits, content, bert, speaker, version=sovits.config.version, polyphones=polyphones)
+    synth.load_seconds = times
+    return synth
+
+
+@contextmanager
+def _timed(times: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the block to times[name]."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[name] = times.get(name, 0.0) + time.perf_counter() - start
