@@ -8,10 +8,11 @@ made with upstream's classes); without it a random full-size set is written to a
 first (myna's writers). Every run is a fresh process, with the files in the OS page cache, for a
 10-word English sentence with the default precision: `--tokens` semantic tokens (75 = 3 s of speech).
 
-Rows: the phases inside one `myna say` (interpreter start, imports, each model's load as
-`load_synthesizer` times it, the reference prompt, T2S, SoVITS, writing the WAV), then the whole
-`myna say` command from spawn to exit, then `myna serve` from spawn to its first 200 on /ready.
-Each row gives the fastest run and the spread (slowest - fastest); the first run of all uses an
+Rows: the phases inside one `myna say` (interpreter start, imports, the models' load and each
+part as `load_synthesizer` times it, the reference prompt, T2S, SoVITS, writing the WAV), then the
+whole `myna say` command from spawn to exit, then `myna serve` from spawn to its first 200 on /ready.
+Each row gives the fastest wall time and the spread (slowest - fastest), and the least CPU time
+(all threads; steadier than wall time on a shared machine); the first run of all uses an
 empty cache folder (HOME points to a new temporary folder: kernels are compiled, int8 weights
 quantized and kept), and is shown apart. The load average is printed: on a shared machine,
 compare only numbers taken in one sitting.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -98,11 +100,17 @@ def say_args(models: Path, ref: Path, tokens: int) -> list[str]:
             "--bert", str(models / "bert"), "--seed", "0", "--max-tokens", str(tokens)]
 
 
-def child(spawned: float, out: str, argv: list[str]) -> dict[str, float]:
-    """One `myna say` in this fresh process, timed per phase (the command's own steps)."""
+def child(spawned: float, out: str, argv: list[str]) -> dict[str, list[float]]:
+    """One `myna say` in this fresh process, timed per phase (the command's own steps): [wall, CPU] seconds."""
     entered = time.time()
-    phases = {"interpreter start": entered - spawned}
-    mark = time.perf_counter()
+    phases = {"interpreter start": [entered - spawned, time.process_time()]}
+    clock = [time.perf_counter(), time.process_time()]
+
+    def phase(name: str, minus: tuple[float, float] = (0.0, 0.0)) -> None:
+        now = [time.perf_counter(), time.process_time()]
+        phases[name] = [now[0] - clock[0] - minus[0], now[1] - clock[1] - minus[1]]
+        clock[:] = now
+
     import torch  # noqa: F401  (counted in the imports, as the command imports it)
 
     from myna.audio.io import write_wav
@@ -113,24 +121,23 @@ def child(spawned: float, out: str, argv: list[str]) -> dict[str, float]:
     from myna.engine.options import SynthesisOptions
 
     args = build_parser().parse_args(["say", *argv, "-o", out])
-    now = time.perf_counter()
-    phases["imports"], mark = now - mark, now
+    phase("imports")
     synth = load_synthesizer(model_paths(args), args.device, args.precision, Settings.from_env().cpu_kernels)
-    now = time.perf_counter()
-    phases.update({f"load {part}": seconds for part, seconds in synth.load_seconds.items()})
-    phases["load (rest)"], mark = now - mark - sum(synth.load_seconds.values()), now
+    phase("load (all models)")
+    for part, seconds in synth.load_seconds.items():
+        phases[f"  load {part}"] = [seconds, float("nan")]
     voice = synth.voice(args.ref, args.ref_text, args.ref_lang)
-    now = time.perf_counter()
-    phases["reference prompt"], mark = now - mark, now
-    spent = {"T2S": 0.0, "SoVITS": 0.0}
+    phase("reference prompt")
+    spent = {"T2S": [0.0, 0.0], "SoVITS": [0.0, 0.0]}
 
     def timed(name: str, function):
         def run(*a, **k):
-            start = time.perf_counter()
+            start = (time.perf_counter(), time.process_time())
             try:
                 return function(*a, **k)
             finally:
-                spent[name] += time.perf_counter() - start
+                spent[name][0] += time.perf_counter() - start[0]
+                spent[name][1] += time.process_time() - start[1]
         return run
 
     synth.semantic_tokens = timed("T2S", synth.semantic_tokens)
@@ -141,13 +148,12 @@ def child(spawned: float, out: str, argv: list[str]) -> dict[str, float]:
         noise_scale=args.noise_scale, split=args.split, pause=args.pause, max_tokens=args.max_tokens,
     )
     audio = synth.synthesize(args.text, args.lang, voice, options)
-    now = time.perf_counter()
     phases.update(spent)
-    phases["text and the rest"], mark = now - mark - sum(spent.values()), now
+    phase("text and the rest", (spent["T2S"][0] + spent["SoVITS"][0], spent["T2S"][1] + spent["SoVITS"][1]))
     write_wav(out, audio, synth.sampling_rate)
-    phases["write"] = time.perf_counter() - mark
-    phases["total (spawn to written)"] = time.time() - spawned
-    phases["audio seconds"] = len(audio) / synth.sampling_rate
+    phase("write")
+    phases["total (spawn to written)"] = [time.time() - spawned, time.process_time()]
+    phases["audio seconds"] = [len(audio) / synth.sampling_rate, 0.0]
     return phases
 
 
@@ -187,6 +193,11 @@ def serve_ready(models: Path, env: dict[str, str], timeout: float = 300.0) -> fl
             server.wait()
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(models: Path, runs: int, threads: int, tokens: int, serve: bool) -> tuple[list[dict], dict]:
     """`runs` rounds of (phases of one say, one whole `myna say`, one serve start); the first with empty caches."""
     work = Path(tempfile.mkdtemp(prefix="myna-cold-"))
@@ -204,32 +215,36 @@ def measure(models: Path, runs: int, threads: int, tokens: int, serve: bool) -> 
         if done.returncode or not lines:
             raise RuntimeError(f"the timed run failed:\n{done.stderr[-3000:]}")
         row = json.loads(lines[-1][7:])
-        spawned = time.time()
+        spawned, cpu = time.time(), _children_cpu()
         done = subprocess.run([sys.executable, "-m", "myna", "say", *argv, "-o", str(work / "b.wav")], env=env,
                               capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"myna say failed:\n{done.stderr[-3000:]}")
-        row["myna say (whole command)"] = time.time() - spawned
+        row["myna say (whole command)"] = [time.time() - spawned, _children_cpu() - cpu]
         if serve:
-            row["myna serve ready"] = serve_ready(models, env)
+            cpu = _children_cpu()
+            row["myna serve ready"] = [serve_ready(models, env), float("nan")]
+            row["myna serve ready"][1] = _children_cpu() - cpu  # the server's CPU until stopped right after
         row["load average"] = load
         rounds.append(row)
     return rounds, {"threads": threads, "tokens": tokens}
 
 
 def print_table(rounds: list[dict], info: dict) -> None:
-    """First run (empty caches) apart; later runs as fastest and spread."""
+    """First run (empty caches) apart; later runs as fastest and spread, wall and CPU seconds."""
     later = rounds[1:] or rounds
     print(f"cold start, full-size v2, {info['threads']} threads, {info['tokens']} tokens "
-          f"({rounds[0].get('audio seconds', 0):.1f} s of audio); first run with empty caches, then "
+          f"({rounds[0]['audio seconds'][0]:.1f} s of audio); first run with empty caches, then "
           f"{len(later)} later runs; load average {min(r['load average'] for r in rounds):.1f}-"
-          f"{max(r['load average'] for r in rounds):.1f}")
-    print(f"{'phase':28s} {'first run':>10s} {'fastest':>9s} {'spread':>8s}")
+          f"{max(r['load average'] for r in rounds):.1f} (CPU: all threads' CPU time; a busy host stretches wall time)")
+    print(f"{'phase':28s} {'first run':>10s} {'fastest':>9s} {'spread':>8s} {'CPU':>7s}")
     for name in rounds[0]:
         if name in ("audio seconds", "load average"):
             continue
-        values = [r.get(name, 0.0) for r in later]
-        print(f"{name:28s} {rounds[0].get(name, 0.0):10.2f} {min(values):9.2f} {max(values) - min(values):8.2f}")
+        walls = [r[name][0] for r in later]
+        cpus = [r[name][1] for r in later]
+        cpu = f"{min(cpus):7.2f}" if cpus and cpus[0] == cpus[0] else f"{'':7s}"  # nan: not measured
+        print(f"{name:28s} {rounds[0][name][0]:10.2f} {min(walls):9.2f} {max(walls) - min(walls):8.2f} {cpu}")
 
 
 def main(argv: list[str] | None = None) -> None:
