@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         models = Path(tempfile.mkdtemp(prefix="myna-cold-models-"))
         print(f"writing a random full-size model set to {models} ...", flush=True)
         write_models(models)
-    rounds, info = measure(models, max(args.runs, 2), args.threads, args.tokens, args.serve)
+    rounds, info = measure(models, max(args.runs, 1), args.threads, args.tokens, args.serve)
     print_table(rounds, info)
     if args.json:
         print(json.dumps(rounds))

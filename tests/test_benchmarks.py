@@ -101,3 +101,13 @@ def test_stream_benchmark_measures_a_given_sovits_checkpoint(tiny_set):
     distance = float(rows["bf16"].split("log-mel L1 ")[1].split()[0])
     assert 0 < distance < 1  # bf16 rounding shows, but both modes decode the same model
     assert sum(line.startswith("first_audio[") for line in out.splitlines()) == 3
+
+
+def test_cold_start_benchmark_prints_every_phase(tiny_set):
+    out = run("benchmarks/cold_start.py", "--models", str(Path(tiny_set["gpt"]).parent), "--runs", "1",
+              "--threads", "1", "--tokens", "8")
+    rows = {line[:28].strip(): line[28:].split() for line in out.splitlines()[2:]}
+    for phase in ("imports", "load (all models)", "load GPT", "load SoVITS", "load content encoder", "reference prompt",
+                  "T2S", "SoVITS", "write", "myna say (whole command)", "myna serve ready"):
+        assert phase in rows and len(rows[phase]) >= 3, (phase, out)
+    assert float(rows["load BERT"][1]) < 0.5  # read on the first Chinese sentence, not at start-up
