@@ -80,7 +80,7 @@ def test_a_build_is_reused_and_a_missing_compiler_means_no_kernels(tmp_path, mon
 def test_a_failing_build_leaves_nothing_and_returns_none(tmp_path, monkeypatch) -> None:
     broken = tmp_path / "broken.c"
     broken.write_text("this is not C\n")
-    monkeypatch.setattr(cpu_kernels, "SOURCE", broken)
+    monkeypatch.setattr(cpu_kernels, "SOURCES", (broken,))
     assert build(tmp_path / "out") is None
     marker = [p.name for p in (tmp_path / "out").iterdir()]  # no library, no partial file: the compiler's reasons
     assert len(marker) == 1 and marker[0].endswith(".failed")

@@ -326,15 +326,19 @@ class FlatDecodeStep:
     With ``fused_attention`` (the default) the fast precisions (bf16, int8) attend with the C kernel
     of ``myna.engine.cpu_kernels`` where it builds: it also writes the step's key and value into the
     cache, and sums in another order than torch's attention (logits ~1e-5 apart, see the tests).
-    fp32 keeps torch's kernels, so its tokens stay upstream's.
+    fp32 keeps torch's kernels, so its tokens stay upstream's. With it, an int8 GPT runs its whole
+    step, one row or a batch of rows, in one C call instead (``myna.engine.quant_step``).
     """
 
-    def __init__(self, model: T2SModel, fused_attention: bool = True) -> None:
+    def __init__(self, model: T2SModel, fused_attention: bool = True,
+                 int8_weights: Mapping[str, tuple] | None = None) -> None:
         self.model = model
         self.eager = type(model).decode_step.__get__(model)
         self.built_for: str | None = None
         self.fused_attention = fused_attention
+        self._int8_weights = int8_weights  # handed to the int8 C step when it is built, then dropped
         self.kernels = None
+        self.quantized = None  # the C step of an int8 GPT (see _build)
         self._bound: tuple[tuple, list] | None = None  # (the caches' identity, each layer's bound kernel)
 
     def _build(self) -> None:
@@ -347,12 +351,25 @@ class FlatDecodeStep:
         self.dim, self.heads = model.config.hidden_dim, model.config.head
         self.built_for = precision_of(model)
         self._bound = None
+        self.quantized = None
+        if self.fused_attention and self.built_for == "int8":
+            from myna.engine.quant_step import QuantDecodeStep, kernels
+
+            lib = kernels()
+            step = QuantDecodeStep(model, self.eager, lib, self._int8_weights) if lib is not None else None
+            self.quantized = step if step is not None and step.usable() else None
+        self._int8_weights = None
         if self.fused_attention and self.built_for != "fp32":  # fp32 stays on torch's kernels: upstream's numbers
             from myna.engine.cpu_kernels import MAX_HEAD_DIM, load_kernels
 
             self.kernels = load_kernels() if self.dim // self.heads <= MAX_HEAD_DIM else None
         else:
             self.kernels = None
+
+    def prepare(self) -> None:
+        """Build for the model's current precision now (packing int8 weights for the C step), not on the first call."""
+        if self.built_for != precision_of(self.model):
+            self._build()
 
     def _bound_kernels(self) -> list:
         """Each layer's kernel bound to its cache (checked once), kept while the caches stay the same tensors."""
@@ -369,12 +386,14 @@ class FlatDecodeStep:
                  attend_len: int | list[int] | None = None) -> torch.Tensor:
         """Same contract as ``T2SModel.decode_step``."""
         model = self.model
+        if self.built_for != precision_of(model):
+            self._build()
+        if self.quantized is not None:
+            return self.quantized(tokens, cache_pos, audio_pos, attend_len)
         cache = model.h.layers[0].self_attn.kv_cache if model.h.layers else None
         if (not isinstance(attend_len, int) or tokens.shape[0] != 1 or tokens.device.type != "cpu" or cache is None
                 or cache.k_cache.shape[0] != 1 or model.training or torch.is_grad_enabled()):
             return self.eager(tokens, cache_pos, audio_pos, attend_len)
-        if self.built_for != precision_of(model):
-            self._build()
         dim, heads = self.dim, self.heads
         slot = int(cache_pos)
         x = model.ar_audio_position.at(model.ar_audio_embedding(tokens), audio_pos).view(1, dim)
@@ -394,12 +413,14 @@ class FlatDecodeStep:
         return self.logits(x)
 
 
-def use_flat_decode(model: T2SModel, fused_attention: bool = True) -> T2SModel:
+def use_flat_decode(model: T2SModel, fused_attention: bool = True,
+                    int8_weights: Mapping[str, tuple] | None = None) -> T2SModel:
     """Run ``model``'s single-sequence CPU decode steps through ``FlatDecodeStep`` (other calls unchanged).
 
-    ``fused_attention``: in the fast precisions, attend with ``myna.engine.cpu_kernels`` where it builds.
+    ``fused_attention``: in the fast precisions, attend with ``myna.engine.cpu_kernels`` where it builds (int8:
+    the whole step in C, ``myna.engine.quant_step``, from ``int8_weights`` when given, see ``prepare_gpt``).
     """
-    model.decode_step = FlatDecodeStep(model, fused_attention)
+    model.decode_step = FlatDecodeStep(model, fused_attention, int8_weights)
     return model
 
 
