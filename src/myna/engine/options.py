@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from myna.engine.t2s_decode import SamplingParams
 from myna.errors import InputError
+from myna.text.emotion_markup import check_label
 from myna.text.split import get_method
 
 
@@ -24,6 +25,9 @@ class SynthesisOptions:
     pause: float = 0.3  # seconds of silence after every fragment
     max_tokens: int | None = None  # early stop after this many semantic tokens (None: 50 * GPT max_sec)
     stream_chunk_tokens: int = 0  # stream(): first chunk after this many tokens (0: one chunk per fragment)
+    # emotion (myna.engine.emotion): which clip prompts the GPT; SoVITS always keeps the voice's own clip
+    emotion: str | None = None  # a label of the voice's references, "auto" (classifier per sentence) or None
+    emotion_strength: float = 1.0  # 0: the voice's own clip alone (as with no emotion); 1: the emotion clip; <= 1.5
 
     def __post_init__(self) -> None:
         self.sampling()  # validates the sampling values
@@ -38,6 +42,10 @@ class SynthesisOptions:
             raise InputError(f"max_tokens must be between 1 and 1500, got {self.max_tokens}")
         if not 0 <= self.stream_chunk_tokens <= 500:
             raise InputError(f"stream_chunk_tokens must be between 0 and 500, got {self.stream_chunk_tokens}")
+        if self.emotion is not None:
+            object.__setattr__(self, "emotion", check_label(self.emotion, allow_auto=True))  # stored lower-case
+        if not 0.0 <= self.emotion_strength <= 1.5:
+            raise InputError(f"emotion_strength must be between 0 and 1.5, got {self.emotion_strength}")
 
     def sampling(self) -> SamplingParams:
         """The GPT sampling parameters of these options."""

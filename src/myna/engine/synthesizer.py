@@ -3,7 +3,8 @@
 Pipeline per fragment (upstream GPT-SoVITS v2): prompt phonemes + fragment phonemes (+ BERT) and the
 reference's semantic tokens -> GPT -> semantic tokens -> SoVITS with the reference timbre -> audio.
 One `torch.Generator` per request drives all sampling and noise in upstream's order, so a seed
-reproduces upstream's output. A Synthesizer serves one request at a time (the GPT's KV cache is
+reproduces upstream's output. With emotions (myna.engine.emotion) each fragment gets its own Voice:
+the GPT's prompt may come from an emotion clip, SoVITS's timbre always from the voice's own clip. A Synthesizer serves one request at a time (the GPT's KV cache is
 its state); use one per worker.
 """
 
@@ -13,36 +14,27 @@ import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from myna.engine.emotion import EmotionVoice
 from myna.engine.options import SynthesisOptions
 from myna.engine.reference import ReferenceAudio, load_reference
 from myna.engine.streaming import ChunkPlan, NoiseTape, StreamDecoder, WindowDecoder, noise_generator
 from myna.engine.t2s_decode import iter_semantic_tokens, seeded_generator
-from myna.engine.textprep import Fragment, check_language, prompt_text, split_fragments, text_fragment
+from myna.engine.textprep import Fragment, check_language, piece_fragment, prompt_text, text_fragment
+from myna.engine.voice import Voice
 from myna.errors import Cancelled, InputError
 from myna.features.bert import ChineseBert
 from myna.features.content import ContentEncoder
 from myna.models.sovits import SoVITS
 from myna.models.t2s import T2SModel
+from myna.voices.references import EmotionReference
 
 _VOICE_CACHE_SIZE = 16
 StopCheck = Callable[[], bool] | None  # polled between tokens; True cancels the request
-
-
-@dataclass
-class Voice:
-    """A reference voice, prepared once: prompt tokens and phonemes (None when ref-free), timbre inputs."""
-
-    semantic: torch.Tensor | None  # (1, T) prompt semantic tokens
-    prompt: Fragment | None  # the reference transcript's phonemes + BERT features
-    specs: list[torch.Tensor]  # one (1, 1025, frames) spectrogram per reference clip
-    sv_embs: list[torch.Tensor] | None  # v2Pro: one speaker embedding per clip
-    notes: list[str] = field(default_factory=list)  # what was changed about the clips, for the user
 
 
 class Synthesizer:
@@ -109,6 +101,10 @@ class Synthesizer:
                 del self._voices[key]
         return len(stale)
 
+    def with_references(self, voice: Voice, references: Sequence[EmotionReference]) -> EmotionVoice:
+        """`voice` (its clip gives the timbre) with emotion references for the GPT (myna.engine.emotion)."""
+        return EmotionVoice(voice, references, self.voice)
+
     def _build_voice(self, paths: list[Path], ref_text: str | None, ref_lang: str) -> Voice:
         rate = self.sampling_rate
         clips = [load_reference(p, rate) for p in paths]
@@ -134,27 +130,29 @@ class Synthesizer:
     # -- synthesis -----------------------------------------------------------------------------
 
     def synthesize(
-        self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None, should_stop: StopCheck = None
+        self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions | None = None,
+        should_stop: StopCheck = None,
     ) -> np.ndarray:
         """Whole utterance as float32 mono audio at `sampling_rate` (fragments joined by pauses).
 
         `should_stop` is polled between semantic tokens; when it returns True, `Cancelled` is raised.
         """
         options = options or SynthesisOptions()
-        fragments = self._fragments(text, lang, options)
+        fragments = self._fragments(text, lang, voice, options)
         generator = seeded_generator(options.seed)
         # Upstream decodes fragments shortest text first (its bucketing) when speed is 1; the order
         # matters only for which random numbers each fragment draws.
         order = range(len(fragments))
         if options.speed == 1.0:
-            order = sorted(order, key=lambda i: len(fragments[i].norm_text))
+            order = sorted(order, key=lambda i: len(fragments[i][0].norm_text))
         audio: list[np.ndarray] = [np.zeros(0, np.float32)] * len(fragments)
         for index in order:
-            audio[index] = self._render(fragments[index], voice, options, generator, should_stop)
+            audio[index] = self._render(*fragments[index], options, generator, should_stop)
         return np.concatenate([self._with_pause(a, options) for a in audio])
 
     def stream(
-        self, text: str, lang: str, voice: Voice, options: SynthesisOptions | None = None, should_stop: StopCheck = None
+        self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions | None = None,
+        should_stop: StopCheck = None,
     ) -> Iterator[np.ndarray]:
         """Validate and prepare now, then return a generator of audio chunks, in order.
 
@@ -162,11 +160,11 @@ class Synthesizer:
         chunks of semantic tokens decoded while the GPT samples: the first after that many tokens.
         """
         options = options or SynthesisOptions()
-        fragments = self._fragments(text, lang, options)
+        fragments = self._fragments(text, lang, voice, options)
         generator = seeded_generator(options.seed)
 
         def chunks() -> Iterator[np.ndarray]:
-            for index, fragment in enumerate(fragments):
+            for index, (fragment, voice) in enumerate(fragments):
                 if options.stream_chunk_tokens and options.speed == 1.0:  # token chunks (speed 1 only)
                     yield from self._stream_fragment(fragment, voice, options, generator, index, should_stop)
                     if options.pause > 0:
@@ -231,11 +229,13 @@ class Synthesizer:
         self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator, should_stop
     ) -> Iterator[int]:
         """The GPT's tokens for `fragment` one by one: the shared batched decoder when set, else this GPT."""
-        if voice.prompt is not None:
-            phones = torch.cat([voice.prompt.phone_ids, fragment.phone_ids])[None]
-            bert = torch.cat([voice.prompt.bert, fragment.bert], dim=1)[None]
-        else:
-            phones, bert = fragment.phone_ids[None], fragment.bert[None]
+        phones, bert = _gpt_text(voice.prompt, fragment)
+        if voice.mix is not None:  # two prompts decoded in step, their distributions mixed (emotion strength)
+            from myna.engine.emotion_decode import iter_mixed_tokens
+
+            mix_phones, mix_bert = _gpt_text(voice.mix.prompt, fragment)
+            return iter_mixed_tokens(self.gpt, (phones, bert, voice.semantic), (mix_phones, mix_bert, voice.mix.semantic),
+                                     voice.mix.strength, options.sampling(), generator, options.max_tokens)
         if self.decoder is not None:
             return self.decoder.iter_tokens(phones, bert, voice.semantic, options.sampling(), generator,
                                             early_stop_num=options.max_tokens, should_stop=should_stop)
@@ -243,10 +243,19 @@ class Synthesizer:
             self.gpt, phones, bert, voice.semantic, options.sampling(), generator, early_stop_num=options.max_tokens
         )
 
-    def _fragments(self, text: str, lang: str, options: SynthesisOptions) -> list[Fragment]:
+    def _fragments(
+        self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions
+    ) -> list[tuple[Fragment, Voice]]:
+        """Text -> fragments, each with the Voice it is spoken with (emotion routing: myna.engine.emotion)."""
         if not isinstance(text, str) or not text.strip():
             raise InputError("the text to speak is empty")
-        fragments = split_fragments(text, lang, options.split, self.version, self.bert, self.polyphones)
+        check_language(lang)
+        routed = voice if isinstance(voice, EmotionVoice) else EmotionVoice(voice, (), self.voice)
+        fragments = routed.fragments(
+            text, lang, options.split, options.emotion, options.emotion_strength,
+            lambda piece: piece_fragment(piece, lang, self.version, self.bert, self.polyphones),
+            mixing=self.decoder is None,
+        )
         if not fragments:
             raise InputError(f"nothing to speak in {text[:80]!r}: it holds no pronounceable text")
         return fragments
@@ -280,6 +289,13 @@ class Synthesizer:
 
     def _with_pause(self, audio: np.ndarray, options: SynthesisOptions) -> np.ndarray:
         return np.concatenate([audio, np.zeros(int(self.sampling_rate * options.pause), np.float32)])
+
+
+def _gpt_text(prompt: Fragment | None, fragment: Fragment) -> tuple[torch.Tensor, torch.Tensor]:
+    """The GPT's text input: the prompt's phonemes (none when ref-free), then the fragment's; (1, N) and (1, 1024, N)."""
+    if prompt is None:
+        return fragment.phone_ids[None], fragment.bert[None]
+    return torch.cat([prompt.phone_ids, fragment.phone_ids])[None], torch.cat([prompt.bert, fragment.bert], dim=1)[None]
 
 
 def _file_key(path: Path) -> tuple:
