@@ -23,6 +23,7 @@ def _use_default_voice(args: argparse.Namespace, err: TextIO) -> None:
     if _use_pulled_model(args, Settings.from_env()):
         return
     default = find_default_voice(Settings.from_env().default_voice)
+    args.voice_folder = default.root  # its emotion references (references.json) come along
     if default.notice:
         err.write(f"myna say: note: {default.notice}\n")
     paths = default.paths
@@ -60,8 +61,10 @@ def _use_trained_voice(args: argparse.Namespace) -> None:
     """`say --voice NAME`: take the model files (and, without --ref, the reference) from a trained voice."""
     if args.voice:
         from myna.train.pipeline import load_voice
+        from myna.voices.references import trained_voice_folder
 
         record = load_voice(data_dir(args), args.voice)
+        args.voice_folder = trained_voice_folder(data_dir(args), args.voice)  # and its emotion references
         args.model_dir = None
         for key in ("gpt", "sovits", "hubert", "bert", "sv"):
             setattr(args, key, getattr(args, key) or (record.get(key) and str(record[key])))
@@ -69,6 +72,37 @@ def _use_trained_voice(args: argparse.Namespace) -> None:
             args.ref, args.ref_text, args.ref_lang = record["ref"], record.get("ref_text"), record.get("ref_lang", "zh")
     if not args.ref:
         raise InputError("no reference clip: pass --ref CLIP (or --voice NAME of a trained voice)")
+
+
+# -- emotion (myna.engine.emotion) ------------------------------------------------------------------
+
+ONE_OFF_LABEL = "custom"  # the label of an --emotion-ref clip when --emotion names none
+
+
+def _asked_emotion(args: argparse.Namespace) -> str | None:
+    """--emotion, or the one-off clip's label when only --emotion-ref is given."""
+    if args.emotion_ref is None:
+        if args.emotion_ref_text:
+            raise InputError("--emotion-ref-text is the transcript of --emotion-ref CLIP: give the clip too")
+        return args.emotion
+    if not args.emotion_ref_text:
+        raise InputError("--emotion-ref needs its transcript (--emotion-ref-text): the emotion reaches the GPT "
+                         "through the clip's tokens and the transcript's phonemes")
+    if (args.emotion or "").strip().lower() == "auto":
+        raise InputError("--emotion-ref gives one clip for one label: use --emotion LABEL (or none) with it, not auto")
+    return args.emotion or ONE_OFF_LABEL
+
+
+def _emotion_references(args: argparse.Namespace, options) -> list:
+    """The voice folder's references, then --references DIR's, then --emotion-ref (a later one wins per label)."""
+    from myna.voices.references import EmotionReference, ReferenceFolder
+
+    folders = [getattr(args, "voice_folder", None), *(args.references or [])]
+    references = [ref for folder in folders if folder is not None for ref in ReferenceFolder(folder).list()]
+    if args.emotion_ref:
+        references.append(EmotionReference("emotion-ref", options.emotion, Path(args.emotion_ref),
+                                           args.emotion_ref_text, args.emotion_ref_lang or args.ref_lang))
+    return references
 
 
 def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -85,6 +119,7 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
             top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
             repetition_penalty=args.repetition_penalty, seed=args.seed, speed=args.speed,
             noise_scale=args.noise_scale, split=args.split, pause=args.pause, max_tokens=args.max_tokens,
+            emotion=_asked_emotion(args), emotion_strength=args.emotion_strength,
         )
         if not Path(args.out).parent.is_dir():
             raise InputError(f"{args.out}: the folder {Path(args.out).parent} does not exist")
@@ -99,8 +134,11 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
         voice = synth.voice(args.ref, args.ref_text, args.ref_lang, args.aux_ref or ())
         for note in voice.notes:
             err.write(f"myna say: note: {note}\n")
+        voice = synth.with_references(voice, _emotion_references(args, options))
         loaded = time.perf_counter()
         audio = synth.synthesize(text, args.lang, voice, options)
+        for note in voice.notes:
+            err.write(f"myna say: note: {note}\n")
         write_wav(args.out, audio, synth.sampling_rate)
     except UnicodeDecodeError as exc:
         err.write(f"myna say: the text on stdin is not valid UTF-8 ({exc.reason})\n")
@@ -147,4 +185,17 @@ def register(commands) -> None:
     knobs.add_argument("--max-tokens", type=int, help="stop after this many semantic tokens per fragment")
     knobs.add_argument("--split", default="cut5", help="how to cut long text: cut0..cut5 or myna's names")
     knobs.add_argument("--pause", type=float, default=0.3, help="seconds of silence after each fragment")
+    emotion = say.add_argument_group(
+        "emotion", "the emotion clip prompts the GPT, the voice's own clip (--ref) keeps the timbre; inline tags "
+        "switch it: '[happy] Great news! [sad] But not for everyone.'")
+    emotion.add_argument("--emotion", metavar="LABEL", help="a label of the voice's references (neutral, happy, sad, "
+                         "angry, surprised, fearful, calm, whisper or any word), or auto: picked per sentence")
+    emotion.add_argument("--emotion-strength", type=float, default=1.0, metavar="S",
+                         help="0 = the voice's own clip alone, 1 = the emotion clip's prompt (default), up to 1.5")
+    emotion.add_argument("--emotion-ref", metavar="CLIP", help="a one-off emotion clip (labelled --emotion, else "
+                         f"'{ONE_OFF_LABEL}' and used for all text)")
+    emotion.add_argument("--emotion-ref-text", metavar="TEXT", help="transcript of --emotion-ref")
+    emotion.add_argument("--emotion-ref-lang", metavar="LANG", help="language of --emotion-ref-text (default --ref-lang)")
+    emotion.add_argument("--references", action="append", metavar="DIR",
+                         help="a folder of emotion references (made with `myna voices references add --dir DIR`)")
     say.set_defaults(handler=cmd_say)

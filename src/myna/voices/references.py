@@ -36,6 +36,7 @@ from typing import Any
 from myna.errors import InputError
 from myna.text.emotion_markup import check_label
 from myna.voices.audio_checks import ClipLimits, check_clip, check_language, check_transcript, clip_wav_bytes
+from myna.voices.store import VoiceStorageError
 
 REFERENCES_FILE = "references.json"
 CLIPS_FOLDER = "references"
@@ -118,13 +119,15 @@ class ReferenceFolder:
                              "or replace it")
         ref_id = new_reference_id()
         target = self.folder / CLIPS_FOLDER / f"{emotion}-{ref_id}.wav"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, clip_wav_bytes(clip))
         added = EmotionReference(ref_id, emotion, target, text, lang, round(clip.seconds, 3))
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, clip_wav_bytes(clip))
             self._write([ref for ref in references if ref.emotion != emotion] + [added])
-        except BaseException:
+        except BaseException as exc:
             target.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise VoiceStorageError(f"{self.folder}: cannot store the reference ({exc})") from exc
             raise
         for ref in old:
             self._drop_clip(ref)
@@ -137,7 +140,10 @@ class ReferenceFolder:
         if not gone:
             have = ", ".join(f"{ref.emotion} ({ref.id})" for ref in references) or "none"
             raise InputError(f"{self.folder}: no reference with id or label {key!r} (references: {have})")
-        self._write([ref for ref in references if ref not in gone])
+        try:
+            self._write([ref for ref in references if ref not in gone])
+        except OSError as exc:
+            raise VoiceStorageError(f"{self.folder}: cannot update {REFERENCES_FILE} ({exc})") from exc
         for ref in gone:
             self._drop_clip(ref)
         return gone
@@ -173,6 +179,17 @@ class ReferenceFolder:
         """Delete a removed reference's clip if this folder stored it (hand-listed clips elsewhere stay)."""
         if ref.clip.parent == self.folder / CLIPS_FOLDER:
             ref.clip.unlink(missing_ok=True)
+
+
+def trained_voice_folder(data_dir: str | Path, name: str) -> Path:
+    """The folder of the voice `myna train --name NAME` made: DATA_DIR/trained/NAME (it must exist)."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise InputError(f"voice name {name!r} must be a plain file name (no slashes, not starting with '.')")
+    folder = Path(data_dir) / "trained" / name
+    if not (folder / "voice.json").is_file():
+        raise InputError(f"no trained voice {name!r} (looked for {folder / 'voice.json'}); "
+                         f"train one with `myna train --name {name}`")
+    return folder
 
 
 def write_atomic(path: Path, data: bytes) -> None:
