@@ -109,3 +109,13 @@ def test_stream_benchmark_measures_a_given_sovits_checkpoint(tiny_set):
     distance = float(rows["bf16"].split("log-mel L1 ")[1].split()[0])
     assert 0 < distance < 1  # bf16 rounding shows, but both modes decode the same model
     assert sum(line.startswith("first_audio[") for line in out.splitlines()) == 3
+
+
+def test_emotion_strength_benchmark_prints_a_row_per_strength():
+    out = run("benchmarks/emotion_strength.py", "--layers", "2", "--tokens", "12", "--strengths", "0,0.5,1,1.5",
+              "--threads", "1")
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in out.splitlines()
+            if line.split()[:1] and line.split()[0][0].isdigit()}
+    assert set(rows) == {"0.00", "0.50", "1.00", "1.50"}
+    assert rows["0.00"][0] == 0.0 and rows["1.00"][1] < 1e-6  # each end is its own prompt's distribution
+    assert rows["0.50"][0] > 0.0 and rows["0.50"][1] > 0.0 and "one prompt alone" in out
