@@ -53,6 +53,9 @@ class EmotionReference:
     lang: str
     seconds: float | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clip", Path(self.clip))  # a str path is taken too
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (the clip as a string path)."""
         return {"id": self.id, "emotion": self.emotion, "clip": str(self.clip), "text": self.text,

@@ -160,14 +160,18 @@ class RegistryReferences:
                 raise VoiceStorageError(f"voice {voice_id}: the clip of reference {row['id']} is missing")
             return stored
         # Named "<voice id>-..." inside the registry's folder of decrypted copies, so the registry's own
-        # erasure of the voice (and its close) removes these copies too.
-        target = self.registry._plain_copies() / f"{voice_id}-ref-{row['id']}.wav"
-        if not target.is_file():
-            try:
-                sealed = stored.read_bytes()
-            except OSError as exc:
-                raise VoiceStorageError(f"voice {voice_id}: cannot read reference {row['id']} ({exc})") from exc
-            write_atomic(target, self._cipher_or_fail(voice_id).open(sealed, f"{voice_id}:{REFS_FOLDER}/{row['clip_file']}"))
+        # erasure of the voice (and its close) removes these copies too; written under the registry's
+        # lock, as its own copies are, so none is written after the voice is deleted.
+        with self.registry._mutate:
+            row = self._row(voice_id, row["id"])
+            target = self.registry._plain_copies() / f"{voice_id}-ref-{row['id']}.wav"
+            if not target.is_file():
+                try:
+                    sealed = stored.read_bytes()
+                except OSError as exc:
+                    raise VoiceStorageError(f"voice {voice_id}: cannot read reference {row['id']} ({exc})") from exc
+                context = f"{voice_id}:{REFS_FOLDER}/{row['clip_file']}"
+                write_atomic(target, self._cipher_or_fail(voice_id).open(sealed, context))
         return target
 
     def references(self, voice_id: str) -> list[EmotionReference]:
