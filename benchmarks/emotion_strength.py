@@ -62,8 +62,8 @@ def real_rows(args):
 
 
 def kl(p: torch.Tensor, q: torch.Tensor) -> float:
-    """KL(p || q) in nats for (V,) distributions."""
-    return float(torch.sum(p * (torch.log(p.clamp_min(1e-30)) - torch.log(q.clamp_min(1e-30)))))
+    """KL(p || q) in nats for (V,) distributions (rounding below zero reads as 0)."""
+    return max(0.0, float(torch.sum(p * (torch.log(p.clamp_min(1e-30)) - torch.log(q.clamp_min(1e-30))))))
 
 
 def measure(gpt, rows, strength: float, tokens: int, params: SamplingParams) -> dict[str, float]:
