@@ -46,11 +46,11 @@ import torch
 from myna.engine.default_voice import write_bundle
 from myna.engine.loading import load_sovits
 from myna.engine.precision import native_bf16
-from myna.train import loop
+from myna.engine.voice_file import VoiceFile
+from myna.train import loop, stages
 from myna.train.dataset import MANIFEST_NAME, FeatureCache
 from myna.train.export import export_gpt, export_sovits
 from myna.train.features import FeatureModels, extract_features
-from myna.train.pipeline import _train_gpt, gpt_items, sovits_items
 from myna.train.presets import get_preset
 from myna.train.sovits_trainer import SoVITSTrainer, render_item
 
@@ -88,7 +88,7 @@ def train_sovits(corpus: Path, work: Path, snapshots: Path, max_steps: int) -> N
     out.mkdir(parents=True, exist_ok=True)
     settings.save(out / "train_config.json")
     (out / "model_config.json").write_text(json.dumps(PRESET.sovits.to_dict(), indent=2) + "\n")
-    items = sovits_items(FeatureCache.open(work / "features"))
+    items = stages.sovits_items(FeatureCache.open(work / "features"))
     trainer = SoVITSTrainer(PRESET.sovits, settings, sample_item=items[0])
     snapshots.mkdir(parents=True, exist_ok=True)
 
@@ -110,8 +110,8 @@ def train_gpt(corpus: Path, work: Path, snapshots: Path, step: int) -> None:
     extract_features(corpus / "corpus.list", work / "features", feature_models(snapshot), progress=True)
     cache = FeatureCache.open(work / "features")
     sovits = load_sovits(snapshot).eval()
-    gpt = _train_gpt(None, PRESET.gpt, gpt_items(cache, PRESET.gpt.max_sec), GPT_SETTINGS, work / "gpt",
-                     sys.stderr, sovits)
+    gpt = stages.train_gpt(None, PRESET.gpt, stages.gpt_items(cache, PRESET.gpt.max_sec), GPT_SETTINGS, work / "gpt",
+                           sys.stderr, sovits)
     export_gpt(gpt, work / "gpt" / "default_s1.ckpt", "default voice: small preset GPT", RECORD, GPT_SETTINGS.to_dict())
 
 
@@ -134,7 +134,7 @@ def _heldout_wer(corpus: Path, work: Path, tokens_from: Path | None, clips: int,
     import jiwer
 
     from myna.audio.io import resample_soxr
-    from myna.train.asr import Transcriber
+    from myna.features.asr import Transcriber
     from myna.train.listfile import read_list
 
     voice_quality = _voice_quality()
@@ -144,7 +144,7 @@ def _heldout_wer(corpus: Path, work: Path, tokens_from: Path | None, clips: int,
     rate = PRESET.sovits.sampling_rate
     asr = Transcriber()
     texts, heard, originals = [], [], []
-    items = sovits_items(FeatureCache.open(work / "heldout_features"))
+    items = stages.sovits_items(FeatureCache.open(work / "heldout_features"))
     for utt, item in zip(items.utterances, items, strict=True):
         texts.append(utt.record["text"])
         heard.append(asr.transcribe(resample_soxr(render(item), rate, 16000), "en")[0])
@@ -232,11 +232,9 @@ def latest_gpt(work: Path) -> Path:
 def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path, notice: str | None = None) -> None:
     """Write the default-voice folder from snapshot `step` and the trained (or latest) GPT."""
     ref, text = reference_clip(corpus)
-    record = {"gpt": str(latest_gpt(work)),
-              "sovits": str(snapshot_path(snapshots, step).with_suffix(".safetensors")),
-              "ref": str(ref), "ref_text": text, "ref_lang": "en", "hubert": None, "bert": None, "sv": None}
-    voice = work / "voice.json"
-    voice.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    voice = VoiceFile(gpt=latest_gpt(work), sovits=snapshot_path(snapshots, step).with_suffix(".safetensors"),
+                      ref=ref, ref_text=text, ref_lang="en", name="default", version=PRESET.sovits.version,
+                      encoders=PRESET.encoder_record())
     print(write_bundle(voice, out, "en", notice))
 
 

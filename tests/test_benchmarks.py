@@ -1,8 +1,11 @@
 """The benchmark commands keep running (numbers are printed, not asserted: speed is not a test)."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +75,7 @@ def test_whisper_hears_clear_speech(tmp_path):
     if shutil.which("flite") is None:
         pytest.skip("flite is not installed (scripts/setup.sh installs it)")
     from myna.audio.io import resample_soxr
-    from myna.train.asr import Transcriber
+    from myna.features.asr import Transcriber
 
     text = "The quick brown fox jumps over the lazy dog."
     wav = tmp_path / "fox.wav"
@@ -109,6 +112,14 @@ def test_stream_benchmark_measures_a_given_sovits_checkpoint(tiny_set):
     distance = float(rows["bf16"].split("log-mel L1 ")[1].split()[0])
     assert 0 < distance < 1  # bf16 rounding shows, but both modes decode the same model
     assert sum(line.startswith("first_audio[") for line in out.splitlines()) == 3
+
+
+def test_consent_benchmark_prints_eer_and_threshold():
+    if shutil.which("flite") is None or shutil.which("rubberband") is None:
+        pytest.skip("flite and rubberband are needed (scripts/setup.sh installs them)")
+    out = run("benchmarks/consent.py", "--voices", "flite-slt,flite-rms,flite-kal16", "--pseudo", "1",
+              "--utterances", "3")
+    assert "EER" in out and "chosen threshold" in out and "pairs:" in out
 
 
 def test_emotion_strength_benchmark_prints_a_row_per_strength():

@@ -197,3 +197,36 @@ def test_bad_emotion_options_are_refused(changes, message):
 def test_labels_are_stored_lower_case():
     assert SynthesisOptions(emotion="Happy").emotion == "happy"
     assert SynthesisOptions(emotion="AUTO").emotion == "auto"
+
+
+# -- SSML and prosody requests (myna.engine.expressive) ---------------------------------------------
+
+
+def test_tags_inside_ssml_keep_the_breaks_where_they_stand(setup):
+    from myna.engine.expressive import plan_layout
+
+    synth, refs, voices, _ = setup
+    voice = synth.with_references(voices["main"], refs)
+    tagged = ('<speak><break time="300ms"/>[happy] Great news, it works! <break time="500ms"/>'
+              '[sad] But not for everyone. [calm] Fine.</speak>')
+    plan, routed = plan_layout(synth, tagged, "en", options(split="cut0"), voice)
+    # a tag ends a fragment (even with cut0); the break before [sad] stays after the happy fragment, replacing
+    # its pause, and the one before the first tag stays the lead, as in one layout without tags
+    assert plan.lead == 0.3 and len(plan.fragments) == 3
+    assert [f.pause_after for f in plan.fragments] == [0.5, 0.3, 0.3]
+    prompts = [routed[id(f)] for f in plan.fragments]
+    assert prompts[0].semantic is voices["happy"].semantic and prompts[1].semantic is voices["sad"].semantic
+    assert prompts[2] is voices["main"] and "'calm'" in voice.notes[0]
+
+
+def test_prosody_requests_route_emotions_too(setup, monkeypatch):
+    synth, refs, voices, _ = setup
+    voice = synth.with_references(voices["main"], refs)
+    text = "Great news, it works!"
+    plain = synth.speak(text, "en", voices["main"], options(volume=-6.0))
+    zero = synth.speak(text, "en", voice, options(volume=-6.0, emotion="happy", emotion_strength=0.0))
+    assert np.array_equal(zero.audio, plain.audio)  # strength 0: bit for bit, on this path too
+    spy = Spy(synth, monkeypatch)
+    speech = synth.speak(text, "en", voice, options(volume=-6.0, emotion="happy"))
+    assert speech.words and spy.prefills and all(prompted_by(p, voices["happy"]) for p in spy.prefills)
+    assert all(same_specs(s, voices["main"]) for s in spy.specs)

@@ -1,7 +1,7 @@
 """The Synthesizer end to end on a tiny seeded model set, against upstream GPT-SoVITS.
 
 Reference: data/engine_upstream.json, produced by upstream commit 48b1a01's TTS.run (as api_v2 runs it,
-via the upstream reference tools' say.py) on the files tiny_voice.py writes; see data/README.md.
+via tools/upstream_reference/make_engine_reference.py) on the files tiny_voice.py writes; see data/README.md.
 """
 
 import json

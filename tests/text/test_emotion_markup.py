@@ -10,7 +10,9 @@ from myna.text.emotion_markup import (
     has_tags,
     label_from_instructions,
     parse_tags,
+    tag_items,
 )
+from myna.text.ssml import Break, Span, Style
 
 
 def test_labels_are_free_words_lowercased():
@@ -67,3 +69,17 @@ def test_instructions_map_to_labels(instructions, label):
 
 def test_common_labels_are_valid_labels():
     assert [check_label(label) for label in COMMON_LABELS] == list(COMMON_LABELS)
+
+
+def test_tag_items_cut_a_plan_of_spans_and_breaks():
+    loud = Style(volume=6.0)
+    items = [Break(0.2), Span("Hi [happy] there ", "en", loud), Break(0.5), Span("[sad] bye."), Break(0.1)]
+    assert tag_items(items) == [
+        (None, [Break(0.2), Span("Hi", "en", loud)]),
+        ("happy", [Span("there ", "en", loud), Break(0.5)]),
+        ("sad", [Span("bye."), Break(0.1)]),
+    ]
+    # a tag before anything spoken relabels the group; a plan without tags is returned as it is
+    assert tag_items([Break(0.2), Span("[calm] Hello.")]) == [("calm", [Break(0.2), Span("Hello.")])]
+    plain = [Span("No tags here."), Break(0.3), Span("Still none [1].")]
+    assert tag_items(plain) == [(None, plain)]

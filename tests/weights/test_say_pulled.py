@@ -12,7 +12,8 @@ import torch
 from fakehub import TEST_REPO, FakeHub, run_myna
 from safetensors.torch import load_file
 
-from myna.engine.default_voice import BUNDLED_DIR, MANIFEST
+from myna.engine.default_voice import BUNDLED_DIR
+from myna.engine.voice_file import VOICE_FILE
 from myna.errors import InputError
 from myna.weights.catalog import VERSION_FILES
 from myna.weights.reference import bundled_reference
@@ -94,7 +95,7 @@ def test_without_a_model_flag_say_takes_myna_model_or_the_newest_pulled(tmp_path
     monkeypatch.setenv("MYNA_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MYNA_MODEL", raising=False)
     monkeypatch.delenv("MYNA_DEFAULT_VOICE", raising=False)
-    if not (BUNDLED_DIR / MANIFEST).is_file():  # with no default voice installed: the newest pulled version
+    if not (BUNDLED_DIR / VOICE_FILE).is_file():  # with no default voice installed: the newest pulled version
         monkeypatch.setenv("MYNA_HOME", str(tmp_path / "empty"))
         with pytest.raises(InputError, match="no models pulled .*`myna models pull v2ProPlus`"):
             _use_default_voice(_say_args(), io.StringIO())

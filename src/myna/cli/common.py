@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from myna.config import PRECISIONS
 from myna.errors import InputError
 
 _MODEL_FILES = {
@@ -17,7 +18,6 @@ _MODEL_FILES = {
 }
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")  # myna.engine.precision.PRECISIONS (kept import-free)
 
 
 def add_model_args(parser: argparse.ArgumentParser, defaults: bool = True, gpt: bool = True,

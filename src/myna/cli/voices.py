@@ -17,7 +17,7 @@ class _Target:
     """The references of the voice the flags name: a folder store, or a registered voice in the registry."""
 
     def __init__(self, args: argparse.Namespace):
-        from myna.voices.references import ReferenceFolder, trained_voice_folder
+        from myna.voices.references import ReferenceFolder
 
         self.registry = self.store = self.folder = None
         self.voice_id = args.voice_id
@@ -33,7 +33,10 @@ class _Target:
             self.store = RegistryReferences(self.registry)
             return
         if args.voice:
-            folder = trained_voice_folder(data_dir(args), args.voice)
+            from myna.engine.voice_file import read_trained_voice, trained_voice_dir
+
+            read_trained_voice(data_dir(args), args.voice)  # says so when there is no such voice
+            folder = trained_voice_dir(data_dir(args), args.voice)
         elif args.default_voice:
             from myna.config import Settings
             from myna.engine.default_voice import find_default_voice

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from myna.atomic import atomic_output
+
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("kernels") / "decode_attention.c"
@@ -173,26 +175,28 @@ def build(directory: Path | None = None) -> Path | None:
         return None
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.partial", dir=directory)
-    except OSError as error:
+        with atomic_output(target, mode=None) as partial:  # the linker sets the library's mode
+            done = subprocess.run([compiler, *flags, str(SOURCE), "-o", str(partial), "-lm"], capture_output=True,
+                                  text=True, errors="replace", timeout=120)
+            if done.returncode != 0:
+                raise _BuildFailed(done.stderr)
+        return target
+    except _BuildFailed as failure:
+        log.warning("building the CPU decode kernels failed (torch's attention is used; %s says why): %s",
+                    failed, failure.reasons.strip()[-500:])
+        failed.write_text(failure.reasons, errors="replace")
+        return None
+    except (OSError, subprocess.SubprocessError) as error:
         log.warning("the CPU decode kernels cannot be built in %s (torch's attention is used): %s", directory, error)
         return None
-    os.close(handle)
-    try:
-        done = subprocess.run([compiler, *flags, str(SOURCE), "-o", partial, "-lm"], capture_output=True,
-                              text=True, errors="replace", timeout=120)
-        if done.returncode != 0:
-            log.warning("building the CPU decode kernels failed (torch's attention is used; %s says why): %s",
-                        failed, done.stderr.strip()[-500:])
-            failed.write_text(done.stderr, errors="replace")
-            return None
-        os.replace(partial, target)
-        return target
-    except (OSError, subprocess.SubprocessError) as error:
-        log.warning("building the CPU decode kernels failed (torch's attention is used): %s", error)
-        return None
-    finally:
-        Path(partial).unlink(missing_ok=True)
+
+
+class _BuildFailed(Exception):
+    """The compiler refused the source (its messages in `reasons`): nothing is published."""
+
+    def __init__(self, reasons: str) -> None:
+        super().__init__(reasons)
+        self.reasons = reasons
 
 
 @functools.cache

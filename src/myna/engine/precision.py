@@ -24,10 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from myna.config import PRECISIONS
 from myna.errors import InputError
 from myna.models.t2s import T2SModel
 
-PRECISIONS = ("fp32", "bf16", "int8", "fp16", "auto")
 CPU_AUTO = "int8"  # measured with benchmarks/engine.py --quality: see resolve_precision
 CUDA_AUTO = "bf16"
 

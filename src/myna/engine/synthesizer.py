@@ -4,7 +4,8 @@ Pipeline per fragment (upstream GPT-SoVITS v2): prompt phonemes + fragment phone
 reference's semantic tokens -> GPT -> semantic tokens -> SoVITS with the reference timbre -> audio.
 One `torch.Generator` per request drives all sampling and noise in upstream's order, so a seed
 reproduces upstream's output. With emotions (myna.engine.emotion) each fragment gets its own Voice:
-the GPT's prompt may come from an emotion clip, SoVITS's timbre always from the voice's own clip. A Synthesizer serves one request at a time (the GPT's KV cache is
+the GPT's prompt may come from an emotion clip, SoVITS's timbre always from the voice's own clip.
+A Synthesizer serves one request at a time (the GPT's KV cache is
 its state); use one per worker.
 """
 
@@ -19,12 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from myna.engine import expressive
 from myna.engine.emotion import EmotionVoice
 from myna.engine.options import SynthesisOptions
 from myna.engine.reference import ReferenceAudio, load_reference
 from myna.engine.streaming import ChunkPlan, NoiseTape, StreamDecoder, WindowDecoder, noise_generator
 from myna.engine.t2s_decode import iter_semantic_tokens, seeded_generator
 from myna.engine.textprep import Fragment, check_language, piece_fragment, prompt_text, text_fragment
+from myna.engine.timing import Speech, SpeechChunk
 from myna.engine.voice import Voice
 from myna.errors import Cancelled, InputError
 from myna.features.bert import ChineseBert
@@ -138,6 +141,8 @@ class Synthesizer:
         `should_stop` is polled between semantic tokens; when it returns True, `Cancelled` is raised.
         """
         options = options or SynthesisOptions()
+        if expressive.wanted(text, options):  # SSML or prosody options
+            return self.speak(text, lang, voice, options, should_stop).audio
         fragments = self._fragments(text, lang, voice, options)
         generator = seeded_generator(options.seed)
         # Upstream decodes fragments shortest text first (its bucketing) when speed is 1; the order
@@ -160,6 +165,8 @@ class Synthesizer:
         chunks of semantic tokens decoded while the GPT samples: the first after that many tokens.
         """
         options = options or SynthesisOptions()
+        if expressive.wanted(text, options):  # SSML or prosody options: one chunk per fragment
+            return (chunk.audio for chunk in self.stream_speech(text, lang, voice, options, should_stop))
         fragments = self._fragments(text, lang, voice, options)
         generator = seeded_generator(options.seed)
 
@@ -173,6 +180,55 @@ class Synthesizer:
                     yield self._with_pause(self._render(fragment, voice, options, generator, should_stop), options)
 
         return chunks()
+
+    def speak(
+        self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions | None = None,
+        should_stop: StopCheck = None,
+    ) -> Speech:
+        """Like `synthesize`, with word and phoneme timing (`Speech.words`, `.phonemes`, `.timing_dict()`).
+
+        `text` may be SSML (see myna.text.ssml); `options` may ask for pitch, volume, an exact duration
+        and a loudness contour that follows the reference's.
+        """
+        return expressive.speak(self, text, lang, voice, options or SynthesisOptions(), should_stop)
+
+    def stream_speech(
+        self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions | None = None,
+        should_stop: StopCheck = None,
+    ) -> Iterator[SpeechChunk]:
+        """Validate and plan now, then a generator of `SpeechChunk`s (one per fragment, pause included), each
+        carrying the timing of the words it completes, in seconds from the start of the stream."""
+        return expressive.stream_speech(self, text, lang, voice, options or SynthesisOptions(), should_stop)
+
+    def semantic_tokens_locked(
+        self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator,
+        should_stop: StopCheck = None,
+    ) -> torch.Tensor:
+        """`semantic_tokens` under this synthesizer's lock (the GPT's cache is one request's at a time)."""
+        if should_stop is not None and should_stop():
+            raise Cancelled("synthesis was cancelled")
+        with self._lock, torch.inference_mode():
+            return self.semantic_tokens(fragment, voice, options, generator, should_stop)
+
+    def decode_tokens(
+        self, tokens: torch.Tensor, fragment: Fragment, voice: Voice, options: SynthesisOptions,
+        generator: torch.Generator, frame_positions: torch.Tensor | None = None,
+    ) -> np.ndarray:
+        """SoVITS: a fragment's semantic tokens -> float32 audio (peak <= 1); `frame_positions` warps time."""
+        with self._lock, torch.inference_mode():
+            wave = self.sovits.decode(
+                tokens,
+                fragment.phone_ids[None],
+                voice.specs,
+                noise_scale=options.noise_scale,
+                speed=options.speed,
+                sv_emb=voice.sv_embs,
+                generator=generator,
+                frame_positions=frame_positions,
+            )
+        audio = wave[0, 0].float().cpu().numpy()
+        peak = float(np.abs(audio).max()) if audio.size else 0.0
+        return audio / peak if peak > 1 else audio
 
     def semantic_tokens(
         self,
@@ -250,8 +306,7 @@ class Synthesizer:
         if not isinstance(text, str) or not text.strip():
             raise InputError("the text to speak is empty")
         check_language(lang)
-        routed = voice if isinstance(voice, EmotionVoice) else EmotionVoice(voice, (), self.voice)
-        fragments = routed.fragments(
+        fragments = self.routed(voice).fragments(
             text, lang, options.split, options.emotion, options.emotion_strength,
             lambda piece: piece_fragment(piece, lang, self.version, self.bert, self.polyphones),
             mixing=self.decoder is None,
@@ -272,20 +327,13 @@ class Synthesizer:
             raise Cancelled("synthesis was cancelled")
         with self._lock, torch.inference_mode():
             tokens = self.semantic_tokens(fragment, voice, options, generator, should_stop)
-            if tokens.numel() == 0:
-                return np.zeros(0, np.float32)
-            wave = self.sovits.decode(
-                tokens,
-                fragment.phone_ids[None],
-                voice.specs,
-                noise_scale=options.noise_scale,
-                speed=options.speed,
-                sv_emb=voice.sv_embs,
-                generator=generator,
-            )
-        audio = wave[0, 0].float().cpu().numpy()
-        peak = float(np.abs(audio).max()) if audio.size else 0.0
-        return audio / peak if peak > 1 else audio
+        if tokens.numel() == 0:
+            return np.zeros(0, np.float32)
+        return self.decode_tokens(tokens, fragment, voice, options, generator)
+
+    def routed(self, voice: Voice | EmotionVoice) -> EmotionVoice:
+        """`voice` as an EmotionVoice (one without references when it is a plain Voice)."""
+        return voice if isinstance(voice, EmotionVoice) else EmotionVoice(voice, (), self.voice)
 
     def _with_pause(self, audio: np.ndarray, options: SynthesisOptions) -> np.ndarray:
         return np.concatenate([audio, np.zeros(int(self.sampling_rate * options.pause), np.float32)])

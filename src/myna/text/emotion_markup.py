@@ -2,9 +2,10 @@
 
 * Labels are free words (`check_label`): ASCII, starting with a letter, up to 32 characters, stored
   lower-case. The common ones are `COMMON_LABELS`; `auto` is reserved (the text classifier picks).
-* Inline tags (`parse_tags`): a label in square brackets switches the emotion from that point to
-  the next tag: `[happy] Great news! [sad] But not for everyone.` Any bracketed word shaped like a
-  label is a tag and is never spoken (a voice without that label falls back, with a note).
+* Inline tags (`parse_tags` on plain text, `tag_items` on a plan of SSML spans): a label in square
+  brackets switches the emotion from that point to the next tag: `[happy] Great news! [sad] But not
+  for everyone.` Any bracketed word shaped like a label is a tag and is never spoken (a voice
+  without that label falls back, with a note).
 * Instructions (`label_from_instructions`): a sentence such as "Speak in a calm, soothing voice"
   becomes a label by keywords (English, Chinese, Japanese); see the function for the rules.
 
@@ -14,9 +15,10 @@ Plain Python: no torch, no models.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from myna.errors import InputError
+from myna.text.ssml import Break, PlanItem, Span
 
 COMMON_LABELS = ("neutral", "happy", "sad", "angry", "surprised", "fearful", "calm", "whisper")
 AUTO = "auto"  # not a label: the text classifier (myna.text.emotion) picks one per sentence
@@ -67,6 +69,40 @@ def parse_tags(text: str) -> list[TaggedRun]:
         return [TaggedRun(text, None)]
     runs.append(TaggedRun(text[start:], label))
     return [TaggedRun(run.text.strip(), run.label) for run in runs if run.text.strip()]
+
+
+def tag_items(items: list[PlanItem]) -> list[tuple[str | None, list[PlanItem]]]:
+    """Cut a plan (myna.text.ssml spans and breaks) at the `[label]` tags inside its spans' text.
+
+    Returns (label, items) groups in order, the label None before the first tag; a tag before
+    anything speakable relabels its group, and trailing breaks stay with the last group. Text at a
+    tag is stripped on that side. A plan without tags is one group holding the items unchanged.
+    """
+    groups: list[tuple[str | None, list[PlanItem]]] = [(None, [])]
+    for item in items:
+        if isinstance(item, Break) or item.phones is not None or not _TAG.search(item.text):
+            groups[-1][1].append(item)
+            continue
+        start = 0
+        for match in _TAG.finditer(item.text):
+            if item.text[start:match.start()].strip():
+                groups[-1][1].append(replace(item, text=item.text[start:match.start()].rstrip()))
+            label = match.group(1).lower()
+            if any(_speakable(piece) for piece in groups[-1][1]):
+                groups.append((label, []))
+            else:  # nothing spoken yet under the previous label: this tag replaces it
+                groups[-1] = (label, groups[-1][1])
+            start = match.end()
+        if item.text[start:].strip():
+            groups[-1][1].append(replace(item, text=item.text[start:].lstrip()))
+    if len(groups) > 1 and not any(_speakable(piece) for piece in groups[-1][1]):
+        _, rest = groups.pop()
+        groups[-1][1].extend(rest)
+    return [group for group in groups if group[1]]
+
+
+def _speakable(item: PlanItem) -> bool:
+    return isinstance(item, Span) and (item.phones is not None or bool(item.text.strip()))
 
 
 def has_tags(text: str) -> bool:

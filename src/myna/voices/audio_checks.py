@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from myna.audio.io import AudioError, to_mono
-from myna.engine.textprep import LANGUAGE_MODES
 from myna.errors import InputError
+from myna.text.mixed import MODES
 
 _SILENT_PEAK_DB = -60.0  # a clip whose loudest sample is below this is silence
 
@@ -114,8 +114,8 @@ def clip_wav_bytes(clip: CheckedClip) -> bytes:
 
 def check_language(language: str) -> str:
     """Return the language code if the engine accepts it, else raise with the accepted codes."""
-    if language not in LANGUAGE_MODES:
-        raise InputError(f"unsupported language {language!r}; expected one of {', '.join(LANGUAGE_MODES)}")
+    if language not in MODES:
+        raise InputError(f"unsupported language {language!r}; expected one of {', '.join(MODES)}")
     return language
 
 

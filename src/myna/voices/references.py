@@ -27,12 +27,12 @@ mono, float32 WAV at their own rate, 3-60 s.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from myna.atomic import atomic_write
 from myna.errors import InputError
 from myna.text.emotion_markup import check_label
 from myna.voices.audio_checks import ClipLimits, check_clip, check_language, check_transcript, clip_wav_bytes
@@ -125,7 +125,7 @@ class ReferenceFolder:
         added = EmotionReference(ref_id, emotion, target, text, lang, round(clip.seconds, 3))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, clip_wav_bytes(clip))
+            atomic_write(target, clip_wav_bytes(clip), mode=0o600, durable=True)
             self._write([ref for ref in references if ref.emotion != emotion] + [added])
         except BaseException as exc:
             target.unlink(missing_ok=True)
@@ -176,35 +176,10 @@ class ReferenceFolder:
                 entry["clip"] = ref.clip.relative_to(self.folder).as_posix()
             entries.append(entry)
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.manifest, (json.dumps({"references": entries}, ensure_ascii=False, indent=2) + "\n").encode())
+        atomic_write(self.manifest, json.dumps({"references": entries}, ensure_ascii=False, indent=2) + "\n",
+                     mode=0o600, durable=True)
 
     def _drop_clip(self, ref: EmotionReference) -> None:
         """Delete a removed reference's clip if this folder stored it (hand-listed clips elsewhere stay)."""
         if ref.clip.parent == self.folder / CLIPS_FOLDER:
             ref.clip.unlink(missing_ok=True)
-
-
-def trained_voice_folder(data_dir: str | Path, name: str) -> Path:
-    """The folder of the voice `myna train --name NAME` made: DATA_DIR/trained/NAME (it must exist)."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise InputError(f"voice name {name!r} must be a plain file name (no slashes, not starting with '.')")
-    folder = Path(data_dir) / "trained" / name
-    if not (folder / "voice.json").is_file():
-        raise InputError(f"no trained voice {name!r} (looked for {folder / 'voice.json'}); "
-                         f"train one with `myna train --name {name}`")
-    return folder
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename over `path` (mode 0600): no partial file ever shows."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

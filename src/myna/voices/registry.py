@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from myna.atomic import atomic_write
 from myna.errors import InputError, MynaError
 from myna.voices.audio_checks import (
     CheckedClip,
@@ -200,7 +201,7 @@ class VoiceRegistry:
             row = self._row(voice_id)
             target = self._plain_copies() / f"{voice_id}-{row['clip_file'].removesuffix('.enc')}"
             if not target.is_file():
-                _write_atomic(target, self.clip_bytes(voice_id))
+                atomic_write(target, self.clip_bytes(voice_id), mode=0o600, durable=True)
         return target
 
     def clip_bytes(self, voice_id: str) -> bytes:
@@ -299,7 +300,7 @@ class VoiceRegistry:
         if self._cipher is not None:
             name += ".enc"
             data = self._cipher.seal(data, f"{voice_id}:{name}")
-        _write_atomic(self._folder(voice_id) / name, data)
+        atomic_write(self._folder(voice_id) / name, data, mode=0o600, durable=True)
         return name
 
     def _notify(self, voice_id: str) -> None:
@@ -370,26 +371,6 @@ def _check_consent(consent: Consent | None) -> Consent:
         raise InputError(f"consent subject and statement are limited to {_MAX_CONSENT_CHARS} characters each")
     obtained_by = (consent.obtained_by or "").strip() or None
     return replace(consent, subject=subject, statement=statement, obtained_by=obtained_by)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename over `path`, fsync the folder; no partial file remains."""
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def _utc_now() -> str:

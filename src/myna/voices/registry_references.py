@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from myna.atomic import atomic_write
 from myna.errors import InputError
 from myna.text.emotion_markup import check_label
 from myna.voices.audio_checks import check_clip, check_language, clip_wav_bytes
-from myna.voices.references import EmotionReference, check_reference_text, new_reference_id, write_atomic
+from myna.voices.references import EmotionReference, check_reference_text, new_reference_id
 from myna.voices.registry import CLIPS_DIR, DATABASE_NAME, UnknownVoiceError, VoiceRegistry
 from myna.voices.store import VoiceStorageError
 
@@ -104,7 +105,7 @@ class RegistryReferences:
         old: list[sqlite3.Row] = []
         try:
             path.parent.mkdir(exist_ok=True)  # the voice folder itself must exist: never recreate a deleted one
-            write_atomic(path, data)
+            atomic_write(path, data, mode=0o600, durable=True)
             with self._transaction() as db:
                 old = db.execute("SELECT * FROM voice_references WHERE voice_id = ? AND emotion = ?",
                                  (voice_id, emotion)).fetchall()
@@ -171,7 +172,7 @@ class RegistryReferences:
                 except OSError as exc:
                     raise VoiceStorageError(f"voice {voice_id}: cannot read reference {row['id']} ({exc})") from exc
                 context = f"{voice_id}:{REFS_FOLDER}/{row['clip_file']}"
-                write_atomic(target, self._cipher_or_fail(voice_id).open(sealed, context))
+                atomic_write(target, self._cipher_or_fail(voice_id).open(sealed, context), mode=0o600)
         return target
 
     def references(self, voice_id: str) -> list[EmotionReference]:

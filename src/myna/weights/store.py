@@ -11,14 +11,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from myna.atomic import atomic_write
 from myna.errors import InputError, StorageError
 from myna.weights.catalog import G2PW, G2PW_DIR, NEWEST, VERSION_FILES, VERSIONS, check_name, pull_command
 
@@ -58,20 +57,6 @@ def storage_error(exc: OSError, where: Path) -> StorageError:
         return StorageError(f"cannot write to {where} ({reason}): pull into a folder you can write to "
                             "with --dir DIR, or set MYNA_HOME")
     return StorageError(f"{where}: {exc.strerror or exc}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` via a temporary file and a rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -122,7 +107,7 @@ class ModelStore:
         """Write the record atomically."""
         try:
             self.meta.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self._record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+            atomic_write(self._record_path, json.dumps(record, indent=1, sort_keys=True) + "\n", durable=True)
         except OSError as exc:
             raise storage_error(exc, self.meta) from None
 
