@@ -122,6 +122,22 @@ def test_consent_benchmark_prints_eer_and_threshold():
     assert "EER" in out and "chosen threshold" in out and "pairs:" in out
 
 
+def test_watermark_benchmark_prints_its_tables(tmp_path):
+    out = run("benchmarks/watermark.py", "--quick", "--cache", str(tmp_path), "--voices", "flite-slt,espeak-us-f2")
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("attack"))
+    assert "myna det" in header and "bits" in header and "fp" in header
+    rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] and line.split()[0] in
+            ("none", "mp3_64k", "resample_16k", "excerpt_3s", "stream")}
+    assert len(rows) == 5 and all(len(row) == 6 for row in rows.values())  # name | det exact bits fp
+    for row in rows.values():
+        detection, false_positives = float(row[2]), float(row[5])
+        assert 0.0 <= detection <= 1.0 and 0.0 <= false_positives <= 1.0
+    costs = next(line.split() for line in lines if line.startswith("myna "))
+    assert len(costs) == 7 and 1.0 <= float(costs[1]) <= 4.7  # a PESQ score
+    assert "first streamed chunk" in out
+
+
 def test_emotion_strength_benchmark_prints_a_row_per_strength():
     out = run("benchmarks/emotion_strength.py", "--layers", "2", "--tokens", "12", "--strengths", "0,0.5,1,1.5",
               "--threads", "1")

@@ -12,6 +12,8 @@
     MYNA_MODEL_KEY_FILE, MYNA_MODEL_KEY  key of encrypted model files: a file of 64 hex digits, or the digits themselves
     MYNA_PRECISION                       GPT decoding: auto (int8 on CPU, bf16 on CUDA), fp32 (exact), bf16, int8, fp16
     MYNA_CPU_KERNELS                     1/0: the fast precisions' CPU attention kernel, compiled on first use (1)
+    MYNA_WATERMARK                       1/0: mark every clip made with the inaudible watermark (1); only
+                                         the operator turns it off, no request can (myna.audio.watermark)
     MYNA_REF_DIRS                        folders /tts may read reference clips from (os.pathsep-separated)
     MYNA_API_KEYS_FILE                   hashed API keys, one per line: "sha256:<hex> <scope>[,<scope>] [name]"
     MYNA_ADMIN_KEY                       one admin key given in clear (hashed on read, never stored)
@@ -75,6 +77,7 @@ class Settings:
     device: str = "cpu"
     precision: str = "auto"
     cpu_kernels: bool = True
+    watermark: bool = True
     ref_dirs: tuple[Path, ...] = ()
     api_keys_file: Path | None = None
     admin_key: str | None = None
@@ -184,7 +187,7 @@ class Settings:
 
 _INTS = {"port", "workers", "batch_size", "stream_chunk_tokens", "queue_size", "max_text_chars", "max_upload_bytes", "max_body_bytes", "result_cache_bytes"}
 _FLOATS = {"request_timeout", "consent_ttl", "consent_max_error", "speaker_threshold"}
-_BOOLS = {"cpu_kernels"}
+_BOOLS = {"cpu_kernels", "watermark"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _PATHS = {"data_dir", "home", "model_dir", "gpt", "sovits", "hubert", "bert", "sv", "default_voice", "api_keys_file",
           "voice_key_file", "model_key_file", "consent_asr_model", "protected_voices", "audit_log", "audit_key_file"}

@@ -105,7 +105,11 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
         quiet_transformers()
         from myna.config import Settings
 
-        synth = load_synthesizer(model_paths(args), args.device, args.precision, Settings.from_env().cpu_kernels)
+        settings = Settings.from_env()
+        synth = load_synthesizer(model_paths(args), args.device, args.precision, settings.cpu_kernels,
+                                 watermark=settings.watermark)
+        if not settings.watermark:
+            err.write("myna say: note: the output carries no watermark (MYNA_WATERMARK=0)\n")
         voice = synth.voice(args.ref, args.ref_text, args.ref_lang, args.aux_ref or ())
         for note in voice.notes:
             err.write(f"myna say: note: {note}\n")

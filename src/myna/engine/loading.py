@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from myna import checkpoints
+from myna.audio.watermark import Watermarker
 from myna.engine.synthesizer import Synthesizer
 from myna.errors import InputError
 from myna.models.sovits import SoVITS, SoVITSConfig
@@ -108,7 +109,7 @@ def _load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], path: s
 
 
 def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "fp32",
-                     cpu_kernels: bool = True) -> Synthesizer:
+                     cpu_kernels: bool = True, watermark: bool | None = None) -> Synthesizer:
     """Load every model named in `paths` and return a ready Synthesizer.
 
     `precision` is the GPT's decoding mode (myna.engine.precision): "fp32" (exact, upstream's tokens),
@@ -116,7 +117,8 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     fp32 also speeds up SoVITS on a CPU (myna.engine.sovits_fast): the flow and vocoder in bf16 where the
     CPU has native bf16 (the vocoder's last stage excepted), else the vocoder's convolutions channels-last
     in fp32 ("nwc"). `cpu_kernels`: let the fast modes' CPU decode step attend with the compiled kernel
-    of myna.engine.cpu_kernels (False: torch's attention only).
+    of myna.engine.cpu_kernels (False: torch's attention only). `watermark`: mark every output
+    (myna.audio.watermark); None follows the operator's setting (MYNA_WATERMARK, on unless set to 0).
     """
     from myna.engine.precision import prepare_gpt, use_cuda_graphs, use_flat_decode
     from myna.features.bert import ChineseBert
@@ -151,4 +153,9 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
         from myna.text.zh.g2pw import load_g2pw
 
         polyphones = load_g2pw(paths.g2pw, paths.bert)
-    return Synthesizer(gpt, sovits, content, bert, speaker, version=sovits.config.version, polyphones=polyphones)
+    if watermark is None:
+        from myna.config import Settings
+
+        watermark = Settings.from_env().watermark
+    return Synthesizer(gpt, sovits, content, bert, speaker, version=sovits.config.version, polyphones=polyphones,
+                       watermarker=Watermarker() if watermark else None)

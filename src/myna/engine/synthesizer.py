@@ -3,10 +3,11 @@
 Pipeline per fragment (upstream GPT-SoVITS v2): prompt phonemes + fragment phonemes (+ BERT) and the
 reference's semantic tokens -> GPT -> semantic tokens -> SoVITS with the reference timbre -> audio.
 One `torch.Generator` per request drives all sampling and noise in upstream's order, so a seed
-reproduces upstream's output. With emotions (myna.engine.emotion) each fragment gets its own Voice:
+reproduces upstream's output. A Synthesizer serves one request at a time (the GPT's KV cache is
+its state); use one per worker. With emotions (myna.engine.emotion) each fragment gets its own Voice:
 the GPT's prompt may come from an emotion clip, SoVITS's timbre always from the voice's own clip.
-A Synthesizer serves one request at a time (the GPT's KV cache is
-its state); use one per worker.
+With a `watermarker` (myna.audio.watermark; `load_synthesizer` sets one
+unless the operator turned the watermark off) every clip and every streamed chunk comes out marked.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from myna.audio.watermark import Watermarker, WatermarkStream
 from myna.engine import expressive
 from myna.engine.emotion import EmotionVoice
 from myna.engine.options import SynthesisOptions
@@ -52,6 +55,7 @@ class Synthesizer:
         speaker=None,
         version: str = "v2",
         polyphones=None,
+        watermarker: Watermarker | None = None,
     ):
         self.gpt = gpt.eval()
         self.sovits = sovits.eval()
@@ -60,6 +64,7 @@ class Synthesizer:
         self.speaker = speaker
         self.version = "v1" if version == "v1" else "v2"  # the phoneme symbol table
         self.polyphones = polyphones  # optional g2pW predictor for Chinese (myna.text.zh.g2pw.G2PW)
+        self.watermarker = watermarker  # marks every output; None only when the operator turned it off
         self.sampling_rate = sovits.config.sampling_rate
         if sovits.config.is_pro and speaker is None:
             raise InputError(f"a {sovits.config.version} model needs the speaker-verification model (--sv FILE)")
@@ -134,71 +139,89 @@ class Synthesizer:
 
     def synthesize(
         self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions | None = None,
-        should_stop: StopCheck = None,
+        should_stop: StopCheck = None, watermark_payload: int = 0,
     ) -> np.ndarray:
         """Whole utterance as float32 mono audio at `sampling_rate` (fragments joined by pauses).
 
         `should_stop` is polled between semantic tokens; when it returns True, `Cancelled` is raised.
+        The audio carries the watermark with `watermark_payload` (32 bits: which request made it).
         """
         options = options or SynthesisOptions()
         if expressive.wanted(text, options):  # SSML or prosody options
-            return self.speak(text, lang, voice, options, should_stop).audio
+            return self.speak(text, lang, voice, options, should_stop, watermark_payload).audio
         fragments = self._fragments(text, lang, voice, options)
         generator = seeded_generator(options.seed)
         # Upstream decodes fragments shortest text first (its bucketing) when speed is 1; the order
         # matters only for which random numbers each fragment draws.
         order = range(len(fragments))
+        marking = self._marking(watermark_payload)
         if options.speed == 1.0:
             order = sorted(order, key=lambda i: len(fragments[i][0].norm_text))
         audio: list[np.ndarray] = [np.zeros(0, np.float32)] * len(fragments)
         for index in order:
             audio[index] = self._render(*fragments[index], options, generator, should_stop)
-        return np.concatenate([self._with_pause(a, options) for a in audio])
+        whole = np.concatenate([self._with_pause(a, options) for a in audio])
+        return marking.push(whole) if marking is not None else whole
 
     def stream(
         self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions | None = None,
-        should_stop: StopCheck = None,
+        should_stop: StopCheck = None, watermark_payload: int = 0,
     ) -> Iterator[np.ndarray]:
         """Validate and prepare now, then return a generator of audio chunks, in order.
 
         One chunk per fragment (plus its pause), or with `options.stream_chunk_tokens` > 0 (and speed 1)
         chunks of semantic tokens decoded while the GPT samples: the first after that many tokens.
+        Each chunk is watermarked as it comes (no delay); the joined stream carries `watermark_payload`.
         """
         options = options or SynthesisOptions()
         if expressive.wanted(text, options):  # SSML or prosody options: one chunk per fragment
-            return (chunk.audio for chunk in self.stream_speech(text, lang, voice, options, should_stop))
+            return _audio_of(self.stream_speech(text, lang, voice, options, should_stop, watermark_payload))
+        marking = self._marking(watermark_payload)
         fragments = self._fragments(text, lang, voice, options)
         generator = seeded_generator(options.seed)
+        chunks = self._chunks(fragments, options, generator, should_stop)
+        return _marked(chunks, marking) if marking is not None else chunks
 
-        def chunks() -> Iterator[np.ndarray]:
-            for index, (fragment, voice) in enumerate(fragments):
-                if options.stream_chunk_tokens and options.speed == 1.0:  # token chunks (speed 1 only)
-                    yield from self._stream_fragment(fragment, voice, options, generator, index, should_stop)
-                    if options.pause > 0:
-                        yield self._with_pause(np.zeros(0, np.float32), options)
-                else:
-                    yield self._with_pause(self._render(fragment, voice, options, generator, should_stop), options)
+    def _marking(self, payload: int) -> WatermarkStream | None:
+        """A fresh watermark stream for one output (InputError for a bad payload), or None when off."""
+        return self.watermarker.stream(self.sampling_rate, payload) if self.watermarker is not None else None
 
-        return chunks()
+    def _chunks(
+        self, fragments: list[tuple[Fragment, Voice]], options: SynthesisOptions, generator: torch.Generator,
+        should_stop: StopCheck,
+    ) -> Iterator[np.ndarray]:
+        """The audio chunks of `stream`, before the watermark."""
+        for index, (fragment, voice) in enumerate(fragments):
+            if options.stream_chunk_tokens and options.speed == 1.0:  # token chunks (speed 1 only)
+                yield from self._stream_fragment(fragment, voice, options, generator, index, should_stop)
+                if options.pause > 0:
+                    yield self._with_pause(np.zeros(0, np.float32), options)
+            else:
+                yield self._with_pause(self._render(fragment, voice, options, generator, should_stop), options)
 
     def speak(
         self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions | None = None,
-        should_stop: StopCheck = None,
+        should_stop: StopCheck = None, watermark_payload: int = 0,
     ) -> Speech:
         """Like `synthesize`, with word and phoneme timing (`Speech.words`, `.phonemes`, `.timing_dict()`).
 
         `text` may be SSML (see myna.text.ssml); `options` may ask for pitch, volume, an exact duration
-        and a loudness contour that follows the reference's.
+        and a loudness contour that follows the reference's. The audio carries the watermark.
         """
-        return expressive.speak(self, text, lang, voice, options or SynthesisOptions(), should_stop)
+        marking = self._marking(watermark_payload)
+        speech = expressive.speak(self, text, lang, voice, options or SynthesisOptions(), should_stop)
+        return replace(speech, audio=marking.push(speech.audio)) if marking is not None else speech
 
     def stream_speech(
         self, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions | None = None,
-        should_stop: StopCheck = None,
+        should_stop: StopCheck = None, watermark_payload: int = 0,
     ) -> Iterator[SpeechChunk]:
         """Validate and plan now, then a generator of `SpeechChunk`s (one per fragment, pause included), each
-        carrying the timing of the words it completes, in seconds from the start of the stream."""
-        return expressive.stream_speech(self, text, lang, voice, options or SynthesisOptions(), should_stop)
+        carrying the timing of the words it completes, in seconds from the start of the stream; each
+        chunk's audio is watermarked as it comes."""
+        marking = self._marking(watermark_payload)
+        chunks = expressive.stream_speech(self, text, lang, voice, options or SynthesisOptions(), should_stop)
+        return _marked_speech(chunks, marking) if marking is not None else chunks
 
     def semantic_tokens_locked(
         self, fragment: Fragment, voice: Voice, options: SynthesisOptions, generator: torch.Generator,
@@ -337,6 +360,33 @@ class Synthesizer:
 
     def _with_pause(self, audio: np.ndarray, options: SynthesisOptions) -> np.ndarray:
         return np.concatenate([audio, np.zeros(int(self.sampling_rate * options.pause), np.float32)])
+
+
+def _marked(chunks: Iterator[np.ndarray], marking: WatermarkStream) -> Iterator[np.ndarray]:
+    """Each chunk watermarked as it comes; closing this closes `chunks` (a disconnect stops decoding)."""
+    try:
+        for chunk in chunks:
+            yield marking.push(chunk)
+    finally:
+        chunks.close()
+
+
+def _marked_speech(chunks: Iterator[SpeechChunk], marking: WatermarkStream) -> Iterator[SpeechChunk]:
+    """`_marked` for timed chunks: each chunk's audio watermarked as it comes, its timing kept."""
+    try:
+        for chunk in chunks:
+            yield replace(chunk, audio=marking.push(chunk.audio))
+    finally:
+        chunks.close()
+
+
+def _audio_of(chunks: Iterator[SpeechChunk]) -> Iterator[np.ndarray]:
+    """The audio of timed chunks; closing this closes `chunks` (a disconnect stops decoding)."""
+    try:
+        for chunk in chunks:
+            yield chunk.audio
+    finally:
+        chunks.close()
 
 
 def _gpt_text(prompt: Fragment | None, fragment: Fragment) -> tuple[torch.Tensor, torch.Tensor]:

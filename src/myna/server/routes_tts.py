@@ -88,7 +88,6 @@ def _file_version(paths: list[Path]) -> int:
 
 async def _handle(request: Request, req: TTSRequest) -> Response:
     service = request.app.state.service
-    service.auth.check(request, "tts")
     text_lang, prompt_lang, streaming = _check(req, service.settings.max_text_chars)
     options = req.options()
     prompt_text = req.prompt_text or None

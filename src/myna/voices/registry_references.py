@@ -104,7 +104,8 @@ class RegistryReferences:
         path = self._folder(voice_id) / name
         old: list[sqlite3.Row] = []
         try:
-            path.parent.mkdir(exist_ok=True)  # the voice folder itself must exist: never recreate a deleted one
+            path.parent.mkdir(mode=0o700, exist_ok=True)  # private like the voice's folder, which must exist:
+            # never recreate a deleted one
             atomic_write(path, data, mode=0o600, durable=True)
             with self._transaction() as db:
                 old = db.execute("SELECT * FROM voice_references WHERE voice_id = ? AND emotion = ?",
