@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from myna.audit import AuditLog
 from myna.voices import Consent, VoiceRegistry
 from myna.voices.references import ReferenceFolder
 
@@ -69,19 +70,27 @@ def test_references_of_a_trained_voice_and_of_a_folder(voice_home, tiny_set, tmp
     assert bad.returncode == 1 and b"not usable" in bad.stderr and b"Traceback" not in bad.stderr
 
 
-def test_references_of_a_registered_voice(tiny_set, tmp_path):
+def test_references_of_a_registered_voice_under_its_consent_rules(tiny_set, tmp_path):
     data = tmp_path / "data"
     with VoiceRegistry(data / "voices") as registry:
         voice = registry.create(tiny_set["clips"][0].read_bytes(), "main.wav", "Main.", "en", "ada",
                                 Consent("Ada", "I agree to my voice being cloned."))
     base = ["voices", "references"]
     target = ["--voice-id", voice.id, "--data-dir", str(data)]
-    ref_id = ok(myna(*base, "add", *target, str(tiny_set["clips"][1]), "--emotion", "whisper", "--text", "Psst.",
-                     "--lang", "en")).strip()
+    add = [*base, "add", *target, str(tiny_set["clips"][1]), "--emotion", "whisper", "--text", "Psst.", "--lang", "en"]
+    # captcha consent (the default): a new clip of the voice needs a consent recording, as a new voice does
+    refused = myna(*add)
+    assert refused.returncode == 1 and b"consent recording" in refused.stderr and b"Traceback" not in refused.stderr
+    record_mode = {"MYNA_CONSENT_MODE": "record"}
+    ref_id = ok(myna(*add, env=record_mode)).strip()
     assert [r["id"] for r in json.loads(ok(myna(*base, "list", *target, "--json")))] == [ref_id]
     assert (data / "voices" / "clips" / voice.id / "refs" / f"{ref_id}.wav").is_file()
-    ok(myna(*base, "rm", *target, ref_id))
+    ok(myna(*base, "rm", *target, ref_id, env=record_mode))
     assert not (data / "voices" / "clips" / voice.id / "refs" / f"{ref_id}.wav").exists()
+    log = AuditLog(data / "audit" / "audit.jsonl")
+    assert [(r.event, r.voice, r.data["reference"]) for r in log.records()] == [
+        ("voice.reference.add", voice.id, ref_id), ("voice.reference.remove", voice.id, ref_id)]
+    assert log.verify().ok and "Psst" not in log.path.read_text()  # the transcript stays out of the log
     unknown = myna(*base, "list", "--voice-id", uuid.uuid4().hex, "--data-dir", str(data))
     assert unknown.returncode == 1 and b"no voice with id" in unknown.stderr
 

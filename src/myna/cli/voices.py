@@ -27,9 +27,9 @@ class _Target:
             from myna.voices.crypto import read_key
             from myna.voices.registry_references import RegistryReferences
 
-            settings = Settings.from_env()
-            key = read_key(settings.voice_key_file) if settings.voice_key_file else None
-            self.registry = VoiceRegistry(data_dir(args) / "voices", key=key)  # where `myna serve` keeps voices
+            self.settings = Settings.from_env().with_overrides(data_dir=data_dir(args))
+            key = read_key(self.settings.voice_key_file) if self.settings.voice_key_file else None  # as the server
+            self.registry = VoiceRegistry(self.settings.data_dir / "voices", key=key)  # where `myna serve` keeps voices
             self.store = RegistryReferences(self.registry)
             return
         if args.voice:
@@ -54,21 +54,40 @@ class _Target:
         return [{"id": r.id, "emotion": r.emotion, "lang": r.lang, "seconds": r.seconds, "text": r.text,
                  "clip": str(r.clip)} for r in self.folder.list()]
 
-    def add(self, clip: Path, text: str, lang: str, emotion: str, replace: bool) -> str:
-        """Store the clip as the voice's `emotion` reference; returns its id."""
-        try:
-            audio = clip.read_bytes()
-        except OSError as exc:
-            raise InputError(f"{clip}: cannot read the clip ({exc.strerror or exc})") from None
-        if self.store is not None:
-            return self.store.add(self.voice_id, audio, clip.name, text, lang, emotion, replace).id
-        return self.folder.add(audio, clip.name, text, lang, emotion, replace).id
+    def add(self, args: argparse.Namespace) -> str:
+        """Store the clip as the voice's `emotion` reference (a registered voice's under its consent rules)."""
+        audio = _read(args.clip)
+        if self.store is None:
+            return self.folder.add(audio, Path(args.clip).name, args.text, args.lang, args.emotion, args.replace).id
+        from myna.engine.consent import add_reference
+
+        settings = self.settings
+        recording = _read(args.recording) if args.recording else None
+        return add_reference(self.store, self._checker(), self._audit(), self.voice_id, mode=settings.consent_mode,
+                             audio=audio, filename=Path(args.clip).name, transcript=args.text, language=args.lang,
+                             emotion=args.emotion, replace=args.replace, challenge_id=args.challenge,
+                             recording=recording, actor="cli").id
 
     def remove(self, key: str) -> list[str]:
         """Remove by id or label; returns the ids removed."""
-        if self.store is not None:
-            return [self.store.remove(self.voice_id, key).id]
-        return [ref.id for ref in self.folder.remove(key)]
+        if self.store is None:
+            return [ref.id for ref in self.folder.remove(key)]
+        from myna.engine.consent import remove_reference
+
+        return [remove_reference(self.store, self._audit(), self.voice_id, key, actor="cli").id]
+
+    def _checker(self):
+        """The consent checker when the consent mode needs one (captcha, or protected voices to screen)."""
+        if self.settings.consent_mode != "captcha" and self.settings.protected_voices is None:
+            return None
+        from myna.engine.consent import consent_checker
+
+        return consent_checker(self.settings)
+
+    def _audit(self):
+        from myna.audit import AuditLog
+
+        return AuditLog(self.settings.audit_path, self.settings.audit_key_bytes())
 
     def close(self) -> None:
         if self.store is not None:
@@ -82,8 +101,7 @@ def cmd_references(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: 
     try:
         target = _Target(args)
         if args.action == "add":
-            ref_id = target.add(Path(args.clip), args.text, args.lang, args.emotion, args.replace)
-            out.write(f"{ref_id}\n")
+            out.write(f"{target.add(args)}\n")
         elif args.action == "rm":
             for ref_id in target.remove(args.key):
                 out.write(f"removed {ref_id}\n")
@@ -101,6 +119,13 @@ def cmd_references(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: 
         if target is not None:
             target.close()
     return 0
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _target_args(parser: argparse.ArgumentParser) -> None:
@@ -135,6 +160,9 @@ def register(commands) -> None:
     add.add_argument("--text", required=True, help="what is said in the clip (its transcript)")
     add.add_argument("--lang", required=True, help="language of the transcript: zh, en, ja, all_zh, all_ja, auto")
     add.add_argument("--replace", action="store_true", help="replace the voice's reference with this label")
+    add.add_argument("--challenge", metavar="ID", help="with --voice-id under MYNA_CONSENT_MODE=captcha: the id of a "
+                     "consent challenge (`myna consent challenge`) that the clip's speaker read")
+    add.add_argument("--recording", metavar="FILE", help="the recording of that challenge")
     remove = actions.add_parser("rm", help="remove a reference (its clip is erased)")
     _target_args(remove)
     remove.add_argument("key", metavar="ID|LABEL", help="the reference's id or label")
