@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, data_dir, model_paths, quiet_transformers
+from myna.cli.common import add_model_args, data_dir, model_paths
 from myna.errors import InputError, MynaError
 
 
@@ -102,7 +102,6 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
         _use_default_voice(args, err)
         _use_trained_voice(args)
         args.lang, args.ref_lang = args.lang or "zh", args.ref_lang or "zh"
-        quiet_transformers()
         from myna.config import Settings
 
         settings = Settings.from_env()

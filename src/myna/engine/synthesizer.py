@@ -71,6 +71,7 @@ class Synthesizer:
         self._voices: OrderedDict[tuple, Voice] = OrderedDict()
         self._lock = threading.Lock()
         self.decoder = None  # a shared myna.engine.batch_decode.BatchDecoder, set by with_decoder()
+        self.load_seconds: dict[str, float] = {}  # wall time per part, set by myna.engine.loading
 
     def with_decoder(self, decoder) -> Synthesizer:
         """A Synthesizer sharing these models whose GPT decoding goes through `decoder` (batched across its users)."""
