@@ -146,3 +146,13 @@ def test_cold_start_benchmark_prints_every_phase(tiny_set):
                   "T2S", "SoVITS", "write", "myna say (whole command)", "myna serve ready"):
         assert phase in rows and len(rows[phase]) >= 3, (phase, out)
     assert float(rows["load BERT"][1]) < 0.5  # read on the first Chinese sentence, not at start-up
+
+
+def test_emotion_strength_benchmark_prints_a_row_per_strength():
+    out = run("benchmarks/emotion_strength.py", "--layers", "2", "--tokens", "12", "--strengths", "0,0.5,1,1.5",
+              "--threads", "1")
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in out.splitlines()
+            if line.split()[:1] and line.split()[0][0].isdigit()}
+    assert set(rows) == {"0.00", "0.50", "1.00", "1.50"}
+    assert rows["0.00"][0] == 0.0 and rows["1.00"][1] < 1e-6  # each end is its own prompt's distribution
+    assert rows["0.50"][0] > 0.0 and rows["0.50"][1] > 0.0 and "one prompt alone" in out
