@@ -21,12 +21,10 @@ import time
 from pathlib import Path
 
 import torch
+from fullsize import FULL_GPT  # benchmarks/ is on sys.path when this file runs
 
 from myna.engine import emotion_decode
 from myna.engine.t2s_decode import SamplingParams, iter_semantic_tokens, penalize_repeats, seeded_generator
-
-FULL_GPT = {"vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512, "hidden_dim": 512, "head": 16,
-            "linear_units": 2048, "dropout": 0, "EOS": 1024}
 
 
 def random_rows(layers: int, seed: int = 0):
