@@ -162,6 +162,7 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
     """The myna HTTP app; models load at startup (before /ready turns 200)."""
     from myna.server import routes_finetune, routes_openai, routes_ops, routes_tts, routes_voices
     from myna.server.jobs import JobRunner
+    from myna.server.ui import routes as routes_ui
 
     service = Service(settings, factory)
     jobs = JobRunner(settings.data_dir, settings.home, settings.model_dir, settings.model_version or "v2")
@@ -187,7 +188,7 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
     app.state.service = service
     app.state.jobs = jobs
     errors.install(app)
-    for module in (routes_tts, routes_openai, routes_voices, routes_ops, routes_finetune):
+    for module in (routes_tts, routes_openai, routes_voices, routes_ops, routes_finetune, routes_ui):
         app.include_router(module.router)
     app.add_middleware(RequestGate, service_of=lambda: service)
     return app

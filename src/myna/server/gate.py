@@ -98,7 +98,7 @@ class RequestGate:
 
 def _body_limit(settings, path: str) -> int:
     """The largest body a path accepts: the upload limit for voices, else the JSON limit (plus framing)."""
-    uploads = path.startswith("/v1/voices") or (
+    uploads = path.startswith(("/v1/voices", "/v1/ui/transcode")) or (
         path.startswith("/v1/fine-tunes/") and path.endswith("/recordings"))
     base = settings.max_upload_bytes if uploads else settings.max_body_bytes
     return base + _FRAMING_BYTES
