@@ -158,8 +158,10 @@ def test_speak_streams_plays_and_keeps_the_clip(page, ui_server, tiny_set):
     audio.evaluate("a => a.play()")
     page.wait_for_function("() => document.querySelector('#history audio').currentTime > 0.5", timeout=15_000)
     shot(page, "1-speak")
+    page.set_viewport_size({"width": 1100, "height": 1040})
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "readme.png"))  # the picture docs/webui.png is made from
+    page.set_viewport_size(LAPTOP)
     with page.expect_download() as wav:
         page.click("#history a:has-text('Download WAV')")
     assert Path(wav.value.path()).read_bytes()[:4] == b"RIFF"
@@ -310,3 +312,52 @@ def test_keyboard_alone_reaches_every_control(page, ui_server):
         missing = wanted - reached
         assert not missing, f"{name}: not reachable by Tab: {sorted(missing)}"
         assert not (unmarked & wanted), f"{name}: focus is not visible on {sorted(unmarked & wanted)}"
+
+
+def test_voice_captcha_consent_with_a_spoken_reading(browser, ui_server, tiny_set, tmp_path_factory):
+    """Captcha mode (once the server has its challenge route): the page fetches a sentence; the reading
+    (flite speaking it, uploaded as a file) and a clip in the same voice create the voice."""
+    with ui_server.client() as client:
+        if "/v1/voices/consent-challenge" not in client.get("/openapi.json").json()["paths"]:
+            pytest.skip("this server has no voice captcha route (POST /v1/voices/consent-challenge) yet")
+    if shutil.which("flite") is None:
+        pytest.skip("flite is not installed (apt-get install flite)")
+    root = tmp_path_factory.mktemp("captcha")
+    clip = root / "clip.wav"
+    subprocess.run(["flite", "-t", "This is my own voice, and I read this clip for the test of the page.",
+                    "-o", str(clip)], check=True, capture_output=True)
+    srv = Server(tiny_set, root / "data", MYNA_WORKERS="1", MYNA_CONSENT_MODE="captcha").start()
+    tab = browser.new_page()
+    try:
+        tab.goto(srv.url + "/")
+        tab.evaluate(f"sessionStorage.setItem('myna-api-key', {json.dumps(ADMIN_KEY)})")
+        tab.goto(srv.url + "/#voices")
+        tab.reload()
+        tab.wait_for_selector("body[data-ready=true][data-consent-mode=captcha]")
+        tab.fill("#voice-name", "Captcha voice")
+        tab.set_input_files("#voice-file", str(clip))
+        tab.fill("#consent-subject", "Flite Slt")
+        tab.click("#captcha-get")
+        tab.wait_for_selector("#captcha-text:not([hidden])")
+        sentence = tab.inner_text("#captcha-text")
+        reading = root / "reading.wav"
+        subprocess.run(["flite", "-t", sentence, "-o", str(reading)], check=True, capture_output=True)
+        tab.set_input_files("#captcha-file", str(reading))
+        shot(tab, "6-captcha")
+        tab.click("#voice-create")
+        tab.wait_for_selector("#voices-list li[data-voice='Captcha voice']", timeout=60_000)
+    finally:
+        tab.close()
+        srv.stop()
+
+
+def test_rename_a_voice(page, ui_server, tiny_set):
+    """Renaming, shown once the server has PATCH /v1/voices/ID."""
+    if not page.evaluate("window.myna.config.features.rename"):
+        pytest.skip("this server cannot rename voices yet (no PATCH /v1/voices/ID)")
+    upload_voice(ui_server, tiny_set["clips"][1], "Old name")
+    tab_to(page, "voices")
+    page.click("#voices-list li[data-voice='Old name'] button:has-text('Rename')")
+    page.fill("#voices-list li[data-voice='Old name'] input", "New name")
+    page.click("#voices-list li[data-voice='Old name'] button:has-text('Save')")
+    page.wait_for_selector("#voices-list li[data-voice='New name']")

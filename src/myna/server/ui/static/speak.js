@@ -5,8 +5,8 @@ import { addClip, renderHistory } from "./history.js";
 
 const $ = (id) => document.getElementById(id);
 const SPLIT_LABELS = {
-  cut0: "No splitting", cut1: "Every four sentences", cut2: "Every 50 characters", cut3: "At Chinese full stops (。)",
-  cut4: "At English full stops (.)", cut5: "At every punctuation mark",
+  cut0: "No splitting", cut1: "Every 4 sentences", cut2: "Every 50 characters", cut3: "At 。",
+  cut4: "At full stops", cut5: "At punctuation",
 };
 const NUMBER_OPTIONS = ["speed_factor", "top_k", "top_p", "temperature", "repetition_penalty", "fragment_interval", "seed"];
 const player = new StreamPlayer();

@@ -182,7 +182,7 @@ function voiceForm(state) {
     if (!form.challenge) return ["captcha-get", "Get a sentence for the speaker to read first."];
     if (!form.reading) return ["captcha-file", "Add the recording of the speaker reading the sentence."];
     data.append("challenge_id", form.challenge.id);
-    data.append("recording", form.reading, form.readingName);
+    data.append("consent_recording", form.reading, form.readingName);
   } else {
     const statement = $("consent-statement").value.trim();
     if (!statement) return ["consent-statement", "Write what the speaker agreed to: consent is required."];
