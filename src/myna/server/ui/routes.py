@@ -31,6 +31,7 @@ _HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache", "X-Cont
 SPEAK_DEFAULTS = {"top_k": 15, "top_p": 1.0, "temperature": 1.0, "repetition_penalty": 1.35, "speed_factor": 1.0,
                   "fragment_interval": 0.3, "text_split_method": "cut5", "seed": -1}
 PROSODY_FIELDS = ("pitch", "volume")
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 @router.get("/", include_in_schema=False)
@@ -103,14 +104,23 @@ async def transcode(request: Request, format: str = "mp3") -> Response:
 
 
 def _to_mp3(wav: bytes) -> bytes:
+    import numpy as np
     import soundfile
 
     from myna.audio.encode import encode
 
     try:
         audio, rate = soundfile.read(io.BytesIO(wav), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise ApiError(400, f"the body is not a readable WAV clip ({exc})") from None
-    if audio.shape[0] == 0:
+    except Exception as exc:  # noqa: BLE001 - any failure to decode is the body's, not the server's
+        raise ApiError(400, f"the body is not a readable WAV clip ({type(exc).__name__})") from None
+    if audio.shape[0] == 0 or audio.shape[1] == 0:
         raise ApiError(400, "the WAV clip holds no samples")
-    return encode(audio.mean(axis=1), rate, "mp3")
+    if not 8000 <= rate <= 192_000:
+        raise ApiError(400, f"the WAV clip's rate is {rate} Hz; send 8-192 kHz audio")
+    mono = np.clip(np.nan_to_num(audio.mean(axis=1), nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
+    if rate not in MP3_RATES:  # MP3 has nine rates: resample to the next one up (48 kHz at most)
+        from myna.audio.io import resample_soxr
+
+        target = min([r for r in MP3_RATES if r >= rate] or [48000])
+        mono, rate = resample_soxr(mono, rate, target), target
+    return encode(mono, rate, "mp3")
