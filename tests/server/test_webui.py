@@ -257,8 +257,8 @@ def test_fine_tune_from_upload_to_a_finished_voice(page, ui_server, speech):
     page.click("#ft-create")
     _progress_seen(page, "anna", {"review", "failed"}, 90)
     assert page.get_attribute("#job-state", "data-state") == "review", page.inner_text("#job-message")
-    page.wait_for_selector("#job-transcripts input")
-    first = page.locator("#job-transcripts input").first
+    page.wait_for_selector("#job-transcripts textarea")
+    first = page.locator("#job-transcripts textarea").first
     first.fill("Sentence number one. The quick brown fox jumps over the lazy dog near the river bank today.")
     page.click("#job-transcripts button >> nth=0")  # listen to the first clip
     page.wait_for_selector("#job-transcripts button[disabled]")  # playing

@@ -277,10 +277,11 @@ class JobRunner:
 
     def view(self, job: Job) -> dict:
         """The API view of a job: its record plus queue position and progress."""
-        data = asdict(job)
-        if job.state == "queued":
-            queued = sorted((j for j in self.jobs.values() if j.state == "queued"), key=lambda j: j.queued_at or 0)
-            data["queue_position"] = [j.id for j in queued].index(job.id) + 1
+        with self._lock:  # a consistent record; the files are read outside the lock
+            data = asdict(job)
+            if job.state == "queued":
+                queued = sorted((j for j in self.jobs.values() if j.state == "queued"), key=lambda j: j.queued_at or 0)
+                data["queue_position"] = [j.id for j in queued].index(job.id) + 1
         run = self.data_dir / "trained" / job.name / "work" if job.action == "train" else None
         progress = read_progress(self.folder(job) / LOG_FILE, run)
         if job.state == "preparing" and progress.stage is None:

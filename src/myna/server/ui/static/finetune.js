@@ -92,6 +92,7 @@ function render(state, job) {
   $("job-state").dataset.state = job.state;
   $("job-message").textContent = job.message || (job.state === "done" ? `The voice ${job.voice} is ready: see Voices.` : "");
   $("job-stage").textContent = stageText(job);
+  $("job-progress").hidden = ["draft", "review"].includes(job.state);
   const p = job.progress || {};
   const progress = $("job-progress");
   progress.max = p.total || 1;
@@ -143,7 +144,7 @@ async function loadTranscripts(job) {
     play.addEventListener("click", () => playClip(job, item.index, play));
     return el("li", {}, el("span", { class: "num" }, `${item.index + 1}`), play,
       el("label", { for: id, class: "visually-hidden" }, `Transcript of clip ${item.index + 1}`),
-      el("input", { id, value: item.text, "data-index": item.index, "data-original": item.text, readonly: locked }));
+      el("textarea", { id, rows: "2", "data-index": item.index, "data-original": item.text, readonly: locked }, item.text));
   }));
 }
 
@@ -165,7 +166,7 @@ async function playClip(job, index, button) {
 
 async function saveTranscripts(state) {
   const job = view.jobs.find((j) => j.id === view.selected);
-  const inputs = [...$("job-transcripts").querySelectorAll("input")];
+  const inputs = [...$("job-transcripts").querySelectorAll("textarea")];
   const changed = inputs.filter((input) => input.value.trim() !== input.dataset.original);
   if (!changed.length) {
     announce("No transcript was changed.");
