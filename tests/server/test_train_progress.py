@@ -71,7 +71,12 @@ def test_a_status_file_wins_over_the_log_and_long_histories_are_thinned(tmp_path
     progress = read_progress(_log(tmp_path, "SoVITS [#...] 1/9 ep 1 mel=3.000 eta 0:05"), run)
     assert progress.source == "status"
     assert (progress.stage, progress.step, progress.total, progress.eta_s) == ("GPT", 40, 90, 125.0)
+    with open(run / "losses.jsonl", "a") as history:  # a step newer than the status file's last rewrite
+        history.write(json.dumps({"stage": "GPT", "step": 41, "epoch": 3, "time": 0, "losses": {"loss": 2.4}}) + "\n")
+    newer = read_progress(tmp_path / "run.log", run)
+    assert (newer.step, newer.losses) == (41, {"loss": 2.4})
     assert len(progress.history) == MAX_POINTS and progress.history[-1]["step"] == 2000
+    assert [p["stage"] for p in progress.history] == ["SoVITS"] * MAX_POINTS
     (run / "status.json").write_text(json.dumps({"state": "exporting", "stage": "GPT", "step": 90, "total": 90}))
     assert read_progress(tmp_path / "run.log", run).stage == "exporting"
 

@@ -76,10 +76,15 @@ def _from_status(status: dict, history_path: Path) -> Progress:
     state = status.get("state")
     stage = status.get("stage") if state == "training" else (state or status.get("stage"))
     eta = status.get("eta_s")
-    return Progress(stage=stage, step=int(status.get("step") or 0), total=int(status.get("total") or 0),
-                    epoch=int(status.get("epoch") or 0), eta_s=float(eta) if eta is not None else None,
-                    losses={str(k): float(v) for k, v in (status.get("losses") or {}).items()},
-                    history=_thin(history), source="status")
+    progress = Progress(stage=stage, step=int(status.get("step") or 0), total=int(status.get("total") or 0),
+                        epoch=int(status.get("epoch") or 0), eta_s=float(eta) if eta is not None else None,
+                        losses={str(k): float(v) for k, v in (status.get("losses") or {}).items()},
+                        history=_thin(history), source="status")
+    # the status file is rewritten every few seconds, the history at every step: take the newer step
+    latest = history[-1] if history else None
+    if latest and latest["stage"] == status.get("stage") and latest["step"] > progress.step:
+        progress.step, progress.losses = latest["step"], latest["losses"]
+    return progress
 
 
 def _from_log(log_path: Path) -> Progress:
