@@ -43,6 +43,7 @@ async function loadConfig() {
   const auth = state.config.auth;
   const needsKey = auth.required && !(auth.key && auth.key.valid);
   $("key-panel").hidden = !needsKey;
+  document.body.dataset.locked = String(needsKey); // nothing else works without the key: show only its form
   $("key-state").hidden = !(auth.required && auth.key && auth.key.valid);
   if (auth.key) {
     $("key-label").textContent = `Key in use (${auth.key.scopes.join(", ") || "no scopes"})`;
