@@ -49,7 +49,7 @@ def write_models(folder: Path) -> None:
     from myna.models.t2s import T2SConfig, T2SModel
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from engine import FULL_GPT
+    from fullsize import FULL_GPT
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)

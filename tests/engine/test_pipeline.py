@@ -11,6 +11,7 @@ import torch
 from myna.engine.loading import ModelPaths, load_synthesizer
 from myna.engine.options import SynthesisOptions
 from myna.errors import Cancelled
+from myna.voices.references import EmotionReference
 
 TEXT = "The first sentence is here. A second one follows it! Is this the third? And the last one, at the end."
 
@@ -67,3 +68,20 @@ def test_a_cancelled_pipelined_request_stops(synth, tiny_set: dict) -> None:
             synth.synthesize(TEXT, "en", voice, SynthesisOptions(seed=1, max_tokens=25), should_stop=stop_after_a_while)
     finally:
         synth.pipelined = False
+
+
+def test_pipelined_emotion_routed_fragments_equal_sequential(synth, tiny_set: dict) -> None:
+    # each fragment brings its own voice (a [tag] switches the GPT's prompt clip): the pipeline must use it
+    main, happy = tiny_set["clips"][:2]
+    voice = synth.voice(main, "This is my reference voice.", "en")
+    routed = synth.with_references(voice, [EmotionReference("h1", "happy", happy, "What a lovely day it is.", "en")])
+    text = "[happy] The first sentence is here. [neutral] A second one follows it! [happy] And the last one."
+    options = SynthesisOptions(seed=3, noise_scale=0.6, max_tokens=25)
+    try:
+        synth.pipelined = True
+        pipelined = synth.synthesize(text, "en", routed, options)
+    finally:
+        synth.pipelined = False
+    sequential = synth.synthesize(text, "en", routed, options)
+    assert sequential.size > 0 and np.array_equal(pipelined, sequential)
+    assert not np.array_equal(sequential, synth.synthesize(text, "en", voice, options))  # the tags changed the audio

@@ -11,12 +11,11 @@ import pytest
 import torch
 
 from myna.config import Settings
+from myna.engine.int8_linear import Int8Linear, int8_weight_levels
 from myna.engine.loading import load_synthesizer
 from myna.engine.precision import (
     Bf16Linear,
     FlatDecodeStep,
-    Int8Linear,
-    int8_weight_levels,
     precision_of,
     prepare_gpt,
     resolve_precision,

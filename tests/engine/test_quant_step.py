@@ -11,7 +11,8 @@ import torch
 
 from myna.engine import quant_step
 from myna.engine.batch_decode import BatchDecoder
-from myna.engine.precision import Int8Linear, prepare_gpt, use_flat_decode
+from myna.engine.int8_linear import Int8Linear
+from myna.engine.precision import prepare_gpt, use_flat_decode
 from myna.engine.t2s_decode import SamplingParams, generate_semantic, iter_semantic_tokens, seeded_generator
 from myna.models.t2s import T2SConfig, T2SModel
 

@@ -24,19 +24,20 @@ import torch
 
 from myna.engine.options import SynthesisOptions
 from myna.engine.textprep import Fragment
+from myna.engine.voice import Voice
 from myna.errors import Cancelled
 
 
-def render_fragments(synth, fragments: Sequence[Fragment], order: Sequence[int], voice, options: SynthesisOptions,
+def render_fragments(synth, fragments: Sequence[tuple[Fragment, Voice]], order: Sequence[int], options: SynthesisOptions,
                      generator: torch.Generator, should_stop: Callable[[], bool] | None = None) -> list[np.ndarray]:
-    """Each fragment's audio (as `Synthesizer.decode_tokens` makes it), decoding in `order`, vocoding alongside."""
+    """Each (fragment, voice)'s audio (as `Synthesizer.decode_tokens` makes it), decoding in `order`, vocoding alongside."""
     audio: list[np.ndarray] = [np.zeros(0, np.float32)] * len(fragments)
     threads = torch.get_num_threads()
     pending: dict[int, Future] = {}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="myna-vocoder")
     try:
         for index in order:
-            fragment = fragments[index]
+            fragment, voice = fragments[index]
             tokens = synth.semantic_tokens_locked(fragment, voice, options, generator, should_stop)
             if tokens.numel() == 0:
                 continue

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from myna.engine.cpu_kernels import MAX_HEAD_DIM, CpuKernels, load_kernels
+from myna.engine.int8_linear import Int8Linear
 
 LANES = 16  # output rows per packed block (the C layout)
 _P = ctypes.c_void_p
@@ -129,8 +130,6 @@ class QuantDecodeStep:
                  int8_weights: Mapping[str, tuple] | None = None) -> None:
         """``int8_weights``: every projection's ``Int8Linear.quantized()`` by module name where the caller has
         them (myna.engine.int8_cache), else they are read back from the layers (~0.2 s more for the full GPT)."""
-        from myna.engine.precision import Int8Linear
-
         self.model, self.fallback = model, fallback
         _, self._step = _functions(lib.library)
         layers = model.h.layers

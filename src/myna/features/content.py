@@ -13,13 +13,7 @@ from typing import Protocol
 
 import torch
 
-from myna.errors import MynaError
-
 CONTENT_RATE = 16000
-
-
-class ModelDirError(MynaError):
-    """A local model directory is missing or incomplete."""
 
 
 class ContentEncoder(Protocol):
@@ -30,17 +24,6 @@ class ContentEncoder(Protocol):
     def encode(self, wave_16k: torch.Tensor) -> torch.Tensor:
         """Frame features of a 16 kHz waveform."""
         ...
-
-
-def check_model_dir(path: str | Path, required: tuple[str, ...], what: str) -> Path:
-    """Return `path` if it is a directory holding every file in `required`, else raise with the fix."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ModelDirError(f"{path}: no such directory; point to a local {what} directory")
-    missing = [name for name in required if not (path / name).is_file()]
-    if missing:
-        raise ModelDirError(f"{path}: not a {what} directory: missing {', '.join(missing)}")
-    return path
 
 
 class HubertContentEncoder:

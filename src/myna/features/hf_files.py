@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from myna.features.content import ModelDirError, check_model_dir
+from myna.features.model_dir import ModelDirError, check_model_dir
 
 SAFETENSORS, TORCH_BIN = "model.safetensors", "pytorch_model.bin"
 _OLD_NAMES = {"gamma": "weight", "beta": "bias"}

@@ -19,7 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from myna.audio.encode import StreamEncoder, encode, media_type, streamable
 from myna.errors import MynaError
 from myna.server.errors import ApiError, ClientGone, status_of
-from myna.server.gate import note_error
+from myna.server.request_record import note_error
 from myna.server.worker import Job, JobRun
 
 
