@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import ctypes
 import importlib.util
+import platform
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
-from myna.engine import quant_step
+from myna.engine import cpu_kernels, quant_step
 from myna.engine.batch_decode import BatchDecoder
 from myna.engine.int8_linear import Int8Linear
 from myna.engine.precision import prepare_gpt, use_flat_decode
@@ -46,6 +49,52 @@ def tiny() -> T2SModel:
     model = T2SModel(T2SConfig.from_dict({"model": fx.TINY_MODEL, "data": {"max_sec": fx.TINY_MAX_SEC}})).eval()
     model.load_state_dict(fx.tiny_weights({k: v.shape for k, v in model.state_dict().items()}), strict=True)
     return model
+
+
+def test_the_vector_path_is_compiled_in_where_the_cpu_has_avx512_vnni(lib) -> None:
+    # so that the portable-loop comparisons here compare two different loops on such CPUs
+    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+    if not {"avx512f", "avx512bw", "avx512_vnni"} <= flags:
+        pytest.skip("no AVX-512 VNNI here: the portable loop is the only one")
+    assert lib.library.myna_quant_simd() == 512
+
+
+def test_a_build_for_a_cpu_without_avx512_gives_the_same_floats(lib, tmp_path: Path) -> None:
+    # what a CI machine without AVX-512 compiles (-march=native leaves the vector path out there)
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("x86 only")
+    compiler = cpu_kernels._compiler()
+    flags = cpu_kernels._flags(subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout)
+    target = tmp_path / "portable.so"
+    done = subprocess.run([compiler, *flags, "-mno-avx512f", *map(str, cpu_kernels.SOURCES), "-o",
+                           str(target), "-lm"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    portable = cpu_kernels.CpuKernels(ctypes.CDLL(str(target)), target)
+    quant_step._functions(portable.library)
+    assert portable.library.myna_quant_simd() == 0
+    gen = torch.Generator().manual_seed(11)
+    layer = Int8Linear(torch.randn(1040, 512, generator=gen) * 0.05, torch.randn(1040, generator=gen))
+    packed, x = quant_step.Packed.of(layer), torch.randn(6, 512, generator=gen)
+    assert torch.equal(packed(x, lib=portable), packed(x, lib=lib))
+    assert torch.equal(packed(x, relu=True, lib=portable), packed(x, relu=True, lib=lib))
+
+
+def test_without_a_c_compiler_the_int8_step_runs_through_torch(tiny: T2SModel, tmp_path: Path, monkeypatch) -> None:
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no cc, gcc or clang
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # and no library built earlier
+    cpu_kernels.load_kernels.cache_clear()
+    try:
+        assert quant_step.kernels() is None
+        fallback = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
+        tokens = list(range(5, 25))
+        got = forced_logits(fallback, tokens)
+        assert vars(fallback)["decode_step"].quantized is None and vars(fallback)["decode_step"].kernels is None
+    finally:
+        cpu_kernels.load_kernels.cache_clear()  # later tests build (or find) the real library again
+    expected = forced_logits(prepare_gpt(copy.deepcopy(tiny), "int8"), tokens)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5) and torch.equal(got.argmax(-1), expected.argmax(-1))
 
 
 def reference_product(layer: Int8Linear, x: torch.Tensor) -> torch.Tensor:
@@ -103,6 +152,11 @@ def test_the_c_step_decodes_as_the_module_path(tiny: T2SModel, lib) -> None:
     assert isinstance(vars(fast)["decode_step"].quantized, quant_step.QuantDecodeStep)  # the C step ran
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert torch.equal(got.argmax(-1), expected.argmax(-1))
+    lib.library.myna_quant_force_portable(1)
+    try:  # the whole step on the portable loop (CPUs without AVX-512 VNNI): the same floats
+        assert torch.equal(forced_logits(fast, tokens), got)
+    finally:
+        lib.library.myna_quant_force_portable(0)
     inputs, params = fx.tiny_inputs(), SamplingParams(top_k=5)
     runs = [generate_semantic(m, inputs["phones"], inputs["bert"], inputs["prompt"], params, seeded_generator(4),
                               early_stop_num=40).tolist() for m in (fast, module_path)]

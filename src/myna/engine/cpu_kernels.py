@@ -50,7 +50,7 @@ class CpuKernels:
 
     def __init__(self, library: ctypes.CDLL, path: Path) -> None:
         self.path = path
-        self.library = library  # the int4 functions are bound by myna.engine.int4
+        self.library = library  # the int8 step's functions are bound by myna.engine.quant_step
         self._attention = library.myna_decode_attention
         self._attention.restype = None
         self._attention.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 4 + [ctypes.c_float, ctypes.c_int]
@@ -191,9 +191,10 @@ def load_kernels() -> CpuKernels | None:
             return None
         try:
             return CpuKernels(ctypes.CDLL(str(path)), path)
-        except OSError as error:
+        except (OSError, AttributeError) as error:  # AttributeError: a library without the kernels' functions
             if attempt:
-                log.warning("loading the CPU decode kernels failed (torch's attention is used): %s", error)
+                log.warning("loading the CPU decode kernels failed (torch's operators are used): %s", error)
             else:
+                log.warning("rebuilding the CPU decode kernels: %s does not load (%s)", path, error)
                 path.unlink(missing_ok=True)
     return None
