@@ -209,7 +209,7 @@ class Worker:
         argv = [python, __file__, "--worker", name, "--models", args.models, "--gpt", args.gpt, "--ref", args.ref,
                 "--tokens", str(args.tokens), "--threads", str(args.threads), "--agreement-steps", str(args.agreement_steps)]
         if name == "upstream":
-            argv += ["--upstream", args.upstream] + (["--prelude", args.prelude] if args.prelude else [])
+            argv += (["--upstream", args.upstream] if args.upstream else []) + (["--prelude", args.prelude] if args.prelude else [])
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
     def receive(self) -> dict:
