@@ -85,3 +85,19 @@ def test_pipelined_emotion_routed_fragments_equal_sequential(synth, tiny_set: di
     sequential = synth.synthesize(text, "en", routed, options)
     assert sequential.size > 0 and np.array_equal(pipelined, sequential)
     assert not np.array_equal(sequential, synth.synthesize(text, "en", voice, options))  # the tags changed the audio
+
+
+def test_a_failing_vocoder_fails_the_pipelined_request(synth, tiny_set: dict) -> None:
+    voice = synth.voice(tiny_set["clips"][0], "This is my reference voice.", "en")
+
+    def broken(*latent):
+        raise RuntimeError("out of memory in the vocoder")
+
+    synth.sovits.vocode = broken
+    synth.pipelined = True
+    try:
+        with pytest.raises(RuntimeError, match="out of memory in the vocoder"):
+            synth.synthesize(TEXT, "en", voice, SynthesisOptions(seed=1, max_tokens=25))
+    finally:
+        synth.pipelined = False
+        del synth.sovits.vocode

@@ -37,6 +37,9 @@ def render_fragments(synth, fragments: Sequence[tuple[Fragment, Voice]], order: 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="myna-vocoder")
     try:
         for index in order:
+            for future in pending.values():  # a vocoding that failed (or was cancelled) ends the request now
+                if future.done():
+                    future.result()
             fragment, voice = fragments[index]
             tokens = synth.semantic_tokens_locked(fragment, voice, options, generator, should_stop)
             if tokens.numel() == 0:
