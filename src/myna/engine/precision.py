@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from myna.config import PRECISIONS
-from myna.engine.int8_linear import Int8Linear
+from myna.engine.int8_linear import Int8Linear, int8_weight_levels  # noqa: F401 - int8_weight_levels re-exported
 from myna.errors import InputError
 from myna.models.t2s import T2SModel
 
