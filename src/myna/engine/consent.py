@@ -17,7 +17,7 @@ from myna.audit import AuditLog
 from myna.config import Settings
 from myna.errors import InputError
 from myna.features.verification import SpeakerVerifier, WhisperListener
-from myna.voices.audio_checks import check_language, check_name, check_transcript
+from myna.voices.audio_checks import check_language, check_transcript
 from myna.voices.consent import (
     CONSENT_DB,
     ChallengeStore,
@@ -26,6 +26,7 @@ from myna.voices.consent import (
     ConsentRefused,
     speaker_threshold,
 )
+from myna.voices.names import check_name
 from myna.voices.nogo import ProtectedSpeakers
 from myna.voices.registry import Consent, VoiceRecord, VoiceRegistry
 
@@ -56,7 +57,7 @@ def register_voice(registry: VoiceRegistry, checker: ConsentChecker | None, audi
     stored or logged then."""
     evidence = None
     # refuse bad text fields before a challenge is spent on them
-    check_name(name, registry.limits)
+    check_name(name, registry.limits.max_name_chars)
     check_language(language)
     check_transcript(transcript, registry.limits)
     if mode == "captcha":
