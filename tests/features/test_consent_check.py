@@ -178,7 +178,8 @@ def test_registration_under_each_consent_mode_is_logged_and_erased(tmp_path, che
         record, evidence = register_voice(registry, checker, audit, mode="captcha", challenge_id=challenge.id,
                                           recording=speak("slt", challenge.text), **common)
         assert evidence is not None and challenge.id in record.consent.statement
-        typed, none = register_voice(registry, None, audit, mode="record", statement="I, Sally, agree.", **common)
+        typed, none = register_voice(registry, None, audit, mode="record", statement="I, Sally, agree.",
+                                     **{**common, "name": "Sally typed"})  # names are unique
         assert none is None and typed.consent.statement == "I, Sally, agree."
         assert len(registry.list()) == 2
         created = [r for r in audit.records() if r.event == "voice.create"]
