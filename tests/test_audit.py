@@ -178,3 +178,13 @@ def test_cli_head_show_erase(tmp_path):
     assert erased.returncode == 0 and json.loads(erased.stdout)["records_erased"] == 2
     verified = run("verify", "--expect-head", head.stdout.strip())
     assert verified.returncode == 0 and "ok" in verified.stdout
+
+
+def test_the_log_files_are_private(tmp_path):
+    path = tmp_path / "audit" / "audit.jsonl"  # the log's folder does not exist yet
+    log = _filled(path, KEY)
+    log.erase("v1")  # rewrites the log through a temporary file
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    files = sorted(path.parent.iterdir())
+    assert [p.name for p in files] == ["audit.jsonl", "audit.jsonl.head", "audit.jsonl.lock"]
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files), [oct(p.stat().st_mode) for p in files]

@@ -19,7 +19,8 @@ Beside the log, `<log>.head` holds the last record's number and hash (and an HMA
 the key), rewritten after every append, so cutting records off the end is detected too; for
 protection against someone who can also roll the head file back, record `myna audit head`
 elsewhere now and then and check with `myna audit verify --expect-head`. Appends from several
-processes are serialised by an exclusive lock on `<log>.lock` (fcntl).
+processes are serialised by an exclusive lock on `<log>.lock` (fcntl). The log holds personal fields
+until they are erased, so its files are created 0600 and a folder it creates 0700.
 """
 
 from __future__ import annotations
@@ -185,8 +186,8 @@ class AuditLog:
                             _commitment(sealed) if sealed else None, prev, "", sealed)
         record = AuditRecord(**{**asdict(draft), "hash": self._digest(draft)})
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with _open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "a") as handle:
                 handle.write(record.line() + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -254,7 +255,7 @@ class AuditLog:
     def _write_head(self, seq: int, digest: str) -> None:
         text = json.dumps({"seq": seq, "hash": digest, "mac": self._head_mac(seq, digest)}) + "\n"
         tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -263,7 +264,7 @@ class AuditLog:
     def _rewrite(self, lines: list[str]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as handle:
+            with _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "w") as handle:
                 handle.writelines(line + "\n" for line in lines)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -300,8 +301,8 @@ class AuditLog:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         try:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.lock_path, "a")
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handle = _open_private(self.lock_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "a")
         except OSError as exc:
             raise AuditError(f"{self.lock_path}: cannot open the audit lock ({exc})") from exc
         with handle:
@@ -317,6 +318,11 @@ def record_synthesis(log: AuditLog, *, voice: str | None, actor: str | None, tex
     """Log one synthesis: voice, key name, text digest and watermark payload (plus e.g. format, seconds)."""
     data = {"text_hash": log.hash_text(text), "chars": len(text), "watermark": payload, **details}
     return log.append("synthesis", actor=actor, voice=voice, data=data)
+
+
+def _open_private(path: Path, flags: int, mode: str):
+    """A text file opened with `flags`, created readable by its owner only (0600)."""
+    return open(os.open(path, flags, 0o600), mode, encoding="utf-8")
 
 
 def _hashes(log: AuditLog) -> Iterator[str]:
