@@ -188,3 +188,26 @@ def test_the_log_files_are_private(tmp_path):
     files = sorted(path.parent.iterdir())
     assert [p.name for p in files] == ["audit.jsonl", "audit.jsonl.head", "audit.jsonl.lock"]
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in files), [oct(p.stat().st_mode) for p in files]
+
+
+def test_personal_fields_are_sealed_with_a_personal_key(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    voice_key = bytes(range(1, 33))
+    log = AuditLog(path, KEY, personal_key=voice_key)
+    log.append("voice.create", actor="admin", voice="v1", personal={"name": "Anna", "subject": "Anna Example"})
+    log.append("voice.create", actor="admin", voice="v2", personal={"name": "Bo"})
+    text = path.read_text()
+    assert "Anna" not in text and '"sealed"' in text and log.verify().ok
+    first = next(log.records())
+    assert log.readable(first).personal["fields"] == {"name": "Anna", "subject": "Anna Example"}
+    with pytest.raises(AuditError, match="sealed"):
+        AuditLog(path, KEY).readable(first)  # without the key they stay closed
+    with pytest.raises(AuditError, match="do not open"):
+        AuditLog(path, KEY, personal_key=bytes(32)).readable(first)
+    moved = json.loads(_lines(path)[1])  # v2's sealed fields copied onto v1's record do not open there
+    assert moved["personal"]["sealed"] != first.personal["sealed"]
+    swapped = AuditLog(path, KEY, personal_key=voice_key)
+    with pytest.raises(AuditError, match="do not open"):
+        swapped.readable(type(first)(**{**first.__dict__, "personal": moved["personal"]}))
+    assert log.erase("v1") == 1 and log.verify().ok
+    assert log.readable(next(log.records())).personal is None

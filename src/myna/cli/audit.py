@@ -14,7 +14,7 @@ def _log(args: argparse.Namespace):
     from myna.config import Settings
 
     settings = Settings.from_env()
-    return AuditLog(args.log or settings.audit_path, settings.audit_key_bytes())
+    return AuditLog(args.log or settings.audit_path, settings.audit_key_bytes(), personal_key=settings.voice_key_bytes())
 
 
 def cmd_verify(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -38,10 +38,11 @@ def cmd_head(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO
 
 def cmd_show(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
     """Print records as JSON lines, filtered by voice and event."""
-    shown = [r for r in _log(args).records()
+    log = _log(args)
+    shown = [r for r in log.records()
              if (args.voice is None or r.voice == args.voice) and (args.event is None or r.event.startswith(args.event))]
     for record in shown[-args.last:] if args.last else shown:
-        out.write(record.line() + "\n")
+        out.write((log.readable(record) if log.can_open else record).line() + "\n")
     return 0
 
 
