@@ -39,10 +39,11 @@ def serving(app, timeout: float = 60.0) -> Iterator[str]:
 
 
 def tiny_settings(tiny_set: dict, data_dir, **overrides):
-    """Settings of a server on the tiny model set, with an admin key ("test-admin-key")."""
+    """Settings of a server on the tiny model set, with an admin key ("test-admin-key") and typed consent records."""
     from conftest import ADMIN_KEY
     from myna.config import Settings
 
     values = {"data_dir": data_dir, "gpt": tiny_set["gpt"], "sovits": tiny_set["sovits"], "hubert": tiny_set["hubert"],
-              "bert": tiny_set["bert"], "ref_dirs": (tiny_set["root"],), "admin_key": ADMIN_KEY, "workers": 1}
+              "bert": tiny_set["bert"], "ref_dirs": (tiny_set["root"],), "admin_key": ADMIN_KEY, "workers": 1,
+              "consent_mode": "record"}
     return Settings(**{**values, **overrides})

@@ -30,7 +30,8 @@ log = logging.getLogger("myna.server")
 
 RECORD_KEY = "myna.request"  # scope key of the request's log record, which handlers annotate
 _FRAMING_BYTES = 64 * 1024  # room for multipart framing and form fields around an upload
-_ROUTES = {"/tts", "/v1/audio/speech", "/v1/models", "/v1/voices", "/health", "/ready", "/metrics", "/admin/reload"}
+_ROUTES = {"/tts", "/v1/audio/speech", "/v1/models", "/v1/voices", "/v1/voices/consent-challenge", "/health", "/ready",
+           "/metrics", "/admin/reload"}
 
 
 class BodyTooLarge(HTTPException):
@@ -51,6 +52,11 @@ def route_label(path: str) -> str:
 def key_name(scope: dict) -> str | None:
     """The name of the API key that was accepted for this request (None when auth is off)."""
     return scope.get(RECORD_KEY, {}).get("key")
+
+
+def request_id(scope: dict) -> str:
+    """The id of this request in its log line (and in the audit records it causes)."""
+    return scope.get(RECORD_KEY, {}).get("id", "")
 
 
 def is_admin(scope: dict) -> bool:
