@@ -81,7 +81,7 @@ def read_gpt(path: str | Path, key: bytes | None = None) -> GPTCheckpoint:
         kind, config, state, info = _read_safetensors(path, key)
         _expect_kind(path, kind, "gpt")
         return GPTCheckpoint(config, state, info)
-    data = _torch_load(path, _read_bytes(path, key))
+    data = _torch_load(path, _plain_or_bytes(path, key))
     weight = data.get("weight", data.get("state_dict"))
     if not isinstance(weight, dict) or "config" not in data:
         raise CheckpointError(f"{path}: not a GPT checkpoint (expected 'weight' and 'config' entries)")
@@ -99,13 +99,15 @@ def read_sovits(path: str | Path, key: bytes | None = None) -> SoVITSCheckpoint:
         kind, config, state, info = _read_safetensors(path, key)
         _expect_kind(path, kind, "sovits")
         return SoVITSCheckpoint(_sovits_version(path, None, config, state), config, state, info)
-    raw = _read_bytes(path, key)
-    marker = bytes(raw[:2])
+    raw = _plain_or_bytes(path, key)
+    marker = _ZIP_MAGIC if isinstance(raw, Path) else bytes(raw[:2])
     if marker in _UNSUPPORTED_MARKERS:
         raise CheckpointError(f"{path}: a {_UNSUPPORTED_MARKERS[marker]} SoVITS model; myna supports v1, v2, v2Pro, v2ProPlus")
     if marker != _ZIP_MAGIC and marker not in _MARKER_TO_VERSION:
         raise CheckpointError(f"{path}: not a SoVITS checkpoint (unknown file header {marker!r})")
-    if isinstance(raw, bytearray):  # decrypted in memory: patch the header in place instead of copying
+    if isinstance(raw, Path):  # a plain zip file: memory-mapped
+        data = _torch_load(path, raw)
+    elif isinstance(raw, bytearray):  # decrypted in memory: patch the header in place instead of copying
         raw[:2] = _ZIP_MAGIC
         data = _torch_load(path, raw)
     else:
@@ -200,17 +202,38 @@ def _read_bytes(path: Path, key: bytes | None = None) -> bytes | bytearray:
 
             key = Settings.from_env().model_key_bytes()
         return sealed.read_sealed(path, key)
-    data = path.read_bytes()
-    if len(data) < 4:
-        raise CheckpointError(f"{path}: file is empty or truncated ({len(data)} bytes)")
-    return data
+    length = path.stat().st_size
+    if length < 4:
+        raise CheckpointError(f"{path}: file is empty or truncated ({length} bytes)")
+    with path.open("rb") as file:
+        return file.read()
 
 
-def _torch_load(path: Path, data: bytes | bytearray) -> dict[str, Any]:
+def _plain_or_bytes(path: Path, key: bytes | None) -> Path | bytes | bytearray:
+    """A plain zip checkpoint's path (torch memory-maps it, no copy in memory), else the file's bytes
+    (decrypted in memory for a sealed file; upstream's version-marked SoVITS files are patched by the caller)."""
+    from myna.weights import sealed
+
+    if path.is_file() and not sealed.is_sealed(path) and _head(path) == _ZIP_MAGIC:
+        return path
+    return _read_bytes(path, key)
+
+
+def _head(path: Path) -> bytes:
+    """The first two bytes of a plain checkpoint file (the zip magic or upstream's version marker)."""
+    with path.open("rb") as file:
+        return file.read(2)
+
+
+def _torch_load(path: Path, data: bytes | bytearray | Path) -> dict[str, Any]:
+    """torch.load of file bytes (read in place), or of a plain zip file memory-mapped (no copy in memory)."""
     try:
         with torch.serialization.safe_globals([(_PickledHParams, "utils.HParams")]):
-            loaded = torch.load(_reader(data), map_location="cpu", weights_only=True)
-    except (RuntimeError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, KeyError) as exc:
+            if isinstance(data, Path):
+                loaded = torch.load(data, map_location="cpu", weights_only=True, mmap=True)
+            else:
+                loaded = torch.load(_reader(data), map_location="cpu", weights_only=True)
+    except (RuntimeError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, KeyError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc):
             raise CheckpointError(

@@ -180,7 +180,7 @@ def test_registration_under_each_consent_mode_is_logged_and_erased(tmp_path, che
         assert evidence is not None and challenge.id in record.consent.statement
         assert record.created_by == "admin-key"  # the actor is who registered it
         typed, none = register_voice(registry, None, audit, mode="record", statement="I, Sally, agree.",
-                                     **{**common, "name": "Sally typed"})  # names are unique
+                                     **{**common, "name": "Sally (typed)"})  # names are unique
         assert none is None and typed.consent.statement == "I, Sally, agree."
         assert len(registry.list()) == 2
         created = [r for r in audit.records() if r.event == "voice.create"]

@@ -208,9 +208,12 @@ def test_say_speaks_with_encrypted_models_without_writing_plaintext(tiny_set, tm
               "--seed", "0", "--noise-scale", "0", "--hubert", str(tiny_set["hubert"])]
     watch = _Inotify([models, private_tmp, out_dir, Path(tiny_set["hubert"]).resolve()])
     shm_before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    home = tmp_path / "home"  # ~/.cache/myna holds what myna derives from plain models (int8 weights, kernels)
     done = _myna(*common, "--gpt", str(models / "gpt.ckpt"), "--sovits", str(models / "sovits.pth"),
-                 "-o", str(out_dir / "enc.wav"), env={"MYNA_MODEL_KEY_FILE": str(key_file), "TMPDIR": str(private_tmp)})
+                 "-o", str(out_dir / "enc.wav"), env={"MYNA_MODEL_KEY_FILE": str(key_file), "TMPDIR": str(private_tmp),
+                                                      "HOME": str(home), "MYNA_CPU_KERNELS": "0"})  # no compiler scratch files
     written = watch.names()
+    assert not list((home / ".cache" / "myna" / "int8").glob("*"))  # no quantized weights of an encrypted model
     assert done.returncode == 0, done.stderr
     audio, rate = soundfile.read(out_dir / "enc.wav")
     assert rate == 32000 and len(audio) > 0.3 * rate and abs(audio).max() > 0

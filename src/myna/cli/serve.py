@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, quiet_transformers
+from myna.cli.common import add_model_args
 from myna.errors import MynaError
 
 
@@ -39,7 +39,6 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             ref_dirs=tuple(Path(d) for d in args.ref_dir) if args.ref_dir else None,
         )
         settings = _use_pulled_model(args, settings)
-        quiet_transformers()
         configure_logging()
         app = create_app(settings)
     except MynaError as exc:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, data_dir, quiet_transformers
+from myna.cli.common import add_model_args, data_dir
 from myna.config import TRAIN_PRECISIONS
 from myna.errors import InputError, MynaError
 
@@ -59,7 +59,6 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             if not native_bf16(args.device):
                 err.write(f"myna train: warning: {args.device} has no native bfloat16 kernels, so "
                           "--train-precision bf16 runs several times slower than fp32 here\n")
-        quiet_transformers()
         voice = train_voice(request, progress=None if args.quiet else err)
     except MynaError as exc:
         err.write(f"myna train: {exc}\n")
@@ -130,7 +129,6 @@ def cmd_data_features(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, er
             bert, sv = (Path(v) if v else None for v in (args.bert, args.sv))
         else:
             raise InputError("no models given: pass --model-dir DIR or both --hubert DIR and --sovits FILE")
-        quiet_transformers()
         report = extract_features(args.list, args.out, FeatureModels(hubert, sovits, bert, sv, args.device),
                                   progress=not args.quiet)
     except MynaError as exc:

@@ -5,6 +5,8 @@
     challenge = checker.issue("en")                      # POST /v1/voices/consent-challenge -> challenge.to_dict()
     record, evidence = register_voice(registry, checker, audit, mode=settings.consent_mode, audio=clip, ...)
     update_voice(registry, checker, audit, voice_id, mode=settings.consent_mode, audio=new_clip, ...)
+    add_reference(RegistryReferences(registry), checker, audit, voice_id, mode=..., audio=clip, emotion="happy", ...)
+    remove_reference(references, audit, voice_id, "happy")   # DELETE /v1/voices/ID/references/KEY
     delete_voice(registry, audit, voice_id, actor)       # DELETE /v1/voices/ID
 """
 
@@ -17,6 +19,7 @@ from myna.audit import AuditLog
 from myna.config import Settings
 from myna.errors import InputError
 from myna.features.verification import SpeakerVerifier, WhisperListener
+from myna.text.emotion_markup import check_label
 from myna.voices.audio_checks import check_language, check_transcript
 from myna.voices.consent import (
     CONSENT_DB,
@@ -28,7 +31,9 @@ from myna.voices.consent import (
 )
 from myna.voices.names import check_name
 from myna.voices.nogo import ProtectedSpeakers
+from myna.voices.references import check_reference_text
 from myna.voices.registry import Consent, VoiceRecord, VoiceRegistry
+from myna.voices.registry_references import ReferenceRecord, RegistryReferences
 
 
 def consent_checker(settings: Settings, sv: str | Path | None = None, threads: int = 0) -> ConsentChecker:
@@ -97,13 +102,7 @@ def update_voice(registry: VoiceRegistry, checker: ConsentChecker | None, audit:
     recording of it, in record mode the protected-speaker screen."""
     evidence = None
     if audio is not None:
-        if mode == "captcha":
-            if checker is None or not challenge_id or not recording:
-                raise ConsentRefused("consent_missing", "a new clip needs a new consent recording: ask for a challenge "
-                                     "and send its id and the recording with the clip")
-            evidence = checker.verify(challenge_id, recording, audio, clip_name=filename or "the voice clip")
-        elif checker is not None:
-            checker.screen(audio, filename or "the voice clip")
+        evidence = _prove_clip(checker, mode, audio, filename, challenge_id, recording)
     record = registry.update(voice_id, audio=audio, filename=filename, **changes)
     if audit is not None:
         data: dict[str, object] = {"version": record.version, "changed": sorted(changes) + (["clip"] if audio else [])}
@@ -116,6 +115,60 @@ def update_voice(registry: VoiceRegistry, checker: ConsentChecker | None, audit:
             data["consent"] = public
         audit.append("voice.update", actor=actor, voice=voice_id, data=data, personal=personal or None)
     return record
+
+
+def add_reference(references: RegistryReferences, checker: ConsentChecker | None, audit: AuditLog | None,
+                  voice_id: str, *, mode: str, audio: bytes, filename: str, transcript: str, language: str,
+                  emotion: str, replace: bool = False, challenge_id: str | None = None, recording: bytes | None = None,
+                  actor: str | None = None) -> ReferenceRecord:
+    """Add an emotion reference to a registered voice, then log `voice.reference.add`; what `POST
+    /v1/voices/ID/references` calls. A reference is a new clip of the voice, so it needs the proof a new clip
+    needs (`update_voice`): in captcha mode a passing consent recording of it, in record mode the
+    protected-speaker screen. The transcript stays out of the log (it goes with the reference)."""
+    references.registry.get(voice_id)  # an unknown voice is said before anything else
+    check_label(emotion)
+    check_reference_text(transcript, references.registry.limits)  # bad text fields before a challenge is spent
+    check_language(language)
+    evidence = _prove_clip(checker, mode, audio, filename, challenge_id, recording)
+    record = references.add(voice_id, audio, filename, transcript, language, emotion, replace)
+    if audit is not None:
+        data: dict[str, object] = {"consent_mode": mode, "reference": record.id, "emotion": record.emotion,
+                                   "language": record.language, "clip_seconds": round(record.clip_seconds, 3),
+                                   "clip_sha256": _sha256(audio)}
+        personal: dict[str, object] | None = None
+        if evidence is not None:
+            public = evidence.to_dict()
+            personal = {"challenge_text": public.pop("text"), "heard": public.pop("heard")}
+            data["consent"] = public
+        audit.append("voice.reference.add", actor=actor, voice=voice_id, data=data, personal=personal)
+    return record
+
+
+def remove_reference(references: RegistryReferences, audit: AuditLog | None, voice_id: str, key: str,
+                     actor: str | None = None) -> ReferenceRecord:
+    """Erase a registered voice's emotion reference (by id or label), then log `voice.reference.remove`; what
+    `DELETE /v1/voices/ID/references/KEY` calls."""
+    record = references.remove(voice_id, key)
+    if audit is not None:
+        audit.append("voice.reference.remove", actor=actor, voice=voice_id,
+                     data={"reference": record.id, "emotion": record.emotion})
+    return record
+
+
+def _prove_clip(checker: ConsentChecker | None, mode: str, audio: bytes, filename: str, challenge_id: str | None,
+                recording: bytes | None) -> ConsentEvidence | None:
+    """The proof a new clip of an existing voice needs: captcha, a passing consent recording of it; record, the
+    protected-speaker screen (when a checker is given)."""
+    if mode == "captcha":
+        if checker is None or not challenge_id or not recording:
+            raise ConsentRefused("consent_missing", "a new clip needs a new consent recording: ask for a challenge "
+                                 "and send its id and the recording with the clip")
+        return checker.verify(challenge_id, recording, audio, clip_name=filename or "the voice clip")
+    if mode != "record":
+        raise InputError(f"consent mode must be captcha or record, got {mode!r}")
+    if checker is not None:
+        checker.screen(audio, filename or "the voice clip")
+    return None
 
 
 def delete_voice(registry: VoiceRegistry, audit: AuditLog | None, voice_id: str, actor: str | None = None) -> int:

@@ -1,6 +1,6 @@
 """Errors -> JSON responses. Every error body has upstream api_v2's `message` and OpenAI's `error` object.
 
-Handlers never log by themselves: they attach the error to the request's one log line (see gate.py).
+Handlers never log by themselves: they attach the error to the request's one log line (see request_record.py and gate.py).
 Messages leave the server without its absolute paths or Python object reprs (`public_message`).
 """
 
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from myna.errors import Cancelled, InputError, MynaError, ServerFault
+from myna.server.request_record import note_error
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
@@ -115,8 +116,6 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def _answer(request: Request, status: int, message: str, code: str, headers: dict | None = None) -> JSONResponse:
-    from myna.server.gate import note_error
-
     message = public_message(message, request.app.state.service.private_roots)
     note_error(request.scope, status, code, message)
     return error_response(status, message, code, headers)

@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 
@@ -25,10 +24,10 @@ from starlette.requests import ClientDisconnect
 
 from myna.server import errors
 from myna.server.auth import required_scope
+from myna.server.request_record import RECORD_KEY, note_error
 
 log = logging.getLogger("myna.server")
 
-RECORD_KEY = "myna.request"  # scope key of the request's log record, which handlers annotate
 _FRAMING_BYTES = 64 * 1024  # room for multipart framing and form fields around an upload
 _ROUTES = {"/tts", "/v1/audio/speech", "/v1/models", "/v1/voices", "/v1/voices/consent-challenge", "/health", "/ready",
            "/metrics", "/admin/reload"}
@@ -47,31 +46,6 @@ def route_label(path: str) -> str:
     if path in _ROUTES:
         return path
     return "/v1/voices/{id}" if path.startswith("/v1/voices/") else "other"
-
-
-def key_name(scope: dict) -> str | None:
-    """The name of the API key that was accepted for this request (None when auth is off)."""
-    return scope.get(RECORD_KEY, {}).get("key")
-
-
-def request_id(scope: dict) -> str:
-    """The id of this request in its log line (and in the audit records it causes)."""
-    return scope.get(RECORD_KEY, {}).get("id", "")
-
-
-def is_admin(scope: dict) -> bool:
-    """Whether this request's key has the admin scope (consent records and who registered a voice are admin-only)."""
-    return bool(scope.get(RECORD_KEY, {}).get("admin"))
-
-
-def note_error(scope: dict, status: int, code: str, message: str, exc: BaseException | None = None) -> None:
-    """Attach an error to the request's log line (one line per request: handlers never log by themselves)."""
-    record = scope.get(RECORD_KEY)
-    if record is None:
-        return
-    record.update(error_status=status, code=code, error=message)
-    if exc is not None:
-        record["traceback"] = "".join(traceback.format_exception(exc))
 
 
 class RequestGate:

@@ -26,8 +26,8 @@ from myna.audio.encode import StreamEncoder, encode, media_type, streamable
 from myna.engine.timing import PhonemeTiming, SpeechChunk, WordTiming
 from myna.errors import MynaError
 from myna.server.errors import ApiError, ClientGone, status_of
-from myna.server.gate import note_error
 from myna.server.provenance import Provenance
+from myna.server.request_record import note_error
 from myna.server.worker import Job, JobRun
 
 

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from myna.audio.encode import StreamEncoder
 from myna.errors import MynaError
 from myna.server.errors import ApiError, status_of
-from myna.server.gate import key_name, request_id
 from myna.server.provenance import provenance
+from myna.server.request_record import key_name, request_id
 from myna.server.respond import Reply, SpeechEvents, audio_response, parts, record_soon
 from myna.server.schemas import ModelCard, SpeechRequest
 from myna.voices.registry import UnknownVoiceError

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from myna.server.errors import public_message
-from myna.server.gate import key_name
+from myna.server.request_record import key_name
 
 router = APIRouter()
 

@@ -21,8 +21,8 @@ from myna.engine.options import check_split_method
 from myna.engine.textprep import LANGUAGES
 from myna.engine.timing import SpeechChunk
 from myna.server.errors import ApiError
-from myna.server.gate import key_name, request_id
 from myna.server.provenance import provenance
+from myna.server.request_record import key_name, request_id
 from myna.server.respond import Reply, audio_response
 from myna.server.schemas import TTSRequest
 

@@ -24,7 +24,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from myna.server.errors import ApiError
-from myna.server.gate import is_admin, key_name
+from myna.server.request_record import is_admin, key_name
 from myna.server.schemas import ChallengeRequest, VoiceOut
 from myna.voices.registry import VoiceRecord
 

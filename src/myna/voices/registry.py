@@ -427,8 +427,8 @@ class VoiceRegistry:
             if folder.name not in rows:
                 shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
                 continue
-            for path in folder.iterdir():
-                if path.name != rows[folder.name]:
+            for path in folder.iterdir():  # subfolders are not the registry's (refs/: voices/registry_references.py)
+                if path.name != rows[folder.name] and not path.is_dir():
                     path.unlink(missing_ok=True)
 
 
