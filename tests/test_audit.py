@@ -211,3 +211,21 @@ def test_personal_fields_are_sealed_with_a_personal_key(tmp_path):
         swapped.readable(type(first)(**{**first.__dict__, "personal": moved["personal"]}))
     assert log.erase("v1") == 1 and log.verify().ok
     assert log.readable(next(log.records())).personal is None
+
+
+def test_cli_show_opens_sealed_fields_with_the_voice_key(tmp_path, monkeypatch, capsys):
+    from myna.cli import main
+
+    key_file = tmp_path / "voice.key"
+    key_file.write_text("ef" * 32)
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path, personal_key=bytes.fromhex("ef" * 32)).append("voice.create", voice="v1", personal={"name": "Anna"})
+    monkeypatch.delenv("MYNA_MODEL_KEY_FILE", raising=False)
+    monkeypatch.delenv("MYNA_MODEL_KEY", raising=False)
+    monkeypatch.setenv("MYNA_ENCRYPT_VOICES", "off")
+    assert main(["audit", "show", "--log", str(path)]) == 0
+    assert "Anna" not in capsys.readouterr().out  # no key: the fields stay sealed
+    monkeypatch.setenv("MYNA_ENCRYPT_VOICES", "auto")
+    monkeypatch.setenv("MYNA_VOICE_KEY_FILE", str(key_file))
+    assert main(["audit", "show", "--log", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["personal"]["fields"] == {"name": "Anna"}
