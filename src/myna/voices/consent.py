@@ -132,7 +132,8 @@ class ChallengeStore:
 
     def issue(self, language: str, ttl: float, now: float) -> Challenge:
         """Store and return a new challenge."""
-        challenge = Challenge(secrets.token_urlsafe(18), language, challenge_text(language), now, now + ttl)
+        # hex: an id never starts with '-', so `myna consent verify ID ...` cannot read it as an option
+        challenge = Challenge(secrets.token_hex(16), language, challenge_text(language), now, now + ttl)
         with self._transaction() as db:
             db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 86400,))
             db.execute("INSERT INTO challenges VALUES (?, ?, ?, ?, ?, NULL)",
