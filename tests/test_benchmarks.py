@@ -130,9 +130,12 @@ def test_watermark_benchmark_prints_its_tables(tmp_path):
     rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] and line.split()[0] in
             ("none", "mp3_64k", "resample_16k", "excerpt_3s", "stream")}
     assert len(rows) == 5 and all(len(row) == 6 for row in rows.values())  # name | det exact bits fp
-    for row in rows.values():
-        detection, false_positives = float(row[2]), float(row[5])
-        assert 0.0 <= detection <= 1.0 and 0.0 <= false_positives <= 1.0
+    for name, row in rows.items():
+        assert 0.0 <= float(row[2]) <= 1.0  # detection rate
+        # false positives are measured on clean clips: always without an attack, for the others only where
+        # the quick run attacked clean clips too ('-' otherwise)
+        if name == "none" or row[5] != "-":
+            assert 0.0 <= float(row[5]) <= 1.0
     costs = next(line.split() for line in lines if line.startswith("myna "))
     assert len(costs) == 7 and 1.0 <= float(costs[1]) <= 4.7  # a PESQ score
     assert "first streamed chunk" in out

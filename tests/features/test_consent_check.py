@@ -61,10 +61,27 @@ def refusal(checker, challenge_id, recording, clip) -> ConsentRefused:
     return caught.value
 
 
+def heard(checker, voice: str, clip: bytes):
+    """A challenge, flite's `voice` reading it and the refusal or evidence of verifying that against `clip`.
+
+    Challenge sentences are random and Whisper tiny.en mishears flite on a few of them: checks after the
+    sentence's are judged on a sentence that was heard, so a mishearing draws a new challenge (4 tries).
+    """
+    for _ in range(4):
+        challenge = checker.issue("en")
+        recording = speak(voice, challenge.text)
+        try:
+            outcome = checker.verify(challenge.id, recording, clip)
+        except ConsentRefused as refused:
+            outcome = refused
+        if not (isinstance(outcome, ConsentRefused) and outcome.check == "wrong_sentence"):
+            break
+    return challenge, recording, outcome
+
+
 def test_the_speaker_reading_the_sentence_passes(checker, clips):
-    challenge = checker.issue("en")
-    recording = speak("slt", challenge.text)
-    evidence = checker.verify(challenge.id, recording, clips["slt"])
+    challenge, recording, evidence = heard(checker, "slt", clips["slt"])
+    assert not isinstance(evidence, ConsentRefused), evidence
     assert evidence.error_rate <= 0.25 and evidence.speaker_score >= evidence.speaker_threshold
     assert evidence.encoder == "resemblyzer" and evidence.challenge_id == challenge.id
     assert len(evidence.recording_sha256) == 64 and evidence.recording_sha256 != evidence.clip_sha256
@@ -79,9 +96,8 @@ def test_a_different_sentence_is_refused(checker, clips):
 
 
 def test_another_speaker_is_refused(checker, clips):
-    challenge = checker.issue("en")
-    refused = refusal(checker, challenge.id, speak("rms", challenge.text), clips["slt"])
-    assert refused.check == "wrong_speaker" and "same person" in str(refused)
+    _, _, refused = heard(checker, "rms", clips["slt"])
+    assert isinstance(refused, ConsentRefused) and refused.check == "wrong_speaker" and "same person" in str(refused)
 
 
 def test_an_expired_challenge_is_refused(checker, clips):

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from conftest import free_port
+from conftest import ADMIN_KEY, free_port
 
 
 @contextmanager
@@ -39,8 +39,7 @@ def serving(app, timeout: float = 60.0) -> Iterator[str]:
 
 
 def tiny_settings(tiny_set: dict, data_dir, **overrides):
-    """Settings of a server on the tiny model set, with an admin key ("test-admin-key") and typed consent records."""
-    from conftest import ADMIN_KEY
+    """Settings of a server on the tiny model set, with the tests' admin key and typed consent records."""
     from myna.config import Settings
 
     values = {"data_dir": data_dir, "gpt": tiny_set["gpt"], "sovits": tiny_set["sovits"], "hubert": tiny_set["hubert"],

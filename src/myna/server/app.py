@@ -250,20 +250,25 @@ def server_options(settings: Settings) -> dict:
 
 def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = None) -> FastAPI:
     """The myna HTTP app; models load at startup (before /ready turns 200)."""
-    from myna.server import routes_openai, routes_ops, routes_tts, routes_voices
+    from myna.server import routes_finetune, routes_openai, routes_ops, routes_tts, routes_voices
+    from myna.server.jobs import JobRunner
+    from myna.server.ui import routes as routes_ui
 
     service = Service(settings, factory)
+    jobs = JobRunner(settings.data_dir, settings.home, settings.model_dir, settings.model_version or "v2")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(service.pool.start)
+        jobs.open()
         log.info(json.dumps({"event": "ready", "workers": settings.workers, "batch_size": settings.batch_size,
                              "queue_size": settings.queue_size}))
         try:
             yield
         finally:
             service.stopping = True
-            await asyncio.to_thread(service.pool.shutdown, settings.request_timeout)
+            await asyncio.gather(asyncio.to_thread(service.pool.shutdown, settings.request_timeout),
+                                 asyncio.to_thread(jobs.shutdown))
             service.registry.close()
             log.info(json.dumps({"event": "stopped"}))
 
@@ -271,8 +276,9 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
                   description="Few-shot voice-cloning TTS: upstream GPT-SoVITS api_v2 compatible /tts, "
                               "OpenAI-compatible /v1/audio/speech, voice registry.")
     app.state.service = service
+    app.state.jobs = jobs
     errors.install(app)
-    for module in (routes_tts, routes_openai, routes_voices, routes_ops):
+    for module in (routes_tts, routes_openai, routes_voices, routes_ops, routes_finetune, routes_ui):
         app.include_router(module.router)
     app.add_middleware(RequestGate, service_of=lambda: service)
     return app

@@ -99,7 +99,9 @@ def _presented_key(headers: Mapping[str, str]) -> str | None:
 
 # Paths anyone may reach; everything else needs a key once keys are configured.
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-_TTS_PATHS = frozenset({"/tts", "/v1/audio/speech", "/v1/models"})
+_TTS_PATHS = frozenset({"/tts", "/v1/audio/speech", "/v1/models", "/v1/ui/transcode"})
+# the web page and its files hold no data; /v1/ui/config tells the page whether to ask for a key
+_PAGE_PATHS = frozenset({"/", "/v1/ui/config"})
 
 
 def required_scope(method: str, path: str) -> str | None:
@@ -108,7 +110,7 @@ def required_scope(method: str, path: str) -> str | None:
     Synthesis and reading voices need `tts`; creating or deleting voices, reloads and any path not
     listed need `admin` (an unknown path answers 404 only to a key that could use it).
     """
-    if path in OPEN_PATHS:
+    if path in OPEN_PATHS or path in _PAGE_PATHS or path.startswith("/ui/"):
         return None
     if path in _TTS_PATHS:
         return "tts"

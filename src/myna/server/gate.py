@@ -45,6 +45,8 @@ def route_label(path: str) -> str:
     """The metrics label of a path (a bounded set: ids never become labels)."""
     if path in _ROUTES:
         return path
+    if path.startswith("/v1/fine-tunes"):
+        return "/v1/fine-tunes"
     return "/v1/voices/{id}" if path.startswith("/v1/voices/") else "other"
 
 
@@ -97,7 +99,9 @@ class RequestGate:
 
 def _body_limit(settings, path: str) -> int:
     """The largest body a path accepts: the upload limit for voices, else the JSON limit (plus framing)."""
-    base = settings.max_upload_bytes if path.startswith("/v1/voices") else settings.max_body_bytes
+    uploads = path.startswith(("/v1/voices", "/v1/ui/transcode")) or (
+        path.startswith("/v1/fine-tunes/") and path.endswith("/recordings"))
+    base = settings.max_upload_bytes if uploads else settings.max_body_bytes
     return base + _FRAMING_BYTES
 
 
