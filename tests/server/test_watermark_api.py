@@ -45,7 +45,7 @@ def served(tiny_set, tmp_path_factory):
     """One in-process server (embedded result cache, watermark on) with a registered voice."""
     from myna.server.app import create_app
 
-    settings = _settings(tiny_set, tmp_path_factory.mktemp("wmapi"))
+    settings = _settings(tiny_set, tmp_path_factory.mktemp("wmapi"), max_upload_bytes=2**20)  # a 4 s clip: 270 kB
     with serving(create_app(settings)) as url:
         clip = tiny_set["clips"][0]
         created = httpx.post(url + "/v1/voices", headers=ADMIN, timeout=60,
@@ -201,6 +201,8 @@ def test_detect_route_refuses_what_is_not_audio(served):
         empty = client.post("/v1/watermark/detect", headers=READER, files={"file": ("empty.mp3", b"")})
         missing = client.post("/v1/watermark/detect", headers=READER, data={"name": "x"})
         anonymous = client.post("/v1/watermark/detect", files={"file": ("a.wav", b"RIFF")})
+        too_large = client.post("/v1/watermark/detect", headers=READER, files={"file": ("big.wav", bytes(2**20 + 1))})
+        metrics = client.get("/metrics").text  # one request line and one sample per request, under its own route
     for response in (notes, empty):
         assert response.status_code == 422, response.text
         error = response.json()["error"]
@@ -209,6 +211,9 @@ def test_detect_route_refuses_what_is_not_audio(served):
     assert "notes.wav" in notes.json()["message"]
     assert missing.status_code == 422 and missing.json()["error"]["code"] == "invalid_request"
     assert anonymous.status_code == 401
+    assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "upload_too_large"
+    assert 'myna_requests_total{route="/v1/watermark/detect",status="422"}' in metrics
+    assert 'myna_requests_total{route="/v1/watermark/detect",status="401"}' in metrics
 
 
 def test_batched_workers_mark_each_request_with_its_payload(tiny_set, tmp_path):
