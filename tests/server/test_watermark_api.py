@@ -87,7 +87,8 @@ def test_each_request_carries_its_own_payload_and_it_leads_to_its_record(served,
     texts = ("Good morning to you, my friend.", "The train leaves at nine tonight.")
     tts = _tts(served.url, texts[0], seed=11)
     speech = httpx.post(served.url + "/v1/audio/speech", headers=READER, timeout=120,
-                        json={"input": texts[1], "voice": served.voice, "response_format": "wav", "stream": False})
+                        json={"input": texts[1], "voice": served.voice, "response_format": "wav", "stream": False,
+                              "seed": 12})
     assert speech.status_code == 200, speech.text
     found = [detect(served.url, tts.content, "a.wav"), detect(served.url, speech.content, "b.wav")]
     assert [f["file"] for f in found] == ["a.wav", "b.wav"] and all(f["watermarked"] for f in found)
@@ -152,7 +153,7 @@ def test_a_streamed_answer_joined_from_chunks_carries_one_payload(served):
     text = "Streaming this sentence in small token chunks."
     chunks = []
     with httpx.stream("POST", served.url + "/tts", headers=READER, timeout=120,
-                      json={"text": text, **EN, "streaming_mode": 2, "min_chunk_length": 8}) as response:
+                      json={"text": text, **EN, "streaming_mode": 2, "min_chunk_length": 8, "seed": 13}) as response:
         assert response.status_code == 200
         chunks = list(response.iter_bytes())
     found = detect(served.url, b"".join(chunks))  # a streamed WAV: its header states no length
@@ -163,10 +164,10 @@ def test_a_streamed_answer_joined_from_chunks_carries_one_payload(served):
 
 def test_no_request_field_turns_the_mark_off(served):
     off = {"watermark": False, "watermark_payload": 0, "no_watermark": True, "provenance": "none"}
-    texts = ("Please leave this one unmarked.", "And this one unmarked too.")
-    tts = _tts(served.url, texts[0], **off)
+    texts = ("Please leave this one unmarked, if you would be so kind.", "And this one unmarked too, thank you.")
+    tts = _tts(served.url, texts[0], seed=14, **off)
     speech = httpx.post(served.url + "/v1/audio/speech", headers=READER, timeout=120,
-                        json={"input": texts[1], "voice": served.voice, "response_format": "wav", **off})
+                        json={"input": texts[1], "voice": served.voice, "response_format": "wav", "seed": 15, **off})
     assert speech.status_code == 200, speech.text
     for text, body in zip(texts, (tts.content, speech.content), strict=True):
         found = detect(served.url, body)
@@ -220,11 +221,12 @@ def test_batched_workers_mark_each_request_with_its_payload(tiny_set, tmp_path):
     from myna.server.app import create_app
 
     settings = _settings(tiny_set, tmp_path, batch_size=2, workers=2)
-    texts = ("The first of two requests decoded together.", "The second of two requests in one batch.")
+    texts = ("The first of two requests decoded together, with a few more words to speak.",
+             "The second of two requests in one batch, and it goes on a little longer too.")
     bodies: dict[str, bytes] = {}
     with serving(create_app(settings)) as url:
         def ask(text: str) -> None:
-            bodies[text] = _tts(url, text).content
+            bodies[text] = _tts(url, text, seed=16).content
 
         threads = [threading.Thread(target=ask, args=(text,)) for text in texts]
         for thread in threads:
