@@ -250,3 +250,13 @@ def test_the_operator_switch_turns_marking_off(tiny_set, tmp_path):
         found = detect(url, _tts(url, text, seed=51).content)
     (record,) = records_of(settings, text)
     assert not found["watermarked"] and found["payload"] is None and record.data["watermark"] is None
+
+
+def test_a_cached_result_keeps_its_payload_and_an_entry_without_one_is_a_miss():
+    from myna.server.provenance import Provenance, pack_result, unpack_result
+
+    made = Provenance("/tts", None, "reader", "Hi.", "abc123", 0xFFFFFFFF)
+    assert unpack_result(pack_result(made, b"RIFF....")) == (b"RIFF....", 0xFFFFFFFF, "abc123")
+    assert unpack_result(pack_result(made.carrying(None), b"")) == (b"", None, "abc123")  # made with the mark off
+    for stored in (b"RIFF....", b"", b"MYNAR1\x00\x05{bad}RIFF", b'MYNAR1\x00\x1c{"payload":-1,"request":"x"}RIFF'):
+        assert unpack_result(stored) is None, stored
