@@ -132,3 +132,4 @@ def test_a_bundle_takes_references_from_a_folder_and_drops_stale_ones(tmp_path):
     next(iter(ReferenceFolder(tmp_path / "extra").list())).clip.unlink()
     with pytest.raises(InputError, match="'calm' emotion reference .* is missing"):
         write_bundle(voice, tmp_path / "again", references=tmp_path / "extra")
+    assert not (tmp_path / "again").exists()  # refused before anything was written

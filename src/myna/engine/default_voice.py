@@ -82,6 +82,7 @@ def write_bundle(voice: VoiceFile | str | Path, out_dir: str | Path, lang: str =
     if voice.ref is None:
         raise InputError("the voice has no reference clip ('ref') to bundle")
     out = Path(out_dir)
+    emotion_refs = _emotion_references(Path(references) if references is not None else None, out)
     out.mkdir(parents=True, exist_ok=True)
     copies = {}
     for key, stem in _BUNDLED_NAMES:
@@ -90,25 +91,31 @@ def write_bundle(voice: VoiceFile | str | Path, out_dir: str | Path, lang: str =
             raise InputError(f"cannot bundle the voice: its {key} file {source} is missing")
         copies[key] = out / (stem + source.suffix)
         shutil.copyfile(source, copies[key])
-    _bundle_references(Path(references) if references is not None else None, out)
+    if emotion_refs is not None:
+        _copy_references(emotion_refs, out)
     bundled = replace(voice, **copies, ref_lang=voice.ref_lang or lang, lang=lang, notice=notice)
     return write_voice_file(out, bundled)
 
 
-def _bundle_references(folder: Path | None, out: Path) -> None:
-    """Copy the emotion references of voice folder `folder` into the bundle `out` (references.json + references/).
-
-    References left in `out` by an earlier bundle are replaced (or removed when the voice has none), so
-    the bundle never names another voice's clips; with no folder to read from, `out`'s are left alone.
-    """
-    from myna.voices.references import CLIPS_FOLDER, REFERENCES_FILE, ReferenceFolder
+def _emotion_references(folder: Path | None, out: Path) -> list | None:
+    """The emotion references of voice folder `folder` to bundle, every clip checked; None: leave `out`'s alone
+    (no folder to read from, or the bundle is written in place, where they already are)."""
+    from myna.voices.references import ReferenceFolder
 
     if folder is None or folder.resolve() == out.resolve():
-        return  # nothing to copy from, or bundled in place (its references are already there)
+        return None
     found = ReferenceFolder(folder).list()  # checks the manifest
     for ref in found:
         if not ref.clip.is_file():
             raise InputError(f"cannot bundle the voice: its {ref.emotion!r} emotion reference {ref.clip} is missing")
+    return found
+
+
+def _copy_references(found: list, out: Path) -> None:
+    """Write `found` into the bundle `out` (references.json + references/), replacing what an earlier bundle left
+    there (or removing it when there are none), so a bundle never names another voice's clips."""
+    from myna.voices.references import CLIPS_FOLDER, REFERENCES_FILE
+
     (out / REFERENCES_FILE).unlink(missing_ok=True)
     shutil.rmtree(out / CLIPS_FOLDER, ignore_errors=True)
     if not found:
