@@ -185,6 +185,7 @@ def test_registration_under_each_consent_mode_is_logged_and_erased(tmp_path, che
         record, evidence = register_voice(registry, checker, audit, mode="captcha", challenge_id=challenge.id,
                                           recording=speak("slt", challenge.text), **common)
         assert evidence is not None and challenge.id in record.consent.statement
+        assert record.created_by == "admin-key"  # the actor is who registered it
         typed, none = register_voice(registry, None, audit, mode="record", statement="I, Sally, agree.",
                                      **{**common, "name": "Sally (typed)"})  # names are unique
         assert none is None and typed.consent.statement == "I, Sally, agree."
