@@ -178,3 +178,81 @@ def test_cli_head_show_erase(tmp_path):
     assert erased.returncode == 0 and json.loads(erased.stdout)["records_erased"] == 2
     verified = run("verify", "--expect-head", head.stdout.strip())
     assert verified.returncode == 0 and "ok" in verified.stdout
+
+
+def test_the_log_files_are_private(tmp_path):
+    path = tmp_path / "audit" / "audit.jsonl"  # the log's folder does not exist yet
+    log = _filled(path, KEY)
+    log.erase("v1")  # rewrites the log through a temporary file
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    files = sorted(path.parent.iterdir())
+    assert [p.name for p in files] == ["audit.jsonl", "audit.jsonl.head", "audit.jsonl.lock"]
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files), [oct(p.stat().st_mode) for p in files]
+
+
+def test_personal_fields_are_sealed_with_a_personal_key(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    voice_key = bytes(range(1, 33))
+    log = AuditLog(path, KEY, personal_key=voice_key)
+    log.append("voice.create", actor="admin", voice="v1", personal={"name": "Anna", "subject": "Anna Example"})
+    log.append("voice.create", actor="admin", voice="v2", personal={"name": "Bo"})
+    text = path.read_text()
+    assert "Anna" not in text and '"sealed"' in text and log.verify().ok
+    first = next(log.records())
+    assert log.readable(first).personal["fields"] == {"name": "Anna", "subject": "Anna Example"}
+    with pytest.raises(AuditError, match="sealed"):
+        AuditLog(path, KEY).readable(first)  # without the key they stay closed
+    with pytest.raises(AuditError, match="do not open"):
+        AuditLog(path, KEY, personal_key=bytes(32)).readable(first)
+    moved = json.loads(_lines(path)[1])  # v2's sealed fields copied onto v1's record do not open there
+    assert moved["personal"]["sealed"] != first.personal["sealed"]
+    swapped = AuditLog(path, KEY, personal_key=voice_key)
+    with pytest.raises(AuditError, match="do not open"):
+        swapped.readable(type(first)(**{**first.__dict__, "personal": moved["personal"]}))
+    assert log.erase("v1") == 1 and log.verify().ok
+    assert log.readable(next(log.records())).personal is None
+
+
+def test_cli_show_opens_sealed_fields_with_the_voice_key(tmp_path, monkeypatch, capsys):
+    from myna.cli import main
+
+    key_file = tmp_path / "voice.key"
+    key_file.write_text("ef" * 32)
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path, personal_key=bytes.fromhex("ef" * 32)).append("voice.create", voice="v1", personal={"name": "Anna"})
+    monkeypatch.delenv("MYNA_MODEL_KEY_FILE", raising=False)
+    monkeypatch.delenv("MYNA_MODEL_KEY", raising=False)
+    monkeypatch.setenv("MYNA_ENCRYPT_VOICES", "off")
+    assert main(["audit", "show", "--log", str(path)]) == 0
+    assert "Anna" not in capsys.readouterr().out  # no key: the fields stay sealed
+    monkeypatch.setenv("MYNA_ENCRYPT_VOICES", "auto")
+    monkeypatch.setenv("MYNA_VOICE_KEY_FILE", str(key_file))
+    assert main(["audit", "show", "--log", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["personal"]["fields"] == {"name": "Anna"}
+
+
+def test_cli_find_prints_the_synthesis_records_of_a_payload(tmp_path, monkeypatch, capsys):
+    from myna.cli import main
+
+    path = tmp_path / "audit.jsonl"
+    log = _filled(path)
+    record_synthesis(log, voice="v2", actor="key-b", text="Again.", payload=0xDEADBEEF, format="mp3", cache="hit")
+    record_synthesis(log, voice="v2", actor="key-b", text="Other.", payload=7)
+    log.append("admin.note", data={"watermark": 7})  # not a synthesis: never a match
+    monkeypatch.setenv("MYNA_ENCRYPT_VOICES", "off")
+    assert main(["audit", "find", "--log", str(path), "--payload", "0xdeadbeef"]) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["actor"], r["voice"], r["data"]["format"]) for r in found] == [("key-a", "v1", "wav"), ("key-b", "v2", "mp3")]
+    detected = tmp_path / "detected.jsonl"  # what `myna watermark detect` prints, one line per file
+    detected.write_text(json.dumps({"file": "a.wav", "watermarked": True, "confidence": 1.0, "payload": 7}) + "\n"
+                        + json.dumps({"file": "b.wav", "watermarked": False, "confidence": 0.1, "payload": None}) + "\n")
+    assert main(["audit", "find", "--log", str(path), "--detected", str(detected)]) == 0
+    assert [json.loads(line)["data"]["text_hash"] for line in capsys.readouterr().out.splitlines()] == [
+        log.hash_text("Other.")]
+    assert main(["audit", "find", "--log", str(path), "--payload", "0"]) == 1
+    assert "no synthesis record carries payload 0" in capsys.readouterr().err
+    detected.write_text("not json\n")
+    assert main(["audit", "find", "--log", str(path), "--detected", str(detected)]) == 1
+    assert "not a line of `myna watermark detect` output" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["audit", "find", "--log", str(path), "--payload", str(2**32)])

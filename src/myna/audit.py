@@ -13,17 +13,22 @@ by anyone who does not recompute every later hash). Personal content (names, con
 transcripts) lives in `personal` = {"salt", "fields"} and enters the chain only through
 `commit` = SHA-256 of it, salted so that the commitment of a short name cannot be guessed.
 Erasing a voice removes `personal` from its records and leaves `commit`: the chain still
-verifies, and nothing personal remains.
+verifies, and nothing personal remains. With a `personal_key` (a service whose voices are
+encrypted at rest passes the voice key) the fields are sealed with AES-256-GCM, `personal` =
+{"salt", "sealed"}, so names and transcripts are no more readable in the log than in the registry;
+`readable` opens them for whoever has the key.
 
 Beside the log, `<log>.head` holds the last record's number and hash (and an HMAC of them under
 the key), rewritten after every append, so cutting records off the end is detected too; for
 protection against someone who can also roll the head file back, record `myna audit head`
 elsewhere now and then and check with `myna audit verify --expect-head`. Appends from several
-processes are serialised by an exclusive lock on `<log>.lock` (fcntl).
+processes are serialised by an exclusive lock on `<log>.lock` (fcntl). The log holds personal fields
+until they are erased, so its files are created 0600 and a folder it creates 0700.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import hmac
@@ -87,9 +92,14 @@ class VerifyReport:
 class AuditLog:
     """An audit log file; safe to share between threads and processes."""
 
-    def __init__(self, path: str | Path, key: bytes | None = None) -> None:
+    def __init__(self, path: str | Path, key: bytes | None = None, personal_key: bytes | None = None) -> None:
         self.path = Path(path)
         self.key = key
+        self._cipher = None
+        if personal_key is not None:
+            from myna.voices.crypto import ClipCipher
+
+            self._cipher = ClipCipher(personal_key)
         self.head_path = self.path.with_name(self.path.name + ".head")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
@@ -128,6 +138,26 @@ class AuditLog:
         return erased
 
     # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def can_open(self) -> bool:
+        """Whether this log was given the key that opens sealed personal fields."""
+        return self._cipher is not None
+
+    def readable(self, record: AuditRecord) -> AuditRecord:
+        """The record with sealed personal fields opened (AuditError without the key they were sealed with)."""
+        if record.personal is None or "sealed" not in record.personal:
+            return record
+        if self._cipher is None:
+            raise AuditError(f"record {record.seq}: its personal fields are sealed; give the voice key to read them")
+        from myna.voices.crypto import VoiceKeyError
+
+        try:
+            data = self._cipher.open(base64.b64decode(record.personal["sealed"]), _context(record.seq, record.voice))
+        except (VoiceKeyError, ValueError) as exc:
+            raise AuditError(f"record {record.seq}: its personal fields do not open with this key ({exc})") from exc
+        return AuditRecord(**{**asdict(record), "personal": {"salt": record.personal["salt"],
+                                                             "fields": json.loads(data)}})
 
     def records(self) -> Iterator[AuditRecord]:
         """Every record, oldest first (AuditError on a line that is not a record)."""
@@ -181,12 +211,16 @@ class AuditLog:
                        personal: dict[str, Any] | None) -> AuditRecord:
         seq, prev = self._tail_locked()
         sealed = {"salt": secrets.token_hex(16), "fields": personal} if personal else None
+        if sealed is not None and self._cipher is not None:
+            plain = json.dumps(personal, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            blob = self._cipher.seal(plain, _context(seq + 1, voice))
+            sealed = {"salt": sealed["salt"], "sealed": base64.b64encode(blob).decode("ascii")}
         draft = AuditRecord(seq + 1, _utc_now(), event, actor, voice, data,
                             _commitment(sealed) if sealed else None, prev, "", sealed)
         record = AuditRecord(**{**asdict(draft), "hash": self._digest(draft)})
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with _open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "a") as handle:
                 handle.write(record.line() + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -254,7 +288,7 @@ class AuditLog:
     def _write_head(self, seq: int, digest: str) -> None:
         text = json.dumps({"seq": seq, "hash": digest, "mac": self._head_mac(seq, digest)}) + "\n"
         tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -263,7 +297,7 @@ class AuditLog:
     def _rewrite(self, lines: list[str]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as handle:
+            with _open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "w") as handle:
                 handle.writelines(line + "\n" for line in lines)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -300,8 +334,8 @@ class AuditLog:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         try:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.lock_path, "a")
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handle = _open_private(self.lock_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "a")
         except OSError as exc:
             raise AuditError(f"{self.lock_path}: cannot open the audit lock ({exc})") from exc
         with handle:
@@ -317,6 +351,16 @@ def record_synthesis(log: AuditLog, *, voice: str | None, actor: str | None, tex
     """Log one synthesis: voice, key name, text digest and watermark payload (plus e.g. format, seconds)."""
     data = {"text_hash": log.hash_text(text), "chars": len(text), "watermark": payload, **details}
     return log.append("synthesis", actor=actor, voice=voice, data=data)
+
+
+def _context(seq: int, voice: str | None) -> str:
+    """What sealed personal fields are bound to: their record (a sealed blob moved to another record does not open)."""
+    return f"myna audit personal {seq} {voice or ''}"
+
+
+def _open_private(path: Path, flags: int, mode: str):
+    """A text file opened with `flags`, created readable by its owner only (0600)."""
+    return open(os.open(path, flags, 0o600), mode, encoding="utf-8")
 
 
 def _hashes(log: AuditLog) -> Iterator[str]:

@@ -39,9 +39,10 @@ def serving(app, timeout: float = 60.0) -> Iterator[str]:
 
 
 def tiny_settings(tiny_set: dict, data_dir, **overrides):
-    """Settings of a server on the tiny model set, with the tests' admin key."""
+    """Settings of a server on the tiny model set, with the tests' admin key and typed consent records."""
     from myna.config import Settings
 
     values = {"data_dir": data_dir, "gpt": tiny_set["gpt"], "sovits": tiny_set["sovits"], "hubert": tiny_set["hubert"],
-              "bert": tiny_set["bert"], "ref_dirs": (tiny_set["root"],), "admin_key": ADMIN_KEY, "workers": 1}
+              "bert": tiny_set["bert"], "ref_dirs": (tiny_set["root"],), "admin_key": ADMIN_KEY, "workers": 1,
+              "consent_mode": "record"}
     return Settings(**{**values, **overrides})

@@ -62,3 +62,10 @@ def test_a_challenge_is_taken_once_across_processes(tmp_path):
                               text=True) for _ in range(4)]
     outcomes = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert outcomes == ["challenge_replayed"] * 3 + ["won"]
+
+
+def test_challenge_ids_are_safe_as_command_line_arguments(tmp_path):
+    """`myna consent verify ID ...` takes the id as an argument: one starting with '-' would read as an option."""
+    store = ChallengeStore(tmp_path / "c.sqlite3")
+    ids = [store.issue("en", ttl=60, now=1000.0).id for _ in range(300)]
+    assert not [i for i in ids if i.startswith("-")] and len(set(ids)) == len(ids)

@@ -79,8 +79,8 @@ def register_voice(registry: VoiceRegistry, checker: ConsentChecker | None, audi
             checker.screen(audio, filename or "the voice clip")
     else:
         raise InputError(f"consent mode must be captcha or record, got {mode!r}")
-    record = registry.create(audio, filename, transcript, language, name, Consent(subject, statement or "",
-                                                                                  obtained_by=obtained_by))
+    record = registry.create(audio, filename, transcript, language, name,
+                             Consent(subject, statement or "", obtained_by=obtained_by), created_by=actor)
     if audit is not None:
         data: dict[str, object] = {"consent_mode": mode, "language": record.language, "version": record.version,
                                    "clip_seconds": round(record.clip_seconds, 3), "clip_sha256": _sha256(audio)}

@@ -78,11 +78,33 @@ def status_of(exc: Exception) -> tuple[int, str, dict]:
         return 409, "name_taken", {}
     if isinstance(exc, ServerFault):
         return exc.status, exc.code, {}
+    fault = _fault_code(exc)
+    if fault is not None:
+        return 500, fault, {}
+    from myna.voices.consent import ConsentRefused
+    from myna.voices.nogo import ProtectedSpeakerError
+
+    if isinstance(exc, ConsentRefused):  # the code names the check that failed (consent_missing, wrong_speaker, ...)
+        return (403 if isinstance(exc, ProtectedSpeakerError) else 422), exc.check, {}
     if isinstance(exc, InputError):
         return 400, "invalid_request", {}
     if isinstance(exc, MynaError):  # model files, checkpoints, keys: the server's side, not the request's
         return 500, "server_error", {}
     return 500, "internal_error", {}
+
+
+def _fault_code(exc: Exception) -> str | None:
+    """The stable code of a server-side fault from outside the server package (model keys, sealed files, audit log)."""
+    from myna.audit import AuditError
+    from myna.weights.sealed import ModelKeyError, SealError
+
+    if isinstance(exc, ModelKeyError):
+        return "model_key_error"
+    if isinstance(exc, SealError):
+        return "model_file_error"
+    if isinstance(exc, AuditError):
+        return "audit_error"
+    return None
 
 
 def _validation_message(exc: RequestValidationError) -> str:

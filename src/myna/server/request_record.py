@@ -16,6 +16,11 @@ def key_name(scope: dict) -> str | None:
     return scope.get(RECORD_KEY, {}).get("key")
 
 
+def request_id(scope: dict) -> str:
+    """The id of this request in its log line (and in the audit records it causes)."""
+    return scope.get(RECORD_KEY, {}).get("id", "")
+
+
 def is_admin(scope: dict) -> bool:
     """Whether this request's key has the admin scope (consent records and who registered a voice are admin-only)."""
     return bool(scope.get(RECORD_KEY, {}).get("admin"))

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from myna.server.errors import public_message
+from myna.server.request_record import key_name
 
 router = APIRouter()
 
@@ -42,5 +43,5 @@ async def metrics(request: Request) -> Response:
 async def reload_models(request: Request) -> dict:
     """Load the models again from the configured paths; they serve once all are loaded (5xx: the old ones still do)."""
     service = request.app.state.service
-    await asyncio.to_thread(service.reload)
+    await asyncio.to_thread(service.reload, key_name(request.scope))
     return {"status": "reloaded", "generation": service.pool.generation}

@@ -1,6 +1,7 @@
 """Synthesis workers: threads running jobs on Synthesizers; a bounded queue of jobs in front of them.
 
-A job is a function `run(synth, should_stop) -> iterator of audio chunks`, run on a worker thread.
+A job is a function `run(synth, should_stop) -> iterator of audio chunks` (arrays, or the engine's
+`SpeechChunk`s when the request asked for timing), run on a worker thread.
 Its chunks travel back to the event loop through the job's own asyncio queue (errors as values, as
 fish-speech's thread-safe queue does), so requests never share mutable state and the event loop never
 runs model code. `should_stop` turns true when the client went away or the deadline passed; the
@@ -25,10 +26,11 @@ import numpy as np
 
 from myna.engine.batch_decode import BatchDecoder
 from myna.engine.synthesizer import Synthesizer
+from myna.engine.timing import SpeechChunk
 from myna.errors import Cancelled, MynaError, ServerFault
 
 TIMEOUT_MESSAGE = "the request took longer than the server's timeout; send shorter text or retry"
-JobRun = Callable[[Synthesizer, Callable[[], bool]], Iterator[np.ndarray]]
+JobRun = Callable[[Synthesizer, Callable[[], bool]], Iterator[np.ndarray | SpeechChunk]]
 _STOP = object()
 
 
@@ -79,8 +81,8 @@ class Job:
         except RuntimeError:  # the event loop is closed: nobody is listening any more
             self.cancel()
 
-    async def next_chunk(self) -> tuple[int, np.ndarray] | None:
-        """The next (rate, audio) chunk, None at the end; raises the job's error or `Timeout`."""
+    async def next_chunk(self) -> tuple[int, np.ndarray | SpeechChunk] | None:
+        """The next (rate, chunk) pair, None at the end; raises the job's error or `Timeout`."""
         remaining = self.deadline - time.monotonic()
         try:
             kind, payload = await asyncio.wait_for(self.out.get(), timeout=max(remaining, 0.001))

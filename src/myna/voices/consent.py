@@ -17,6 +17,7 @@ torch and live in `myna.features.verification`; this module does not import torc
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 import sqlite3
@@ -124,13 +125,15 @@ class ChallengeStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # private; SQLite gives -wal/-shm its mode
         with self._transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS challenges (id TEXT PRIMARY KEY, language TEXT NOT NULL, "
                        "text TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL, used_at REAL)")
 
     def issue(self, language: str, ttl: float, now: float) -> Challenge:
         """Store and return a new challenge."""
-        challenge = Challenge(secrets.token_urlsafe(18), language, challenge_text(language), now, now + ttl)
+        # hex: an id never starts with '-', so `myna consent verify ID ...` cannot read it as an option
+        challenge = Challenge(secrets.token_hex(16), language, challenge_text(language), now, now + ttl)
         with self._transaction() as db:
             db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 86400,))
             db.execute("INSERT INTO challenges VALUES (?, ?, ?, ?, ?, NULL)",
