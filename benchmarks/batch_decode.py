@@ -1,12 +1,15 @@
 """Batched vs one-at-a-time T2S decoding on full-size GPT-SoVITS v2 shapes with random weights.
 
     python benchmarks/batch_decode.py [--tokens 100] [--threads 2] [--repeats 2] [--concurrency 1,2,4,8]
-                                      [--precision fp32|bf16|int8]
+                                      [--precision fp32|bf16|int8] [--module-path]
 
 For each concurrency N, N requests (different texts, prompts and seeds, `--tokens` tokens each,
 EOS suppressed) are decoded one after another with `iter_semantic_tokens` and all at once through a
 `BatchDecoder` with N slots. Prints aggregate tokens/s of both, the speed-up, the per-request token
-rate while batched, and whether every request got the same tokens both ways. Best of `--repeats`.
+rate while batched, and whether every request got the same tokens both ways. Best of `--repeats`;
+the CPU columns are CPU seconds (all threads) turned into tokens per CPU second, steadier than wall
+time on a shared machine. The GPT decodes as the engine loads it (`use_flat_decode`: for int8 the
+whole step in one C call, batches included); `--module-path` measures torch's module path instead.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fullsize import build_models  # noqa: E402 - full-size random models shared by the engine benchmarks
 
 from myna.engine.batch_decode import BatchDecoder  # noqa: E402
-from myna.engine.precision import prepare_gpt  # noqa: E402
+from myna.engine.precision import prepare_gpt, use_flat_decode  # noqa: E402
 from myna.engine.t2s_decode import SamplingParams, iter_semantic_tokens, seeded_generator  # noqa: E402
 
 
@@ -40,18 +43,18 @@ def make_requests(count: int, tokens: int) -> list[tuple]:
     return requests
 
 
-def one_at_a_time(gpt, requests: list[tuple]) -> tuple[float, list[list[int]]]:
-    start = time.perf_counter()
+def one_at_a_time(gpt, requests: list[tuple]) -> tuple[float, list[list[int]], float]:
+    start, cpu = time.perf_counter(), time.process_time()
     out = [list(iter_semantic_tokens(gpt, p, b, pr, sp, seeded_generator(s), early_stop_num=e))
            for p, b, pr, sp, s, e in requests]
-    return time.perf_counter() - start, out
+    return time.perf_counter() - start, out, time.process_time() - cpu
 
 
-def batched(gpt, requests: list[tuple]) -> tuple[float, list[list[int]], list[float]]:
+def batched(gpt, requests: list[tuple]) -> tuple[float, list[list[int]], list[float], float]:
     decoder = BatchDecoder(gpt, slots=len(requests))
     out: list[list[int]] = [[] for _ in requests]
     finished = [0.0] * len(requests)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
 
     def run(i: int) -> None:
         p, b, pr, sp, s, e = requests[i]
@@ -63,9 +66,9 @@ def batched(gpt, requests: list[tuple]) -> tuple[float, list[list[int]], list[fl
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - start
+    elapsed, spent = time.perf_counter() - start, time.process_time() - cpu
     decoder.close(timeout=10)
-    return elapsed, out, finished
+    return elapsed, out, finished, spent
 
 
 def main() -> None:
@@ -76,26 +79,33 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--concurrency", default="1,2,4,8")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"), help="GPT mode (default fp32)")
+    parser.add_argument("--module-path", action="store_true", help="torch's module path, not the engine's decode step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     gpt, _ = build_models()
     prepare_gpt(gpt, args.precision)
-    print(f"threads {args.threads}, {args.precision}, {args.tokens} tokens per request, best of {args.repeats}")
-    print(f"{'requests':>8} {'solo tok/s':>11} {'batched tok/s':>14} {'speed-up':>9} {'per-request tok/s':>18} same")
+    if not args.module_path:
+        use_flat_decode(gpt)
+    print(f"threads {args.threads}, {args.precision}{' (module path)' if args.module_path else ''}, "
+          f"{args.tokens} tokens per request, best of {args.repeats}")
+    print(f"{'requests':>8} {'solo tok/s':>11} {'batched tok/s':>14} {'speed-up':>9} {'per-request tok/s':>18} "
+          f"{'solo tok/CPU s':>15} {'batched tok/CPU s':>18} same")
     for count in (int(n) for n in args.concurrency.split(",")):
         requests = make_requests(count, args.tokens)
-        solo_time, batch_time, per_request, same = float("inf"), float("inf"), 0.0, True
+        solo_time, batch_time, solo_cpu, batch_cpu = float("inf"), float("inf"), float("inf"), float("inf")
+        per_request, same = 0.0, True
         for _ in range(args.repeats):
-            elapsed, solo_tokens = one_at_a_time(gpt, requests)
-            solo_time = min(solo_time, elapsed)
-            elapsed, batch_tokens, finished = batched(gpt, requests)
+            elapsed, solo_tokens, spent = one_at_a_time(gpt, requests)
+            solo_time, solo_cpu = min(solo_time, elapsed), min(solo_cpu, spent)
+            elapsed, batch_tokens, finished, spent = batched(gpt, requests)
+            batch_cpu = min(batch_cpu, spent)
             if elapsed < batch_time:
                 batch_time = elapsed
                 per_request = sum(len(t) / f for t, f in zip(batch_tokens, finished, strict=True)) / count
             same = same and solo_tokens == batch_tokens
         total = count * args.tokens
         print(f"{count:>8} {total / solo_time:>11.1f} {total / batch_time:>14.1f} {solo_time / batch_time:>8.2f}x "
-              f"{per_request:>18.1f} {'yes' if same else 'NO'}")
+              f"{per_request:>18.1f} {total / solo_cpu:>15.1f} {total / batch_cpu:>18.1f} {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":

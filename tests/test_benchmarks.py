@@ -159,3 +159,15 @@ def test_emotion_strength_benchmark_prints_a_row_per_strength():
     assert set(rows) == {"0.00", "0.50", "1.00", "1.50"}
     assert rows["0.00"][0] == 0.0 and rows["1.00"][1] < 1e-6  # each end is its own prompt's distribution
     assert rows["0.50"][0] > 0.0 and rows["0.50"][1] > 0.0 and "one prompt alone" in out
+
+
+def test_vs_upstream_benchmark_prints_a_row_per_system(tiny_set):
+    # upstream's side needs an upstream checkout and its interpreter; myna's side runs on its own
+    out = run("benchmarks/vs_upstream.py", "--models", str(Path(tiny_set["gpt"]).parent), "--no-upstream",
+              "--modes", "fp32,int8", "--tokens", "8", "--sentences", "2", "--rounds", "1", "--threads", "1",
+              "--agreement-steps", "6")
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in (["myna:fp32"], ["myna:int8"])}
+    assert set(rows) == {"myna:fp32", "myna:int8"} and all(len(row) == 13 for row in rows.values())
+    assert rows["myna:fp32"][11] == "-" and 0.0 <= float(rows["myna:int8"][11]) <= 1.0  # agreement with fp32
+    assert all(float(row[1]) > 0 and float(row[7]) > 0 for row in rows.values())  # marginal RTF, T2S tokens/s
+    assert "CPU:" in out

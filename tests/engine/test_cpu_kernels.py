@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import tempfile
 
@@ -80,7 +81,7 @@ def test_a_build_is_reused_and_a_missing_compiler_means_no_kernels(tmp_path, mon
 def test_a_failing_build_leaves_nothing_and_returns_none(tmp_path, monkeypatch) -> None:
     broken = tmp_path / "broken.c"
     broken.write_text("this is not C\n")
-    monkeypatch.setattr(cpu_kernels, "SOURCE", broken)
+    monkeypatch.setattr(cpu_kernels, "SOURCES", (broken,))
     assert build(tmp_path / "out") is None
     marker = [p.name for p in (tmp_path / "out").iterdir()]  # no library, no partial file: the compiler's reasons
     assert len(marker) == 1 and marker[0].endswith(".failed")
@@ -102,3 +103,32 @@ def test_the_cache_folder_falls_back_when_home_is_not_writable(tmp_path, monkeyp
     folder.chmod(0o777)  # others could plant a library there: no kernels rather than theirs
     assert cpu_kernels._cache_dir() is None
     assert build() is None
+
+
+def test_the_library_is_built_in_the_user_cache_and_a_corrupt_copy_is_rebuilt(tmp_path, monkeypatch) -> None:
+    if cpu_kernels._compiler() is None:
+        pytest.skip("no C compiler here")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = build()
+    assert path is not None and path.parent == tmp_path / "home" / ".cache" / "myna" / "kernels"  # never the package
+    path.write_bytes(b"\x7fELF but cut short")  # e.g. a copy truncated by a full disk
+    rebuilt = load_kernels.__wrapped__()  # the cached process-wide library aside: load this folder's
+    assert rebuilt is not None and rebuilt.path == path and path.read_bytes()[:4] == b"\x7fELF" and path.stat().st_size > 1000
+    heads, dim, max_len = 2, 8, 4
+    out = rebuilt.decode_attention(torch.ones(3 * heads * dim), torch.zeros(1, heads, max_len, dim),
+                                   torch.zeros(1, heads, max_len, dim), 0, torch.empty(heads * dim),
+                                   torch.empty(heads * max_len))
+    assert torch.equal(out, torch.ones(heads * dim))  # one position: its value, exactly
+
+
+def test_a_library_of_another_source_is_not_reused(tmp_path, monkeypatch) -> None:
+    if cpu_kernels._compiler() is None:
+        pytest.skip("no C compiler here")
+    source = tmp_path / "k.c"
+    monkeypatch.setattr(cpu_kernels, "SOURCES", (source,))
+    source.write_text("int myna_version(void) { return 1; }\n")
+    old = build(tmp_path / "out")
+    source.write_text("int myna_version(void) { return 2; }\n")  # the sources change (an upgrade): built anew
+    new = build(tmp_path / "out")
+    assert old is not None and new is not None and new != old
+    assert ctypes.CDLL(str(new)).myna_version() == 2

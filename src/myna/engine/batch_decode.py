@@ -13,7 +13,9 @@ other rounding than a row of a many-row product, so a batch is never run with fe
 on the other rows, so a request's tokens do not depend on what else is in flight (tests check it).
 An int8 GPT (myna.engine.precision) quantizes its activations with one scale per call, which would
 couple the rows; during batched steps its projections run row by row instead (no padding needed),
-so each row gets exactly its one-row result.
+so each row gets exactly its one-row result. Where the compiled CPU kernels run the int8 step
+(myna.engine.quant_step), the whole batch is one call whose rows are quantized and computed each on
+its own: again exactly the one-row result, with the weights read once for all rows.
 Against the unbatched path (`iter_semantic_tokens`) logits differ in the last bits; tokens agree
 unless a sample falls on a near tie.
 """

@@ -1,6 +1,7 @@
 """C kernels for the CPU decode step, built on first use with the machine's C compiler.
 
-`decode_attention` is single-query attention over the T2S KV cache (source: kernels/decode_attention.c).
+`decode_attention` is single-query attention over the T2S KV cache (source: kernels/decode_attention.c);
+kernels/quant_decode.c holds the quantized products and decode step of myna.engine.quant_step.
 torch's `scaled_dot_product_attention` runs a query of one row as small per-head GEMMs: on the
 full-size v2 GPT (16 heads x 32) with ~300 cached positions it took 100-170 us a layer, over a
 quarter of an int8 decode step on a 2-core CPU. The kernel makes one pass over each head's keys and
@@ -36,7 +37,7 @@ from myna.engine.user_cache import user_cache_dir
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("kernels") / "decode_attention.c"
+SOURCES = tuple(Path(__file__).with_name("kernels") / name for name in ("decode_attention.c", "quant_decode.c"))
 # -fassociative-math (with the two flags it needs) lets the sums vectorize; not -ffast-math, whose
 # start-up code would switch the whole process to flushing denormals to zero
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fassociative-math", "-fno-signed-zeros", "-fno-trapping-math",
@@ -49,6 +50,7 @@ class CpuKernels:
 
     def __init__(self, library: ctypes.CDLL, path: Path) -> None:
         self.path = path
+        self.library = library  # the int8 step's functions are bound by myna.engine.quant_step
         self._attention = library.myna_decode_attention
         self._attention.restype = None
         self._attention.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 4 + [ctypes.c_float, ctypes.c_int]
@@ -138,7 +140,7 @@ def build(directory: Path | None = None) -> Path | None:
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, errors="replace",
                                  timeout=30).stdout
-        source = SOURCE.read_text()
+        source = "\0".join(path.read_text() for path in SOURCES)
     except (OSError, subprocess.SubprocessError) as error:
         log.warning("the CPU decode kernels cannot be built (torch's attention is used): %s", error)
         return None
@@ -157,7 +159,7 @@ def build(directory: Path | None = None) -> Path | None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_output(target, mode=None) as partial:  # the linker sets the library's mode
-            done = subprocess.run([compiler, *flags, str(SOURCE), "-o", str(partial), "-lm"], capture_output=True,
+            done = subprocess.run([compiler, *flags, *map(str, SOURCES), "-o", str(partial), "-lm"], capture_output=True,
                                   text=True, errors="replace", timeout=120)
             if done.returncode != 0:
                 raise _BuildFailed(done.stderr)
@@ -189,9 +191,10 @@ def load_kernels() -> CpuKernels | None:
             return None
         try:
             return CpuKernels(ctypes.CDLL(str(path)), path)
-        except OSError as error:
+        except (OSError, AttributeError) as error:  # AttributeError: a library without the kernels' functions
             if attempt:
-                log.warning("loading the CPU decode kernels failed (torch's attention is used): %s", error)
+                log.warning("loading the CPU decode kernels failed (torch's operators are used): %s", error)
             else:
+                log.warning("rebuilding the CPU decode kernels: %s does not load (%s)", path, error)
                 path.unlink(missing_ok=True)
     return None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from myna.engine.precision import Int8Linear, int8_weight_levels
+from myna.engine.int8_linear import Int8Linear, int8_weight_levels
 from myna.engine.user_cache import user_cache_dir
 from myna.models.t2s import T2SModel
 

@@ -110,6 +110,11 @@ def load_int8_gpt(path: str | Path) -> T2SModel:
     The quantized projections are kept by myna.engine.int8_cache; when they are there, the file's own
     projection weights are neither converted nor quantized (the same layers, bit for bit).
     """
+    return load_int8_gpt_weights(path)[0]
+
+
+def load_int8_gpt_weights(path: str | Path) -> tuple[T2SModel, dict[str, tuple] | None]:
+    """`load_int8_gpt`, and the kept int8 weights it was built from (None when they were computed now)."""
     from myna.engine import int8_cache
     from myna.engine.precision import prepare_gpt
     from myna.weights.sealed import is_sealed
@@ -121,12 +126,12 @@ def load_int8_gpt(path: str | Path) -> T2SModel:
     if quantized is not None:
         try:
             model = gpt_model(ckpt, path, as_stored=int8_cache.projection_keys(quantized, ckpt.state_dict))
-            return prepare_gpt(model, "int8", "cpu", int8_weights=quantized)
+            return prepare_gpt(model, "int8", "cpu", int8_weights=quantized), quantized
         except (KeyError, ValueError, RuntimeError) as error:
             log.warning("ignoring the int8 weights kept in %s, which do not fit %s: %s", stored, path, error)
     model = prepare_gpt(gpt_model(ckpt, path), "int8", "cpu")
     int8_cache.write(stored, model)
-    return model
+    return model, None
 
 
 def sovits_encoders(path: str | Path) -> dict[str, str]:
@@ -190,13 +195,14 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     with _timed(times, "SoVITS"):
         sovits_file = checkpoints.read_sovits(paths.sovits)  # read once: its config names the encoders too
         encoders = encoder_record(sovits_file.config)
+    int8_weights = None
     with _timed(times, "GPT"):
         if resolve_precision(precision, device) == "int8":
-            gpt = load_int8_gpt(paths.gpt)
+            gpt, int8_weights = load_int8_gpt_weights(paths.gpt)
         else:
             gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
         if torch.device(device).type == "cpu":
-            use_flat_decode(gpt, fused_attention=cpu_kernels)  # less Python per step
+            use_flat_decode(gpt, cpu_kernels, int8_weights if cpu_kernels else None)  # less Python per step
         elif precision != "fp32":
             use_cuda_graphs(gpt)  # the exact mode stays eager
     if torch.device(device).type == "cpu" and cpu_kernels and precision != "fp32":
@@ -204,6 +210,8 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
 
         with _timed(times, "kernels"):
             load_kernels()  # built (once per machine, about a second) now rather than in the first request
+            gpt.decode_step.prepare()  # int8: the weights packed for the C step now, not in the first request
+        del int8_weights
     with _timed(times, "SoVITS"):
         sovits = sovits_model(sovits_file, paths.sovits).to(device)
         del sovits_file

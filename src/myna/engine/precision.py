@@ -18,7 +18,6 @@ signature, the text features are cast on the way in and logits cast back to fp32
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Mapping
 
 import torch
@@ -26,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from myna.config import PRECISIONS
+from myna.engine.int8_linear import Int8Linear, int8_weight_levels  # noqa: F401 - int8_weight_levels re-exported
 from myna.errors import InputError
 from myna.models.t2s import T2SModel
 
@@ -84,86 +84,6 @@ class FloatOut(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Project ``x``; the result as float32."""
         return self.inner(x).float()
-
-
-def int8_weight_levels() -> int:
-    """The largest int8 weight magnitude to use on this CPU: 127, or 63 without AVX-512 VNNI.
-
-    Without VNNI, fbgemm multiplies uint8 activations by int8 weights in pairs that it sums into
-    int16 (vpmaddubsw), which saturates once two products near 255 x 127 meet: on a 2-core AVX2 CPU
-    the full-size v2 GPT matched fp32's teacher-forced top-1 token at 7% of 60 steps. Weights within
-    +-63 keep every pair sum under 2^15 (255 x 63 x 2 = 32,130) and keep 8-bit activations: 100%
-    there (7-bit activations instead, torch's usual `reduce_range`: 97%). VNNI sums into int32.
-    """
-    return 127 if torch.cpu._is_vnni_supported() else 63
-
-
-class Int8Linear(nn.Module):
-    """y = x W^T + b with W stored as int8 per output channel and x quantized per call (fbgemm/x86).
-
-    The activation scale is one per call, so rows of one call depend on each other. Batched decoding
-    of unrelated requests sets `per_row`: each row then goes through its own call and gets exactly
-    the result it would get alone. Weights use `int8_weight_levels()` levels per side.
-    """
-
-    per_row = False
-
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
-        super().__init__()
-        weight = weight.detach().float()
-        scale = (weight.abs().amax(dim=1) / int8_weight_levels()).clamp_min(1e-12)
-        zero = torch.zeros(weight.shape[0], dtype=torch.long)
-        with warnings.catch_warnings():  # quantized tensors are marked deprecated but the kernels are current
-            warnings.simplefilter("ignore")
-            self._pack(torch.quantize_per_channel(weight, scale.double(), zero, 0, torch.qint8), bias)
-
-    @classmethod
-    def from_quantized(cls, values: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> Int8Linear:
-        """The layer whose `quantized()` gave these: int8 `values` (out, in), float64 `scales` (out,), bias."""
-        layer = cls.__new__(cls)
-        nn.Module.__init__(layer)
-        zero = torch.zeros(values.shape[0], dtype=torch.long)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            layer._pack(torch._make_per_channel_quantized_tensor(values, scales.double(), zero, 0), bias)
-        return layer
-
-    def quantized(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The int8 weight values (out, in), their per-channel float64 scales and the fp32 bias (or None)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            qweight, bias = torch.ops.quantized.linear_unpack(self._packed)
-            return qweight.int_repr(), qweight.q_per_channel_scales(), bias
-
-    def _pack(self, qweight: torch.Tensor, bias: torch.Tensor | None) -> None:
-        self.out_features, self.in_features = qweight.shape
-        self._packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., in) fp32 -> (..., out) fp32; with `per_row` set, each row quantized on its own."""
-        return self._run(x, torch.ops.quantized.linear_dynamic)
-
-    def forward_relu(self, x: torch.Tensor) -> torch.Tensor:
-        """relu(forward(x)) in one kernel: the same values without a pass over the output."""
-        return self._run(x, torch.ops.quantized.linear_relu_dynamic)
-
-    def _run(self, x: torch.Tensor, op) -> torch.Tensor:
-        x = x.float().contiguous()
-        if self.per_row and x.numel() > self.in_features:
-            rows = x.reshape(-1, self.in_features)
-            out = torch.cat([op(rows[i : i + 1], self._packed, False) for i in range(rows.shape[0])])
-            return out.reshape(*x.shape[:-1], self.out_features)
-        return op(x, self._packed, False)
-
-    def function(self, relu: bool = False):
-        """This projection as a bare callable on 2-D fp32 input (``relu``: fused ReLU after it); no per-row mode."""
-        op = torch.ops.quantized.linear_relu_dynamic if relu else torch.ops.quantized.linear_dynamic
-        packed = self._packed
-        return lambda x: op(x, packed, False)
-
-    def extra_repr(self) -> str:
-        """Shape, like nn.Linear's."""
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
 class Bf16Linear(nn.Module):
@@ -326,15 +246,19 @@ class FlatDecodeStep:
     With ``fused_attention`` (the default) the fast precisions (bf16, int8) attend with the C kernel
     of ``myna.engine.cpu_kernels`` where it builds: it also writes the step's key and value into the
     cache, and sums in another order than torch's attention (logits ~1e-5 apart, see the tests).
-    fp32 keeps torch's kernels, so its tokens stay upstream's.
+    fp32 keeps torch's kernels, so its tokens stay upstream's. With it, an int8 GPT runs its whole
+    step, one row or a batch of rows, in one C call instead (``myna.engine.quant_step``).
     """
 
-    def __init__(self, model: T2SModel, fused_attention: bool = True) -> None:
+    def __init__(self, model: T2SModel, fused_attention: bool = True,
+                 int8_weights: Mapping[str, tuple] | None = None) -> None:
         self.model = model
         self.eager = type(model).decode_step.__get__(model)
         self.built_for: str | None = None
         self.fused_attention = fused_attention
+        self._int8_weights = int8_weights  # handed to the int8 C step when it is built, then dropped
         self.kernels = None
+        self.quantized = None  # the C step of an int8 GPT (see _build)
         self._bound: tuple[tuple, list] | None = None  # (the caches' identity, each layer's bound kernel)
 
     def _build(self) -> None:
@@ -347,12 +271,25 @@ class FlatDecodeStep:
         self.dim, self.heads = model.config.hidden_dim, model.config.head
         self.built_for = precision_of(model)
         self._bound = None
+        self.quantized = None
+        if self.fused_attention and self.built_for == "int8":
+            from myna.engine.quant_step import QuantDecodeStep, kernels
+
+            lib = kernels()
+            step = QuantDecodeStep(model, self.eager, lib, self._int8_weights) if lib is not None else None
+            self.quantized = step if step is not None and step.usable() else None
+        self._int8_weights = None
         if self.fused_attention and self.built_for != "fp32":  # fp32 stays on torch's kernels: upstream's numbers
             from myna.engine.cpu_kernels import MAX_HEAD_DIM, load_kernels
 
             self.kernels = load_kernels() if self.dim // self.heads <= MAX_HEAD_DIM else None
         else:
             self.kernels = None
+
+    def prepare(self) -> None:
+        """Build for the model's current precision now (packing int8 weights for the C step), not on the first call."""
+        if self.built_for != precision_of(self.model):
+            self._build()
 
     def _bound_kernels(self) -> list:
         """Each layer's kernel bound to its cache (checked once), kept while the caches stay the same tensors."""
@@ -369,12 +306,14 @@ class FlatDecodeStep:
                  attend_len: int | list[int] | None = None) -> torch.Tensor:
         """Same contract as ``T2SModel.decode_step``."""
         model = self.model
+        if self.built_for != precision_of(model):
+            self._build()
+        if self.quantized is not None:
+            return self.quantized(tokens, cache_pos, audio_pos, attend_len)
         cache = model.h.layers[0].self_attn.kv_cache if model.h.layers else None
         if (not isinstance(attend_len, int) or tokens.shape[0] != 1 or tokens.device.type != "cpu" or cache is None
                 or cache.k_cache.shape[0] != 1 or model.training or torch.is_grad_enabled()):
             return self.eager(tokens, cache_pos, audio_pos, attend_len)
-        if self.built_for != precision_of(model):
-            self._build()
         dim, heads = self.dim, self.heads
         slot = int(cache_pos)
         x = model.ar_audio_position.at(model.ar_audio_embedding(tokens), audio_pos).view(1, dim)
@@ -394,12 +333,14 @@ class FlatDecodeStep:
         return self.logits(x)
 
 
-def use_flat_decode(model: T2SModel, fused_attention: bool = True) -> T2SModel:
+def use_flat_decode(model: T2SModel, fused_attention: bool = True,
+                    int8_weights: Mapping[str, tuple] | None = None) -> T2SModel:
     """Run ``model``'s single-sequence CPU decode steps through ``FlatDecodeStep`` (other calls unchanged).
 
-    ``fused_attention``: in the fast precisions, attend with ``myna.engine.cpu_kernels`` where it builds.
+    ``fused_attention``: in the fast precisions, attend with ``myna.engine.cpu_kernels`` where it builds (int8:
+    the whole step in C, ``myna.engine.quant_step``, from ``int8_weights`` when given, see ``prepare_gpt``).
     """
-    model.decode_step = FlatDecodeStep(model, fused_attention)
+    model.decode_step = FlatDecodeStep(model, fused_attention, int8_weights)
     return model
 
 

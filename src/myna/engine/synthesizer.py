@@ -71,6 +71,7 @@ class Synthesizer:
         self._voices: OrderedDict[tuple, Voice] = OrderedDict()
         self._lock = threading.Lock()
         self.decoder = None  # a shared myna.engine.batch_decode.BatchDecoder, set by with_decoder()
+        self.pipelined = False  # synthesize(): vocode a fragment while the GPT decodes the next (myna.engine.pipeline)
         self.load_seconds: dict[str, float] = {}  # wall time per part, set by myna.engine.loading
 
     def with_decoder(self, decoder) -> Synthesizer:
@@ -158,9 +159,14 @@ class Synthesizer:
         marking = self._marking(watermark_payload)
         if options.speed == 1.0:
             order = sorted(order, key=lambda i: len(fragments[i][0].norm_text))
-        audio: list[np.ndarray] = [np.zeros(0, np.float32)] * len(fragments)
-        for index in order:
-            audio[index] = self._render(*fragments[index], options, generator, should_stop)
+        if self.pipelined and len(fragments) > 1:  # the next fragment's GPT while SoVITS vocodes (same audio)
+            from myna.engine.pipeline import render_fragments
+
+            audio = render_fragments(self, fragments, order, options, generator, should_stop)
+        else:
+            audio = [np.zeros(0, np.float32)] * len(fragments)
+            for index in order:
+                audio[index] = self._render(*fragments[index], options, generator, should_stop)
         whole = np.concatenate([self._with_pause(a, options) for a in audio])
         return marking.push(whole) if marking is not None else whole
 
@@ -250,6 +256,11 @@ class Synthesizer:
                 generator=generator,
                 frame_positions=frame_positions,
             )
+        return self.limited(wave)
+
+    @staticmethod
+    def limited(wave: torch.Tensor) -> np.ndarray:
+        """A decoded (1, 1, samples) waveform as float32 audio, divided by its peak where that exceeds 1."""
         audio = wave[0, 0].float().cpu().numpy()
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         return audio / peak if peak > 1 else audio

@@ -373,6 +373,26 @@ class SoVITS(nn.Module):
         `generator` (the global RNG if None) and skipped when noise_scale is 0. `frame_positions`
         replaces `speed` with any time warp of the 50 Hz content frames (see `TextEncoder.forward`).
         """
+        return self.vocode(*self.prior(codes, phone_ids, refer_specs, noise_scale, speed, sv_emb, generator,
+                                       frame_positions))
+
+    @torch.no_grad()
+    def prior(
+        self,
+        codes: torch.Tensor,
+        phone_ids: torch.Tensor,
+        refer_specs: torch.Tensor | Sequence[torch.Tensor],
+        noise_scale: float = 0.5,
+        speed: float = 1.0,
+        sv_emb: torch.Tensor | Sequence[torch.Tensor] | None = None,
+        generator: torch.Generator | None = None,
+        frame_positions: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The first part of `decode` (same arguments): the prior sample z (B, C, T), its mask and the timbre ge.
+
+        It draws the prior noise, so a caller can vocode one fragment (`vocode`, no randomness) while the
+        generator goes on to the next fragment's sampling, and get `decode`'s audio.
+        """
         if speed <= 0:
             raise InputError(f"speed must be > 0, got {speed}")
         codes = (
@@ -404,7 +424,11 @@ class SoVITS(nn.Module):
         # Noise is drawn even at noise_scale 0, as upstream does: later draws from the same generator
         # (the next fragment's sampling) then see the same random stream as upstream's.
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        z_prior = mean + noise * torch.exp(log_std) * noise_scale
+        return mean + noise * torch.exp(log_std) * noise_scale, mask, ge
+
+    @torch.no_grad()
+    def vocode(self, z_prior: torch.Tensor, mask: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
+        """The rest of `decode`: reverse flow and vocoder, `prior`'s outputs -> waveform (B, 1, samples)."""
         z = self.flow(z_prior, mask, g=ge, reverse=True)
         return self.dec(z * mask, g=ge)
 

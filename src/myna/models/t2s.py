@@ -220,7 +220,7 @@ class TransformerLayer(nn.Module):
             x = self.norm1(x + F.dropout(self.self_attn(x, mask), p, True))
             return self.norm2(x + F.dropout(self.linear2(F.dropout(F.relu(self.linear1(x)), p, True)), p, True))
         x = self.norm1(x + self.self_attn(x, mask, cache_pos, attend_len))
-        # a swapped-in projection (myna.engine.precision.Int8Linear) may fuse the ReLU into its kernel
+        # a swapped-in projection (myna.engine.int8_linear.Int8Linear) may fuse the ReLU into its kernel
         fused = getattr(self.linear1, "forward_relu", None)
         hidden = fused(x) if fused is not None else F.relu(self.linear1(x))
         return self.norm2(x + self.linear2(hidden))

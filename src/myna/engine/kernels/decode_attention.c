@@ -6,6 +6,7 @@
  * the weighted sum of values, in fp32, heads shared among OpenMP threads. Built with
  * -fassociative-math so the dot products and sums vectorize (they are summed in another order than
  * torch's kernels, and end as close to float64 as torch's fp32 attention: see the tests).
+ * `myna_attend_head` is shared with the quantized decode step (quant_decode.c).
  */
 #include <math.h>
 #include <stddef.h>
@@ -32,7 +33,7 @@ static inline float exp_nonpositive(float x) {
     return y * two_n.f;
 }
 
-static void attend_head(const float *q, const float *keys, const float *values, float *out, int len, int dim,
+void myna_attend_head(const float *q, const float *keys, const float *values, float *out, int len, int dim,
                         float scale, float *scores) {
     float query[MAX_DIM], sum[MAX_DIM];
     for (int d = 0; d < dim; d++) {
@@ -76,6 +77,6 @@ void myna_decode_attention(const float *qkv, float *k_cache, float *v_cache, flo
     }
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int h = 0; h < heads; h++)
-        attend_head(qkv + (size_t)h * dim, k_cache + h * block, v_cache + h * block, out + (size_t)h * dim, slot + 1,
+        myna_attend_head(qkv + (size_t)h * dim, k_cache + h * block, v_cache + h * block, out + (size_t)h * dim, slot + 1,
                     dim, scale, scratch + (size_t)h * max_len);
 }

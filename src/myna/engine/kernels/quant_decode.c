@@ -1,0 +1,253 @@
+/* The int8 GPT's CPU decode step as one call (myna.engine.quant_step): projections, attention,
+ * residuals, layer norms and logits for one sequence or a batch of rows.
+ *
+ * Weights: signed int8 with one scale per output row (the values and scales of the model's Int8Linear
+ * layers), in blocks of 16 output rows; per block and 4 inputs, 64 bytes: byte 4 * lane + j =
+ * w[lane][4k + j]. With AVX-512 VNNI one vpdpbusd multiplies 4 activation bytes (broadcast) by a
+ * block's 64 weight bytes and adds the four products of each row into that row's 32-bit lane: each
+ * lane accumulates one output row, with no horizontal sums.
+ * Activations: quantized per row to unsigned bytes with a zero point (range [min(x, 0), max(x, 0)] in
+ * 255 steps, as fbgemm's dynamic quantization), so rows never affect each other: a row of a batch
+ * computes exactly what it computes alone. The zero point times the row's weight sum (`rowsums`) is
+ * taken out of the exact integer sum, which becomes a float once, scaled and added to the bias with
+ * one fused multiply-add: the vector and the portable paths give the same floats bit for bit.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#include <immintrin.h>
+#define MYNA_QUANT_AVX512 1
+#endif
+
+#define LANES 16      /* output rows per block */
+#define ROW_BLOCKS 2  /* blocks in flight per pass: independent accumulator chains */
+#define ACT_ROWS 4    /* activation rows per pass over a block's weights */
+
+void myna_attend_head(const float *q, const float *keys, const float *values, float *out, int len, int dim,
+                      float scale, float *scores);
+
+typedef struct {
+    const uint8_t *weight;  /* (blocks, in / 4, 64) int8 */
+    const float *scales;    /* (blocks * 16,) */
+    const float *bias;      /* (blocks * 16,) or NULL */
+    const int32_t *rowsums; /* (blocks * 16,): each row's sum of weights */
+    int in, out;
+} myna_qproj;
+
+typedef struct {
+    myna_qproj qkv, out, ffn_in, ffn_out;
+    const float *norm1_weight, *norm1_bias, *norm2_weight, *norm2_bias;
+    float *k_cache, *v_cache; /* (cache rows, heads, max_len, head_dim): row r of a step uses cache row r */
+} myna_qlayer;
+
+typedef struct {
+    int layers, dim, heads, head_dim, ffn, max_len, max_rows;
+    float eps;
+    const myna_qlayer *layer;
+    myna_qproj logits;
+    /* scratch for max_rows rows: x, att (dim); wide (max(3 dim, ffn)); hidden (ffn); scores (heads * max_len);
+     * xq (max(3 dim, ffn) bytes); xs, zero (1 each) */
+    float *x, *wide, *att, *hidden, *scores, *xs;
+    uint8_t *xq;
+    int32_t *zero;
+} myna_qmodel;
+
+static int force_portable = 0;
+
+/* 512 where the AVX-512 VNNI path is compiled in (and not switched off), else 0 (portable C). */
+int myna_quant_simd(void) {
+#ifdef MYNA_QUANT_AVX512
+    return force_portable ? 0 : 512;
+#else
+    return 0;
+#endif
+}
+
+/* Tests only: run the portable path even where the vector one is compiled in. */
+void myna_quant_force_portable(int on) { force_portable = on; }
+
+/* Rows of x (rows, in) to bytes with a scale and a zero point per row. */
+static void quantize(const float *x, int rows, int in, uint8_t *xq, float *xs, int32_t *zero) {
+    for (int m = 0; m < rows; m++) {
+        const float *row = x + (size_t)m * in;
+        float lo = 0.f, hi = 0.f;
+        for (int k = 0; k < in; k++) {
+            lo = row[k] < lo ? row[k] : lo;
+            hi = row[k] > hi ? row[k] : hi;
+        }
+        const float scale = hi > lo ? (hi - lo) / 255.f : 1.f, inverse = 1.f / scale;
+        const int z = (int)lrintf(-lo * inverse);
+        const int point = z < 0 ? 0 : z > 255 ? 255 : z;
+        xs[m] = scale;
+        zero[m] = point;
+        for (int k = 0; k < in; k++) {
+            const int v = (int)lrintf(row[k] * inverse) + point; /* half to even, as torch.round */
+            xq[(size_t)m * in + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+}
+
+/* Output blocks [b0, b1) for M (<= ACT_ROWS) activation rows, portable C. */
+static void blocks_portable(const myna_qproj *p, const uint8_t *xq, const float *xs, const int32_t *zero, float *y,
+                            int M, int b0, int b1, int relu) {
+    const int in = p->in;
+    for (int b = b0; b < b1; b++) {
+        const int8_t *w = (const int8_t *)p->weight + (size_t)b * in * LANES;
+        for (int m = 0; m < M; m++) {
+            const uint8_t *x = xq + (size_t)m * in;
+            for (int l = 0; l < LANES && b * LANES + l < p->out; l++) {
+                int32_t sum = 0;
+                for (int k4 = 0; k4 < in / 4; k4++)
+                    for (int j = 0; j < 4; j++) sum += (int)x[4 * k4 + j] * w[(size_t)k4 * 64 + 4 * l + j];
+                const int o = b * LANES + l;
+                const float value = fmaf((float)(sum - zero[m] * p->rowsums[o]), p->scales[o] * xs[m],
+                                         p->bias ? p->bias[o] : 0.f);
+                y[(size_t)m * p->out + o] = relu && !(value > 0.f) ? 0.f : value;
+            }
+        }
+    }
+}
+
+#ifdef MYNA_QUANT_AVX512
+static inline void blocks_avx512(const myna_qproj *p, const uint8_t *xq, const float *xs, const int32_t *zero, float *y,
+                                 const int M, int b0, int nb, int relu) {
+    const int in = p->in;
+    __m512i acc[ROW_BLOCKS][ACT_ROWS];
+    for (int i = 0; i < nb; i++)
+        for (int m = 0; m < M; m++) acc[i][m] = _mm512_setzero_si512();
+    for (int k4 = 0; k4 < in / 4; k4++) {
+        __m512i x[ACT_ROWS];
+        for (int m = 0; m < M; m++) {
+            int32_t four;
+            memcpy(&four, xq + (size_t)m * in + 4 * k4, 4);
+            x[m] = _mm512_set1_epi32(four);
+        }
+        for (int i = 0; i < nb; i++) {
+            const __m512i w = _mm512_loadu_si512(p->weight + ((size_t)(b0 + i) * in + (size_t)k4 * 4) * LANES);
+            for (int m = 0; m < M; m++) acc[i][m] = _mm512_dpbusd_epi32(acc[i][m], x[m], w);
+        }
+    }
+    for (int i = 0; i < nb; i++) {
+        const int o = (b0 + i) * LANES, n = p->out - o < LANES ? p->out - o : LANES;
+        const __mmask16 keep = (__mmask16)((1u << n) - 1);
+        const __m512i rowsums = _mm512_loadu_si512(p->rowsums + o);
+        const __m512 scales = _mm512_loadu_ps(p->scales + o);
+        const __m512 bias = p->bias ? _mm512_loadu_ps(p->bias + o) : _mm512_setzero_ps();
+        for (int m = 0; m < M; m++) {
+            const __m512i sum = _mm512_sub_epi32(acc[i][m], _mm512_mullo_epi32(_mm512_set1_epi32(zero[m]), rowsums));
+            __m512 value = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scales, _mm512_set1_ps(xs[m])), bias);
+            if (relu) value = _mm512_max_ps(value, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(y + (size_t)m * p->out + o, keep, value);
+        }
+    }
+}
+#endif
+
+/* Output blocks [b0, b1) for all `rows` activation rows, ACT_ROWS at a time. */
+static void blocks(const myna_qproj *p, const uint8_t *xq, const float *xs, const int32_t *zero, float *y, int rows,
+                   int b0, int b1, int relu) {
+    for (int m0 = 0; m0 < rows; m0 += ACT_ROWS) {
+        const int M = rows - m0 < ACT_ROWS ? rows - m0 : ACT_ROWS;
+        const uint8_t *x = xq + (size_t)m0 * p->in;
+        float *out = y + (size_t)m0 * p->out;
+#ifdef MYNA_QUANT_AVX512
+        if (!force_portable) {
+            switch (M) { /* constant M: the compiler keeps every accumulator in a register */
+                case 1: blocks_avx512(p, x, xs + m0, zero + m0, out, 1, b0, b1 - b0, relu); break;
+                case 2: blocks_avx512(p, x, xs + m0, zero + m0, out, 2, b0, b1 - b0, relu); break;
+                case 3: blocks_avx512(p, x, xs + m0, zero + m0, out, 3, b0, b1 - b0, relu); break;
+                default: blocks_avx512(p, x, xs + m0, zero + m0, out, 4, b0, b1 - b0, relu); break;
+            }
+            continue;
+        }
+#endif
+        blocks_portable(p, x, xs + m0, zero + m0, out, M, b0, b1, relu);
+    }
+}
+
+/* The product for `rows` rows, its output blocks shared among the threads of the enclosing team. */
+static void product_shared(const myna_qproj *p, const uint8_t *xq, const float *xs, const int32_t *zero, float *y,
+                           int rows, int relu) {
+    const int count = (p->out + LANES - 1) / LANES;
+#pragma omp for schedule(static)
+    for (int b = 0; b < count; b += ROW_BLOCKS)
+        blocks(p, xq, xs, zero, y, rows, b, b + ROW_BLOCKS < count ? b + ROW_BLOCKS : count, relu);
+}
+
+/* y (rows, out) = x (rows, in) W^T + bias (ReLU after it if `relu`). Scratch: xq rows x in bytes, xs and zero
+ * one each per row. */
+void myna_quant_linear(const myna_qproj *p, const float *x, float *y, int rows, int relu, uint8_t *xq, float *xs,
+                       int32_t *zero, int threads) {
+    quantize(x, rows, p->in, xq, xs, zero);
+#pragma omp parallel num_threads(threads)
+    product_shared(p, xq, xs, zero, y, rows, relu);
+}
+
+static void add_norm(float *x, const float *residual, const float *weight, const float *bias, int dim, float eps) {
+    double sum = 0.0;
+    for (int d = 0; d < dim; d++) {
+        x[d] += residual[d];
+        sum += x[d];
+    }
+    const float mean = (float)(sum / dim);
+    double spread = 0.0;
+    for (int d = 0; d < dim; d++) spread += (double)(x[d] - mean) * (x[d] - mean);
+    const float inverse = (float)(1.0 / sqrt(spread / dim + eps));
+    for (int d = 0; d < dim; d++) x[d] = (x[d] - mean) * inverse * weight[d] + bias[d];
+}
+
+/* One decode step for `rows` sequences: x_in (rows, dim) embedded tokens; row r writes its key and value at
+ * slots[r] of cache row r and attends over slots [0, slots[r]]; logits (rows, vocab). */
+void myna_quant_step(const myna_qmodel *m, const float *x_in, const int *slots, int rows, float *logits,
+                     int threads) {
+    const int dim = m->dim, heads = m->heads, hd = m->head_dim;
+    const size_t block = (size_t)m->max_len * hd, cache_row = (size_t)heads * block;
+    const float scale = 1.f / sqrtf((float)hd);
+    memcpy(m->x, x_in, sizeof(float) * rows * dim);
+#pragma omp parallel num_threads(threads)
+    {
+        for (int i = 0; i < m->layers; i++) {
+            const myna_qlayer *layer = m->layer + i;
+#pragma omp single
+            quantize(m->x, rows, dim, m->xq, m->xs, m->zero);
+            product_shared(&layer->qkv, m->xq, m->xs, m->zero, m->wide, rows, 0);
+#pragma omp for schedule(static)
+            for (int rh = 0; rh < rows * heads; rh++) {
+                const int r = rh / heads, h = rh % heads;
+                const float *qkv = m->wide + (size_t)r * 3 * dim;
+                float *keys = layer->k_cache + r * cache_row + h * block;
+                float *values = layer->v_cache + r * cache_row + h * block;
+                memcpy(keys + (size_t)slots[r] * hd, qkv + dim + h * hd, sizeof(float) * hd);
+                memcpy(values + (size_t)slots[r] * hd, qkv + 2 * dim + h * hd, sizeof(float) * hd);
+                myna_attend_head(qkv + h * hd, keys, values, m->att + (size_t)r * dim + h * hd, slots[r] + 1, hd, scale,
+                                 m->scores + (size_t)rh * m->max_len);
+            }
+#pragma omp single
+            quantize(m->att, rows, dim, m->xq, m->xs, m->zero);
+            product_shared(&layer->out, m->xq, m->xs, m->zero, m->wide, rows, 0);
+#pragma omp single
+            {
+                for (int r = 0; r < rows; r++)
+                    add_norm(m->x + (size_t)r * dim, m->wide + (size_t)r * dim, layer->norm1_weight, layer->norm1_bias, dim,
+                             m->eps);
+                quantize(m->x, rows, dim, m->xq, m->xs, m->zero);
+            }
+            product_shared(&layer->ffn_in, m->xq, m->xs, m->zero, m->hidden, rows, 1);
+#pragma omp single
+            quantize(m->hidden, rows, m->ffn, m->xq, m->xs, m->zero);
+            product_shared(&layer->ffn_out, m->xq, m->xs, m->zero, m->wide, rows, 0);
+#pragma omp single
+            for (int r = 0; r < rows; r++)
+                add_norm(m->x + (size_t)r * dim, m->wide + (size_t)r * dim, layer->norm2_weight, layer->norm2_bias, dim,
+                         m->eps);
+        }
+#pragma omp single
+        quantize(m->x, rows, dim, m->xq, m->xs, m->zero);
+        product_shared(&m->logits, m->xq, m->xs, m->zero, logits, rows, 0);
+    }
+}
