@@ -361,3 +361,37 @@ def test_rename_a_voice(page, ui_server, tiny_set):
     page.fill("#voices-list li[data-voice='Old name'] input", "New name")
     page.click("#voices-list li[data-voice='Old name'] button:has-text('Save')")
     page.wait_for_selector("#voices-list li[data-voice='New name']")
+
+
+def test_add_an_emotion_reference_and_speak_with_it(page, ui_server, tiny_set):
+    """The reference form (shown once the server has POST /v1/voices/ID/references) and the speak form's emotion."""
+    assert page.evaluate("window.myna.config.features.references") is True
+    voice = upload_voice(ui_server, tiny_set["clips"][1], "Moody voice")
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    tab_to(page, "voices")
+    item, ref = "#voices-list li[data-voice='Moody voice']", f"#ref-{voice['id']}"
+    page.click(f"{item} button:has-text('Add an emotion reference')")
+    assert page.is_hidden(f"{ref}-challenge")  # record mode: the voice's consent record covers its references
+    page.select_option(f"{ref}-emotion", "happy")
+    page.set_input_files(f"{ref}-file", str(tiny_set["clips"][0]))
+    page.click(f"{item} button:has-text('Add reference')")  # no transcript yet: the browser keeps the form
+    with ui_server.client(headers=ui_server.admin) as client:
+        assert client.get(f"/v1/voices/{voice['id']}/references").json()["data"] == []
+    page.fill(f"{ref}-text", "What a lovely day it is today.")
+    page.click(f"{item} button:has-text('Add reference')")
+    page.wait_for_selector(f"{ref}-emotion", state="detached")
+    with ui_server.client(headers=ui_server.admin) as client:
+        references = client.get(f"/v1/voices/{voice['id']}/references").json()["data"]
+    assert [(r["emotion"], r["transcript"]) for r in references] == [("happy", "What a lovely day it is today.")]
+    tab_to(page, "speak")
+    assert page.is_visible("#speak-emotion")
+    page.select_option("#speak-voice", voice["id"])
+    page.select_option("#speak-lang", "en")
+    page.select_option("#speak-emotion", "happy")
+    page.fill("#speak-text", "What wonderful news, I am so happy!")
+    with page.expect_response(lambda r: r.url.endswith("/tts")) as answer:
+        page.click("#speak-go")
+    assert answer.value.status == 200 and "x-myna-note" not in answer.value.headers
+    assert json.loads(answer.value.request.post_data)["emotion"] == "happy"
+    page.wait_for_selector("#history li[data-seconds]", timeout=60_000)
