@@ -156,7 +156,7 @@ class Service:
         label = check_label(fields["emotion"])
         if not fields.get("replace") and any(r.emotion == label for r in self.references.list(voice_id)):
             raise DuplicateReferenceError(f"voice {voice_id} already has a {label!r} reference; delete it first "
-                                          "(DELETE /v1/voices/{id}/references/{label}) or send replace=true")
+                                          f"(DELETE /v1/voices/{voice_id}/references/{label}) or send replace=true")
         with self._consent_lock:
             try:
                 return consent.add_reference(self.references, self.consent, self.audit, voice_id,
