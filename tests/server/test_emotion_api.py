@@ -6,6 +6,8 @@ With random weights the mechanics are what can be checked: the emotion reference
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -160,3 +162,21 @@ def test_a_batched_server_refuses_mixed_strengths(tiny_set, tmp_path):
                                                                          "emotion_strength": 0}, timeout=120)
     assert plain.status_code == whole.status_code == zero.status_code == 200
     assert whole.content != plain.content and zero.content == plain.content
+
+
+def test_websocket_requests_take_emotion_and_say_fallbacks(server, voice):
+    from websockets.sync.client import connect
+
+    def ask(**fields) -> list:
+        url = server.url.replace("http://", "ws://") + "/v1/audio/speech/ws"
+        with connect(url, additional_headers=server.tts) as socket:
+            socket.send(json.dumps({"input": TEXT, "voice": voice["id"], "seed": 11, **fields}))
+            messages = []
+            while not isinstance(message := socket.recv(timeout=120), str) or json.loads(message)["type"] != "done":
+                messages.append(message if isinstance(message, bytes) else json.loads(message))
+        return messages
+
+    plain, happy, sad = ask(), ask(emotion="happy"), ask(instructions="Speak sadly.")
+    assert all(isinstance(m, bytes) for m in plain + happy) and b"".join(happy) != b"".join(plain)
+    assert isinstance(sad[0], dict) and sad[0]["type"] == "note" and "'sad'" in sad[0]["notes"][0]
+    assert b"".join(m for m in sad if isinstance(m, bytes)) == b"".join(plain)

@@ -4,7 +4,9 @@ WebSocket protocol: the client sends JSON requests shaped like /v1/audio/speech'
 or wav only); the server answers each with binary audio messages, then {"type": "done"}; an error is
 {"type": "error", "message": ...}. {"type": "cancel"} stops the request in flight. With
 `"timestamps": true` each audio message is followed by {"type": "speech.timing", "words": [...],
-"phonemes": [...]} for the words it completes (seconds from the start of the request's audio).
+"phonemes": [...]} for the words it completes (seconds from the start of the request's audio). A request
+whose emotion fell back to the voice's own clip gets {"type": "note", "notes": [...]} before its first
+audio (the X-Myna-Note header of the HTTP route).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import ValidationError
 from myna.audio.encode import StreamEncoder
 from myna.errors import MynaError
 from myna.server.emotions import cache_params, emotion_ask
-from myna.server.errors import ApiError, status_of
+from myna.server.errors import ApiError, public_message, status_of
 from myna.server.provenance import provenance
 from myna.server.request_record import key_name, request_id
 from myna.server.respond import Reply, SpeechEvents, audio_response, parts, record_soon
@@ -142,7 +144,7 @@ async def _ws_request(socket: WebSocket, service, message: str, actor: str | Non
         req = SpeechRequest.model_validate(payload)
         if req.response_format not in ("pcm", "wav"):
             raise ApiError(400, "the WebSocket sends pcm or wav; set response_format to one of them")
-        run, origin, _, _ = _job(service, req, actor, uuid.uuid4().hex[:12])
+        run, origin, _, ask = _job(service, req, actor, uuid.uuid4().hex[:12])
         job = service.pool.submit(run, service.settings.request_timeout, origin.voice)
         logged = record_soon(service, origin, format=req.response_format, stream=True, cache="off")
     except (json.JSONDecodeError, ValidationError) as exc:
@@ -152,6 +154,7 @@ async def _ws_request(socket: WebSocket, service, message: str, actor: str | Non
         await socket.send_json({"type": "error", "message": str(exc), "status": status_of(exc)[0]})
         return
     listener = asyncio.ensure_future(socket.receive_text())
+    noted = False
     try:
         encoder = StreamEncoder(req.response_format, service.sampling_rate, 0xFFFFFFFF - 36,
                                 _out_rate(req.response_format))
@@ -170,6 +173,10 @@ async def _ws_request(socket: WebSocket, service, message: str, actor: str | Non
             if job.stop_error is not None:
                 raise job.stop_error
             await logged  # written while the job ran; no audio leaves before it
+            if ask is not None and ask.notes and not noted:  # filled before the first chunk left the worker
+                noted = True
+                await socket.send_json({"type": "note", "notes": [public_message(n, service.private_roots)
+                                                                  for n in ask.notes]})
             if chunk is None:
                 tail = encoder.finish()
                 if tail:
