@@ -23,10 +23,11 @@ from myna.engine.emotion import EmotionVoice
 from myna.engine.options import SynthesisOptions
 from myna.engine.voice import Voice
 from myna.server.errors import ApiError
+from myna.server.worker import JobRun
 from myna.text.emotion_markup import has_tags
 from myna.voices.references import EmotionReference
 
-NOTE_HEADER = "X-Myna-Note"
+_END = object()
 
 
 @dataclass
@@ -35,22 +36,33 @@ class EmotionAsk:
 
     references: list[EmotionReference]
     notes: list[str] = field(default_factory=list)
+    routed: EmotionVoice | None = None  # the voice the job speaks with, once made
 
     def voice(self, synth, voice: Voice) -> EmotionVoice:
-        """`voice` (the timbre) with this request's emotion references (call on the worker)."""
-        return synth.with_references(voice, self.references)
+        """`voice` (the timbre) with this request's emotion references (call in the job, on the worker)."""
+        self.routed = synth.with_references(voice, self.references)
+        return self.routed
 
-    def watch(self, chunks: Iterator, voice: EmotionVoice) -> Iterator:
-        """`chunks` unchanged; the engine's notes are copied before the first chunk leaves (routing is done by then)."""
-        iterator = iter(chunks)
-        try:
-            first = next(iterator)
-        except StopIteration:
-            self.notes[:] = voice.notes
-            return
-        self.notes[:] = voice.notes
-        yield first
-        yield from iterator
+    def watched(self, run: JobRun) -> JobRun:
+        """`run` whose engine notes are copied to `notes` before its first chunk leaves (routing is done by then)."""
+
+        def watched_run(synth, should_stop) -> Iterator:
+            chunks = iter(run(synth, should_stop))
+            try:
+                first = next(chunks, _END)
+                self._copy_notes()
+                if first is not _END:
+                    yield first
+                    yield from chunks
+            finally:
+                if hasattr(chunks, "close"):
+                    chunks.close()  # a cancelled job stops its decoding now
+
+        return watched_run
+
+    def _copy_notes(self) -> None:
+        if self.routed is not None:
+            self.notes[:] = self.routed.notes
 
 
 def emotion_ask(service, voice_id: str | None, text: str, options: SynthesisOptions) -> EmotionAsk | None:

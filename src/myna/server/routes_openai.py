@@ -71,26 +71,21 @@ def _job(service, req: SpeechRequest, actor: str | None, request: str):
     origin = provenance(service.settings, "/v1/audio/speech", record.id, text, actor, request)
     payload, timed = origin.engine_payload, req.timestamps
 
-    def speech(synth, voice, should_stop):
+    def run(synth, should_stop):
+        voice = synth.voice(clip, transcript, ref_lang)
+        if ask is not None:
+            voice = ask.voice(synth, voice)  # the GPT may be prompted by an emotion reference
         if timed:  # one chunk per fragment, each with the words it completes
             yield from synth.stream_speech(text, language, voice, options, should_stop, watermark_payload=payload)
         else:
             yield from synth.stream(text, language, voice, options, should_stop, watermark_payload=payload)
-
-    def run(synth, should_stop):
-        voice = synth.voice(clip, transcript, ref_lang)
-        if ask is None:
-            yield from speech(synth, voice, should_stop)
-        else:
-            routed = ask.voice(synth, voice)
-            yield from ask.watch(speech(synth, routed, should_stop), routed)
 
     key = None
     if req.seed != -1:
         params = req.model_dump(exclude={"input", "model", "instructions"})
         params.update(language=language, api="openai", voice=record.id)  # one key however the voice was named
         key = service.result_key(record.id, record.version, text, cache_params(params, ask, options))
-    return run, origin, key, ask
+    return (run if ask is None else ask.watched(run)), origin, key, ask
 
 
 @router.post("/v1/audio/speech")

@@ -4,8 +4,8 @@ Reference clips are read only from the configured reference folders (`--ref-dir`
 can be named instead as `voice:ID`. Streaming mode 1 (or true) streams one chunk per text fragment;
 modes 2 and 3 stream token chunks, the first after `min_chunk_length` semantic tokens (a streamed
 WAV starts with a header of length 0, then raw 16-bit samples, as upstream). myna's optional fields
-(pitch, volume, duration, energy, ssml, timestamps, emotion, emotion_strength) go beyond api_v2; `timestamps` answers with one
-JSON document holding the audio and its word timing.
+(pitch, volume, duration, energy, ssml, timestamps, emotion, emotion_strength) go beyond api_v2;
+`timestamps` answers with one JSON document holding the audio and its word timing.
 """
 
 from __future__ import annotations
@@ -119,7 +119,10 @@ async def _handle(request: Request, req: TTSRequest) -> Response:
                         None if voice_id else req.ref_audio_path)
     payload, timed = origin.engine_payload, req.timestamps
 
-    def speech(synth, voice, should_stop):
+    def run(synth, should_stop):
+        voice = synth.voice(ref, prompt_text, prompt_lang, aux)
+        if ask is not None:
+            voice = ask.voice(synth, voice)  # the GPT may be prompted by an emotion reference
         if streaming:
             yield from synth.stream(text, text_lang, voice, options, should_stop, watermark_payload=payload)
         elif timed:
@@ -128,20 +131,14 @@ async def _handle(request: Request, req: TTSRequest) -> Response:
         else:
             yield synth.synthesize(text, text_lang, voice, options, should_stop, watermark_payload=payload)
 
-    def run(synth, should_stop):
-        voice = synth.voice(ref, prompt_text, prompt_lang, aux)
-        if ask is None:
-            yield from speech(synth, voice, should_stop)
-        else:
-            routed = ask.voice(synth, voice)
-            yield from ask.watch(speech(synth, routed, should_stop), routed)
-
     cache_key = None
     if options.seed != -1:
         params = req.model_dump(exclude={"text"})
         params.update(ref=str(ref), aux=[str(a) for a in aux], streaming=streaming, api="tts")
         cache_key = service.result_key(voice_id or f"file:{ref}", version, text, cache_params(params, ask, options))
     reply = Reply(req.media_type, streaming, timestamps=timed)
+    if ask is not None:
+        run = ask.watched(run)
     return await audio_response(request, service, run, reply, origin, cache_key, ask.notes if ask else None)
 
 
