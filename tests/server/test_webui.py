@@ -346,6 +346,26 @@ def test_voice_captcha_consent_with_a_spoken_reading(browser, ui_server, tiny_se
         shot(tab, "6-captcha")
         tab.click("#voice-create")
         tab.wait_for_selector("#voices-list li[data-voice='Captcha voice']", timeout=60_000)
+        # an emotion reference is a new clip of the voice: its form asks for a new sentence read by the speaker
+        item = "#voices-list li[data-voice='Captcha voice']"
+        tab.click(f"{item} button:has-text('Add an emotion reference')")
+        tab.select_option(f"{item} select", "calm")
+        tab.set_input_files(f"{item} input[type=file][id$='-file']", str(clip))
+        tab.fill(f"{item} input[id$='-text']", "This is my own voice, and I read this clip for the test of the page.")
+        tab.click(f"{item} button:has-text('Add reference')")
+        tab.wait_for_selector(f"{item} p.error:has-text('Get a sentence')")  # nothing sent without the reading
+        tab.click(f"{item} button:has-text('Get a sentence')")
+        tab.wait_for_selector(f"{item} p[id$='-sentence']:not([hidden])")
+        reading = root / "reference-reading.wav"
+        subprocess.run(["flite", "-t", tab.inner_text(f"{item} p[id$='-sentence']"), "-o", str(reading)], check=True,
+                       capture_output=True)
+        tab.set_input_files(f"{item} input[id$='-reading']", str(reading))
+        tab.click(f"{item} button:has-text('Add reference')")
+        tab.wait_for_selector(f"{item} form", state="detached", timeout=60_000)
+        with srv.client(headers=srv.admin) as client:
+            voice = next(v for v in client.get("/v1/voices").json()["data"] if v["name"] == "Captcha voice")
+            references = client.get(f"/v1/voices/{voice['id']}/references").json()["data"]
+        assert [r["emotion"] for r in references] == ["calm"]
     finally:
         tab.close()
         srv.stop()
