@@ -121,3 +121,30 @@ def test_the_page_config_reports_the_reference_routes(server):
     assert config["features"]["references"] is True and config["features"]["emotion"] is True
     assert {"get", "post"} <= set(paths["/v1/voices/{voice_id}/references"])
     assert "delete" in paths["/v1/voices/{voice_id}/references/{key}"]
+
+
+def test_references_are_encrypted_with_the_voice_key_and_still_speak(tiny_set, tmp_path):
+    from myna.server.app import create_app
+
+    key_file = tmp_path / "voice.key"
+    key_file.write_text("cd" * 32)
+    settings = tiny_settings(tiny_set, tmp_path / "data", voice_key_file=key_file)
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with serving(create_app(settings)) as url:
+        vid = httpx.post(url + "/v1/voices", headers=admin, timeout=60,
+                         files={"file": ("ref1.wav", tiny_set["clips"][1].read_bytes())},
+                         data={"name": "sealed", "language": "en", "transcript": "This is my reference voice.",
+                               "consent_subject": "Ann", "consent_statement": "I agree."}).json()["id"]
+        added = httpx.post(f"{url}/v1/voices/{vid}/references", headers=admin, timeout=60,
+                           files={"file": ("ref0.wav", tiny_set["clips"][0].read_bytes())},
+                           data={"emotion": "happy", "transcript": "A private happy sentence."})
+        assert added.status_code == 201 and added.json()["transcript"] == "A private happy sentence."
+        stored = list((settings.data_dir / "voices" / "clips" / vid / "refs").iterdir())
+        assert [p.name.endswith(".wav.enc") for p in stored] == [True]
+        raw = b"".join(p.read_bytes() for p in settings.data_dir.rglob("*") if p.is_file())
+        assert b"private happy sentence" not in raw
+        body = {"input": "Hello there.", "voice": vid, "response_format": "wav", "seed": 4, "stream": False}
+        plain = httpx.post(url + "/v1/audio/speech", headers=admin, json=body, timeout=120)
+        happy = httpx.post(url + "/v1/audio/speech", headers=admin, json={**body, "emotion": "happy"}, timeout=120)
+        assert plain.status_code == happy.status_code == 200 and "x-myna-note" not in happy.headers
+        assert happy.content != plain.content
