@@ -229,3 +229,30 @@ def test_cli_show_opens_sealed_fields_with_the_voice_key(tmp_path, monkeypatch, 
     monkeypatch.setenv("MYNA_VOICE_KEY_FILE", str(key_file))
     assert main(["audit", "show", "--log", str(path)]) == 0
     assert json.loads(capsys.readouterr().out)["personal"]["fields"] == {"name": "Anna"}
+
+
+def test_cli_find_prints_the_synthesis_records_of_a_payload(tmp_path, monkeypatch, capsys):
+    from myna.cli import main
+
+    path = tmp_path / "audit.jsonl"
+    log = _filled(path)
+    record_synthesis(log, voice="v2", actor="key-b", text="Again.", payload=0xDEADBEEF, format="mp3", cache="hit")
+    record_synthesis(log, voice="v2", actor="key-b", text="Other.", payload=7)
+    log.append("admin.note", data={"watermark": 7})  # not a synthesis: never a match
+    monkeypatch.setenv("MYNA_ENCRYPT_VOICES", "off")
+    assert main(["audit", "find", "--log", str(path), "--payload", "0xdeadbeef"]) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["actor"], r["voice"], r["data"]["format"]) for r in found] == [("key-a", "v1", "wav"), ("key-b", "v2", "mp3")]
+    detected = tmp_path / "detected.jsonl"  # what `myna watermark detect` prints, one line per file
+    detected.write_text(json.dumps({"file": "a.wav", "watermarked": True, "confidence": 1.0, "payload": 7}) + "\n"
+                        + json.dumps({"file": "b.wav", "watermarked": False, "confidence": 0.1, "payload": None}) + "\n")
+    assert main(["audit", "find", "--log", str(path), "--detected", str(detected)]) == 0
+    assert [json.loads(line)["data"]["text_hash"] for line in capsys.readouterr().out.splitlines()] == [
+        log.hash_text("Other.")]
+    assert main(["audit", "find", "--log", str(path), "--payload", "0"]) == 1
+    assert "no synthesis record carries payload 0" in capsys.readouterr().err
+    detected.write_text("not json\n")
+    assert main(["audit", "find", "--log", str(path), "--detected", str(detected)]) == 1
+    assert "not a line of `myna watermark detect` output" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["audit", "find", "--log", str(path), "--payload", str(2**32)])

@@ -83,3 +83,53 @@ def test_a_voice_description_is_bundled_without_a_voice_json(tmp_path):
     bundled = read_voice_file(write_bundle(voice, tmp_path / "bundle", notice="Early.").parent)
     assert bundled.gpt == (tmp_path / "bundle" / "s1.safetensors").resolve() and bundled.ref.read_bytes() == b"clip.wav"
     assert bundled.encoders == {"content": "whisper-tiny.en"} and bundled.notice == "Early." and bundled.lang == "en"
+
+
+def _clip(seconds: float, hz: float) -> bytes:
+    import io
+
+    import numpy as np
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, 0.3 * np.sin(2 * np.pi * hz * np.arange(int(seconds * 16000)) / 16000), 16000, format="WAV")
+    return buffer.getvalue()
+
+
+def test_a_bundle_carries_the_voice_emotion_references(tmp_path):
+    from myna.voices.references import ReferenceFolder
+
+    voice_json = _trained_voice(tmp_path)
+    home = ReferenceFolder(voice_json.parent)
+    home.add(_clip(3.5, 220), "happy.wav", "What a lovely day!", "en", "happy")
+    home.add(_clip(4.0, 330), "quiet.wav", "Keep it down, please.", "en", "whisper")
+    write_bundle(voice_json, tmp_path / "bundle")
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "bundle").rename(moved)  # the references move with the bundle
+    (voice_json.parent / "references").rename(tmp_path / "gone")  # and need nothing of the voice's folder
+    bundled = ReferenceFolder(moved).list()
+    original = ReferenceFolder(voice_json.parent).list()
+    assert [(r.emotion, r.text, r.lang, r.seconds) for r in bundled] == [
+        (r.emotion, r.text, r.lang, r.seconds) for r in original] and len(bundled) == 2
+    for ref, source in zip(bundled, original, strict=True):
+        assert ref.clip.parent == moved / "references"
+        assert ref.clip.read_bytes() == (tmp_path / "gone" / source.clip.name).read_bytes()
+    assert json.loads((moved / "references.json").read_text())["references"][0]["clip"] == "references/happy.wav"
+
+
+def test_a_bundle_takes_references_from_a_folder_and_drops_stale_ones(tmp_path):
+    from myna.engine.voice_file import read_voice_file
+    from myna.voices.references import ReferenceFolder
+
+    voice_json = _trained_voice(tmp_path)
+    extra = ReferenceFolder(tmp_path / "extra")
+    extra.add(_clip(3.2, 440), "calm.wav", "All is well.", "en", "calm")
+    voice = read_voice_file(voice_json.parent, check_files=False)
+    write_bundle(voice, tmp_path / "bundle", references=tmp_path / "extra")
+    assert [r.emotion for r in ReferenceFolder(tmp_path / "bundle").list()] == ["calm"]
+    write_bundle(voice_json, tmp_path / "bundle")  # a voice without references, bundled over it
+    assert ReferenceFolder(tmp_path / "bundle").list() == [] and not (tmp_path / "bundle" / "references").exists()
+    next(iter(ReferenceFolder(tmp_path / "extra").list())).clip.unlink()
+    with pytest.raises(InputError, match="'calm' emotion reference .* is missing"):
+        write_bundle(voice, tmp_path / "again", references=tmp_path / "extra")
+    assert not (tmp_path / "again").exists()  # refused before anything was written

@@ -2,12 +2,11 @@
 challenge; Whisper tiny.en and the Resemblyzer encoder judge it; skipped where flite is not installed)."""
 
 import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
+from flite_speech import flite as speak
+from flite_speech import until_heard
 from myna.audit import AuditLog
 from myna.config import Settings
 from myna.engine.consent import add_reference, consent_checker, delete_voice, remove_reference
@@ -19,18 +18,6 @@ pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is 
 
 MAIN_TEXT = "This is my own voice, recorded for the voice service, and it lasts a few seconds."
 HAPPY_TEXT = "What a wonderful surprise, I am so happy to see all of you here today!"
-# challenge sentences are random and Whisper tiny.en mishears flite on a few of them: a speaker check is
-# judged on a sentence that was heard, so a mishearing draws a new challenge (a few times at most)
-HEARING_TRIES = 4
-
-
-def speak(voice: str, text: str) -> bytes:
-    """WAV bytes of flite's `voice` reading `text`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "speech.wav"
-        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], capture_output=True, check=True,
-                       timeout=60)
-        return out.read_bytes()
 
 
 def test_a_reference_needs_the_proof_a_new_clip_needs_and_is_logged_and_erased(tmp_path):
@@ -46,23 +33,23 @@ def test_a_reference_needs_the_proof_a_new_clip_needs_and_is_logged_and_erased(t
         with pytest.raises(ConsentRefused) as missing:
             add_reference(references, checker, audit, voice.id, mode="captcha", **common)
         assert missing.value.check == "consent_missing" and references.list(voice.id) == []
-        for _ in range(HEARING_TRIES):  # someone else reading the challenge does not prove this clip
-            challenge = checker.issue("en")
-            with pytest.raises(ConsentRefused) as other:
-                add_reference(references, checker, audit, voice.id, mode="captcha", challenge_id=challenge.id,
-                              recording=speak("rms", challenge.text), **common)
-            if other.value.check != "wrong_sentence":
-                break
-        assert other.value.check == "wrong_speaker" and references.list(voice.id) == []
-        for attempt in range(HEARING_TRIES):
+
+        def attempt(speaker: str):  # someone else reading the challenge does not prove this clip
             challenge = checker.issue("en")
             try:
-                added = add_reference(references, checker, audit, voice.id, mode="captcha",
-                                      challenge_id=challenge.id, recording=speak("slt", challenge.text), **common)
-                break
+                return add_reference(references, checker, audit, voice.id, mode="captcha", challenge_id=challenge.id,
+                                     recording=speak(speaker, challenge.text), **common)
             except ConsentRefused as refused:
-                if refused.check != "wrong_sentence" or attempt == HEARING_TRIES - 1:
-                    raise
+                return refused
+
+        def misheard(outcome) -> bool:
+            return getattr(outcome, "check", None) == "wrong_sentence"
+
+        other = until_heard(lambda: attempt("rms"), misheard)
+        assert isinstance(other, ConsentRefused) and other.check == "wrong_speaker"
+        assert references.list(voice.id) == []
+        added = until_heard(lambda: attempt("slt"), misheard)
+        assert not isinstance(added, ConsentRefused), added
         assert [r.id for r in references.list(voice.id)] == [added.id]
         logged = [r for r in audit.records() if r.event == "voice.reference.add"]
         assert len(logged) == 1 and logged[0].data["reference"] == added.id and logged[0].voice == voice.id

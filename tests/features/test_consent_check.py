@@ -8,13 +8,13 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
+from flite_speech import flite as speak
+from flite_speech import until_heard
 from myna.config import Settings
 from myna.engine.consent import consent_checker
 from myna.voices.consent import ConsentRefused
@@ -25,13 +25,6 @@ pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is 
 CLIP_TEXT = "This is my own voice, recorded for the voice service, and it lasts a few seconds."
 
 
-def speak(voice: str, text: str) -> bytes:
-    """WAV bytes of flite's `voice` reading `text`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "speech.wav"
-        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], capture_output=True, check=True,
-                       timeout=60)
-        return out.read_bytes()
 
 
 class Clock:
@@ -62,21 +55,16 @@ def refusal(checker, challenge_id, recording, clip) -> ConsentRefused:
 
 
 def heard(checker, voice: str, clip: bytes):
-    """A challenge, flite's `voice` reading it and the refusal or evidence of verifying that against `clip`.
-
-    Challenge sentences are random and Whisper tiny.en mishears flite on a few of them: checks after the
-    sentence's are judged on a sentence that was heard, so a mishearing draws a new challenge (4 tries).
-    """
-    for _ in range(4):
+    """A challenge, flite's `voice` reading it, and the evidence or refusal of checking that against `clip`."""
+    def attempt():
         challenge = checker.issue("en")
         recording = speak(voice, challenge.text)
         try:
-            outcome = checker.verify(challenge.id, recording, clip)
+            return challenge, recording, checker.verify(challenge.id, recording, clip)
         except ConsentRefused as refused:
-            outcome = refused
-        if not (isinstance(outcome, ConsentRefused) and outcome.check == "wrong_sentence"):
-            break
-    return challenge, recording, outcome
+            return challenge, recording, refused
+
+    return until_heard(attempt, lambda outcome: getattr(outcome[2], "check", None) == "wrong_sentence")
 
 
 def test_the_speaker_reading_the_sentence_passes(checker, clips):
@@ -139,9 +127,8 @@ def test_protected_speakers_are_refused(tmp_path, clips, checker):
     assert caught.value.check == "protected_speaker" and caught.value.speaker == "slt-anchor"
     assert "slt" not in str(caught.value)  # the refusal does not reveal who is protected
     guarded.screen(clips["rms"])  # not protected: no error
-    challenge = guarded.issue("en")
-    refused = refusal(guarded, challenge.id, speak("slt", challenge.text), clips["slt"])
-    assert refused.check == "protected_speaker"
+    _, _, refused = heard(guarded, "slt", clips["slt"])
+    assert isinstance(refused, ConsentRefused) and refused.check == "protected_speaker"
 
 
 def test_consent_mode_setting():
@@ -156,13 +143,17 @@ def test_cli_challenge_verify_protect(tmp_path, clips):
         return subprocess.run([sys.executable, "-m", "myna", "consent", *args], capture_output=True, text=True,
                               timeout=300)
 
-    issued = myna("challenge", "--lang", "en", "--data-dir", str(tmp_path))
-    assert issued.returncode == 0, issued.stderr
-    challenge = json.loads(issued.stdout)
-    (tmp_path / "rec.wav").write_bytes(speak("slt", challenge["text"]))
     (tmp_path / "clip.wav").write_bytes(clips["slt"])
-    passed = myna("verify", challenge["id"], str(tmp_path / "rec.wav"), str(tmp_path / "clip.wav"),
-                  "--data-dir", str(tmp_path))
+
+    def attempt():
+        issued = myna("challenge", "--lang", "en", "--data-dir", str(tmp_path))
+        assert issued.returncode == 0, issued.stderr
+        challenge = json.loads(issued.stdout)
+        (tmp_path / "rec.wav").write_bytes(speak("slt", challenge["text"]))
+        return myna("verify", challenge["id"], str(tmp_path / "rec.wav"), str(tmp_path / "clip.wav"),
+                    "--data-dir", str(tmp_path))
+
+    passed = until_heard(attempt, lambda verdict: '"wrong_sentence"' in verdict.stdout)
     assert passed.returncode == 0 and json.loads(passed.stdout)["passed"] is True, passed.stdout + passed.stderr
     chinese = myna("challenge", "--lang", "zh", "--data-dir", str(tmp_path))
     assert chinese.returncode == 1 and "MYNA_CONSENT_ASR_MODEL" in chinese.stderr and "Traceback" not in chinese.stderr

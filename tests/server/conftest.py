@@ -41,6 +41,9 @@ class Server:
             "MYNA_API_KEYS_FILE": str(keys), "MYNA_ADMIN_KEY": ADMIN_KEY, "MYNA_WORKERS": "2",
             # typed consent records: voice captcha (the default) is tested with real speech in test_consent_api.py
             "MYNA_CONSENT_MODE": "record",
+            # unmarked audio: tests here compare fresh answers with a fixed seed byte for byte, and each request's
+            # watermark payload is its own (the mark in the service: test_watermark_api.py, test_audit_api.py)
+            "MYNA_WATERMARK": "0",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **env,
         }
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"

@@ -80,7 +80,10 @@ def test_every_synthesis_and_admin_action_is_recorded(tiny_set, tmp_path):
     assert all(r.voice == voice["id"] for r in synth[3:]) and synth[3].data["format"] == "pcm"
     assert synth[0].data["text_hash"] == log.hash_text("Hello from a file.") and synth[0].data["text_hash"].startswith("hmac")
     assert synth[3].data["text_hash"] == log.hash_text("Hello from a voice.")
-    assert {r.data["watermark"] for r in synth} == {0}  # the payload the engine embedded (the watermark is on)
+    payloads = [r.data["watermark"] for r in synth]  # the payloads the engine embedded (the watermark is on)
+    assert all(isinstance(p, int) and 0 < p < 2**32 for p in payloads)
+    assert payloads[1] == payloads[0] and synth[1].data["made_by"] == synth[0].data["request"]  # the hit's audio
+    assert len(set(payloads)) == len(payloads) - 1  # one per request otherwise
     assert len({r.data["request"] for r in synth}) == len(synth)
     reload = next(r for r in records if r.event == "admin.reload")
     assert reload.actor == "admin" and reload.data == {"ok": True, "generation": 1}

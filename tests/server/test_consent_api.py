@@ -8,9 +8,6 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -19,6 +16,8 @@ import soundfile as sf
 from inprocess import serving, tiny_settings
 
 from conftest import ADMIN_KEY
+from flite_speech import flite as speak
+from flite_speech import until_heard
 from myna.audit import AuditLog
 
 pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (scripts/setup.sh)")
@@ -27,13 +26,15 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 CLIP_TEXT = "This is my own voice, recorded for the voice service, and it lasts a few seconds."
 
 
-def speak(voice: str, text: str) -> bytes:
-    """WAV bytes of flite's `voice` reading `text`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "speech.wav"
-        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], capture_output=True, check=True,
-                       timeout=60)
-        return out.read_bytes()
+def heard(url: str, name: str, clip: bytes, reader: str):
+    """(challenge, recording, answer) of registering `clip` with a challenge that `reader` reads (flite);
+    a new challenge after a wrong_sentence refusal (tests/flite_speech.py says why)."""
+    def attempt():
+        issued = challenge(url).json()
+        recording = speak(reader, issued["text"])
+        return issued, recording, register(url, name, clip, issued["id"], recording)
+
+    return until_heard(attempt, lambda outcome: '"wrong_sentence"' in outcome[2].text)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +81,7 @@ def test_the_speaker_reading_the_challenge_registers_the_voice(captcha, clips):
     assert issued["text"].startswith("I agree that my voice may be cloned.") and issued["expires_at"] > issued["issued_at"]
     message = refused(register(url, "Sally", clips["slt"], consent_statement="I agree."), 422, "consent_missing")
     assert "consent-challenge" in message  # a typed statement is not proof in captcha mode
-    recording = speak("slt", issued["text"])
-    created = register(url, "Sally", clips["slt"], issued["id"], recording)
+    issued, recording, created = heard(url, "Sally", clips["slt"], "slt")
     assert created.status_code == 201, created.text
     voice = created.json()
     assert issued["id"] in voice["consent"]["statement"] and voice["created_by"] == "admin"
@@ -98,8 +98,7 @@ def test_wrong_sentence_wrong_speaker_and_silence_are_refused(captcha, clips):
     first, second = challenge(url).json(), challenge(url).json()
     wrong_sentence = register(url, "Wrong sentence", clips["slt"], first["id"], speak("slt", second["text"]))
     assert "does not say the challenge sentence" in refused(wrong_sentence, 422, "wrong_sentence")
-    third = challenge(url).json()
-    wrong_speaker = register(url, "Wrong speaker", clips["slt"], third["id"], speak("rms", third["text"]))
+    _, _, wrong_speaker = heard(url, "Wrong speaker", clips["slt"], "rms")
     assert "same person" in refused(wrong_speaker, 422, "wrong_speaker")
     silence = io.BytesIO()
     sf.write(silence, np.zeros(16000 * 3, np.float32), 16000, format="WAV")
@@ -122,17 +121,20 @@ def test_challenges_need_a_key_and_a_recogniser(captcha):
 
 def test_a_new_clip_needs_new_consent_text_changes_do_not(captcha, clips):
     url, data_dir = captcha
-    issued = challenge(url).json()
-    voice = register(url, "Changing", clips["slt"], issued["id"], speak("slt", issued["text"])).json()
+    voice = heard(url, "Changing", clips["slt"], "slt")[2].json()
     patch = f"{url}/v1/voices/{voice['id']}"
     unproven = httpx.patch(patch, files={"file": ("new.wav", clips["slt"])}, headers=ADMIN, timeout=60)
     refused(unproven, 422, "consent_missing")
     renamed = httpx.patch(patch, data={"transcript": "A new transcript.", "name": "Changed"}, headers=ADMIN, timeout=60)
     assert renamed.status_code == 200 and renamed.json()["version"] == 2 and renamed.json()["name"] == "Changed"
-    again = challenge(url).json()
-    reclipped = httpx.patch(patch, files={"file": ("new.wav", clips["slt"]),
-                                          "consent_recording": ("c.wav", speak("slt", again["text"]))},
-                            data={"challenge_id": again["id"]}, headers=ADMIN, timeout=120)
+
+    def reclip() -> httpx.Response:
+        again = challenge(url).json()
+        return httpx.patch(patch, files={"file": ("new.wav", clips["slt"]),
+                                         "consent_recording": ("c.wav", speak("slt", again["text"]))},
+                           data={"challenge_id": again["id"]}, headers=ADMIN, timeout=120)
+
+    reclipped = until_heard(reclip, lambda answer: '"wrong_sentence"' in answer.text)
     assert reclipped.status_code == 200 and reclipped.json()["version"] == 3, reclipped.text
     assert httpx.patch(patch, headers=ADMIN, timeout=60).status_code == 400  # nothing to change
     updates = [r for r in AuditLog(data_dir / "audit" / "audit.jsonl").records() if r.event == "voice.update"]

@@ -10,11 +10,14 @@ named by paths relative to the folder:
 a line `say` prints whenever it speaks with this voice (what a user should know about its quality). The models trained
 from scratch with `myna train --preset` record their own encoders, so `hubert`/`bert`/`sv` stay null
 for them. The bundled voice lives in `myna/assets/default/` (see its MODEL_CARD.md);
-`MYNA_DEFAULT_VOICE` points elsewhere. `write_bundle` turns a trained voice into such a folder.
+`MYNA_DEFAULT_VOICE` points elsewhere. `write_bundle` turns a trained voice into such a folder, its
+emotion references (references.json + references/) included.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,16 +61,20 @@ def find_default_voice(directory: str | Path | None = None) -> DefaultVoice:
 
 
 def write_bundle(voice: VoiceFile | str | Path, out_dir: str | Path, lang: str = "en",
-                 notice: str | None = None) -> Path:
+                 notice: str | None = None, references: str | Path | None = None) -> Path:
     """Copy a trained voice (a VoiceFile, or the folder or voice.json of one) into a self-contained
     default-voice folder; returns its voice.json.
 
     The files keep their format (upstream .ckpt/.pth or their .safetensors twins) under fixed names;
-    `notice` goes into the manifest for `say` to print.
+    `notice` goes into the manifest for `say` to print. The voice's emotion references
+    (references.json and its clips, myna.voices.references) come along; they are read from
+    `references`, a folder, default: the voice's folder when the voice is given as a path.
     """
     if not isinstance(voice, VoiceFile):
         source = Path(voice)
-        voice = read_voice_file(source.parent if source.name == VOICE_FILE else source, check_files=False)
+        folder = source.parent if source.name == VOICE_FILE else source
+        voice = read_voice_file(folder, check_files=False)
+        references = folder if references is None else references
     for key in ("hubert", "bert", "sv"):
         if getattr(voice, key) is not None:
             raise InputError(f"the voice needs external model files ({key}: {getattr(voice, key)}); only voices "
@@ -75,6 +82,7 @@ def write_bundle(voice: VoiceFile | str | Path, out_dir: str | Path, lang: str =
     if voice.ref is None:
         raise InputError("the voice has no reference clip ('ref') to bundle")
     out = Path(out_dir)
+    emotion_refs = _emotion_references(Path(references) if references is not None else None, out)
     out.mkdir(parents=True, exist_ok=True)
     copies = {}
     for key, stem in _BUNDLED_NAMES:
@@ -83,5 +91,41 @@ def write_bundle(voice: VoiceFile | str | Path, out_dir: str | Path, lang: str =
             raise InputError(f"cannot bundle the voice: its {key} file {source} is missing")
         copies[key] = out / (stem + source.suffix)
         shutil.copyfile(source, copies[key])
+    if emotion_refs is not None:
+        _copy_references(emotion_refs, out)
     bundled = replace(voice, **copies, ref_lang=voice.ref_lang or lang, lang=lang, notice=notice)
     return write_voice_file(out, bundled)
+
+
+def _emotion_references(folder: Path | None, out: Path) -> list | None:
+    """The emotion references of voice folder `folder` to bundle, every clip checked; None: leave `out`'s alone
+    (no folder to read from, or the bundle is written in place, where they already are)."""
+    from myna.voices.references import ReferenceFolder
+
+    if folder is None or folder.resolve() == out.resolve():
+        return None
+    found = ReferenceFolder(folder).list()  # checks the manifest
+    for ref in found:
+        if not ref.clip.is_file():
+            raise InputError(f"cannot bundle the voice: its {ref.emotion!r} emotion reference {ref.clip} is missing")
+    return found
+
+
+def _copy_references(found: list, out: Path) -> None:
+    """Write `found` into the bundle `out` (references.json + references/), replacing what an earlier bundle left
+    there (or removing it when there are none), so a bundle never names another voice's clips."""
+    from myna.voices.references import CLIPS_FOLDER, REFERENCES_FILE
+
+    (out / REFERENCES_FILE).unlink(missing_ok=True)
+    shutil.rmtree(out / CLIPS_FOLDER, ignore_errors=True)
+    if not found:
+        return
+    (out / CLIPS_FOLDER).mkdir()
+    entries = []
+    for ref in found:  # one reference per label, and labels are safe file names
+        suffix = ref.clip.suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", ref.clip.suffix) else ""
+        name = f"{CLIPS_FOLDER}/{ref.emotion}{suffix}"
+        shutil.copyfile(ref.clip, out / name)
+        entries.append({**ref.to_dict(), "clip": name})
+    (out / REFERENCES_FILE).write_text(json.dumps({"references": entries}, ensure_ascii=False, indent=2) + "\n",
+                                       encoding="utf-8")

@@ -290,6 +290,7 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
         routes_voices,
     )
     from myna.server.jobs import JobRunner
+    from myna.server.routes_watermark import router as watermark_routes
     from myna.server.ui import routes as routes_ui
 
     service = Service(settings, factory)
@@ -319,5 +320,6 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
     errors.install(app)
     for module in (routes_tts, routes_openai, routes_voices, routes_references, routes_ops, routes_finetune, routes_ui):
         app.include_router(module.router)
+    app.include_router(watermark_routes)
     app.add_middleware(RequestGate, service_of=lambda: service)
     return app

@@ -99,7 +99,7 @@ def _presented_key(headers: Mapping[str, str]) -> str | None:
 
 # Paths anyone may reach; everything else needs a key once keys are configured.
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-_TTS_PATHS = frozenset({"/tts", "/v1/audio/speech", "/v1/models", "/v1/ui/transcode"})
+_TTS_PATHS = frozenset({"/tts", "/v1/audio/speech", "/v1/models", "/v1/ui/transcode", "/v1/watermark/detect"})
 # the web page and its files hold no data; /v1/ui/config tells the page whether to ask for a key
 _PAGE_PATHS = frozenset({"/", "/v1/ui/config"})
 

@@ -30,7 +30,7 @@ log = logging.getLogger("myna.server")
 
 _FRAMING_BYTES = 64 * 1024  # room for multipart framing and form fields around an upload
 _ROUTES = {"/tts", "/v1/audio/speech", "/v1/models", "/v1/voices", "/v1/voices/consent-challenge", "/health", "/ready",
-           "/metrics", "/admin/reload"}
+           "/metrics", "/admin/reload", "/v1/watermark/detect"}
 
 
 class BodyTooLarge(HTTPException):
@@ -98,8 +98,8 @@ class RequestGate:
 
 
 def _body_limit(settings, path: str) -> int:
-    """The largest body a path accepts: the upload limit for voices, else the JSON limit (plus framing)."""
-    uploads = path.startswith(("/v1/voices", "/v1/ui/transcode")) or (
+    """The largest body a path accepts: the upload limit for voices and audio to check, else the JSON limit (plus framing)."""
+    uploads = path.startswith(("/v1/voices", "/v1/ui/transcode", "/v1/watermark/detect")) or (
         path.startswith("/v1/fine-tunes/") and path.endswith("/recordings"))
     base = settings.max_upload_bytes if uploads else settings.max_body_bytes
     return base + _FRAMING_BYTES

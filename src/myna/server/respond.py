@@ -6,7 +6,7 @@ events after each audio delta when timing was asked for), or one JSON document h
 (base64) and its word and phoneme timing. Errors raised before the first chunk (bad input, unknown
 voice, busy, timeout) become 4xx/5xx JSON; once streaming started, a failure ends the stream. A
 client that goes away cancels the job. Every answer's `synthesis` audit record is appended before
-its audio leaves (provenance.py).
+its audio leaves (provenance.py); a cached result keeps the watermark payload its audio carries.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from myna.audio.encode import StreamEncoder, encode, media_type, streamable
 from myna.engine.timing import PhonemeTiming, SpeechChunk, WordTiming
 from myna.errors import MynaError
 from myna.server.errors import ApiError, ClientGone, public_message, status_of
-from myna.server.provenance import Provenance
+from myna.server.provenance import Provenance, pack_result, unpack_result
 from myna.server.request_record import RECORD_KEY, note_error
 from myna.server.worker import Job, JobRun
 
@@ -178,11 +178,14 @@ async def audio_response(request: Request, service, run: JobRun, reply: Reply, o
     route, voice_id = origin.route, origin.voice
     fresh = "no-cache" in request.headers.get("cache-control", "")  # the client asks for new audio
     if cache_key is not None and not fresh:
-        cached = await asyncio.to_thread(service.cache.get, cache_key)
-        if cached is not None:
-            await asyncio.to_thread(origin.record, service.audit, format=reply.fmt, stream=reply.streamed, cache="hit")
+        stored = await asyncio.to_thread(service.cache.get, cache_key)
+        cached = unpack_result(stored) if stored is not None else None
+        if cached is not None:  # the record names the payload the cached audio carries, and who made it
+            body, payload, maker = cached
+            await asyncio.to_thread(origin.carrying(payload).record, service.audit, format=reply.fmt,
+                                    stream=reply.streamed, cache="hit", made_by=maker)
             service.metrics.first_chunk.labels(route).observe(time.monotonic() - started)
-            return Response(cached, media_type=reply.media_type, headers={"X-Myna-Cache": "hit"})
+            return Response(body, media_type=reply.media_type, headers={"X-Myna-Cache": "hit"})
     cache_state = "miss" if cache_key else "off"
     job = service.pool.submit(run, service.settings.request_timeout, voice_id)
     # The record is written while the job runs (the first chunk does not wait for the disk), and no audio
@@ -224,7 +227,7 @@ async def audio_response(request: Request, service, run: JobRun, reply: Reply, o
             timing = events.timing(words, phonemes) if reply.timestamps else b""
             body = events.delta(body) + timing + events.done(seconds)
         if cache_key is not None:
-            await asyncio.to_thread(service.store_result, cache_key, body, voice_id)
+            await asyncio.to_thread(service.store_result, cache_key, pack_result(origin, body), voice_id)
         return Response(body, media_type=reply.media_type, headers={"X-Myna-Cache": cache_state, **noted})
 
     try:
@@ -272,7 +275,8 @@ async def audio_response(request: Request, service, run: JobRun, reply: Reply, o
         finally:
             job.cancel()
             if complete and cache_key is not None:
-                await asyncio.to_thread(service.store_result, cache_key, b"".join(sent), voice_id)
+                await asyncio.to_thread(service.store_result, cache_key, pack_result(origin, b"".join(sent)),
+                                        voice_id)
 
     headers = {"X-Myna-Cache": cache_state, "Cache-Control": "no-store", **noted}
     return StreamingResponse(body(), media_type=reply.media_type, headers=headers)

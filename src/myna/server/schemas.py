@@ -115,7 +115,7 @@ class SpeechRequest(Prosody):
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream: bool = Field(True, description="send audio as it is made (formats other than flac)")
     language: str | None = Field(None, description="language of the input (default: the voice's language)")
-    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; a fixed seed repeats the audio")
+    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; a fixed seed repeats the speech (its watermark is per request)")
     instructions: str | None = Field(None, max_length=4096, description="an emotion label is read from it when "
                                      "`emotion` is not given (myna.text.emotion_markup.label_from_instructions)")
 
