@@ -360,8 +360,7 @@ def test_voice_captcha_consent_with_a_spoken_reading(browser, ui_server, tiny_se
         tab.click(f"{item} button:has-text('Get a sentence')")
         tab.wait_for_selector(f"{item} p[id$='-sentence']:not([hidden])")
         reading = root / "reference-reading.wav"
-        subprocess.run(["flite", "-t", tab.inner_text(f"{item} p[id$='-sentence']"), "-o", str(reading)], check=True,
-                       capture_output=True)
+        reading.write_bytes(flite("slt", tab.inner_text(f"{item} p[id$='-sentence']")))
         tab.set_input_files(f"{item} input[id$='-reading']", str(reading))
         tab.click(f"{item} button:has-text('Add reference')")
         tab.wait_for_selector(f"{item} form", state="detached", timeout=60_000)
