@@ -142,6 +142,32 @@ def test_a_new_clip_needs_new_consent_text_changes_do_not(captcha, clips):
     assert "consent" in updates[-1].data
 
 
+def test_an_emotion_reference_needs_a_consent_recording_of_its_speaker(captcha, clips):
+    url, data_dir = captcha
+    _, _, created = heard(url, "Moody", clips["slt"], "slt")
+    voice = created.json()
+    references = f"{url}/v1/voices/{voice['id']}/references"
+    happy = speak("slt", "What a lovely day it is, and the sun is shining over the whole town.")
+    form = {"emotion": "happy", "transcript": "What a lovely day it is, and the sun is shining over the whole town."}
+    refused(httpx.post(references, files={"file": ("happy.wav", happy)}, data=form, headers=ADMIN, timeout=60), 422,
+            "consent_missing")
+
+    def attempt():
+        issued = challenge(url).json()
+        proof = {"file": ("happy.wav", happy), "consent_recording": ("c.wav", speak("slt", issued["text"]))}
+        return issued, proof, httpx.post(references, files=proof, data={**form, "challenge_id": issued["id"]},
+                                          headers=ADMIN, timeout=120)
+
+    issued, proof, added = until_heard(attempt, lambda outcome: '"wrong_sentence"' in outcome[2].text)
+    assert added.status_code == 201 and added.json()["emotion"] == "happy", added.text
+    replayed = httpx.post(references, files=proof, data={**form, "emotion": "sad", "challenge_id": issued["id"]},
+                          headers=ADMIN, timeout=120)
+    refused(replayed, 422, "challenge_replayed")
+    assert [r["emotion"] for r in httpx.get(references, headers=ADMIN).json()["data"]] == ["happy"]
+    record = next(r for r in AuditLog(data_dir / "audit" / "audit.jsonl").records() if r.event == "voice.reference.add")
+    assert record.voice == voice["id"] and record.data["consent"]["challenge_id"] == issued["id"]
+
+
 def test_protected_speakers_and_typed_records(tiny_set, tmp_path, clips):
     from myna.server.app import create_app
 

@@ -349,6 +349,25 @@ def test_voice_captcha_consent_with_a_spoken_reading(browser, ui_server, tiny_se
         shot(tab, "6-captcha")
         tab.click("#voice-create")
         tab.wait_for_selector("#voices-list li[data-voice='Captcha voice']", timeout=60_000)
+        # an emotion reference is a new clip of the voice: its form asks for a new sentence read by the speaker
+        item = "#voices-list li[data-voice='Captcha voice']"
+        tab.click(f"{item} button:has-text('Add an emotion reference')")
+        tab.select_option(f"{item} select", "calm")
+        tab.set_input_files(f"{item} input[type=file][id$='-file']", str(clip))
+        tab.fill(f"{item} input[id$='-text']", "This is my own voice, and I read this clip for the test of the page.")
+        tab.click(f"{item} button:has-text('Add reference')")
+        tab.wait_for_selector(f"{item} p.error:has-text('Get a sentence')")  # nothing sent without the reading
+        tab.click(f"{item} button:has-text('Get a sentence')")
+        tab.wait_for_selector(f"{item} p[id$='-sentence']:not([hidden])")
+        reading = root / "reference-reading.wav"
+        reading.write_bytes(flite("slt", tab.inner_text(f"{item} p[id$='-sentence']")))
+        tab.set_input_files(f"{item} input[id$='-reading']", str(reading))
+        tab.click(f"{item} button:has-text('Add reference')")
+        tab.wait_for_selector(f"{item} form", state="detached", timeout=60_000)
+        with srv.client(headers=srv.admin) as client:
+            voice = next(v for v in client.get("/v1/voices").json()["data"] if v["name"] == "Captcha voice")
+            references = client.get(f"/v1/voices/{voice['id']}/references").json()["data"]
+        assert [r["emotion"] for r in references] == ["calm"]
     finally:
         tab.close()
         srv.stop()
@@ -364,3 +383,37 @@ def test_rename_a_voice(page, ui_server, tiny_set):
     page.fill("#voices-list li[data-voice='Old name'] input", "New name")
     page.click("#voices-list li[data-voice='Old name'] button:has-text('Save')")
     page.wait_for_selector("#voices-list li[data-voice='New name']")
+
+
+def test_add_an_emotion_reference_and_speak_with_it(page, ui_server, tiny_set):
+    """The reference form (shown once the server has POST /v1/voices/ID/references) and the speak form's emotion."""
+    assert page.evaluate("window.myna.config.features.references") is True
+    voice = upload_voice(ui_server, tiny_set["clips"][1], "Moody voice")
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    tab_to(page, "voices")
+    item, ref = "#voices-list li[data-voice='Moody voice']", f"#ref-{voice['id']}"
+    page.click(f"{item} button:has-text('Add an emotion reference')")
+    assert page.is_hidden(f"{ref}-challenge")  # record mode: the voice's consent record covers its references
+    page.select_option(f"{ref}-emotion", "happy")
+    page.set_input_files(f"{ref}-file", str(tiny_set["clips"][0]))
+    page.click(f"{item} button:has-text('Add reference')")  # no transcript yet: the browser keeps the form
+    with ui_server.client(headers=ui_server.admin) as client:
+        assert client.get(f"/v1/voices/{voice['id']}/references").json()["data"] == []
+    page.fill(f"{ref}-text", "What a lovely day it is today.")
+    page.click(f"{item} button:has-text('Add reference')")
+    page.wait_for_selector(f"{ref}-emotion", state="detached")
+    with ui_server.client(headers=ui_server.admin) as client:
+        references = client.get(f"/v1/voices/{voice['id']}/references").json()["data"]
+    assert [(r["emotion"], r["transcript"]) for r in references] == [("happy", "What a lovely day it is today.")]
+    tab_to(page, "speak")
+    assert page.is_visible("#speak-emotion")
+    page.select_option("#speak-voice", voice["id"])
+    page.select_option("#speak-lang", "en")
+    page.select_option("#speak-emotion", "happy")
+    page.fill("#speak-text", "What wonderful news, I am so happy!")
+    with page.expect_response(lambda r: r.url.endswith("/tts")) as answer:
+        page.click("#speak-go")
+    assert answer.value.status == 200 and "x-myna-note" not in answer.value.headers
+    assert json.loads(answer.value.request.post_data)["emotion"] == "happy"
+    page.wait_for_selector("#history li[data-seconds]", timeout=60_000)

@@ -38,6 +38,7 @@ from myna.voices.registry import (
     VoiceRegistry,
     make_private_dir,
 )
+from myna.voices.registry_references import DuplicateReferenceError, ReferenceRecord, RegistryReferences
 from myna.voices.store import VoiceStorageError
 
 log = logging.getLogger("myna.server")
@@ -95,6 +96,7 @@ class Service:
         voice_key = settings.voice_key_bytes()
         self.registry = VoiceRegistry(settings.data_dir / "voices", key=voice_key)
         self.voices_encrypted = voice_key is not None
+        self.references = RegistryReferences(self.registry)  # emotion references, erased with their voice
         # Personal fields in the log are sealed with the voice key too, so they are no more readable there.
         self.audit = AuditLog(settings.audit_path, settings.audit_key_bytes(), personal_key=voice_key)
         self.consent = consent.consent_checker(settings)  # Whisper loads on the first check
@@ -145,6 +147,35 @@ class Service:
         with self._consent_lock:
             return consent.update_voice(self.registry, self.consent, self.audit, voice_id,
                                         mode=self.settings.consent_mode, **fields)
+
+    def add_reference(self, voice_id: str, **fields) -> ReferenceRecord:
+        """Add an emotion reference under the proof a new clip of the voice needs (myna.engine.consent.add_reference),
+        logged as `voice.reference.add`; a label the voice has is refused before a consent challenge is spent on it."""
+        from myna.text.emotion_markup import check_label
+
+        label = check_label(fields["emotion"])
+        if not fields.get("replace") and any(r.emotion == label for r in self.references.list(voice_id)):
+            raise DuplicateReferenceError(f"voice {voice_id} already has a {label!r} reference; delete it first "
+                                          f"(DELETE /v1/voices/{voice_id}/references/{label}) or send replace=true")
+        with self._consent_lock:
+            try:
+                return consent.add_reference(self.references, self.consent, self.audit, voice_id,
+                                             mode=self.settings.consent_mode, **fields)
+            except AuditError:
+                for record in self.references.list(voice_id):  # no reference without its record
+                    if record.emotion == label:
+                        self.references.remove(voice_id, record.id)
+                raise
+
+    def remove_reference(self, voice_id: str, key: str, actor: str | None = None) -> ReferenceRecord:
+        """Erase an emotion reference (id or label), logged as `voice.reference.remove`, with the prompts and cached
+        results made from it; refused (nothing erased) while the result cache cannot be reached."""
+        self.cache.check()
+        record = consent.remove_reference(self.references, self.audit, voice_id, key, actor)
+        for synth in self.pool.synthesizers():
+            synth.forget(record.id)  # its clip's path holds the reference id
+        self.cache.delete_voice(voice_id)  # results spoken with it go too (keys name the references they used)
+        return record
 
     def delete_voice(self, voice_id: str, actor: str | None = None) -> None:
         """Erase a voice everywhere, its personal fields in the audit log included; refused (nothing erased) while
@@ -250,7 +281,14 @@ def server_options(settings: Settings) -> dict:
 
 def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = None) -> FastAPI:
     """The myna HTTP app; models load at startup (before /ready turns 200)."""
-    from myna.server import routes_finetune, routes_openai, routes_ops, routes_tts, routes_voices
+    from myna.server import (
+        routes_finetune,
+        routes_openai,
+        routes_ops,
+        routes_references,
+        routes_tts,
+        routes_voices,
+    )
     from myna.server.jobs import JobRunner
     from myna.server.routes_watermark import router as watermark_routes
     from myna.server.ui import routes as routes_ui
@@ -270,6 +308,7 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
             service.stopping = True
             await asyncio.gather(asyncio.to_thread(service.pool.shutdown, settings.request_timeout),
                                  asyncio.to_thread(jobs.shutdown))
+            service.references.close()
             service.registry.close()
             log.info(json.dumps({"event": "stopped"}))
 
@@ -279,7 +318,7 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
     app.state.service = service
     app.state.jobs = jobs
     errors.install(app)
-    for module in (routes_tts, routes_openai, routes_voices, routes_ops, routes_finetune, routes_ui):
+    for module in (routes_tts, routes_openai, routes_voices, routes_references, routes_ops, routes_finetune, routes_ui):
         app.include_router(module.router)
     app.include_router(watermark_routes)
     app.add_middleware(RequestGate, service_of=lambda: service)

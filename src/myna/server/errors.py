@@ -71,11 +71,16 @@ def status_of(exc: Exception) -> tuple[int, str, dict]:
     if isinstance(exc, Cancelled):
         return 499, "cancelled", {}
     from myna.voices.registry import UnknownVoiceError, VoiceNameTaken
+    from myna.voices.registry_references import DuplicateReferenceError, UnknownReferenceError
 
     if isinstance(exc, UnknownVoiceError):
         return 404, "unknown_voice", {}
+    if isinstance(exc, UnknownReferenceError):
+        return 404, "unknown_reference", {}
     if isinstance(exc, VoiceNameTaken):
         return 409, "name_taken", {}
+    if isinstance(exc, DuplicateReferenceError):
+        return 409, "reference_exists", {}
     if isinstance(exc, ServerFault):
         return exc.status, exc.code, {}
     fault = _fault_code(exc)

@@ -153,7 +153,7 @@ def _account(service, record: dict, method: str, path: str, sent: dict, seconds:
             "seconds": round(seconds, 4)}
     if status == 499:
         line["outcome"] = "client_disconnected" if not cancelled else "cancelled"
-    for field in ("key", "code", "error", "traceback"):
+    for field in ("key", "code", "error", "notes", "traceback"):
         if record.get(field) is not None:
             line[field] = record[field]
     log.log(_level(status, record.get("code")), json.dumps(line, ensure_ascii=False))

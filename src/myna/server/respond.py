@@ -25,9 +25,9 @@ from fastapi.responses import Response, StreamingResponse
 from myna.audio.encode import StreamEncoder, encode, media_type, streamable
 from myna.engine.timing import PhonemeTiming, SpeechChunk, WordTiming
 from myna.errors import MynaError
-from myna.server.errors import ApiError, ClientGone, status_of
+from myna.server.errors import ApiError, ClientGone, public_message, status_of
 from myna.server.provenance import Provenance, pack_result, unpack_result
-from myna.server.request_record import note_error
+from myna.server.request_record import RECORD_KEY, note_error
 from myna.server.worker import Job, JobRun
 
 
@@ -114,6 +114,16 @@ def _document(body: bytes, fmt: str, seconds: float, words: list[WordTiming], ph
                       ensure_ascii=False).encode()
 
 
+def _noted(request: Request, service, notes: list[str] | None) -> dict[str, str]:
+    """The `X-Myna-Note` header of a job's notes (none: {}); the notes also go into the request's log line."""
+    if not notes:
+        return {}
+    public = [public_message(note, service.private_roots) for note in notes]
+    request.scope.get(RECORD_KEY, {})["notes"] = public
+    text = " | ".join(public).encode("latin-1", "replace").decode("latin-1")  # header values are latin-1
+    return {"X-Myna-Note": text}
+
+
 def _erased(voice_id: str) -> ApiError:
     return ApiError(404, f"voice {voice_id} was deleted while this request was in flight", "voice_deleted")
 
@@ -157,10 +167,12 @@ def _observed(future: asyncio.Future) -> None:
 
 
 async def audio_response(request: Request, service, run: JobRun, reply: Reply, origin: Provenance,
-                         cache_key: str | None = None) -> Response:
+                         cache_key: str | None = None, notes: list[str] | None = None) -> Response:
     """Answer with the audio of `run` as `reply` says; `cache_key` (repeatable requests) enables the result cache.
 
-    `origin.voice` (a registered voice) ties the job to its voice: erasing the voice stops it.
+    `origin.voice` (a registered voice) ties the job to its voice: erasing the voice stops it. `notes`: a list
+    the job fills before its first chunk (emotion fallbacks, server/emotions.py); they go out as the
+    `X-Myna-Note` header and in the request's log line, and an answer with notes is not cached.
     """
     started = time.monotonic()
     route, voice_id = origin.route, origin.voice
@@ -188,6 +200,9 @@ async def audio_response(request: Request, service, run: JobRun, reply: Reply, o
     service.metrics.first_chunk.labels(route).observe(time.monotonic() - started)
     rate = first[0] if first is not None else service.sampling_rate
     events = reply.events
+    noted = _noted(request, service, notes)
+    if noted:
+        cache_key = None  # a repeat must say the note again
 
     if not reply.streamed:
         pieces, words, phonemes = [], [], []
@@ -213,7 +228,7 @@ async def audio_response(request: Request, service, run: JobRun, reply: Reply, o
             body = events.delta(body) + timing + events.done(seconds)
         if cache_key is not None:
             await asyncio.to_thread(service.store_result, cache_key, pack_result(origin, body), voice_id)
-        return Response(body, media_type=reply.media_type, headers={"X-Myna-Cache": cache_state})
+        return Response(body, media_type=reply.media_type, headers={"X-Myna-Cache": cache_state, **noted})
 
     try:
         encoder = StreamEncoder(reply.fmt, rate, reply.wav_length, reply.out_rate)
@@ -263,5 +278,5 @@ async def audio_response(request: Request, service, run: JobRun, reply: Reply, o
                 await asyncio.to_thread(service.store_result, cache_key, pack_result(origin, b"".join(sent)),
                                         voice_id)
 
-    headers = {"X-Myna-Cache": cache_state, "Cache-Control": "no-store"}
+    headers = {"X-Myna-Cache": cache_state, "Cache-Control": "no-store", **noted}
     return StreamingResponse(body(), media_type=reply.media_type, headers=headers)

@@ -4,7 +4,9 @@ WebSocket protocol: the client sends JSON requests shaped like /v1/audio/speech'
 or wav only); the server answers each with binary audio messages, then {"type": "done"}; an error is
 {"type": "error", "message": ...}. {"type": "cancel"} stops the request in flight. With
 `"timestamps": true` each audio message is followed by {"type": "speech.timing", "words": [...],
-"phonemes": [...]} for the words it completes (seconds from the start of the request's audio).
+"phonemes": [...]} for the words it completes (seconds from the start of the request's audio). A request
+whose emotion fell back to the voice's own clip gets {"type": "note", "notes": [...]} before its first
+audio (the X-Myna-Note header of the HTTP route).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pydantic import ValidationError
 
 from myna.audio.encode import StreamEncoder
 from myna.errors import MynaError
-from myna.server.errors import ApiError, status_of
+from myna.server.emotions import cache_params, emotion_ask
+from myna.server.errors import ApiError, public_message, status_of
 from myna.server.provenance import provenance
 from myna.server.request_record import key_name, request_id
 from myna.server.respond import Reply, SpeechEvents, audio_response, parts, record_soon
@@ -46,7 +49,8 @@ def _resolve_voice(service, voice: str):
 
 
 def _job(service, req: SpeechRequest, actor: str | None, request: str):
-    """(run, provenance, cache key) of one speech request; raises on bad input before any work is queued."""
+    """(run, provenance, cache key, emotion ask) of one speech request; raises on bad input before any work is
+    queued."""
     if req.model not in MODEL_IDS:
         raise ApiError(404, f"unknown model {req.model!r}; use one of {', '.join(MODEL_IDS)} (GET /v1/models)",
                        "model_not_found")
@@ -63,11 +67,14 @@ def _job(service, req: SpeechRequest, actor: str | None, request: str):
     check_language(language)
     clip = service.registry.clip_path(record.id)
     transcript, ref_lang, text = record.transcript, record.language, req.input
+    ask = emotion_ask(service, record.id, text, options)
     origin = provenance(service.settings, "/v1/audio/speech", record.id, text, actor, request)
     payload, timed = origin.engine_payload, req.timestamps
 
     def run(synth, should_stop):
         voice = synth.voice(clip, transcript, ref_lang)
+        if ask is not None:
+            voice = ask.voice(synth, voice)  # the GPT may be prompted by an emotion reference
         if timed:  # one chunk per fragment, each with the words it completes
             yield from synth.stream_speech(text, language, voice, options, should_stop, watermark_payload=payload)
         else:
@@ -77,8 +84,8 @@ def _job(service, req: SpeechRequest, actor: str | None, request: str):
     if req.seed != -1:
         params = req.model_dump(exclude={"input", "model", "instructions"})
         params.update(language=language, api="openai", voice=record.id)  # one key however the voice was named
-        key = service.result_key(record.id, record.version, text, params)
-    return run, origin, key
+        key = service.result_key(record.id, record.version, text, cache_params(params, ask, options))
+    return (run if ask is None else ask.watched(run)), origin, key, ask
 
 
 @router.post("/v1/audio/speech")
@@ -89,11 +96,11 @@ async def speech(request: Request, req: SpeechRequest) -> Response:
     document with the audio (base64) and its word timing.
     """
     service = request.app.state.service
-    run, origin, key = _job(service, req, key_name(request.scope), request_id(request.scope))
+    run, origin, key, ask = _job(service, req, key_name(request.scope), request_id(request.scope))
     events = SpeechEvents(len(req.input)) if req.stream_format == "sse" else None
     reply = Reply(req.response_format, req.stream, wav_length=0xFFFFFFFF - 36, out_rate=_out_rate(req.response_format),
                   events=events, timestamps=req.timestamps)
-    return await audio_response(request, service, run, reply, origin, key)
+    return await audio_response(request, service, run, reply, origin, key, ask.notes if ask else None)
 
 
 @router.get("/v1/models")
@@ -132,7 +139,7 @@ async def _ws_request(socket: WebSocket, service, message: str, actor: str | Non
         req = SpeechRequest.model_validate(payload)
         if req.response_format not in ("pcm", "wav"):
             raise ApiError(400, "the WebSocket sends pcm or wav; set response_format to one of them")
-        run, origin, _ = _job(service, req, actor, uuid.uuid4().hex[:12])
+        run, origin, _, ask = _job(service, req, actor, uuid.uuid4().hex[:12])
         job = service.pool.submit(run, service.settings.request_timeout, origin.voice)
         logged = record_soon(service, origin, format=req.response_format, stream=True, cache="off")
     except (json.JSONDecodeError, ValidationError) as exc:
@@ -142,6 +149,7 @@ async def _ws_request(socket: WebSocket, service, message: str, actor: str | Non
         await socket.send_json({"type": "error", "message": str(exc), "status": status_of(exc)[0]})
         return
     listener = asyncio.ensure_future(socket.receive_text())
+    noted = False
     try:
         encoder = StreamEncoder(req.response_format, service.sampling_rate, 0xFFFFFFFF - 36,
                                 _out_rate(req.response_format))
@@ -160,6 +168,10 @@ async def _ws_request(socket: WebSocket, service, message: str, actor: str | Non
             if job.stop_error is not None:
                 raise job.stop_error
             await logged  # written while the job ran; no audio leaves before it
+            if ask is not None and ask.notes and not noted:  # filled before the first chunk left the worker
+                noted = True
+                await socket.send_json({"type": "note", "notes": [public_message(n, service.private_roots)
+                                                                  for n in ask.notes]})
             if chunk is None:
                 tail = encoder.finish()
                 if tail:

@@ -4,12 +4,13 @@ Reference clips are read only from the configured reference folders (`--ref-dir`
 can be named instead as `voice:ID`. Streaming mode 1 (or true) streams one chunk per text fragment;
 modes 2 and 3 stream token chunks, the first after `min_chunk_length` semantic tokens (a streamed
 WAV starts with a header of length 0, then raw 16-bit samples, as upstream). myna's optional fields
-(pitch, volume, duration, energy, ssml, timestamps) go beyond api_v2; `timestamps` answers with one
-JSON document holding the audio and its word timing.
+(pitch, volume, duration, energy, ssml, timestamps, emotion, emotion_strength) go beyond api_v2;
+`timestamps` answers with one JSON document holding the audio and its word timing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,7 @@ from fastapi.responses import Response
 from myna.engine.options import check_split_method
 from myna.engine.textprep import LANGUAGES
 from myna.engine.timing import SpeechChunk
+from myna.server.emotions import cache_params, emotion_ask
 from myna.server.errors import ApiError
 from myna.server.provenance import provenance
 from myna.server.request_record import key_name, request_id
@@ -112,12 +114,15 @@ async def _handle(request: Request, req: TTSRequest) -> Response:
     if voice_id is None:
         version = _file_version([ref, *aux])
     text = req.text
+    ask = await asyncio.to_thread(emotion_ask, service, voice_id, text, options)
     origin = provenance(service.settings, "/tts", voice_id, text, key_name(request.scope), request_id(request.scope),
                         None if voice_id else req.ref_audio_path)
     payload, timed = origin.engine_payload, req.timestamps
 
     def run(synth, should_stop):
         voice = synth.voice(ref, prompt_text, prompt_lang, aux)
+        if ask is not None:
+            voice = ask.voice(synth, voice)  # the GPT may be prompted by an emotion reference
         if streaming:
             yield from synth.stream(text, text_lang, voice, options, should_stop, watermark_payload=payload)
         elif timed:
@@ -130,9 +135,11 @@ async def _handle(request: Request, req: TTSRequest) -> Response:
     if options.seed != -1:
         params = req.model_dump(exclude={"text"})
         params.update(ref=str(ref), aux=[str(a) for a in aux], streaming=streaming, api="tts")
-        cache_key = service.result_key(voice_id or f"file:{ref}", version, text, params)
+        cache_key = service.result_key(voice_id or f"file:{ref}", version, text, cache_params(params, ask, options))
     reply = Reply(req.media_type, streaming, timestamps=timed)
-    return await audio_response(request, service, run, reply, origin, cache_key)
+    if ask is not None:
+        run = ask.watched(run)
+    return await audio_response(request, service, run, reply, origin, cache_key, ask.notes if ask else None)
 
 
 @router.get("/tts")

@@ -39,7 +39,7 @@ def voice_out(record: VoiceRecord, admin: bool) -> VoiceOut:
     return VoiceOut(**data)
 
 
-async def _read(upload: UploadFile | None, limit: int, what: str) -> bytes | None:
+async def read_upload(upload: UploadFile | None, limit: int, what: str) -> bytes | None:
     """The bytes of an uploaded file (None when none was sent); 413 past the upload limit."""
     if upload is None:
         return None
@@ -77,8 +77,8 @@ async def create_voice(
     """Register a voice; nothing is stored unless every check (consent included) passes."""
     service = request.app.state.service
     limit = service.settings.max_upload_bytes
-    audio = await _read(file, limit, "the clip")
-    recording = await _read(consent_recording, limit, "the consent recording")
+    audio = await read_upload(file, limit, "the clip")
+    recording = await read_upload(consent_recording, limit, "the consent recording")
     captcha = service.settings.consent_mode == "captcha"
     if not consent_subject.strip() or (not captcha and not (consent_statement or "").strip()):
         raise ApiError(400, "consent is required: give consent_subject (who speaks) and consent_statement "
@@ -120,8 +120,8 @@ async def change_voice(
     """Change a voice's clip, name, language or transcript; its version goes up, so cached results no longer match."""
     service = request.app.state.service
     limit = service.settings.max_upload_bytes
-    audio = await _read(file, limit, "the clip")
-    recording = await _read(consent_recording, limit, "the consent recording")
+    audio = await read_upload(file, limit, "the clip")
+    recording = await read_upload(consent_recording, limit, "the consent recording")
     changes = {k: v for k, v in (("name", name), ("language", language), ("transcript", transcript)) if v is not None}
     if audio is None and not changes:
         raise ApiError(400, "nothing to change: send a new clip (file), name, language or transcript")

@@ -1,8 +1,10 @@
 """Request models: upstream api_v2's /tts (same fields and defaults) and OpenAI's /v1/audio/speech.
 
 Both take myna's prosody fields (all optional, defaults change nothing: `Prosody`): pitch,
-volume, duration, energy, ssml, and `timestamps` for word and phoneme timing. Fields a model does
-not know are ignored, so clients of upstream or OpenAI that send more than myna reads still work.
+volume, duration, energy, ssml, `timestamps` for word and phoneme timing, and `emotion` +
+`emotion_strength` (myna.engine.emotion; /v1/audio/speech also maps OpenAI's `instructions` to a
+label). Fields a model does not know are ignored, so clients of upstream or OpenAI that send more
+than myna reads still work.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from myna.engine.options import SynthesisOptions
 from myna.errors import InputError
+from myna.text.emotion_markup import label_from_instructions
 
 
 class Prosody(BaseModel):
@@ -28,11 +31,23 @@ class Prosody(BaseModel):
     ssml: bool | None = Field(None, description="read the text as SSML (default: when it starts with <speak>)")
     timestamps: bool = Field(False, description="word and phoneme timing: a JSON answer with the audio in base64, "
                                                 "or speech.timing events in an SSE stream")
+    emotion: str | None = Field(None, max_length=64, description="a label of the voice's emotion references (happy, "
+                                "sad, ...) or auto (a text classifier picks one per sentence); [label] tags in the "
+                                "text switch it per sentence")
+    emotion_strength: float | None = Field(None, description="0..1.5 (default 1): 0 = the voice's own clip alone, "
+                                           "1 = the emotion reference prompts the GPT")
+
+    def asked_emotion(self) -> str | None:
+        """The emotion the request asks for as a field (None, or empty: none)."""
+        return (self.emotion or "").strip() or None
 
     def prosody_options(self) -> dict:
-        """The SynthesisOptions fields of these values."""
+        """The SynthesisOptions fields of these values (emotion included)."""
+        emotion = {"emotion": self.asked_emotion()}
+        if self.emotion_strength is not None:
+            emotion["emotion_strength"] = self.emotion_strength
         return {"pitch": self.pitch, "volume": self.volume, "duration": self.duration, "energy": self.energy,
-                "ssml": self.ssml}
+                "ssml": self.ssml, **emotion}
 
 
 class TTSRequest(Prosody):
@@ -101,7 +116,12 @@ class SpeechRequest(Prosody):
     stream: bool = Field(True, description="send audio as it is made (formats other than flac)")
     language: str | None = Field(None, description="language of the input (default: the voice's language)")
     seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; a fixed seed repeats the speech (its watermark is per request)")
-    instructions: str | None = Field(None, max_length=4096, description="accepted for compatibility; unused")
+    instructions: str | None = Field(None, max_length=4096, description="an emotion label is read from it when "
+                                     "`emotion` is not given (myna.text.emotion_markup.label_from_instructions)")
+
+    def asked_emotion(self) -> str | None:
+        """`emotion` when given, else the label `instructions` names (None when it names none)."""
+        return super().asked_emotion() or label_from_instructions(self.instructions)
 
     @property
     def voice_name(self) -> str:

@@ -56,6 +56,10 @@ class UnknownReferenceError(InputError):
     """The voice has no reference with this id or label."""
 
 
+class DuplicateReferenceError(InputError):
+    """The voice already has a reference with this label (one per label: remove or replace it)."""
+
+
 @dataclass(frozen=True)
 class ReferenceRecord:
     """A registered voice's emotion reference as callers see it (no clip path: see `clip_path`)."""
@@ -111,7 +115,7 @@ class RegistryReferences:
                 old = db.execute("SELECT * FROM voice_references WHERE voice_id = ? AND emotion = ?",
                                  (voice_id, emotion)).fetchall()
                 if old and not replace:
-                    raise InputError(f"voice {voice_id} already has a {emotion!r} reference ({old[0]['id']}); "
+                    raise DuplicateReferenceError(f"voice {voice_id} already has a {emotion!r} reference ({old[0]['id']}); "
                                      "remove it first or replace it")
                 db.execute("DELETE FROM voice_references WHERE voice_id = ? AND emotion = ?", (voice_id, emotion))
                 db.execute("INSERT INTO voice_references VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

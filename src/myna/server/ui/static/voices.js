@@ -62,7 +62,7 @@ function voiceItem(state, voice) {
     actions.append(el("button", { type: "button", class: "secondary", onclick: () => renameForm(state, voice, item) }, `Rename ${voice.name}`));
   }
   if (features.references) {
-    actions.append(el("button", { type: "button", class: "secondary", onclick: () => referenceForm(voice, item) }, `Add an emotion reference to ${voice.name}`));
+    actions.append(el("button", { type: "button", class: "secondary", onclick: () => referenceForm(state, voice, item) }, `Add an emotion reference to ${voice.name}`));
   }
   actions.append(el("button", { type: "button", class: "danger", onclick: () => deleteVoice(state, voice) }, `Delete ${voice.name}`));
   item.append(
@@ -95,17 +95,37 @@ function renameForm(state, voice, item) {
   input.focus();
 }
 
-function referenceForm(voice, item) {
+// An emotion reference: another clip of the voice's speaker in one mood, with its transcript (required: the
+// emotion reaches the model through the clip and its words). In captcha mode the speaker reads a sentence,
+// as for a new voice: a reference is a new clip of the voice and needs the same consent.
+function referenceForm(state, voice, item) {
   const id = `ref-${voice.id}`;
   const emotion = el("select", { id: `${id}-emotion` }, ...EMOTIONS.map((name) => el("option", {}, name)));
   const file = el("input", { id: `${id}-file`, type: "file", accept: "audio/*" });
-  const text = el("input", { id: `${id}-text` });
+  const text = el("input", { id: `${id}-text`, maxlength: "2000", required: true });
   const error = el("p", { class: "error", role: "alert" });
+  const captcha = state.config.consent_mode === "captcha";
+  let challenge = null;
+  const sentence = el("p", { id: `${id}-sentence`, hidden: true });
+  const reading = el("input", { id: `${id}-reading`, type: "file", accept: "audio/*" });
+  const consent = captcha && el("div", { class: "field" },
+    el("button", { type: "button", class: "secondary", id: `${id}-challenge`, onclick: async () => {
+      try {
+        challenge = await api("/v1/voices/consent-challenge", { method: "POST", json: { language: voice.language } });
+        sentence.textContent = challenge.text;
+        sentence.hidden = false;
+        announce(`Sentence to read: ${challenge.text}`);
+      } catch (failure) {
+        showError(error, failure);
+      }
+    } }, "Get a sentence for the speaker to read"), sentence,
+    el("label", { for: reading.id }, "The speaker reading it"), reading);
   const box = el("form", { class: "card" },
     el("div", { class: "grid" },
       el("div", { class: "field" }, el("label", { for: emotion.id }, "Emotion"), emotion),
       el("div", { class: "field" }, el("label", { for: file.id }, "Clip"), file),
       el("div", { class: "field" }, el("label", { for: text.id }, "What the clip says"), text)),
+    consent,
     el("div", { class: "actions" }, el("button", { type: "submit", class: "primary" }, "Add reference"),
       el("button", { type: "button", class: "secondary", onclick: () => box.remove() }, "Cancel")), error);
   box.addEventListener("submit", async (event) => {
@@ -114,12 +134,19 @@ function referenceForm(voice, item) {
     const data = new FormData();
     data.append("emotion", emotion.value);
     data.append("file", file.files[0]);
-    if (text.value.trim()) data.append("transcript", text.value.trim());
+    data.append("transcript", text.value.trim());
+    if (captcha) {
+      if (!challenge) { error.textContent = "Get a sentence for the speaker to read first."; return; }
+      if (!reading.files[0]) { error.textContent = "Add the recording of the speaker reading the sentence."; return; }
+      data.append("challenge_id", challenge.id);
+      data.append("consent_recording", reading.files[0]);
+    }
     try {
       await api(`/v1/voices/${voice.id}/references`, { method: "POST", form: data });
       announce(`Added a ${emotion.value} reference to ${voice.name}.`);
       box.remove();
     } catch (failure) {
+      if (failure.code && failure.code.startsWith("challenge_")) challenge = null;  // a spent challenge: ask again
       showError(error, failure);
     }
   });
