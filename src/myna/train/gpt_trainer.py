@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from myna.models.t2s import BERT_DIM, T2SConfig, T2SModel
 from myna.train.config import GPTTrainConfig
-from myna.train.loop import Distributed, TrainingError, wrap_ddp
+from myna.train.loop import Distributed, TrainingError, begin_update, wrap_ddp
 
 SampleRenderer = Callable[[torch.Tensor, Mapping[str, torch.Tensor]], tuple[np.ndarray, int]]
 
@@ -92,6 +92,7 @@ class GPTTrainer:
         loss.backward()
         if self.settings.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        begin_update()
         self.optim.step()
         with torch.no_grad():
             valid = targets != -100
