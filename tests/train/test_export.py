@@ -31,9 +31,11 @@ def _fine_tuned(tiny_set):
 
 def test_exported_files_read_back_in_upstream_layout_and_synthesize(tiny_set, tmp_path):
     base_g, base_t, sovits, gpt = _fine_tuned(tiny_set)
-    sovits_files = export_sovits(sovits.generator, tmp_path / "s2_voice.pth", "1 step", base_g.config)
-    gpt_files = export_gpt(gpt.model, tmp_path / "s1_voice.ckpt", "1 step", base_t.config)
+    sovits_files = export_sovits(sovits.generator, tmp_path / "s2_voice.pth", "1 step", base_g.config, safetensors=True)
+    gpt_files = export_gpt(gpt.model, tmp_path / "s1_voice.ckpt", "1 step", base_t.config, safetensors=True)
     assert [p.suffix for p in sovits_files] == [".pth", ".safetensors"]
+    assert export_gpt(gpt.model, tmp_path / "one.ckpt", "1 step", base_t.config) == [tmp_path / "one.ckpt"]
+    assert not (tmp_path / "one.safetensors").exists()  # one format unless asked
     assert (tmp_path / "s2_voice.pth").read_bytes()[:2] == b"01"  # upstream's v2 marker, not a plain zip
 
     for path in sovits_files:
@@ -55,6 +57,25 @@ def test_exported_files_read_back_in_upstream_layout_and_synthesize(tiny_set, tm
     voice = synth.voice(tiny_set["clips"][0], "This is my reference voice.", "en")
     audio = synth.synthesize("Hello there.", "en", voice, SynthesisOptions(top_k=1, seed=1, max_tokens=20))
     assert audio.size > 0 and bool(torch.isfinite(torch.from_numpy(audio)).all())
+
+
+def test_exported_configs_record_this_runs_training_settings(tiny_set, tmp_path):
+    """The exported "train" blocks hold the run's settings under upstream's key names, not the base's."""
+    base_g, base_t, sovits, gpt = _fine_tuned(tiny_set)
+    base_sovits_config = {**base_g.config, "train": {**base_g.config["train"], "epochs": 100, "learning_rate": 9.0,
+                                                     "pretrained_s2G": "somewhere/else.pth"}}
+    base_gpt_config = {**base_t.config, "train": {"epochs": 20, "batch_size": 12, "exp_name": "base"}}
+    run_sovits = SoVITSTrainConfig(epochs=3, batch_size=2, learning_rate=5e-5, seed=7)
+    run_gpt = GPTTrainConfig(epochs=4, batch_size=3, seed=7, precision="bf16")
+    export_sovits(sovits.generator, tmp_path / "v.pth", "", base_sovits_config, run_sovits.to_dict())
+    export_gpt(gpt.model, tmp_path / "v.ckpt", "", base_gpt_config, run_gpt.to_dict())
+    train = checkpoints.read_sovits(tmp_path / "v.pth").config["train"]
+    assert (train["epochs"], train["batch_size"], train["learning_rate"], train["seed"]) == (3, 2, 5e-5, 7)
+    assert train["betas"] == [0.8, 0.99] and train["text_low_lr_rate"] == 0.4 and train["fp16_run"] is False
+    assert train["segment_size"] == sovits.config.segment_size and "pretrained_s2G" not in train
+    gpt_train = checkpoints.read_gpt(tmp_path / "v.ckpt").config["train"]
+    assert (gpt_train["epochs"], gpt_train["batch_size"], gpt_train["precision"]) == (4, 3, "bf16")
+    assert gpt_train["gradient_clip"] == 1.0 and "exp_name" not in gpt_train
 
 
 def test_train_pipeline_registers_a_voice_that_say_uses(tiny_set, tmp_path):
