@@ -21,9 +21,13 @@ def cmd_pull(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO
 
     names = [*args.versions, *(["g2pw"] if args.g2pw else [])]
     root = pull(names, _store(args).root, args.source, repo=args.repo, out=err)
-    version = next((n for n in reversed(args.versions)), None)
+    from myna.weights.catalog import ASR_MODELS
+
+    version = next((n for n in reversed(args.versions) if n not in ASR_MODELS), None)
     if version:
         err.write(f"myna models pull: try `myna say \"Hello there.\" -o hello.wav --model {version}`\n")
+    for name in (n for n in args.versions if n in ASR_MODELS):
+        err.write(f"myna models pull: transcribe with it: `myna data prepare ... --asr-model {name} --lang zh`\n")
     out.write(f"{root}\n")
     return 0
 
@@ -97,7 +101,8 @@ def register(commands) -> None:
     pull = steps.add_parser("pull", help="download a version's files, verified (resumable)",
                             description="Download exactly the files VERSION needs, check each one's sha256, and "
                                         "move it into the model folder. An interrupted pull resumes when run again.")
-    pull.add_argument("versions", nargs="*", metavar="VERSION", help="v1, v2, v2Pro or v2ProPlus")
+    pull.add_argument("versions", nargs="*", metavar="VERSION", help="v1, v2, v2Pro or v2ProPlus; asr-small or "
+                      "asr-large: a multilingual Whisper (faster-whisper) for transcribing Chinese and Japanese data")
     pull.add_argument("--source", choices=("hf", "hf-mirror", "modelscope"), default="hf",
                       help="hf: Hugging Face (HF_ENDPOINT honoured), hf-mirror: hf-mirror.com, modelscope: "
                            "ModelScope (MYNA_MODELSCOPE_ENDPOINT), only files whose sha256 myna pins")
