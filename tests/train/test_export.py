@@ -78,43 +78,6 @@ def test_exported_configs_record_this_runs_training_settings(tiny_set, tmp_path)
     assert gpt_train["gradient_clip"] == 1.0 and "exp_name" not in gpt_train
 
 
-def test_train_pipeline_registers_a_voice_that_say_uses(tiny_set, tmp_path):
-    """A .list -> features -> both stages -> export -> voice.json -> `myna say --voice` (tiny sizes, 1 epoch)."""
-    import json
-
-    from myna.cli import main
-    from myna.engine.voice_file import read_trained_voice
-    from myna.train.pipeline import TrainRequest, train_voice
-
-    base = tmp_path / "base"
-    (base / "gsv-v2final-pretrained").mkdir(parents=True)
-    (base / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt").symlink_to(tiny_set["gpt"])
-    (base / "gsv-v2final-pretrained" / "s2G2333k.pth").symlink_to(tiny_set["sovits"])
-    (base / "chinese-hubert-base").symlink_to(tiny_set["hubert"])
-    (base / "chinese-roberta-wwm-ext-large").symlink_to(tiny_set["bert"])
-    listing = tmp_path / "data.list"
-    listing.write_text("".join(f"{clip}|spk|EN|This is my reference voice number {i}.\n"
-                               for i, clip in enumerate(tiny_set["clips"])))
-    settings = {"epochs": 1, "batch_size": 2, "save_every_epochs": 1}
-    request = TrainRequest(listing, base, "tiny", tmp_path / "data",
-                           sovits=SoVITSTrainConfig(**settings, discriminator_narrow=16),
-                           gpt=GPTTrainConfig(**settings))
-    voice_file = train_voice(request)
-    voice = read_trained_voice(tmp_path / "data", "tiny")
-    assert voice.sovits.read_bytes()[:2] == b"01" and voice.gpt.is_file()
-    assert str(voice.ref) in [str(c) for c in tiny_set["clips"]] and voice.ref_lang == "en"
-    record = json.loads(voice_file.read_text())  # the voice's own files by relative paths, the base's absolute
-    assert record["gpt"] == "tiny_s1.ckpt" and record["hubert"] == str(base / "chinese-hubert-base")
-    work = voice_file.parent / "work"
-    assert json.loads((work / "sovits" / "train_config.json").read_text())["epochs"] == 1
-    assert list((work / "sovits" / "samples").glob("*.wav")) and list((work / "gpt" / "samples").glob("*.json"))
-
-    out = tmp_path / "hello.wav"
-    code = main(["say", "Hello there.", "--lang", "en", "--voice", "tiny", "--data-dir", str(tmp_path / "data"),
-                 "--max-tokens", "20", "--seed", "1", "-o", str(out)])
-    assert code == 0 and out.stat().st_size > 44
-
-
 def test_train_command_explains_bad_input(tmp_path, capsys):
     from myna.cli import main
 

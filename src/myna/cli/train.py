@@ -10,6 +10,9 @@ from myna.cli.common import add_model_args, data_dir, quiet_transformers
 from myna.config import TRAIN_PRECISIONS
 from myna.errors import InputError, MynaError
 
+_ASR_HELP = ("speech recognition model: a local faster-whisper folder, or asr-small / asr-large as pulled with "
+             "`myna models pull` (needed for Chinese and Japanese; default: the bundled Whisper tiny.en, English only)")
+
 
 def _needs_training_extra(command: str, handler):
     """`handler`, run only once the training extra is known to be installed (else one line saying how, exit 1)."""
@@ -29,7 +32,13 @@ def _needs_training_extra(command: str, handler):
 
 def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
     """`myna train`: prepare -> features -> SoVITS -> GPT -> export, then register the voice for `say --voice`."""
+    if args.status:
+        return cmd_train_status(args, out, err)
     try:
+        if not args.data or not args.name:
+            raise InputError("give --data DIR|FILE.list and --name NAME (or --status NAME to see a run's progress)")
+        if args.restart and args.continue_training:
+            raise InputError("--restart and --continue-training exclude each other")
         from myna.train.config import GPTTrainConfig, SoVITSTrainConfig
         from myna.train.pipeline import TrainRequest, train_voice
 
@@ -51,7 +60,11 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
 
             preset = preset_settings(get_preset(args.preset), args.device, args.seed, sovits_given, gpt_given)
         base, version = _base_models(args.base, args.model_version)
-        request = TrainRequest(Path(args.data), base, args.name, data_dir(args), version, sovits, gpt, args.lang, preset)
+        request = TrainRequest(Path(args.data), base, args.name, data_dir(args), version, sovits, gpt, args.lang, preset,
+                               restart=args.restart, continue_training=args.continue_training,
+                               keep_states=args.keep_states, safetensors=args.safetensors,
+                               epoch_weights=args.save_epoch_weights, ref_clip=args.ref_clip,
+                               asr_model=_asr_model(args.asr_model))
         if args.train_precision == "bf16":
             from myna.engine.precision import native_bf16
 
@@ -69,6 +82,38 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
     err.write(f"myna train: voice {args.name!r} ready; try `myna say --voice {args.name} TEXT -o out.wav`\n")
     out.write(f"{voice}\n")
     return 0
+
+
+def cmd_train_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`myna train --status NAME`: the run's state, progress, ETA, last losses and saved epochs."""
+    from myna.engine.voice_file import trained_voice_dir
+    from myna.voices.epochs import describe_epochs
+    from myna.train.history import describe_status
+
+    try:
+        home = trained_voice_dir(data_dir(args), args.status)
+        lines = describe_status(home / "work")
+        if lines is None:
+            raise InputError(f"no training run named {args.status!r} in {home.parent}")
+    except MynaError as exc:
+        err.write(f"myna train: {exc}\n")
+        return 1
+    for line in lines + describe_epochs(data_dir(args), args.status):
+        out.write(line + "\n")
+    return 0
+
+
+def _asr_model(value: str | None) -> Path | None:
+    """--asr-model: a local faster-whisper folder, or a name pulled with `myna models pull` (asr-small, asr-large)."""
+    if value is None:
+        return None
+    from myna.weights.catalog import ASR_MODELS
+
+    if value in ASR_MODELS and not Path(value).is_dir():
+        from myna.weights.store import default_store
+
+        return default_store().path_of(value)
+    return Path(value)
 
 
 def _base_models(base: str | None, version: str) -> tuple[Path | None, str]:
@@ -89,10 +134,12 @@ def cmd_data_prepare(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err
     from myna.train.slicing import SliceConfig
 
     try:
+        slicing = SliceConfig(min_seconds=args.min_seconds, max_seconds=args.max_seconds,
+                              threshold_db=args.slice_threshold, min_pause=args.min_interval / 1000,
+                              hop=args.hop / 1000, keep_silence=args.max_silence_kept / 1000)
         options = PrepareOptions(
-            speaker=args.speaker, lang=args.lang, asr_model=args.asr_model and Path(args.asr_model),
-            denoise=args.denoise, slicing=SliceConfig(min_seconds=args.min_seconds, max_seconds=args.max_seconds),
-            device=args.device, progress=not args.quiet,
+            speaker=args.speaker, lang=args.lang, asr_model=_asr_model(args.asr_model),
+            denoise=args.denoise, slicing=slicing, device=args.device, progress=not args.quiet, append=args.append,
         )
         report = prepare_dataset(args.inputs, args.out, options)
     except MynaError as exc:
@@ -146,11 +193,19 @@ def _add_data_commands(commands) -> None:
     prep.add_argument("--out", required=True, metavar="DIR", help="output folder")
     prep.add_argument("--speaker", help="speaker name in the list (default: the output folder's name)")
     prep.add_argument("--lang", help="spoken language as a whisper code (en, zh, ja); default: detected")
-    prep.add_argument("--asr-model", metavar="DIR", help="local faster-whisper model directory "
-                      "(default: the bundled Whisper tiny.en, English only)")
+    prep.add_argument("--asr-model", metavar="DIR|NAME", help=_ASR_HELP)
     prep.add_argument("--denoise", action="store_true", help="remove background noise with DeepFilterNet3 first")
+    prep.add_argument("--append", action="store_true", help="OUT already holds a dataset: add these recordings to it "
+                      "(its lines are kept as they are; the old list is backed up first)")
     prep.add_argument("--min-seconds", type=float, default=2.0, help="shortest utterance kept (default 2)")
     prep.add_argument("--max-seconds", type=float, default=12.0, help="longest utterance (default 12)")
+    cut = prep.add_argument_group("slicing (upstream's slicer settings; defaults adapt to each file)")
+    cut.add_argument("--slice-threshold", type=float, metavar="DB", help="frames quieter than this (dBFS) are pause "
+                     "(default: per file, between its noise floor and its loud level)")
+    cut.add_argument("--min-interval", type=float, default=300, metavar="MS", help="shortest pause to cut at (default 300)")
+    cut.add_argument("--hop", type=float, default=10, metavar="MS", help="level analysis hop (default 10)")
+    cut.add_argument("--max-silence-kept", type=float, default=150, metavar="MS",
+                     help="pause kept at each end of an utterance (default 150)")
     prep.add_argument("--device", default="cpu", help="device for speech recognition (default cpu)")
     prep.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     prep.set_defaults(handler=_needs_training_extra("myna data prepare", cmd_data_prepare))
@@ -218,12 +273,13 @@ def register(commands) -> None:
         description="Fine-tune the base models on recordings (a folder or files) or an upstream .list, export "
                     "upstream-format weights and register the voice for `myna say --voice NAME`. Run the same "
                     "command again to resume an interrupted run. Defaults are upstream's few-shot ones (README).")
-    train.add_argument("--data", required=True, metavar="DIR|FILE.list", help="recordings, or a transcript list")
+    train.add_argument("--data", metavar="DIR|FILE.list", help="recordings, or a transcript list")
     train.add_argument("--base", metavar="MODEL_DIR|VERSION", help="directory laid out like pretrained_models, or "
                        "a version pulled with `myna models pull` (v1, v2, v2Pro, v2ProPlus)")
     train.add_argument("--preset", metavar="NAME", help="instead of --base: train new models of this size from "
                        "scratch (small: the default voice's; Whisper + Resemblyzer features)")
-    train.add_argument("--name", required=True, help="name of the new voice")
+    train.add_argument("--name", help="name of the new voice")
+    train.add_argument("--status", metavar="NAME", help="print NAME's training progress, ETA, losses and saved epochs")
     train.add_argument("--model-version", default="v2", help="base model version: v1, v2, v2Pro, v2ProPlus")
     train.add_argument("--data-dir", help="where voices are kept (default MYNA_DATA_DIR or ~/.local/share/myna)")
     train.add_argument("--lang", help="language hint for transcribing raw recordings (whisper code)")
@@ -239,6 +295,17 @@ def register(commands) -> None:
     train.add_argument("--gpt-epochs", type=int, help="default 15")
     train.add_argument("--gpt-batch", type=int, help="default 8")
     train.add_argument("--gpt-lr", type=float, help="default 1e-5")
+    train.add_argument("--restart", action="store_true", help="discard NAME's earlier run and train anew from the base")
+    train.add_argument("--continue-training", action="store_true", help="NAME was trained on other data or settings: "
+                       "go on from its current weights with these")
+    train.add_argument("--keep-states", action="store_true", help="keep the resumable training states (about 2 GB at "
+                       "the released size) when the run finishes, so it can be extended with more epochs")
+    train.add_argument("--save-epoch-weights", action="store_true", help="export weights at every saved epoch "
+                       "(epochs/NAME_e{E}_s{S}.pth, NAME-e{E}.ckpt); pick one with `myna voices use NAME --epoch E`")
+    train.add_argument("--safetensors", action="store_true", help="also write .safetensors twins of the exports")
+    train.add_argument("--ref-clip", metavar="CLIP", help="the voice's default reference: a training clip's path or "
+                       "file name (default: the best-measured clip of 3-10 s; the command prints its choice)")
+    train.add_argument("--asr-model", metavar="DIR|NAME", help=_ASR_HELP)
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_needs_training_extra("myna train", cmd_train))
 
