@@ -87,8 +87,8 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
 def cmd_train_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`myna train --status NAME`: the run's state, progress, ETA, last losses and saved epochs."""
     from myna.engine.voice_file import trained_voice_dir
-    from myna.voices.epochs import describe_epochs
     from myna.train.history import describe_status
+    from myna.voices.epochs import describe_epochs
 
     try:
         home = trained_voice_dir(data_dir(args), args.status)
