@@ -220,6 +220,7 @@ def _add_data_commands(commands) -> None:
     feats.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     feats.set_defaults(handler=_needs_training_extra("myna data features", cmd_data_features))
     _add_synth_command(steps)
+    _add_review_command(steps)
 
 
 def cmd_data_synth(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -264,6 +265,110 @@ def _add_synth_command(steps) -> None:
                        help="speakers kept out of training for zero-shot tests (default 3)")
     synth.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(handler=_needs_training_extra("myna data synth", cmd_data_synth))
+
+
+_REVIEW_HELP = """commands (then Enter):
+  Enter / n      next line            b      previous line        f   next flagged line
+  p              play the clip        e TEXT replace the transcript
+  d              drop the line        m      merge with the next line
+  s SEC | A | B  split at SEC seconds into transcripts A and B
+  g N            go to line N         q      quit (every change is already saved)"""
+
+
+def _show(item, total: int) -> str:
+    mark = "?" if item.flagged else " "
+    conf = "" if item.confidence is None else f", confidence {item.confidence:.2f}"
+    doubts = f", doubtful: {' '.join(item.doubtful_words)}" if item.doubtful_words else ""
+    length = "" if item.seconds is None else f"{item.seconds:.1f} s"
+    return f"{mark}[{item.index + 1}/{total}] {item.audio.name} ({length}{conf}{doubts})\n   {item.text}\n"
+
+
+def _play(path: Path, err: TextIO) -> None:
+    import shutil
+    import subprocess
+
+    for player in (["aplay", "-q"], ["paplay"], ["ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"]):
+        if shutil.which(player[0]):
+            subprocess.run([*player, str(path)], check=False, timeout=120)
+            return
+    err.write(f"no audio player found (aplay, paplay or ffplay); the clip is {path}\n")
+
+
+def cmd_data_review(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+    """`myna data review`: go through a .list line by line (flagged lines marked), editing as you go."""
+    import io
+
+    from myna.train.review import Review
+
+    try:
+        review = Review(args.list, args.threshold)
+    except MynaError as exc:
+        err.write(f"myna data review: {exc}\n")
+        return 1
+    items = review.items()
+    if args.flagged:
+        for item in review.flagged():
+            out.write(_show(item, len(items)))
+        return 0
+    out.write(_REVIEW_HELP + "\n")
+    lines = io.TextIOWrapper(stdin, encoding="utf-8")
+    index = next((i.index for i in items if i.flagged), 0) if args.start_flagged else 0
+    while review.entries:
+        index = min(index, len(review.entries) - 1)
+        out.write(_show(review.item(index), len(review.entries)))
+        out.write("> ")
+        out.flush()
+        line = lines.readline()
+        if not line or line.strip() == "q":
+            break
+        command, _, rest = line.strip().partition(" ")
+        try:
+            if command in ("", "n"):
+                index += 1
+                if index >= len(review.entries):
+                    break
+            elif command == "b":
+                index = max(index - 1, 0)
+            elif command == "f":
+                later = [i.index for i in review.items() if i.flagged and i.index > index]
+                index = later[0] if later else index
+            elif command == "g":
+                index = max(int(rest) - 1, 0)
+            elif command == "p":
+                _play(review.item(index).audio, err)
+            elif command == "e":
+                review.edit(index, rest)
+            elif command == "d":
+                review.drop(index)
+            elif command == "m":
+                review.merge(index)
+            elif command == "s":
+                at, first, second = (part.strip() for part in rest.split("|"))
+                review.split(index, float(at), first, second)
+            else:
+                out.write(_REVIEW_HELP + "\n")
+        except MynaError as exc:
+            out.write(f"  {exc}\n")
+        except ValueError:
+            out.write("  could not read that command\n" + _REVIEW_HELP + "\n")
+    if review.backup is not None:
+        err.write(f"myna data review: saved {review.path} (the list before these changes: {review.backup})\n")
+    return 0
+
+
+def _add_review_command(steps) -> None:
+    """`myna data review` (proofreading in the terminal)."""
+    review = steps.add_parser(
+        "review", help="proofread a .list: each clip with its transcript, doubtful ones flagged",
+        description="Go through a transcript list line by line: play each clip (aplay/paplay/ffplay), see its "
+                    "transcript and the words Whisper was unsure of, and edit, drop, merge or split lines. Every "
+                    "change is saved at once; the list before the first change is kept as a .bak file.")
+    review.add_argument("list", metavar="LIST", help="transcript list (e.g. data/anna/dataset.list)")
+    review.add_argument("--threshold", type=float, default=0.6,
+                        help="flag words Whisper gave a lower probability than this (default 0.6)")
+    review.add_argument("--flagged", action="store_true", help="only print the flagged lines and exit")
+    review.add_argument("--start-flagged", action="store_true", help="start at the first flagged line")
+    review.set_defaults(handler=_needs_training_extra("myna data review", cmd_data_review))
 
 
 def register(commands) -> None:
