@@ -155,3 +155,28 @@ def test_asr_models_are_pulled_from_their_own_repository(tmp_path, myna_env):
             {"/" + model.repo}
         missing = run_myna("models", "path", "asr-large", env=env)
         assert missing.returncode == 1 and "myna models pull asr-large" in missing.stderr
+
+
+def test_discriminator_is_pulled_on_request_beside_the_generator(myna_env, hub, release):
+    from myna.weights.catalog import DISCRIMINATORS
+
+    rel = DISCRIMINATORS["v2"]
+    assert rel == "gsv-v2final-pretrained/s2D2333k.pth"
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"weight": {"discriminators.0.convs.0.weight_v": torch.ones(2, 1, 3)}}, buffer)
+    release[rel] = hub.repos[TEST_REPO][rel] = buffer.getvalue()
+    assert pull(myna_env, "v2").returncode == 0
+    assert not (models_dir(myna_env) / rel).exists()  # not without asking
+    proc = pull(myna_env, "v2", "--discriminator")
+    assert proc.returncode == 0, proc.stderr
+    assert (models_dir(myna_env) / rel).read_bytes() == release[rel]
+    from myna.train.pipeline import pretrained_discriminator
+
+    found = pretrained_discriminator(models_dir(myna_env) / "gsv-v2final-pretrained" / "s2G2333k.pth")
+    assert torch.equal(found["discriminators.0.convs.0.weight_v"], torch.ones(2, 1, 3))  # fine-tuning finds it
+    assert run_myna("models", "rm", "v2", env=myna_env).returncode == 0
+    assert not (models_dir(myna_env) / rel).exists()

@@ -20,7 +20,7 @@ def cmd_pull(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO
     from myna.weights.pull import pull
 
     names = [*args.versions, *(["g2pw"] if args.g2pw else [])]
-    root = pull(names, _store(args).root, args.source, repo=args.repo, out=err)
+    root = pull(names, _store(args).root, args.source, repo=args.repo, out=err, discriminator=args.discriminator)
     from myna.weights.catalog import ASR_MODELS
 
     version = next((n for n in reversed(args.versions) if n not in ASR_MODELS), None)
@@ -107,6 +107,8 @@ def register(commands) -> None:
                       help="hf: Hugging Face (HF_ENDPOINT honoured), hf-mirror: hf-mirror.com, modelscope: "
                            "ModelScope (MYNA_MODELSCOPE_ENDPOINT), only files whose sha256 myna pins")
     pull.add_argument("--g2pw", action="store_true", help="also upstream's G2PW polyphone model (Chinese)")
+    pull.add_argument("--discriminator", action="store_true", help="also each version's pretrained discriminator "
+                      "(s2D*.pth, ~100-150 MB): `myna train` fine-tunes from it instead of a fresh one")
     pull.add_argument("--repo", metavar="OWNER/NAME", help="another repository with the same layout")
     pull.add_argument("--dir", help=dir_help)
     pull.set_defaults(handler=_guarded(cmd_pull))

@@ -32,6 +32,10 @@ VERSION_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Upstream's pretrained discriminator beside each generator (s2G -> s2D), as its WebUI finds it; fetched
+# only with `pull --discriminator`: fine-tuning starts from it when present (myna.train.pipeline).
+DISCRIMINATORS = {version: files[1].replace("s2G", "s2D", 1) for version, files in VERSION_FILES.items()}
+
 
 @dataclass(frozen=True)
 class AsrModel:

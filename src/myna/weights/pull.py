@@ -24,6 +24,7 @@ from myna.errors import InputError, IntegrityError, NetworkError, StorageError
 from myna.weights.catalog import (
     ASR_DIR,
     ASR_MODELS,
+    DISCRIMINATORS,
     G2PW,
     G2PW_ARCHIVE,
     G2PW_DIR,
@@ -98,8 +99,10 @@ class _Item:
 
 
 def pull(names: Iterable[str], root: str | Path, source: str = "hf", *, repo: str | None = None,
-         endpoint: str | None = None, pins: Mapping[str, Pin] | None = None, out: TextIO | None = None) -> Path:
-    """Fetch the files of `names` (versions and/or "g2pw") into `root`; the folder, ready for --model-dir."""
+         endpoint: str | None = None, pins: Mapping[str, Pin] | None = None, out: TextIO | None = None,
+         discriminator: bool = False) -> Path:
+    """Fetch the files of `names` (versions and/or "g2pw") into `root`; the folder, ready for --model-dir.
+    With `discriminator`, also each version's pretrained discriminator (s2D*.pth, for fine-tuning)."""
     out = out if out is not None else sys.stderr
     names = list(dict.fromkeys(check_name(n) for n in names))
     if not names:
@@ -110,6 +113,9 @@ def pull(names: Iterable[str], root: str | Path, source: str = "hf", *, repo: st
     with store.locked():
         record = store.load()
         plan = [_Item(rel, name) for name in names for rel in _wanted(store, record, name)]
+        if discriminator:
+            plan += [_Item(DISCRIMINATORS[name], name) for name in names
+                     if name in DISCRIMINATORS and not store.unchanged(record, DISCRIMINATORS[name])]
         plan = list({item.rel: item for item in plan}.values())  # shared files once
         if plan:
             _resolve(plan, origin, store, record, out)

@@ -22,6 +22,7 @@ from myna.errors import InputError, StorageError
 from myna.weights.catalog import (
     ASR_DIR,
     ASR_MODELS,
+    DISCRIMINATORS,
     G2PW,
     G2PW_DIR,
     NEWEST,
@@ -165,7 +166,8 @@ class ModelStore:
         """The files a version needs, or the unpacked G2PW files recorded at its pull."""
         if name == G2PW:
             return tuple(record["pulled"].get(G2PW, {}).get("files", ()))
-        return catalog_files(name)
+        extra = DISCRIMINATORS.get(name)  # pulled with --discriminator: then it belongs to the version
+        return catalog_files(name) + ((extra,) if extra in record["files"] else ())
 
     def complete(self, record: dict, name: str) -> bool:
         """True if `name` was pulled and all its files are still there (no hashing)."""
