@@ -140,3 +140,7 @@ class GPTTrainConfig(_Settings):
     dropout: float = 0.1  # upstream's GPT layers train with 0.1 (hard-wired there)
     save_every_epochs: int = 5
     warmup_steps: int = 0  # linear learning-rate warm-up (from-scratch presets; fine-tuning needs none)
+    # At most this many items x (longest phonemes + tokens)^2 go through one forward pass; a batch of long
+    # utterances is run in parts and their gradients summed (the same step, a fraction of the memory:
+    # 8 items of 10 s held ~10 GB of attention at the released size). 0: whole batches.
+    attention_budget: int = 8 * 320**2
