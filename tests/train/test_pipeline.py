@@ -93,6 +93,11 @@ def test_train_voice_knows_its_run_prunes_states_and_keeps_its_own_clips(tiny_se
     train_voice(_request(second, base, data, restart=True))
     voice = read_trained_voice(data, "tiny")
     assert voice.ref_text.startswith("Something else entirely") and not (home / "epochs").exists()
+    # or go on from the voice as it is, on other data
+    train_voice(_request(first, base, data, continue_training=True))
+    run = json.loads((home / "work" / "run.json").read_text())
+    assert run["continued_from"]["sovits"] == "work/continued-from/tiny_s2.pth" and run["finished"]
+    assert read_trained_voice(data, "tiny").ref_text.startswith("This is my reference voice")
 
     # the voice folder is self-contained: the recordings can go, and it can be exported and imported
     shutil.rmtree(tmp_path / "second")

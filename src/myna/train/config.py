@@ -141,6 +141,7 @@ class GPTTrainConfig(_Settings):
     save_every_epochs: int = 5
     warmup_steps: int = 0  # linear learning-rate warm-up (from-scratch presets; fine-tuning needs none)
     # At most this many items x (longest phonemes + tokens)^2 go through one forward pass; a batch of long
-    # utterances is run in parts and their gradients summed (the same step, a fraction of the memory:
-    # 8 items of 10 s held ~10 GB of attention at the released size). 0: whole batches.
-    attention_budget: int = 8 * 320**2
+    # utterances is run in parts and their gradients summed (the same step, a fraction of the memory: a
+    # batch with 9-10 s utterances held ~10 GB at the released size). 8 x 160^2 keeps batches of 8 clips
+    # of up to ~4 s whole (25 tokens/s plus their phonemes). 0: whole batches.
+    attention_budget: int = 8 * 160**2
