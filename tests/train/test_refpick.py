@@ -38,3 +38,14 @@ def test_a_clean_clip_beats_a_noisy_one_closer_to_6_s(speech, tmp_path):
     assert pick(ranked, "noisy.wav").text == "noisy" and pick(ranked, None).text == "clean"
     with pytest.raises(InputError, match="not one of the training clips"):
         pick(ranked, "other.wav")
+
+
+def test_a_run_started_before_a_setting_existed_still_resumes():
+    from myna.train.runs import RunRecord, check_against
+
+    old = RunRecord("data", "base", {"gpt": {"batch_size": 8}}, {"gpt": 15})
+    new = RunRecord("data", "base", {"gpt": {"batch_size": 8, "attention_budget": 204800}}, {"gpt": 15})
+    assert check_against(old, new, "anna", restart=False, continue_training=False) == "resume"
+    changed = RunRecord("data", "base", {"gpt": {"batch_size": 4, "attention_budget": 204800}}, {"gpt": 15})
+    with pytest.raises(InputError, match="gpt batch_size"):
+        check_against(old, changed, "anna", restart=False, continue_training=False)

@@ -108,6 +108,8 @@ def differences(old: RunRecord, new: RunRecord) -> list[str]:
     for stage in sorted(set(old.settings) | set(new.settings)):
         before, after = old.settings.get(stage, {}), new.settings.get(stage, {})
         for key in sorted(set(before) | set(after)):
+            if key not in before and stage in old.settings:
+                continue  # a setting added to myna since that run started: resuming it must still work
             if before.get(key) != after.get(key):
                 changed.append(f"{stage} {key} ({before.get(key)!r} -> {after.get(key)!r})")
     return changed
