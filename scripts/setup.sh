@@ -32,6 +32,8 @@ APT_PACKAGES+=(ffmpeg espeak-ng)
 # flite, festival + festvox voices: `myna data synth` (the default voice's training corpus);
 # rubberband-cli: pitch shifting at run time (--pitch, SSML prosody and emphasis) and pseudo-speakers in `data synth`
 APT_PACKAGES+=(flite festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k rubberband-cli)
+# chromium + a font: the web page's end-to-end tests (Playwright drives this browser; none is downloaded)
+APT_PACKAGES+=(chromium fonts-dejavu-core)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

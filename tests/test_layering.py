@@ -26,13 +26,26 @@ def _module_name(path: Path, root: Path, prefix: str) -> str:
     return ".".join((prefix, *parts)) if prefix else ".".join(parts)
 
 
-def _imported_names(path: Path, module: str) -> set[str]:
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside `if TYPE_CHECKING:` blocks (imports for annotations only, never executed)."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            inside.update(id(child) for statement in node.body for child in ast.walk(statement))
+    return inside
+
+
+def _imported_names(path: Path, module: str, executed_only: bool = False) -> set[str]:
     """Every module name an import statement in `path` names (relative imports resolved), at any depth,
-    plus string constants that spell a module of myna.train (as passed to importlib)."""
+    plus string constants that spell a module of myna.train (as passed to importlib). `executed_only`
+    leaves out the imports under `if TYPE_CHECKING:`, which Python never runs."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: set[str] = set()
+    skipped = _type_checking_nodes(tree) if executed_only else set()
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -148,7 +161,9 @@ def _import_graph(root: Path, prefix: str) -> dict[str, set[str]]:
     modules = {_module_name(p, root, prefix): p for p in root.rglob("*.py")}
     graph = {}
     for module, path in modules.items():
-        names = _imported_names(path, module)
+        # an annotation-only import cannot make a loop at run time (the cycle to avoid is two modules
+        # each needing the other loaded first); every other check reads those imports too
+        names = _imported_names(path, module, executed_only=True)
         if not prefix:  # benchmarks import each other by file name, or as benchmarks.NAME
             names |= {n.removeprefix("benchmarks.") for n in names}
         # a module's own parent packages always load before it: not a cycle of the design

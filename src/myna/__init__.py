@@ -31,7 +31,7 @@ _LAZY = {
 
 
 def load_model(paths: ModelPaths | str | None = None, device: str = "cpu") -> Synthesizer:
-    """Load the models named in `paths` into a ready Synthesizer.
+    """Load the models named in `paths` into a ready Synthesizer (its audio watermarked unless MYNA_WATERMARK=0).
 
     `paths` may also name a version pulled with `myna models pull` ("v2ProPlus", ...); None means
     MYNA_MODEL, else the newest pulled version (with the pulled G2PW model, if any). Nothing is

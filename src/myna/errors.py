@@ -31,3 +31,13 @@ class IntegrityError(ModelsError):
 
 class StorageError(ModelsError):
     """The model folder cannot be written: disk full, permission denied, read-only."""
+
+
+class ServerFault(MynaError):
+    """A fault on the server's side (storage, cache, model files), not in the caller's input.
+
+    A service answers it with a 5xx status and the stable `code`, never as a bad request.
+    """
+
+    status = 500
+    code = "server_error"

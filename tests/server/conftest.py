@@ -39,10 +39,13 @@ class Server:
             "MYNA_GPT": str(tiny_set["gpt"]), "MYNA_SOVITS": str(tiny_set["sovits"]),
             "MYNA_HUBERT": str(tiny_set["hubert"]), "MYNA_BERT": str(tiny_set["bert"]),
             "MYNA_API_KEYS_FILE": str(keys), "MYNA_ADMIN_KEY": ADMIN_KEY, "MYNA_WORKERS": "2",
+            # typed consent records: voice captcha (the default) is tested with real speech in test_consent_api.py
+            "MYNA_CONSENT_MODE": "record",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **env,
         }
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
         self.process: subprocess.Popen | None = None
+        self.preexec = None  # run in the child before `myna serve` starts (e.g. resource limits)
         self.url = ""
         self.admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         self.tts = {"Authorization": f"Bearer {TTS_KEY}"}
@@ -53,7 +56,8 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         env = {**self.env, "MYNA_PORT": str(port), "MYNA_HOST": "127.0.0.1"}
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.process = subprocess.Popen([sys.executable, "-m", "myna", "serve"], env=env, stdout=log, stderr=log)
+        self.process = subprocess.Popen([sys.executable, "-m", "myna", "serve"], env=env, stdout=log, stderr=log,
+                                        preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -5,12 +5,13 @@ import torch
 from myna import checkpoints
 from myna.engine.loading import ModelPaths, load_synthesizer
 from myna.engine.options import SynthesisOptions
-from myna.models.sovits import SoVITSConfig
-from myna.models.t2s import T2SConfig
+from myna.models.sovits import SoVITS, SoVITSConfig
+from myna.models.t2s import T2SConfig, T2SModel
 from myna.train.config import GPTTrainConfig, SoVITSTrainConfig
 from myna.train.export import export_gpt, export_sovits
 from myna.train.gpt_trainer import GPTTrainer
 from myna.train.sovits_trainer import SoVITSTrainer
+from myna.weights.sealed import is_sealed
 
 
 def _fine_tuned(tiny_set):
@@ -88,3 +89,15 @@ def test_train_command_explains_bad_input(tmp_path, capsys):
     assert "must be a plain file name" in capsys.readouterr().err
     assert main(["say", "Hi.", "--voice", "nobody", "--data-dir", str(tmp_path), "-o", str(tmp_path / "o.wav")]) == 1
     assert "no trained voice 'nobody'" in capsys.readouterr().err
+
+
+def test_exported_files_can_be_written_encrypted(tiny_set, tmp_path):
+    key = bytes(range(32))
+    base_g, base_t = checkpoints.read_sovits(tiny_set["sovits"]), checkpoints.read_gpt(tiny_set["gpt"])
+    sovits = SoVITS(SoVITSConfig.from_dict(base_g.config, version=base_g.version))
+    gpt = T2SModel(T2SConfig.from_dict(base_t.config))
+    files = export_sovits(sovits, tmp_path / "v_s2.pth", "enc", base_g.config, key=key)
+    files += export_gpt(gpt, tmp_path / "v_s1.ckpt", "enc", base_t.config, key=key)
+    assert all(is_sealed(path) for path in files) and len(list(tmp_path.iterdir())) == 4
+    assert checkpoints.read_sovits(files[0], key=key).version == base_g.version
+    assert set(checkpoints.read_gpt(files[3], key=key).state_dict) == set(gpt.state_dict())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from myna.audio.decode import decode
 from myna.audio.io import write_wav
 from myna.errors import InputError
 from myna.features.asr import Transcriber
@@ -17,7 +18,6 @@ from myna.train.conditioning import integrated_loudness, normalize_loudness
 from myna.train.listfile import ListEntry, language_code, read_list, write_list
 from myna.train.prepare import LIST_NAME, PrepareOptions, prepare_dataset
 from myna.train.slicing import SliceConfig, slice_on_silence
-from myna.train.sources import decode
 
 RATE = 32000
 

@@ -1,4 +1,5 @@
-"""`myna models pull|list|verify|rm|path`: upstream's released models, fetched only when asked."""
+"""`myna models pull|list|verify|rm|path`: upstream's released models, fetched only when asked
+(`keygen|encrypt|decrypt|rotate`: see models_seal.py)."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def _guarded(handler):
 def register(commands) -> None:
     """Add the `models` subcommand group."""
     models = commands.add_parser(
-        "models", help="get upstream GPT-SoVITS's released models (pull, list, verify, rm, path)",
+        "models", help="get upstream GPT-SoVITS's released models (pull, list, verify, rm, path); encrypt model files",
         description="Upstream GPT-SoVITS's released models, kept in MYNA_HOME/models (~/.cache/myna/models) in "
                     "upstream's pretrained_models layout. Only `pull` uses the network.")
     steps = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -131,3 +132,7 @@ def register(commands) -> None:
     path.add_argument("name", metavar="VERSION")
     path.add_argument("--dir", help=dir_help)
     path.set_defaults(handler=_guarded(cmd_path))
+
+    from myna.cli import models_seal
+
+    models_seal.register(steps, _guarded)

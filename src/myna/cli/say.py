@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, data_dir, model_paths, quiet_transformers
+from myna.cli.common import add_model_args, data_dir, model_paths
 from myna.errors import InputError, MynaError
 
 
@@ -23,6 +23,7 @@ def _use_default_voice(args: argparse.Namespace, err: TextIO) -> None:
     if _use_pulled_model(args, Settings.from_env()):
         return
     default = find_default_voice(Settings.from_env().default_voice)
+    args.voice_folder = default.root  # its emotion references (references.json) come along
     if default.notice:
         err.write(f"myna say: note: {default.notice}\n")
     paths = default.paths
@@ -60,9 +61,10 @@ def _use_pulled_model(args: argparse.Namespace, settings) -> bool:
 def _use_trained_voice(args: argparse.Namespace) -> None:
     """`say --voice NAME`: take the model files (and, without --ref, the reference) from a trained voice."""
     if args.voice:
-        from myna.engine.voice_file import read_trained_voice
+        from myna.engine.voice_file import read_trained_voice, trained_voice_dir
 
         voice = read_trained_voice(data_dir(args), args.voice)
+        args.voice_folder = trained_voice_dir(data_dir(args), args.voice)  # and its emotion references
         args.model_dir = None
         for key in ("gpt", "sovits", "hubert", "bert", "sv"):
             setattr(args, key, getattr(args, key) or (getattr(voice, key) and str(getattr(voice, key))))
@@ -87,7 +89,7 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
             top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
             repetition_penalty=args.repetition_penalty, seed=args.seed, speed=args.speed,
             noise_scale=args.noise_scale, split=args.split, pause=args.pause, max_tokens=args.max_tokens,
-            **_prosody_options(args),
+            **_prosody_options(args), **_emotion_options(args),
         )
         for path in (args.out, args.timestamps, args.subtitles):
             if path and not Path(path).parent.is_dir():
@@ -100,13 +102,17 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
         _use_default_voice(args, err)
         _use_trained_voice(args)
         args.lang, args.ref_lang = args.lang or "zh", args.ref_lang or "zh"
-        quiet_transformers()
         from myna.config import Settings
 
-        synth = load_synthesizer(model_paths(args), args.device, args.precision, Settings.from_env().cpu_kernels)
+        settings = Settings.from_env()
+        synth = load_synthesizer(model_paths(args), args.device, args.precision, settings.cpu_kernels,
+                                 watermark=settings.watermark)
+        if not settings.watermark:
+            err.write("myna say: note: the output carries no watermark (MYNA_WATERMARK=0)\n")
         voice = synth.voice(args.ref, args.ref_text, args.ref_lang, args.aux_ref or ())
         for note in voice.notes:
             err.write(f"myna say: note: {note}\n")
+        voice = synth.with_references(voice, _emotion_references(args, options))
         loaded = time.perf_counter()
         if args.timestamps or args.subtitles:
             speech = synth.speak(text, args.lang, voice, options)
@@ -114,6 +120,8 @@ def cmd_say(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
             _write_timing(args, speech)
         else:
             audio = synth.synthesize(text, args.lang, voice, options)
+        for note in voice.notes:  # emotions that fell back to the voice's own clip
+            err.write(f"myna say: note: {note}\n")
         write_wav(args.out, audio, synth.sampling_rate)
     except UnicodeDecodeError as exc:
         err.write(f"myna say: the text on stdin is not valid UTF-8 ({exc.reason})\n")
@@ -160,6 +168,56 @@ def _add_prosody_args(say) -> None:
     group.add_argument("--subtitles", metavar="OUT.srt|OUT.vtt", help="write subtitles timed to the words")
 
 
+# -- emotion (myna.engine.emotion) ------------------------------------------------------------------
+
+ONE_OFF_LABEL = "custom"  # the label of an --emotion-ref clip when --emotion names none
+
+
+def _emotion_options(args: argparse.Namespace) -> dict:
+    """The emotion fields of SynthesisOptions: --emotion (the one-off clip's label with --emotion-ref alone)."""
+    emotion = args.emotion
+    if args.emotion_ref is None:
+        if args.emotion_ref_text:
+            raise InputError("--emotion-ref-text is the transcript of --emotion-ref CLIP: give the clip too")
+    elif not args.emotion_ref_text:
+        raise InputError("--emotion-ref needs its transcript (--emotion-ref-text): the emotion reaches the GPT "
+                         "through the clip's tokens and the transcript's phonemes")
+    elif (emotion or "").strip().lower() == "auto":
+        raise InputError("--emotion-ref gives one clip for one label: use --emotion LABEL (or none) with it, not auto")
+    else:
+        emotion = emotion or ONE_OFF_LABEL
+    return {"emotion": emotion, "emotion_strength": args.emotion_strength}
+
+
+def _emotion_references(args: argparse.Namespace, options) -> list:
+    """The voice folder's references, then --references DIR's, then --emotion-ref (a later one wins per label)."""
+    from myna.voices.references import EmotionReference, ReferenceFolder
+
+    folders = [getattr(args, "voice_folder", None), *(args.references or [])]
+    references = [ref for folder in folders if folder is not None for ref in ReferenceFolder(folder).list()]
+    if args.emotion_ref:
+        references.append(EmotionReference("emotion-ref", options.emotion, Path(args.emotion_ref),
+                                           args.emotion_ref_text, args.emotion_ref_lang or args.ref_lang))
+    return references
+
+
+def _add_emotion_args(say) -> None:
+    """Flags for the emotion clip (GPT prompt) apart from the voice's own clip (timbre)."""
+    group = say.add_argument_group(
+        "emotion", "the emotion clip prompts the GPT, the voice's own clip (--ref) keeps the timbre; inline tags "
+        "switch it: '[happy] Great news! [sad] But not for everyone.'")
+    group.add_argument("--emotion", metavar="LABEL", help="a label of the voice's references (neutral, happy, sad, "
+                       "angry, surprised, fearful, calm, whisper or any word), or auto: picked per sentence")
+    group.add_argument("--emotion-strength", type=float, default=1.0, metavar="S",
+                       help="0 = the voice's own clip alone, 1 = the emotion clip's prompt (default), up to 1.5")
+    group.add_argument("--emotion-ref", metavar="CLIP", help="a one-off emotion clip (labelled --emotion, else "
+                       f"'{ONE_OFF_LABEL}' and used for all text)")
+    group.add_argument("--emotion-ref-text", metavar="TEXT", help="transcript of --emotion-ref")
+    group.add_argument("--emotion-ref-lang", metavar="LANG", help="language of --emotion-ref-text (default --ref-lang)")
+    group.add_argument("--references", action="append", metavar="DIR",
+                       help="a folder of emotion references (made with `myna voices references add --dir DIR`)")
+
+
 def register(commands) -> None:
     """Add the `say` subcommand."""
     say = commands.add_parser(
@@ -193,4 +251,5 @@ def register(commands) -> None:
     knobs.add_argument("--split", default="cut5", help="how to cut long text: cut0..cut5 or myna's names")
     knobs.add_argument("--pause", type=float, default=0.3, help="seconds of silence after each fragment")
     _add_prosody_args(say)
+    _add_emotion_args(say)
     say.set_defaults(handler=cmd_say)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, data_dir, quiet_transformers
+from myna.cli.common import add_model_args, data_dir
 from myna.config import TRAIN_PRECISIONS
 from myna.errors import InputError, MynaError
 
@@ -64,14 +64,14 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
                                restart=args.restart, continue_training=args.continue_training,
                                keep_states=args.keep_states, safetensors=args.safetensors,
                                epoch_weights=args.save_epoch_weights, ref_clip=args.ref_clip,
-                               asr_model=_asr_model(args.asr_model))
+                               asr_model=_asr_model(args.asr_model),
+                               model_key=_model_key() if args.encrypt else None)
         if args.train_precision == "bf16":
             from myna.engine.precision import native_bf16
 
             if not native_bf16(args.device):
                 err.write(f"myna train: warning: {args.device} has no native bfloat16 kernels, so "
                           "--train-precision bf16 runs several times slower than fp32 here\n")
-        quiet_transformers()
         voice = train_voice(request, progress=None if args.quiet else err)
     except MynaError as exc:
         err.write(f"myna train: {exc}\n")
@@ -114,6 +114,16 @@ def _asr_model(value: str | None) -> Path | None:
 
         return default_store().path_of(value)
     return Path(value)
+
+
+def _model_key() -> bytes:
+    """The configured model key for --encrypt, or an error saying how to configure one."""
+    from myna.config import Settings
+
+    key = Settings.from_env().model_key_bytes()
+    if key is None:
+        raise InputError("--encrypt needs a model key: set MYNA_MODEL_KEY_FILE (make one with `myna models keygen -o FILE`)")
+    return key
 
 
 def _base_models(base: str | None, version: str) -> tuple[Path | None, str]:
@@ -166,7 +176,6 @@ def cmd_data_features(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, er
             bert, sv = (Path(v) if v else None for v in (args.bert, args.sv))
         else:
             raise InputError("no models given: pass --model-dir DIR or both --hubert DIR and --sovits FILE")
-        quiet_transformers()
         report = extract_features(args.list, args.out, FeatureModels(hubert, sovits, bert, sv, args.device),
                                   progress=not args.quiet)
     except MynaError as exc:
@@ -411,6 +420,9 @@ def register(commands) -> None:
     train.add_argument("--ref-clip", metavar="CLIP", help="the voice's default reference: a training clip's path or "
                        "file name (default: the best-measured clip of 3-10 s; the command prints its choice)")
     train.add_argument("--asr-model", metavar="DIR|NAME", help=_ASR_HELP)
+    train.add_argument("--encrypt", action="store_true", help="write the exported model files encrypted with the model "
+                       "key (MYNA_MODEL_KEY_FILE); say/serve read them in memory. The training states in work/ "
+                       "stay unencrypted: delete work/ when done")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_needs_training_extra("myna train", cmd_train))
 

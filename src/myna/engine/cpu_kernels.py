@@ -23,18 +23,16 @@ import ctypes
 import functools
 import hashlib
 import logging
-import os
 import platform
 import shutil
-import stat
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from myna.atomic import atomic_output
+from myna.engine.user_cache import user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -128,24 +126,7 @@ def _cpu_signature() -> str:
 
 def _cache_dir() -> Path | None:
     """~/.cache/myna/kernels, else a folder of this user's alone in the temporary directory; None if neither."""
-    try:
-        home = Path.home() / ".cache" / "myna" / "kernels"
-        home.mkdir(parents=True, exist_ok=True)
-        if os.access(home, os.W_OK):
-            return home
-    except (OSError, RuntimeError):  # RuntimeError: no home folder known for this user
-        pass
-    try:
-        shared = Path(tempfile.gettempdir()) / f"myna-kernels-{os.getuid()}"
-        shared.mkdir(mode=0o700, exist_ok=True)
-        info = shared.lstat()
-    except OSError:
-        return None
-    # a library loaded from a folder someone else can write to would run their code
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        log.warning("%s is not this user's alone: the CPU decode kernels are not built", shared)
-        return None
-    return shared
+    return user_cache_dir("kernels")
 
 
 def build(directory: Path | None = None) -> Path | None:

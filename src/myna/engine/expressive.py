@@ -34,8 +34,10 @@ from myna.errors import InputError
 from myna.text import ssml
 
 if TYPE_CHECKING:
+    from myna.engine.emotion import EmotionVoice
     from myna.engine.options import SynthesisOptions
-    from myna.engine.synthesizer import StopCheck, Synthesizer, Voice
+    from myna.engine.synthesizer import StopCheck, Synthesizer
+    from myna.engine.voice import Voice
 
 
 def is_ssml(text: str, options: SynthesisOptions) -> bool:
@@ -48,12 +50,19 @@ def wanted(text: str, options: SynthesisOptions) -> bool:
     return isinstance(text, str) and (options.shapes_prosody or is_ssml(text, options))
 
 
-def plan_layout(synth: Synthesizer, text: str, lang: str, options: SynthesisOptions) -> Layout:
-    """The fragments of `text` (SSML or plain) with their parts, words and pauses."""
+def plan_layout(synth: Synthesizer, text: str, lang: str, options: SynthesisOptions,
+                voice: EmotionVoice) -> tuple[Layout, dict[int, Voice]]:
+    """The fragments of `text` (SSML or plain) with their parts, words and pauses, and each one's Voice
+    (by id; emotion routing, myna.engine.emotion: `[label]` tags and `options.emotion`)."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("the text to speak is empty")
     items = ssml.parse(text, lang, synth.version) if is_ssml(text, options) else ssml.plain_plan(text)
-    return layout(items, lang, options.split, options.pause, synth.version, synth.bert, synth.polyphones)
+
+    def make_layout(group: list) -> Layout:
+        return layout(group, lang, options.split, options.pause, synth.version, synth.bert, synth.polyphones)
+
+    return voice.layout(items, lang, options.emotion, options.emotion_strength, make_layout,
+                        mixing=synth.decoder is None)
 
 
 @dataclass
@@ -74,8 +83,10 @@ class _Work:
 class _Speaker:
     """One request's state: the synthesizer, voice, options, generator and stop check."""
 
-    def __init__(self, synth: Synthesizer, voice: Voice, options: SynthesisOptions, should_stop: StopCheck):
+    def __init__(self, synth: Synthesizer, voice: Voice, options: SynthesisOptions, should_stop: StopCheck,
+                 voices: dict[int, Voice] | None = None):
         self.synth, self.voice, self.options, self.should_stop = synth, voice, options, should_stop
+        self.voices = voices or {}  # a fragment's own Voice by id (emotion routing); else `voice`
         self.generator = seeded_generator(options.seed)
         self.rate = synth.sampling_rate
         self.frame_seconds = synth.sovits.config.samples_per_frame / self.rate
@@ -83,8 +94,8 @@ class _Speaker:
 
     def analyse(self, planned: PlannedFragment) -> _Work:
         """GPT tokens, alignment and time warp of one fragment."""
-        tokens = self.synth.semantic_tokens_locked(planned.fragment, self.voice, self.options, self.generator,
-                                                   self.should_stop)
+        tokens = self.synth.semantic_tokens_locked(planned.fragment, self.voice_of(planned), self.options,
+                                                   self.generator, self.should_stop)
         if tokens.numel() == 0:
             return _Work(planned, tokens, np.zeros(len(planned.phones), int), np.zeros(0))
         with torch.inference_mode():
@@ -111,15 +122,20 @@ class _Speaker:
         if uniform:  # SoVITS's own speed warp: upstream's samples
             frames = len(work.factors)
             out_frames = frames if speed == 1.0 else int(frames / speed) + 1
-            audio = self.synth.decode_tokens(work.tokens, planned.fragment, self.voice, self.options, self.generator)
+            audio = self.synth.decode_tokens(work.tokens, planned.fragment, self.voice_of(planned), self.options,
+                                             self.generator)
         else:
             out_frames = out_frames or max(1, round(work.natural))
             positions = torch.from_numpy(warp_positions(work.factors, out_frames)).float()
-            audio = self.synth.decode_tokens(work.tokens, planned.fragment, self.voice, self.options, self.generator,
-                                             frame_positions=positions)
+            audio = self.synth.decode_tokens(work.tokens, planned.fragment, self.voice_of(planned), self.options,
+                                             self.generator, frame_positions=positions)
         edges = output_edges(work.factors, out_frames)
         words, phones = fragment_timing(planned.phones, work.counts, edges, planned.words, self.frame_seconds, 0.0)
         return self.effects(audio, planned, words, phones), words, phones
+
+    def voice_of(self, planned: PlannedFragment) -> Voice:
+        """The Voice a fragment is spoken with (its emotion's GPT prompt; SoVITS's timbre is always `voice`'s)."""
+        return self.voices.get(id(planned), self.voice)
 
     def effects(self, audio: np.ndarray, planned: PlannedFragment, words: list[WordTiming],
                 phones: list[PhonemeTiming]) -> np.ndarray:
@@ -163,11 +179,12 @@ class _Speaker:
         return np.zeros(int(round(seconds * self.rate)), np.float32)
 
 
-def speak(synth: Synthesizer, text: str, lang: str, voice: Voice, options: SynthesisOptions,
+def speak(synth: Synthesizer, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions,
           should_stop: StopCheck = None) -> Speech:
     """The whole utterance with word and phoneme timing."""
-    plan = plan_layout(synth, text, lang, options)
-    speaker = _Speaker(synth, voice, options, should_stop)
+    routed = synth.routed(voice)
+    plan, voices = plan_layout(synth, text, lang, options, routed)
+    speaker = _Speaker(synth, routed.timbre, options, should_stop, voices)
     fragments = plan.fragments
     rendered: list[tuple[np.ndarray, list, list] | None] = [None] * len(fragments)
     if options.duration is not None:
@@ -183,12 +200,13 @@ def speak(synth: Synthesizer, text: str, lang: str, voice: Voice, options: Synth
     return _assemble(speaker, plan, rendered)
 
 
-def stream_speech(synth: Synthesizer, text: str, lang: str, voice: Voice, options: SynthesisOptions,
+def stream_speech(synth: Synthesizer, text: str, lang: str, voice: Voice | EmotionVoice, options: SynthesisOptions,
                   should_stop: StopCheck = None) -> Iterator[SpeechChunk]:
     """Validate and plan now; then a generator of chunks (one per fragment, its pause included), each
     with the timing of the words it completes (seconds from the start of the stream)."""
-    plan = plan_layout(synth, text, lang, options)
-    speaker = _Speaker(synth, voice, options, should_stop)
+    routed = synth.routed(voice)
+    plan, voices = plan_layout(synth, text, lang, options, routed)
+    speaker = _Speaker(synth, routed.timbre, options, should_stop, voices)
 
     def chunks() -> Iterator[SpeechChunk]:
         offset = 0

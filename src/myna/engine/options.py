@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from myna.engine.t2s_decode import SamplingParams
 from myna.errors import InputError
+from myna.text.emotion_markup import check_label
 from myna.text.split import get_method
 
 
@@ -36,6 +37,9 @@ class SynthesisOptions:
     volume: float = 0.0  # dB louder (quieter if negative), the whole request
     duration: float | None = None  # seconds: the audio lasts exactly this long (speech time-warped to fit)
     energy: float = 0.0  # 0..1: how far the loudness contour follows the reference clip's (0: as the model makes it)
+    # -- emotion (myna.engine.emotion): which clip prompts the GPT; SoVITS keeps the voice's own clip --
+    emotion: str | None = None  # a label of the voice's references, "auto" (classifier per sentence) or None
+    emotion_strength: float = 1.0  # 0: the voice's own clip alone (as with no emotion); 1: the emotion clip; <= 1.5
 
     def __post_init__(self) -> None:
         self.sampling()  # validates the sampling values
@@ -58,6 +62,10 @@ class SynthesisOptions:
             raise InputError(f"duration must be between 0.1 and 600 seconds, got {self.duration}")
         if not 0.0 <= self.energy <= 1.0:
             raise InputError(f"energy must be between 0 and 1, got {self.energy}")
+        if self.emotion is not None:
+            object.__setattr__(self, "emotion", check_label(self.emotion, allow_auto=True))  # stored lower-case
+        if not 0.0 <= self.emotion_strength <= 1.5:
+            raise InputError(f"emotion_strength must be between 0 and 1.5, got {self.emotion_strength}")
 
     @property
     def shapes_prosody(self) -> bool:

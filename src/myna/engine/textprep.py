@@ -74,11 +74,14 @@ def split_fragments(
     """Target text -> fragments in order; pieces that phonemize to nothing are dropped (as upstream)."""
     check_language(lang)
     pieces = split_text(collapse_punctuation(text), lang, method)
-    fragments = []
-    for piece in pieces:
-        if not piece.strip():
-            continue
-        fragment = text_fragment(piece, lang, version, bert, polyphones)
-        if fragment.phone_ids.numel() and fragment.norm_text:
-            fragments.append(fragment)
-    return fragments
+    return [fragment for piece in pieces if (fragment := piece_fragment(piece, lang, version, bert, polyphones))]
+
+
+def piece_fragment(
+    piece: str, lang: str, version: str, bert: ChineseBert | None, polyphones: G2PW | None = None
+) -> Fragment | None:
+    """One cut piece -> its fragment, or None when it phonemizes to nothing (such pieces are dropped, as upstream)."""
+    if not piece.strip():
+        return None
+    fragment = text_fragment(piece, lang, version, bert, polyphones)
+    return fragment if fragment.phone_ids.numel() and fragment.norm_text else None

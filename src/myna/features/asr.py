@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from myna.errors import InputError, MynaError
-from myna.features.content import check_model_dir
+from myna.features.model_dir import check_model_dir
 
 ASR_RATE = 16000
 

@@ -21,7 +21,7 @@ import torch
 
 from myna.errors import InputError
 from myna.features.asr import bundled_model_dir
-from myna.features.content import check_model_dir
+from myna.features.model_dir import check_model_dir
 
 IDENTITY = "whisper-tiny.en"
 WHISPER_RATE = 16000

@@ -3,7 +3,9 @@
 Reference clips are read only from the configured reference folders (`--ref-dir`); a registered voice
 can be named instead as `voice:ID`. Streaming mode 1 (or true) streams one chunk per text fragment;
 modes 2 and 3 stream token chunks, the first after `min_chunk_length` semantic tokens (a streamed
-WAV starts with a header of length 0, then raw 16-bit samples, as upstream).
+WAV starts with a header of length 0, then raw 16-bit samples, as upstream). myna's optional fields
+(pitch, volume, duration, energy, ssml, timestamps) go beyond api_v2; `timestamps` answers with one
+JSON document holding the audio and its word timing.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from fastapi.responses import Response
 
 from myna.engine.options import check_split_method
 from myna.engine.textprep import LANGUAGES
+from myna.engine.timing import SpeechChunk
 from myna.server.errors import ApiError
-from myna.server.respond import audio_response
+from myna.server.provenance import provenance
+from myna.server.request_record import key_name, request_id
+from myna.server.respond import Reply, audio_response
 from myna.server.schemas import TTSRequest
 
 router = APIRouter()
@@ -53,6 +58,9 @@ def _check(req: TTSRequest, max_chars: int) -> tuple[str, str, bool]:
         raise _bad(f"text_split_method:{req.text_split_method} is not supported") from None
     if req.streaming_mode not in (0, 1, 2, 3):  # True == 1 and False == 0
         raise _bad("the value of streaming_mode must be 0, 1, 2, 3(int) or true/false(bool)")
+    if req.timestamps and (req.streaming_mode or req.return_fragment):
+        raise _bad("timestamps come with a whole answer (streaming_mode 0); for timing while streaming use "
+                   "/v1/audio/speech with stream_format sse")
     if len(req.text) > max_chars:
         raise ApiError(413, f"text is {len(req.text)} characters; the limit is {max_chars}: split it into several requests",
                        "text_too_long")
@@ -88,7 +96,6 @@ def _file_version(paths: list[Path]) -> int:
 
 async def _handle(request: Request, req: TTSRequest) -> Response:
     service = request.app.state.service
-    service.auth.check(request, "tts")
     text_lang, prompt_lang, streaming = _check(req, service.settings.max_text_chars)
     options = req.options()
     prompt_text = req.prompt_text or None
@@ -105,21 +112,27 @@ async def _handle(request: Request, req: TTSRequest) -> Response:
     if voice_id is None:
         version = _file_version([ref, *aux])
     text = req.text
+    origin = provenance(service.settings, "/tts", voice_id, text, key_name(request.scope), request_id(request.scope),
+                        None if voice_id else req.ref_audio_path)
+    payload, timed = origin.engine_payload, req.timestamps
 
     def run(synth, should_stop):
         voice = synth.voice(ref, prompt_text, prompt_lang, aux)
         if streaming:
-            yield from synth.stream(text, text_lang, voice, options, should_stop)
+            yield from synth.stream(text, text_lang, voice, options, should_stop, watermark_payload=payload)
+        elif timed:
+            speech = synth.speak(text, text_lang, voice, options, should_stop, watermark_payload=payload)
+            yield SpeechChunk(speech.audio, speech.words, speech.phonemes)
         else:
-            yield synth.synthesize(text, text_lang, voice, options, should_stop)
+            yield synth.synthesize(text, text_lang, voice, options, should_stop, watermark_payload=payload)
 
     cache_key = None
     if options.seed != -1:
         params = req.model_dump(exclude={"text"})
         params.update(ref=str(ref), aux=[str(a) for a in aux], streaming=streaming, api="tts")
         cache_key = service.result_key(voice_id or f"file:{ref}", version, text, params)
-    fmt = req.media_type
-    return await audio_response(request, service, run, fmt, "/tts", streaming, cache_key, voice_id)
+    reply = Reply(req.media_type, streaming, timestamps=timed)
+    return await audio_response(request, service, run, reply, origin, cache_key)
 
 
 @router.get("/tts")

@@ -1,4 +1,9 @@
-"""Request models: upstream api_v2's /tts (same fields and defaults) and OpenAI's /v1/audio/speech."""
+"""Request models: upstream api_v2's /tts (same fields and defaults) and OpenAI's /v1/audio/speech.
+
+Both take myna's prosody fields (all optional, defaults change nothing: `Prosody`): pitch,
+volume, duration, energy, ssml, and `timestamps` for word and phoneme timing. Fields a model does
+not know are ignored, so clients of upstream or OpenAI that send more than myna reads still work.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,29 @@ from myna.engine.options import SynthesisOptions
 from myna.errors import InputError
 
 
-class TTSRequest(BaseModel):
-    """Upstream api_v2's TTS_Request. Fields myna has no use for (batching, v3 sampling) are accepted and ignored."""
+class Prosody(BaseModel):
+    """myna's expressive fields (README: prosody, SSML, exact duration and word timing); ranges are checked by
+    SynthesisOptions, so both APIs refuse the same values with the same messages."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pitch: float = Field(0.0, description="semitones up (down if negative), -12..12, the whole request")
+    volume: float = Field(0.0, description="dB louder (quieter if negative), -40..20, the whole request")
+    duration: float | None = Field(None, description="seconds: the audio lasts exactly this long, same words")
+    energy: float = Field(0.0, description="0..1: how far the loudness contour follows the reference clip's")
+    ssml: bool | None = Field(None, description="read the text as SSML (default: when it starts with <speak>)")
+    timestamps: bool = Field(False, description="word and phoneme timing: a JSON answer with the audio in base64, "
+                                                "or speech.timing events in an SSE stream")
+
+    def prosody_options(self) -> dict:
+        """The SynthesisOptions fields of these values."""
+        return {"pitch": self.pitch, "volume": self.volume, "duration": self.duration, "energy": self.energy,
+                "ssml": self.ssml}
+
+
+class TTSRequest(Prosody):
+    """Upstream api_v2's TTS_Request, plus myna's prosody fields. Fields myna has no use for (batching, v3
+    sampling) are accepted and ignored."""
 
     text: str | None = None
     text_lang: str | None = None
@@ -28,7 +54,7 @@ class TTSRequest(BaseModel):
     split_bucket: bool = True
     speed_factor: float = 1.0
     fragment_interval: float = 0.3
-    seed: int = -1
+    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; as upstream, seeds are 32-bit")
     media_type: str = "wav"
     streaming_mode: bool | int = False
     parallel_infer: bool = True
@@ -52,29 +78,40 @@ class TTSRequest(BaseModel):
             top_k=self.top_k, top_p=self.top_p, temperature=self.temperature,
             repetition_penalty=self.repetition_penalty, seed=self.seed, speed=self.speed_factor,
             split=self.text_split_method, pause=self.fragment_interval,
-            stream_chunk_tokens=self.min_chunk_length if chunked else 0,
+            stream_chunk_tokens=self.min_chunk_length if chunked else 0, **self.prosody_options(),
         )
 
 
-class SpeechRequest(BaseModel):
-    """OpenAI's speech request; `voice` is a registered voice's id or name. myna adds language and seed."""
+class VoiceRef(BaseModel):
+    """OpenAI's custom-voice object: `{"id": ...}`."""
 
-    model_config = ConfigDict(extra="ignore")
+    id: str = Field(..., max_length=200)
 
-    model: str = Field("myna", max_length=200)
+
+class SpeechRequest(Prosody):
+    """OpenAI's speech request; `voice` is a registered voice's id or name. myna adds language, seed and the
+    prosody fields (send them with the openai client's `extra_body`)."""
+
+    model: str = Field("myna", max_length=200, description="one of the ids GET /v1/models lists")
     input: str = Field(..., description="text to speak")
-    voice: str = Field(..., max_length=200, description="id or name of a registered voice (see /v1/voices)")
+    voice: str | VoiceRef = Field(..., description="id or name of a registered voice (see /v1/voices), or {\"id\": ...}")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    stream_format: Literal["audio", "sse"] = Field("audio", description="sse: speech.audio.delta events (base64)")
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream: bool = Field(True, description="send audio as it is made (formats other than flac)")
     language: str | None = Field(None, description="language of the input (default: the voice's language)")
     seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; a fixed seed repeats the audio")
     instructions: str | None = Field(None, max_length=4096, description="accepted for compatibility; unused")
 
+    @property
+    def voice_name(self) -> str:
+        """The voice id or name asked for, whichever form `voice` took."""
+        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
+
     def options(self, stream_chunk_tokens: int = 0) -> SynthesisOptions:
         """The synthesis options this request asks for; a streamed response uses `stream_chunk_tokens`."""
         return SynthesisOptions(seed=self.seed, speed=self.speed,
-                                stream_chunk_tokens=stream_chunk_tokens if self.stream else 0)
+                                stream_chunk_tokens=stream_chunk_tokens if self.stream else 0, **self.prosody_options())
 
 
 class ModelCard(BaseModel):
@@ -96,4 +133,11 @@ class VoiceOut(BaseModel):
     created_at: str
     version: int
     clip_seconds: float
-    consent: dict[str, str | None]
+    consent: dict[str, str | None] | None = Field(None, description="the consent record (admin keys only)")
+    created_by: str | None = Field(None, description="the API key that registered the voice (admin keys only)")
+
+
+class ChallengeRequest(BaseModel):
+    """POST /v1/voices/consent-challenge: the language of the sentence to read."""
+
+    language: str = Field("en", max_length=20, description="en; zh and ja where the server has a model for them")

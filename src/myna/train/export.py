@@ -50,8 +50,10 @@ def train_block(settings: dict[str, Any], keys: dict[str, str]) -> dict[str, Any
 
 
 def export_gpt(model: T2SModel, path: str | Path, info: str = "", base_config: dict[str, Any] | None = None,
-               train_settings: dict[str, Any] | None = None, safetensors: bool = False) -> list[Path]:
-    """Write `path` (.ckpt, fp16 like upstream) and, with `safetensors`, a `.safetensors` twin; returns the paths."""
+               train_settings: dict[str, Any] | None = None, safetensors: bool = False,
+               key: bytes | None = None) -> list[Path]:
+    """Write `path` (.ckpt, fp16 like upstream) and, with `safetensors`, a `.safetensors` twin, sealed with `key` if
+    given; returns the paths."""
     path = Path(path)
     config = _merged(base_config, model.config.to_dict())
     if train_settings:
@@ -60,13 +62,15 @@ def export_gpt(model: T2SModel, path: str | Path, info: str = "", base_config: d
     ckpt = checkpoints.GPTCheckpoint(config, state, info)
     written = [path, path.with_suffix(".safetensors")] if safetensors else [path]
     for target in written:
-        checkpoints.write_gpt(target, ckpt)
+        checkpoints.write_gpt(target, ckpt, key=key)
     return written
 
 
 def export_sovits(model: SoVITS, path: str | Path, info: str = "", base_config: dict[str, Any] | None = None,
-                  train_settings: dict[str, Any] | None = None, safetensors: bool = False) -> list[Path]:
-    """Write `path` (.pth with upstream's version marker, fp16, no `enc_q`) and, with `safetensors`, a twin."""
+                  train_settings: dict[str, Any] | None = None, safetensors: bool = False,
+                  key: bytes | None = None) -> list[Path]:
+    """Write `path` (.pth with upstream's version marker, fp16, no `enc_q`) and, with `safetensors`, a twin, sealed
+    with `key` if given."""
     path = Path(path)
     version = model.config.version
     own = model.config.to_dict()
@@ -81,5 +85,5 @@ def export_sovits(model: SoVITS, path: str | Path, info: str = "", base_config: 
     ckpt = checkpoints.SoVITSCheckpoint(version, config, state, info)
     written = [path, path.with_suffix(".safetensors")] if safetensors else [path]
     for target in written:
-        checkpoints.write_sovits(target, ckpt)
+        checkpoints.write_sovits(target, ckpt, key=key)
     return written

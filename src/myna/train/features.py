@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from myna.atomic import atomic_write
+from myna.audio.decode import decode
 from myna.audio.io import AudioError, resample_soxr
 from myna.errors import InputError, MynaError
 from myna.features.encoders import (
@@ -55,7 +56,6 @@ from myna.train.dataset import (
 )
 from myna.train.extras import require
 from myna.train.listfile import ListEntry, read_list
-from myna.train.sources import decode
 
 HUBERT_RATE = 16000
 # Upstream's 2-get-hubert-wav32k.py: a 0.95-peak-normalized copy and the original, half and half;

@@ -147,7 +147,8 @@ def _train(request: TrainRequest, home: Path, ctx: loop.Distributed, history: Ru
         gc.collect()
         gpt = train_gpt(base_t, gpt_config, gpt_items(cache, gpt_config.max_sec), request.gpt, work / "gpt", progress,
                         sovits, log=history,
-                        export_epochs=epoch_exporter(epochs, request.name, "gpt", base_t.config, request.gpt)
+                        export_epochs=epoch_exporter(epochs, request.name, "gpt", base_t.config, request.gpt,
+                                                     request.model_key)
                         if epochs is not None and ctx.main else None)
         if not ctx.main:
             loop.finish_distributed(ctx)
@@ -157,8 +158,9 @@ def _train(request: TrainRequest, home: Path, ctx: loop.Distributed, history: Ru
         if history is not None:
             history.phase("exporting")
         tag = f"{request.name}: {request.sovits.epochs} SoVITS / {request.gpt.epochs} GPT epochs"
-        export_sovits(sovits, sovits_path, tag, sovits_config, request.sovits.to_dict(), request.safetensors)
-        export_gpt(gpt, gpt_path, tag, base_t.config, request.gpt.to_dict(), request.safetensors)
+        export_sovits(sovits, sovits_path, tag, sovits_config, request.sovits.to_dict(), request.safetensors,
+                      key=request.model_key)
+        export_gpt(gpt, gpt_path, tag, base_t.config, request.gpt.to_dict(), request.safetensors, key=request.model_key)
         record.finished = True
         if not request.keep_states:
             for stage in ("sovits", "gpt"):
@@ -172,7 +174,7 @@ def _train(request: TrainRequest, home: Path, ctx: loop.Distributed, history: Ru
         loop.finish_distributed(ctx)
         return home / VOICE_FILE
     reference = choose_reference(home, cache, list_path, request.ref_clip, progress)
-    voice = VoiceFile(name=request.name, version=checkpoints.read_sovits(sovits_path).version, gpt=gpt_path,
+    voice = VoiceFile(name=request.name, version=checkpoints.read_sovits(sovits_path, request.model_key).version, gpt=gpt_path,
                       sovits=sovits_path, hubert=paths.hubert, bert=paths.bert, sv=paths.sv, **reference)
     manifest = write_voice_file(home, voice)
     loop.finish_distributed(ctx)
@@ -250,7 +252,7 @@ def _train_sovits(base: checkpoints.SoVITSCheckpoint, base_path: Path, items: Tr
     trainer = SoVITSTrainer(config, settings, generator_state=base.state_dict, discriminator_state=discriminator,
                             ctx=ctx, sample_item=items[0] if len(items) else None)
     del discriminator
-    exporter = epoch_exporter(epochs, request.name, "sovits", base.config, settings) \
+    exporter = epoch_exporter(epochs, request.name, "sovits", base.config, settings, request.model_key) \
         if epochs is not None and ctx.main else None
     loop.run(trainer, items, settings, out, "SoVITS", progress=progress, ctx=ctx, log=history,
              on_epoch_saved=(lambda step, epoch: exporter(step, epoch, trainer.generator)) if exporter else None)

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from myna.atomic import atomic_write
+from myna.audio.decode import decode
 from myna.audio.io import AudioError, resample_soxr, write_wav
 from myna.errors import InputError
 from myna.train.conditioning import TARGET_LUFS, check_piece, normalize_loudness
 from myna.train.extras import require
 from myna.train.listfile import ListEntry, language_code, read_list, write_list
 from myna.train.slicing import SliceConfig, frame_levels, loud_level, noise_floor, slice_on_silence
-from myna.train.sources import decode, find_inputs
+from myna.train.sources import find_inputs
 
 PREPARED_RATE = 32000
 MIN_TOTAL_SECONDS = 20.0

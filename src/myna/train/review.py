@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from myna.audio.decode import decode
 from myna.audio.io import write_wav
 from myna.errors import InputError
 from myna.train.listfile import ListEntry, read_list, write_list
-from myna.train.sources import decode
 
 REVIEW_RATE = 32000
 LOW_CONFIDENCE = 0.6  # a word (or a transcript on average) under this probability is flagged

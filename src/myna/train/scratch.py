@@ -65,7 +65,7 @@ def train_from_scratch(request: TrainRequest, progress: TextIO | None = None) ->
     sovits_path = home / f"{request.name}_s2.pth"
     if ctx.main:
         tag = f"{request.name}: {preset.name} preset from scratch, {preset.sovits_train.epochs} SoVITS epochs"
-        export_sovits(sovits, sovits_path, tag, record)
+        export_sovits(sovits, sovits_path, tag, record, key=request.model_key)
         extract_features(list_path, work / "features", replace(models, sovits=sovits_path),
                          progress=progress is not None)
     loop.barrier(ctx)
@@ -77,7 +77,7 @@ def train_from_scratch(request: TrainRequest, progress: TextIO | None = None) ->
         loop.finish_distributed(ctx)
         return home / VOICE_FILE
     tag = f"{request.name}: {preset.name} preset from scratch, {preset.gpt_train.epochs} GPT epochs"
-    export_gpt(gpt, home / f"{request.name}_s1.ckpt", tag, record, preset.gpt_train.to_dict())
+    export_gpt(gpt, home / f"{request.name}_s1.ckpt", tag, record, preset.gpt_train.to_dict(), key=request.model_key)
     voice = VoiceFile(name=request.name, version=preset.sovits.version, gpt=home / f"{request.name}_s1.ckpt",
                       sovits=sovits_path, encoders=preset.encoder_record(), **default_reference(cache))
     manifest = write_voice_file(home, voice)

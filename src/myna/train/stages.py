@@ -42,6 +42,7 @@ class TrainRequest:
     epoch_weights: bool = False  # export weights at every saved epoch (epochs/NAME_e{E}_s{S}.pth, NAME-e{E}.ckpt)
     ref_clip: str | None = None  # the default reference clip (a training clip's path or name); None: best measured
     asr_model: Path | None = None  # faster-whisper model for transcribing raw recordings
+    model_key: bytes | None = None  # write the exported model files encrypted with this key (myna.weights.sealed)
 
 
 class TrainItems(Sequence):
@@ -149,9 +150,9 @@ def base_warnings(sovits_config: dict[str, Any], gpt: T2SConfig, cache: FeatureC
 
 
 def epoch_exporter(folder: Path, name: str, stage: str, base_config: dict[str, Any],
-                   settings: Any) -> Callable[[int, int, Any], None]:
+                   settings: Any, key: bytes | None = None) -> Callable[[int, int, Any], None]:
     """A callback (step, epoch, model) writing the stage's weights of a saved epoch under upstream's names:
-    NAME_e{E}_s{S}.pth (SoVITS), NAME-e{E}.ckpt (GPT)."""
+    NAME_e{E}_s{S}.pth (SoVITS), NAME-e{E}.ckpt (GPT), sealed with `key` if given."""
     from myna.train.export import export_gpt, export_sovits
 
     def export(step: int, epoch: int, model: Any) -> None:
@@ -161,9 +162,10 @@ def epoch_exporter(folder: Path, name: str, stage: str, base_config: dict[str, A
         try:
             if stage == "sovits":
                 export_sovits(model, folder / f"{name}_e{epoch}_s{step}.pth", f"{name}: SoVITS epoch {epoch}",
-                              base_config, settings.to_dict())
+                              base_config, settings.to_dict(), key=key)
             else:
-                export_gpt(model, folder / f"{name}-e{epoch}.ckpt", f"GPT-e{epoch}", base_config, settings.to_dict())
+                export_gpt(model, folder / f"{name}-e{epoch}.ckpt", f"GPT-e{epoch}", base_config, settings.to_dict(),
+                           key=key)
         finally:
             model.train(was_training)
 

@@ -1,7 +1,8 @@
 """Moving a trained voice between machines: `myna voices export NAME -o anna.zip` / `myna voices import anna.zip`.
 
 The archive holds voice.json and every file the voice folder owns (weights, reference clips in refs/,
-per-epoch weights in epochs/); not the training work folder. Encoders (HuBERT, BERT, speaker model) are
+per-epoch weights in epochs/, emotion references in references.json and references/); not the training
+work folder. Encoders (HuBERT, BERT, speaker model) are
 named, not copied: by pulled version (`models:...`, found again on a machine that pulled the same
 version) or by absolute path. `--include-encoders` copies them into the archive (encoders/), so the
 voice needs nothing else. A clip of an older voice that lies outside its folder is copied in as well.
@@ -21,9 +22,10 @@ from pathlib import Path
 
 from myna.engine.voice_file import VOICE_FILE, read_voice_file, trained_voice_dir, write_voice_file
 from myna.errors import InputError
+from myna.voices.references import CLIPS_FOLDER, REFERENCES_FILE
 
 _MAX_UNPACKED = 32 * 2**30
-_OWN_FOLDERS = ("refs", "epochs")
+_OWN_FOLDERS = ("refs", "epochs", CLIPS_FOLDER)
 _ENCODERS = ("hubert", "bert", "sv")
 
 
@@ -50,6 +52,8 @@ def export_voice(folder: str | Path, out: str | Path, include_encoders: bool = F
         for path in sorted((folder / sub).rglob("*")) if (folder / sub).is_dir() else []:
             if path.is_file():
                 members[path.relative_to(folder).as_posix()] = path
+    if (folder / REFERENCES_FILE).is_file():
+        members[REFERENCES_FILE] = folder / REFERENCES_FILE
     if include_encoders:
         for key in _ENCODERS:
             path = getattr(voice, key)
