@@ -96,8 +96,8 @@ def test_exported_files_can_be_written_encrypted(tiny_set, tmp_path):
     base_g, base_t = checkpoints.read_sovits(tiny_set["sovits"]), checkpoints.read_gpt(tiny_set["gpt"])
     sovits = SoVITS(SoVITSConfig.from_dict(base_g.config, version=base_g.version))
     gpt = T2SModel(T2SConfig.from_dict(base_t.config))
-    files = export_sovits(sovits, tmp_path / "v_s2.pth", "enc", base_g.config, key=key)
-    files += export_gpt(gpt, tmp_path / "v_s1.ckpt", "enc", base_t.config, key=key)
+    files = export_sovits(sovits, tmp_path / "v_s2.pth", "enc", base_g.config, safetensors=True, key=key)
+    files += export_gpt(gpt, tmp_path / "v_s1.ckpt", "enc", base_t.config, safetensors=True, key=key)
     assert all(is_sealed(path) for path in files) and len(list(tmp_path.iterdir())) == 4
     assert checkpoints.read_sovits(files[0], key=key).version == base_g.version
     assert set(checkpoints.read_gpt(files[3], key=key).state_dict) == set(gpt.state_dict())

@@ -273,6 +273,10 @@ class JobRunner:
             job = self.jobs[job_id]
             if job.state in ("queued", *RUNNING):
                 raise JobError(f"the job is {job.state}; stop it before correcting transcripts")
+            if job.state != "review" and job.action == "train" and (self.data_dir / "trained" / job.name).exists():
+                # `myna train` knows the transcripts it began on: other ones would make its resume a different run
+                raise JobError("training has begun on these transcripts, so they can no longer change; "
+                               "start a new job to train on corrected ones")
             return correct(path, changes)
 
     def view(self, job: Job) -> dict:
