@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -103,9 +104,18 @@ def test_train_voice_knows_its_run_prunes_states_and_keeps_its_own_clips(tiny_se
     shutil.rmtree(tmp_path / "second")
     shutil.rmtree(tmp_path / "first")
     archive = tmp_path / "tiny.zip"
+    happy = tiny_set["clips"][0]
+    assert main(["voices", "references", "add", "--voice", "tiny", str(happy), "--emotion", "happy",
+                 "--text", "What a lovely day!", "--lang", "en", *args]) == 0
     assert main(["voices", "export", "tiny", "-o", str(archive), *args]) == 0
     other = tmp_path / "elsewhere"
     assert main(["voices", "import", str(archive), "--name", "moved", "--data-dir", str(other)]) == 0
+    capsys.readouterr()
+    # its emotion references travel with it
+    assert main(["voices", "references", "list", "--voice", "moved", "--json", "--data-dir", str(other)]) == 0
+    [moved_ref] = json.loads(capsys.readouterr().out)
+    assert moved_ref["emotion"] == "happy" and moved_ref["clip"].startswith(str(other))
+    assert Path(moved_ref["clip"]).is_file()
     out = tmp_path / "hello.wav"
     code = main(["say", "Hello there.", "--lang", "en", "--voice", "moved", "--data-dir", str(other),
                  "--max-tokens", "20", "--seed", "1", "-o", str(out)])
