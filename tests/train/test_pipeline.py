@@ -74,6 +74,8 @@ def test_train_voice_knows_its_run_prunes_states_and_keeps_its_own_clips(tiny_se
     assert main(["voices", "use", "tiny", "--epoch", "3", *args]) == 1
     assert "no SoVITS weights for epoch 3" in capsys.readouterr().err
     assert main(["voices", "use", "tiny", "--final", *args]) == 0
+    assert main(["voices", "use", "nobody", *args]) == 1
+    assert "no trained voice 'nobody'" in capsys.readouterr().err
     assert main(["train", "--status", "tiny", *args]) == 0
     shown = capsys.readouterr().out
     assert "tiny: done" in shown and "GPT: step" in shown and "tiny-e1.ckpt" in shown

@@ -170,6 +170,11 @@ def cmd_use(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
     sovits_epoch = args.sovits_epoch if args.sovits_epoch is not None else args.epoch
     gpt_epoch = args.gpt_epoch if args.gpt_epoch is not None else args.epoch
     if sovits_epoch is None and gpt_epoch is None and not args.final:
+        from myna.engine.voice_file import trained_voice_dir
+
+        home = trained_voice_dir(data_dir(args), args.name)
+        if not home.is_dir():
+            raise InputError(f"no trained voice {args.name!r} in {home.parent}")
         lines = describe_epochs(data_dir(args), args.name)
         if not lines:
             err.write(f"myna voices use: {args.name} has no saved epochs with weights or samples\n")
