@@ -187,6 +187,10 @@ def test_a_fine_tune_resumes_its_own_run_after_a_restart_and_its_transcripts_sta
             # the same inputs: `myna train` resumes its run instead of refusing it as a different one
             done = _wait(client, job["id"], {"done", "failed"}, 180)
             assert done["state"] == "done", done["message"]
+            # progress read from the files `myna train` itself wrote (status.json, losses.jsonl)
+            progress = done["progress"]
+            assert progress["source"] == "status" and progress["stage"] == "done"
+            assert {point["stage"] for point in progress["history"]} == {"SoVITS", "GPT"}
             log = (srv.data_dir / "fine-tunes" / job["id"] / "run.log").read_text()
             assert log.count("== train started") == 2 and "changed:" not in log
             # corrections now would make the run a different one on its next resume: refused in words
