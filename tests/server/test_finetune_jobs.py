@@ -173,7 +173,13 @@ def test_a_fine_tune_resumes_its_own_run_after_a_restart_and_its_transcripts_sta
                           gpt_batch=4)
             _upload(client, job["id"], recordings["long"])
             client.post(f"/v1/fine-tunes/{job['id']}/prepare")
-            assert _wait(client, job["id"], {"review", "failed"})["state"] == "review"
+            assert _wait(client, job["id"], {"review", "failed"})["transcripts_editable"]
+            # Whisper's confidence in each transcript from prepare; a corrected one is no longer doubted
+            items = client.get(f"/v1/fine-tunes/{job['id']}/transcripts").json()["data"]
+            assert all(0 < item["confidence"] <= 1 and isinstance(item["flagged"], bool) for item in items)
+            fixed = client.put(f"/v1/fine-tunes/{job['id']}/transcripts",
+                               json={"items": [{"index": 0, "text": items[0]["text"] + " "}]}).json()["data"]
+            assert fixed[0]["confidence"] is None and fixed[1]["confidence"] == items[1]["confidence"]
             client.post(f"/v1/fine-tunes/{job['id']}/start")
             _wait(client, job["id"], {"training"})
             run = srv.data_dir / "trained" / "resumed" / "work" / "run.json"
@@ -187,6 +193,7 @@ def test_a_fine_tune_resumes_its_own_run_after_a_restart_and_its_transcripts_sta
             # the same inputs: `myna train` resumes its run instead of refusing it as a different one
             done = _wait(client, job["id"], {"done", "failed"}, 180)
             assert done["state"] == "done", done["message"]
+            assert not done["transcripts_editable"]
             # progress read from the files `myna train` itself wrote (status.json, losses.jsonl)
             progress = done["progress"]
             assert progress["source"] == "status" and progress["stage"] == "done"
