@@ -1,4 +1,5 @@
-"""Proofreading a prepared dataset: the operations behind `myna data review` (and a web view later).
+"""Proofreading a prepared dataset: the operations behind `myna data review` (the web page shows the same
+doubts through myna.server.transcripts, which reads transcripts.json itself: the server imports no training code).
 
 A `Review` wraps one `.list` (and the transcripts.json `myna data prepare` writes beside it with
 Whisper's word probabilities). Every operation edits the list and saves it at once (atomically; the
