@@ -96,7 +96,7 @@ def train_sovits(corpus: Path, work: Path, snapshots: Path, max_steps: int) -> N
         if step % SNAPSHOT_EVERY == 0 or step == QUANTIZER_STEPS:
             trainer.generator.eval()
             export_sovits(trainer.generator, snapshot_path(snapshots, step),
-                          f"default voice: small preset, SoVITS step {step}", RECORD)
+                          f"default voice: small preset, SoVITS step {step}", RECORD, safetensors=True)
             trainer.generator.train()
 
     loop.run(trainer, items, settings, out, "SoVITS", progress=sys.stderr, on_step=on_step)
@@ -112,7 +112,8 @@ def train_gpt(corpus: Path, work: Path, snapshots: Path, step: int) -> None:
     sovits = load_sovits(snapshot).eval()
     gpt = stages.train_gpt(None, PRESET.gpt, stages.gpt_items(cache, PRESET.gpt.max_sec), GPT_SETTINGS, work / "gpt",
                            sys.stderr, sovits)
-    export_gpt(gpt, work / "gpt" / "default_s1.ckpt", "default voice: small preset GPT", RECORD, GPT_SETTINGS.to_dict())
+    export_gpt(gpt, work / "gpt" / "default_s1.ckpt", "default voice: small preset GPT", RECORD, GPT_SETTINGS.to_dict(),
+               safetensors=True)
 
 
 def _voice_quality():
@@ -225,7 +226,7 @@ def latest_gpt(work: Path) -> Path:
     model.load_state_dict(saved["stage"]["model"])
     path = work / "gpt" / f"default_s1_step{int(saved['step']):06d}.safetensors"
     export_gpt(model.eval(), path.with_suffix(".ckpt"), f"default voice: small preset GPT, step {saved['step']}",
-               RECORD, GPT_SETTINGS.to_dict())
+               RECORD, GPT_SETTINGS.to_dict(), safetensors=True)
     return path
 
 

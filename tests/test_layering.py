@@ -64,7 +64,7 @@ def _runtime_sources() -> list[Path]:
     """Runtime code: the runtime packages, the top-level modules and every command but `train`/`data`."""
     files = [p for name in RUNTIME_PACKAGES if (SRC / name).is_dir() for p in (SRC / name).rglob("*.py")]
     files += [p for p in SRC.glob("*.py")]
-    files += [p for p in (SRC / "cli").glob("*.py") if p.name != "train.py"]
+    files += [p for p in (SRC / "cli").glob("*.py") if p.name not in ("train.py", "data.py")]
     return sorted(files)
 
 

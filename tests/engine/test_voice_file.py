@@ -69,3 +69,18 @@ def test_unknown_trained_voices_and_bad_names_are_explained(tmp_path):
         read_trained_voice(tmp_path, "nobody")
     with pytest.raises(InputError, match="plain file name"):
         trained_voice_dir(tmp_path, "../escape")
+
+
+def test_files_of_pulled_models_are_named_by_their_place_in_the_models_folder(tmp_path, monkeypatch):
+    """A voice naming the pulled HuBERT finds it again on a machine whose MYNA_HOME is elsewhere."""
+    from myna.engine.voice_file import VoiceFile, write_voice_file
+
+    monkeypatch.setenv("MYNA_HOME", str(tmp_path / "home-a"))
+    hubert = tmp_path / "home-a" / "models" / "chinese-hubert-base"
+    voice = VoiceFile(gpt=tmp_path / "voice" / "s1.ckpt", sovits=tmp_path / "voice" / "s2.pth", hubert=hubert)
+    (tmp_path / "voice").mkdir()
+    record = json.loads(write_voice_file(tmp_path / "voice", voice).read_text())
+    assert record["hubert"] == "models:chinese-hubert-base" and record["gpt"] == "s1.ckpt"
+    monkeypatch.setenv("MYNA_HOME", str(tmp_path / "home-b"))
+    moved = read_voice_file(tmp_path / "voice", check_files=False)
+    assert moved.hubert == tmp_path / "home-b" / "models" / "chinese-hubert-base"

@@ -1,5 +1,6 @@
 """The fine-tune jobs API on a real server: bad requests refused in words, one child at a time with a
-queue, stop and resume, and jobs that survive the server stopping (gracefully or killed)."""
+queue, stop and resume, jobs that survive the server stopping (gracefully or killed), and a fine-tune of
+the server's model that `myna train` resumes as its own run after a restart."""
 
 from __future__ import annotations
 
@@ -149,3 +150,58 @@ def test_jobs_survive_the_server_being_killed_or_stopped(jobs_server, recordings
         # queued again at the stop, it runs again at the start
         again = _wait(client, stopped["id"], {"failed", "review"})
         assert "usable speech" in again["message"] and _runs(srv, stopped["id"]) == 2
+
+
+def _upstream_layout(tiny_set, root: Path) -> Path:
+    """The tiny model set as a pretrained_models folder, so a job can fine-tune the server's model."""
+    (root / "gsv-v2final-pretrained").mkdir(parents=True)
+    (root / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt").symlink_to(tiny_set["gpt"])
+    (root / "gsv-v2final-pretrained" / "s2G2333k.pth").symlink_to(tiny_set["sovits"])
+    (root / "chinese-hubert-base").symlink_to(tiny_set["hubert"])
+    (root / "chinese-roberta-wwm-ext-large").symlink_to(tiny_set["bert"])
+    return root
+
+
+def test_a_fine_tune_resumes_its_own_run_after_a_restart_and_its_transcripts_stay_fixed(
+        tiny_set, recordings, tmp_path):
+    base = _upstream_layout(tiny_set, tmp_path / "models")
+    srv = Server(tiny_set, tmp_path / "data", MYNA_WORKERS="1", MYNA_MODEL_DIR=str(base), MYNA_MODEL_VERSION="v2")
+    srv.start()
+    try:
+        with srv.client(headers=srv.admin) as client:
+            job = _create(client, "resumed", base="server", sovits_epochs=1, gpt_epochs=1, sovits_batch=4,
+                          gpt_batch=4)
+            _upload(client, job["id"], recordings["long"])
+            client.post(f"/v1/fine-tunes/{job['id']}/prepare")
+            assert _wait(client, job["id"], {"review", "failed"})["transcripts_editable"]
+            # Whisper's confidence in each transcript from prepare; a corrected one is no longer doubted
+            items = client.get(f"/v1/fine-tunes/{job['id']}/transcripts").json()["data"]
+            assert all(0 < item["confidence"] <= 1 and isinstance(item["flagged"], bool) for item in items)
+            fixed = client.put(f"/v1/fine-tunes/{job['id']}/transcripts",
+                               json={"items": [{"index": 0, "text": items[0]["text"] + " "}]}).json()["data"]
+            assert fixed[0]["confidence"] is None and fixed[1]["confidence"] == items[1]["confidence"]
+            client.post(f"/v1/fine-tunes/{job['id']}/start")
+            _wait(client, job["id"], {"training"})
+            run = srv.data_dir / "trained" / "resumed" / "work" / "run.json"
+            deadline = time.monotonic() + 60
+            while not run.is_file() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert run.is_file()  # `myna train` recorded what it began on
+        srv.stop()  # the child is interrupted and its job queued again
+        srv.start()
+        with srv.client(headers=srv.admin) as client:
+            # the same inputs: `myna train` resumes its run instead of refusing it as a different one
+            done = _wait(client, job["id"], {"done", "failed"}, 180)
+            assert done["state"] == "done", done["message"]
+            assert not done["transcripts_editable"]
+            # progress read from the files `myna train` itself wrote (status.json, losses.jsonl)
+            progress = done["progress"]
+            assert progress["source"] == "status" and progress["stage"] == "done"
+            assert {point["stage"] for point in progress["history"]} == {"SoVITS", "GPT"}
+            log = (srv.data_dir / "fine-tunes" / job["id"] / "run.log").read_text()
+            assert log.count("== train started") == 2 and "changed:" not in log
+            # corrections now would make the run a different one on its next resume: refused in words
+            late = client.put(f"/v1/fine-tunes/{job['id']}/transcripts", json={"items": [{"index": 0, "text": "Hi."}]})
+            assert late.status_code == 409 and "training has begun" in late.json()["message"]
+    finally:
+        srv.stop()

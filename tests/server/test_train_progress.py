@@ -9,7 +9,7 @@ import json
 from tqdm import tqdm
 
 from myna.server.train_progress import MAX_POINTS, last_message, read_progress
-from myna.server.transcripts import correct, read_list
+from myna.server.transcripts import correct, read_list, reviewed
 from myna.train.loop import Progress
 
 
@@ -95,3 +95,19 @@ def test_transcripts_are_corrected_in_place(tmp_path):
         else:
             raise AssertionError(f"{bad} was accepted")
     assert [u.text for u in read_list(listing)] == ["Sentence number one.", "Second clip."]
+
+
+def test_whispers_doubts_flag_transcripts_until_they_are_corrected(tmp_path):
+    listing = tmp_path / "dataset.list"
+    listing.write_text("/d/wavs/a.wav|anna|EN|Hello there.\n/d/wavs/b.wav|anna|EN|Sure thing.\n"
+                       "/d/wavs/c.wav|anna|EN|Not transcribed by prepare.\n")
+    (tmp_path / "transcripts.json").write_text(json.dumps({
+        "a.wav": {"confidence": 0.9, "words": [[" Hello", 0.95], [" there.", 0.85]]},
+        "b.wav": {"confidence": 0.7, "words": [[" Sure", 0.98], [" thing.", 0.42]]}}))
+    views = reviewed(listing, read_list(listing))
+    assert [(v["confidence"], v["doubted"], v["flagged"]) for v in views] == [
+        (0.9, [], False), (0.7, ["thing"], True), (None, [], False)]
+    correct(listing, {1: "Sure thing!"})  # a reviewer heard it: no longer doubted
+    after = reviewed(listing, read_list(listing))[1]
+    assert (after["text"], after["confidence"], after["flagged"]) == ("Sure thing!", None, False)
+    assert json.loads((tmp_path / "transcripts.json").read_text())["b.wav"]["text"] == "Sure thing!"

@@ -274,6 +274,8 @@ def test_fine_tune_from_upload_to_a_finished_voice(page, ui_server, speech):
         page.click("#job-resume")
     seen = _progress_seen(page, "anna", {"done", "failed"}, 120)
     assert page.get_attribute("#job-state", "data-state") == "done", page.inner_text("#job-message")
+    page.wait_for_selector("#job-transcripts textarea[readonly]")  # trained on: they stay as they are
+    assert page.is_hidden("#job-save")
     stages = " ".join(stage for _, stage in seen)
     assert "SoVITS" in stages or "GPT" in stages, seen
     points = page.eval_on_selector_all("#job-charts canvas", "cs => cs.map(c => Number(c.dataset.points))")

@@ -32,9 +32,11 @@ def _fine_tuned(tiny_set):
 
 def test_exported_files_read_back_in_upstream_layout_and_synthesize(tiny_set, tmp_path):
     base_g, base_t, sovits, gpt = _fine_tuned(tiny_set)
-    sovits_files = export_sovits(sovits.generator, tmp_path / "s2_voice.pth", "1 step", base_g.config)
-    gpt_files = export_gpt(gpt.model, tmp_path / "s1_voice.ckpt", "1 step", base_t.config)
+    sovits_files = export_sovits(sovits.generator, tmp_path / "s2_voice.pth", "1 step", base_g.config, safetensors=True)
+    gpt_files = export_gpt(gpt.model, tmp_path / "s1_voice.ckpt", "1 step", base_t.config, safetensors=True)
     assert [p.suffix for p in sovits_files] == [".pth", ".safetensors"]
+    assert export_gpt(gpt.model, tmp_path / "one.ckpt", "1 step", base_t.config) == [tmp_path / "one.ckpt"]
+    assert not (tmp_path / "one.safetensors").exists()  # one format unless asked
     assert (tmp_path / "s2_voice.pth").read_bytes()[:2] == b"01"  # upstream's v2 marker, not a plain zip
 
     for path in sovits_files:
@@ -58,41 +60,23 @@ def test_exported_files_read_back_in_upstream_layout_and_synthesize(tiny_set, tm
     assert audio.size > 0 and bool(torch.isfinite(torch.from_numpy(audio)).all())
 
 
-def test_train_pipeline_registers_a_voice_that_say_uses(tiny_set, tmp_path):
-    """A .list -> features -> both stages -> export -> voice.json -> `myna say --voice` (tiny sizes, 1 epoch)."""
-    import json
-
-    from myna.cli import main
-    from myna.engine.voice_file import read_trained_voice
-    from myna.train.pipeline import TrainRequest, train_voice
-
-    base = tmp_path / "base"
-    (base / "gsv-v2final-pretrained").mkdir(parents=True)
-    (base / "gsv-v2final-pretrained" / "s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt").symlink_to(tiny_set["gpt"])
-    (base / "gsv-v2final-pretrained" / "s2G2333k.pth").symlink_to(tiny_set["sovits"])
-    (base / "chinese-hubert-base").symlink_to(tiny_set["hubert"])
-    (base / "chinese-roberta-wwm-ext-large").symlink_to(tiny_set["bert"])
-    listing = tmp_path / "data.list"
-    listing.write_text("".join(f"{clip}|spk|EN|This is my reference voice number {i}.\n"
-                               for i, clip in enumerate(tiny_set["clips"])))
-    settings = {"epochs": 1, "batch_size": 2, "save_every_epochs": 1}
-    request = TrainRequest(listing, base, "tiny", tmp_path / "data",
-                           sovits=SoVITSTrainConfig(**settings, discriminator_narrow=16),
-                           gpt=GPTTrainConfig(**settings))
-    voice_file = train_voice(request)
-    voice = read_trained_voice(tmp_path / "data", "tiny")
-    assert voice.sovits.read_bytes()[:2] == b"01" and voice.gpt.is_file()
-    assert str(voice.ref) in [str(c) for c in tiny_set["clips"]] and voice.ref_lang == "en"
-    record = json.loads(voice_file.read_text())  # the voice's own files by relative paths, the base's absolute
-    assert record["gpt"] == "tiny_s1.ckpt" and record["hubert"] == str(base / "chinese-hubert-base")
-    work = voice_file.parent / "work"
-    assert json.loads((work / "sovits" / "train_config.json").read_text())["epochs"] == 1
-    assert list((work / "sovits" / "samples").glob("*.wav")) and list((work / "gpt" / "samples").glob("*.json"))
-
-    out = tmp_path / "hello.wav"
-    code = main(["say", "Hello there.", "--lang", "en", "--voice", "tiny", "--data-dir", str(tmp_path / "data"),
-                 "--max-tokens", "20", "--seed", "1", "-o", str(out)])
-    assert code == 0 and out.stat().st_size > 44
+def test_exported_configs_record_this_runs_training_settings(tiny_set, tmp_path):
+    """The exported "train" blocks hold the run's settings under upstream's key names, not the base's."""
+    base_g, base_t, sovits, gpt = _fine_tuned(tiny_set)
+    base_sovits_config = {**base_g.config, "train": {**base_g.config["train"], "epochs": 100, "learning_rate": 9.0,
+                                                     "pretrained_s2G": "somewhere/else.pth"}}
+    base_gpt_config = {**base_t.config, "train": {"epochs": 20, "batch_size": 12, "exp_name": "base"}}
+    run_sovits = SoVITSTrainConfig(epochs=3, batch_size=2, learning_rate=5e-5, seed=7)
+    run_gpt = GPTTrainConfig(epochs=4, batch_size=3, seed=7, precision="bf16")
+    export_sovits(sovits.generator, tmp_path / "v.pth", "", base_sovits_config, run_sovits.to_dict())
+    export_gpt(gpt.model, tmp_path / "v.ckpt", "", base_gpt_config, run_gpt.to_dict())
+    train = checkpoints.read_sovits(tmp_path / "v.pth").config["train"]
+    assert (train["epochs"], train["batch_size"], train["learning_rate"], train["seed"]) == (3, 2, 5e-5, 7)
+    assert train["betas"] == [0.8, 0.99] and train["text_low_lr_rate"] == 0.4 and train["fp16_run"] is False
+    assert train["segment_size"] == sovits.config.segment_size and "pretrained_s2G" not in train
+    gpt_train = checkpoints.read_gpt(tmp_path / "v.ckpt").config["train"]
+    assert (gpt_train["epochs"], gpt_train["batch_size"], gpt_train["precision"]) == (4, 3, "bf16")
+    assert gpt_train["gradient_clip"] == 1.0 and "exp_name" not in gpt_train
 
 
 def test_train_command_explains_bad_input(tmp_path, capsys):
@@ -112,8 +96,8 @@ def test_exported_files_can_be_written_encrypted(tiny_set, tmp_path):
     base_g, base_t = checkpoints.read_sovits(tiny_set["sovits"]), checkpoints.read_gpt(tiny_set["gpt"])
     sovits = SoVITS(SoVITSConfig.from_dict(base_g.config, version=base_g.version))
     gpt = T2SModel(T2SConfig.from_dict(base_t.config))
-    files = export_sovits(sovits, tmp_path / "v_s2.pth", "enc", base_g.config, key=key)
-    files += export_gpt(gpt, tmp_path / "v_s1.ckpt", "enc", base_t.config, key=key)
+    files = export_sovits(sovits, tmp_path / "v_s2.pth", "enc", base_g.config, safetensors=True, key=key)
+    files += export_gpt(gpt, tmp_path / "v_s1.ckpt", "enc", base_t.config, safetensors=True, key=key)
     assert all(is_sealed(path) for path in files) and len(list(tmp_path.iterdir())) == 4
     assert checkpoints.read_sovits(files[0], key=key).version == base_g.version
     assert set(checkpoints.read_gpt(files[3], key=key).state_dict) == set(gpt.state_dict())

@@ -17,7 +17,7 @@ from myna.features.asr import Transcriber
 from myna.train.conditioning import integrated_loudness, normalize_loudness
 from myna.train.listfile import ListEntry, language_code, read_list, write_list
 from myna.train.prepare import LIST_NAME, PrepareOptions, prepare_dataset
-from myna.train.slicing import slice_on_silence
+from myna.train.slicing import SliceConfig, slice_on_silence
 
 RATE = 32000
 
@@ -148,3 +148,69 @@ def test_list_format(tmp_path: Path) -> None:
     assert problems == [(3, "the transcript is empty")]
     with pytest.raises(InputError, match="'|'"):
         write_list(tmp_path / "c.list", [ListEntry(Path("a.wav"), "s", "en", "a|b")])
+
+
+class ScriptedTranscriber:
+    """Stands in for Whisper where the transcript's words do not matter: numbers each clip it hears."""
+
+    def __init__(self) -> None:
+        self.heard = 0
+
+    def transcribe(self, audio_16k, language=None):
+        self.heard += 1
+        return f"utterance number {self.heard}", "en"
+
+
+def test_prepare_into_an_existing_dataset_refuses_or_appends_keeping_edits(speech, with_pauses, tmp_path) -> None:
+    inputs = tmp_path / "first"
+    inputs.mkdir()
+    soundfile.write(inputs / "take.wav", with_pauses(speech["audio"], 24.0), RATE)
+    out = tmp_path / "voice"
+    first = prepare_dataset([inputs], out, transcriber=ScriptedTranscriber())
+    edited = (out / LIST_NAME).read_text(encoding="utf-8").replace("utterance number 1", "Proofread by hand.")
+    (out / LIST_NAME).write_text(edited, encoding="utf-8")
+    wavs = sorted(p.name for p in (out / "wavs").iterdir())
+
+    with pytest.raises(InputError, match="already holds a dataset.*--append"):
+        prepare_dataset([inputs], out, transcriber=ScriptedTranscriber())
+    assert (out / LIST_NAME).read_text(encoding="utf-8") == edited  # the proofread list is untouched
+    assert sorted(p.name for p in (out / "wavs").iterdir()) == wavs
+
+    more = tmp_path / "second"
+    more.mkdir()
+    soundfile.write(more / "take.wav", with_pauses(speech["audio"][::-1], 12.0, seed=3), RATE)  # same file name
+    report = prepare_dataset([more], out, PrepareOptions(append=True), transcriber=ScriptedTranscriber())
+    lines = (out / LIST_NAME).read_text(encoding="utf-8").splitlines()
+    assert "\n".join(lines[: len(first.entries)]) + "\n" == edited  # old lines first, exactly as edited
+    assert len(lines) == len(first.entries) + len(report.entries) and report.entries
+    assert len({read_list(out / LIST_NAME)[0][i].audio for i in range(len(lines))}) == len(lines)  # no wav overwritten
+    assert report.backup is not None and report.backup.read_text(encoding="utf-8") == edited
+
+
+def test_every_input_unreadable_names_each_file_and_why(tmp_path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + bytes(range(256)))
+    (tmp_path / "b.mp3").write_bytes(b"not an mp3 at all" * 50)
+    with pytest.raises(InputError) as refused:
+        prepare_dataset([tmp_path / "a.wav", tmp_path / "b.mp3"], tmp_path / "out", transcriber=ScriptedTranscriber())
+    message = str(refused.value)
+    assert "a.wav: " in message and "b.mp3: " in message and "not a readable audio file" in message
+
+
+def test_pauses_are_found_under_steady_noise_and_denoise_is_suggested(speech, tmp_path) -> None:
+    a, b = speech["audio"][0], speech["audio"][4]
+    pause = np.zeros(int(0.9 * RATE), np.float32)
+    clean = np.concatenate([a, pause, b]) / np.max(np.abs(np.concatenate([a, b]))) * 0.5
+    noise = np.random.default_rng(0).standard_normal(clean.shape[0]).astype(np.float32)
+    noisy = clean + noise * 10 ** (-40 / 20)  # -40 dBFS of steady noise, as a cheap microphone gives
+    config = SliceConfig(target=1.0)  # no merging: every detected pause is a cut
+    pieces = slice_on_silence(noisy, RATE, config)
+    middle = a.shape[0] + pause.shape[0] // 2
+    gaps = [(stop, start) for (_, stop), (start, _) in zip(pieces, pieces[1:], strict=False)]
+    assert any(stop < middle < start for stop, start in gaps), pieces  # the 0.9 s pause is a cut
+    assert len(slice_on_silence(clean, RATE, config)) == len(pieces)
+    fixed = SliceConfig(target=1.0, threshold_db=-60.0)  # a fixed threshold under the noise finds no pause
+    assert len(slice_on_silence(noisy, RATE, fixed)) == 1
+
+    soundfile.write(tmp_path / "noisy.wav", np.tile(noisy, 4), RATE)
+    report = prepare_dataset([tmp_path / "noisy.wav"], tmp_path / "out", transcriber=ScriptedTranscriber())
+    assert any("noisy.wav is noisy" in line and "--denoise" in line for line in report.summary())

@@ -266,3 +266,17 @@ def test_bf16_gpt_training_learns_like_fp32():
 def test_training_precision_is_validated():
     with pytest.raises(ValueError, match="precision"):
         GPTTrainConfig(precision="fp16")
+
+
+def test_gpt_batch_run_in_parts_takes_the_same_step():
+    """A batch over the attention budget is split into parts whose gradients add up to the whole batch's."""
+    gen = torch.Generator().manual_seed(8)
+    items = [{"phones": torch.randint(1, 700, (6,), generator=gen), "bert": torch.zeros(1024, 6),
+              "semantic": torch.randint(0, 1024, (10,), generator=gen)} for _ in range(3)]  # equal lengths: no padding
+    whole = GPTTrainer(TINY_GPT, GPTTrainConfig(batch_size=3, learning_rate=1e-3, dropout=0.0, attention_budget=0))
+    parts = GPTTrainer(TINY_GPT, GPTTrainConfig(batch_size=3, learning_rate=1e-3, dropout=0.0, attention_budget=600))
+    assert [len(c) for c in parts._chunks(items)] == [2, 1]  # 17 positions each: 2 x 17^2 fit in 600
+    a, b = whole.train_step(items, 0, 0), parts.train_step(items, 0, 0)
+    assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["acc"] == pytest.approx(b["acc"])
+    for (name, x), y in zip(whole.model.state_dict().items(), parts.model.state_dict().values(), strict=True):
+        assert torch.allclose(x, y, atol=1e-6), name

@@ -130,3 +130,53 @@ def test_g2pw_is_unpacked_into_its_folder(myna_env, hub, release):
     assert path.returncode == 0 and path.stdout.strip() == str(root / "G2PWModel")
     assert run_myna("models", "rm", "g2pw", env=myna_env).returncode == 0
     assert not (root / "G2PWModel").exists() and (root / "chinese-hubert-base" / "config.json").is_file()
+
+
+def test_asr_models_are_pulled_from_their_own_repository(tmp_path, myna_env):
+    """`myna models pull asr-small` fetches SYSTRAN's CTranslate2 Whisper files into asr/, verified."""
+    from fakehub import FakeHub
+
+    from myna.weights.catalog import ASR_MODELS
+
+    model = ASR_MODELS["asr-small"]
+    files = {name: random.Random(i).randbytes(2000 + 100 * i) for i, name in enumerate(model.files)}
+    with FakeHub({model.repo: files}) as hub:
+        env = {**myna_env, "HF_ENDPOINT": hub.endpoint}
+        proc = run_myna("models", "pull", "asr-small", env=env)
+        assert proc.returncode == 0, proc.stderr
+        folder = models_dir(env) / "asr" / "faster-whisper-small"
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+        assert "--asr-model asr-small" in proc.stderr
+        path = run_myna("models", "path", "asr-small", env=env)
+        assert path.returncode == 0 and path.stdout.strip() == str(folder)
+        listed = run_myna("models", "list", env=env)
+        assert "asr-small" in listed.stdout and "verified" in listed.stdout
+        assert {url.split("/resolve/")[0] for _, method, url, _ in hub.requests if "/resolve/" in url} == \
+            {"/" + model.repo}
+        missing = run_myna("models", "path", "asr-large", env=env)
+        assert missing.returncode == 1 and "myna models pull asr-large" in missing.stderr
+
+
+def test_discriminator_is_pulled_on_request_beside_the_generator(myna_env, hub, release):
+    from myna.weights.catalog import DISCRIMINATORS
+
+    rel = DISCRIMINATORS["v2"]
+    assert rel == "gsv-v2final-pretrained/s2D2333k.pth"
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"weight": {"discriminators.0.convs.0.weight_v": torch.ones(2, 1, 3)}}, buffer)
+    release[rel] = hub.repos[TEST_REPO][rel] = buffer.getvalue()
+    assert pull(myna_env, "v2").returncode == 0
+    assert not (models_dir(myna_env) / rel).exists()  # not without asking
+    proc = pull(myna_env, "v2", "--discriminator")
+    assert proc.returncode == 0, proc.stderr
+    assert (models_dir(myna_env) / rel).read_bytes() == release[rel]
+    from myna.train.pipeline import pretrained_discriminator
+
+    found = pretrained_discriminator(models_dir(myna_env) / "gsv-v2final-pretrained" / "s2G2333k.pth")
+    assert torch.equal(found["discriminators.0.convs.0.weight_v"], torch.ones(2, 1, 3))  # fine-tuning finds it
+    assert run_myna("models", "rm", "v2", env=myna_env).returncode == 0
+    assert not (models_dir(myna_env) / rel).exists()

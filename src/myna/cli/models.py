@@ -21,10 +21,14 @@ def cmd_pull(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO
     from myna.weights.pull import pull
 
     names = [*args.versions, *(["g2pw"] if args.g2pw else [])]
-    root = pull(names, _store(args).root, args.source, repo=args.repo, out=err)
-    version = next((n for n in reversed(args.versions)), None)
+    root = pull(names, _store(args).root, args.source, repo=args.repo, out=err, discriminator=args.discriminator)
+    from myna.weights.catalog import ASR_MODELS
+
+    version = next((n for n in reversed(args.versions) if n not in ASR_MODELS), None)
     if version:
         err.write(f"myna models pull: try `myna say \"Hello there.\" -o hello.wav --model {version}`\n")
+    for name in (n for n in args.versions if n in ASR_MODELS):
+        err.write(f"myna models pull: transcribe with it: `myna data prepare ... --asr-model {name} --lang zh`\n")
     out.write(f"{root}\n")
     return 0
 
@@ -98,11 +102,14 @@ def register(commands) -> None:
     pull = steps.add_parser("pull", help="download a version's files, verified (resumable)",
                             description="Download exactly the files VERSION needs, check each one's sha256, and "
                                         "move it into the model folder. An interrupted pull resumes when run again.")
-    pull.add_argument("versions", nargs="*", metavar="VERSION", help="v1, v2, v2Pro or v2ProPlus")
+    pull.add_argument("versions", nargs="*", metavar="VERSION", help="v1, v2, v2Pro or v2ProPlus; asr-small or "
+                      "asr-large: a multilingual Whisper (faster-whisper) for transcribing Chinese and Japanese data")
     pull.add_argument("--source", choices=("hf", "hf-mirror", "modelscope"), default="hf",
                       help="hf: Hugging Face (HF_ENDPOINT honoured), hf-mirror: hf-mirror.com, modelscope: "
                            "ModelScope (MYNA_MODELSCOPE_ENDPOINT), only files whose sha256 myna pins")
     pull.add_argument("--g2pw", action="store_true", help="also upstream's G2PW polyphone model (Chinese)")
+    pull.add_argument("--discriminator", action="store_true", help="also each version's pretrained discriminator "
+                      "(s2D*.pth, ~100-150 MB): `myna train` fine-tunes from it instead of a fresh one")
     pull.add_argument("--repo", metavar="OWNER/NAME", help="another repository with the same layout")
     pull.add_argument("--dir", help=dir_help)
     pull.set_defaults(handler=_guarded(cmd_pull))

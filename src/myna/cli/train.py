@@ -1,4 +1,4 @@
-"""`myna data prepare|features` and `myna train`: fine-tuning datasets and voices."""
+"""`myna train`: fine-tune a voice (its datasets: `myna data`, myna.cli.data)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, data_dir
+from myna.cli.common import data_dir
 from myna.config import TRAIN_PRECISIONS
 from myna.errors import InputError, MynaError
 
+ASR_HELP = ("speech recognition model: a local faster-whisper folder, or asr-small / asr-large as pulled with "
+            "`myna models pull` (needed for Chinese and Japanese; default: the bundled Whisper tiny.en, English only)")
 
-def _needs_training_extra(command: str, handler):
+
+def needs_training_extra(command: str, handler):
     """`handler`, run only once the training extra is known to be installed (else one line saying how, exit 1)."""
 
     def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -29,7 +32,13 @@ def _needs_training_extra(command: str, handler):
 
 def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
     """`myna train`: prepare -> features -> SoVITS -> GPT -> export, then register the voice for `say --voice`."""
+    if args.status:
+        return cmd_train_status(args, out, err)
     try:
+        if not args.data or not args.name:
+            raise InputError("give --data DIR|FILE.list and --name NAME (or --status NAME to see a run's progress)")
+        if args.restart and args.continue_training:
+            raise InputError("--restart and --continue-training exclude each other")
         from myna.train.config import GPTTrainConfig, SoVITSTrainConfig
         from myna.train.pipeline import TrainRequest, train_voice
 
@@ -52,7 +61,11 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             preset = preset_settings(get_preset(args.preset), args.device, args.seed, sovits_given, gpt_given)
         base, version = _base_models(args.base, args.model_version)
         request = TrainRequest(Path(args.data), base, args.name, data_dir(args), version, sovits, gpt, args.lang, preset,
-                               _model_key() if args.encrypt else None)
+                               restart=args.restart, continue_training=args.continue_training,
+                               keep_states=args.keep_states, safetensors=args.safetensors,
+                               epoch_weights=args.save_epoch_weights, ref_clip=args.ref_clip,
+                               asr_model=asr_model_path(args.asr_model),
+                               model_key=_model_key() if args.encrypt else None)
         if args.train_precision == "bf16":
             from myna.engine.precision import native_bf16
 
@@ -69,6 +82,38 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
     err.write(f"myna train: voice {args.name!r} ready; try `myna say --voice {args.name} TEXT -o out.wav`\n")
     out.write(f"{voice}\n")
     return 0
+
+
+def cmd_train_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`myna train --status NAME`: the run's state, progress, ETA, last losses and saved epochs."""
+    from myna.engine.voice_file import trained_voice_dir
+    from myna.train.history import describe_status
+    from myna.voices.epochs import describe_epochs
+
+    try:
+        home = trained_voice_dir(data_dir(args), args.status)
+        lines = describe_status(home / "work")
+        if lines is None:
+            raise InputError(f"no training run named {args.status!r} in {home.parent}")
+    except MynaError as exc:
+        err.write(f"myna train: {exc}\n")
+        return 1
+    for line in lines + describe_epochs(data_dir(args), args.status):
+        out.write(line + "\n")
+    return 0
+
+
+def asr_model_path(value: str | None) -> Path | None:
+    """--asr-model: a local faster-whisper folder, or a name pulled with `myna models pull` (asr-small, asr-large)."""
+    if value is None:
+        return None
+    from myna.weights.catalog import ASR_MODELS
+
+    if value in ASR_MODELS and not Path(value).is_dir():
+        from myna.weights.store import default_store
+
+        return default_store().path_of(value)
+    return Path(value)
 
 
 def _model_key() -> bytes:
@@ -93,146 +138,21 @@ def _base_models(base: str | None, version: str) -> tuple[Path | None, str]:
     return pulled.root, pulled.version
 
 
-def cmd_data_prepare(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-    """`myna data prepare`: recordings (or a .list) -> sliced, cleaned, transcribed utterances + .list."""
-    from myna.train.prepare import PrepareOptions, prepare_dataset
-    from myna.train.slicing import SliceConfig
-
-    try:
-        options = PrepareOptions(
-            speaker=args.speaker, lang=args.lang, asr_model=args.asr_model and Path(args.asr_model),
-            denoise=args.denoise, slicing=SliceConfig(min_seconds=args.min_seconds, max_seconds=args.max_seconds),
-            device=args.device, progress=not args.quiet,
-        )
-        report = prepare_dataset(args.inputs, args.out, options)
-    except MynaError as exc:
-        err.write(f"myna data prepare: {exc}\n")
-        return 1
-    for line in report.summary():
-        err.write(f"myna data prepare: {line}\n")
-    out.write(f"{report.list_path}\n")
-    return 0
-
-
-def cmd_data_features(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-    """`myna data features`: a .list -> cached phonemes, BERT, HuBERT, semantic tokens (and SV embeddings)."""
-    from myna.train.features import FeatureModels, extract_features
-
-    try:
-        if args.model_dir:
-            from myna.engine.loading import ModelPaths
-
-            paths = ModelPaths.from_model_dir(args.model_dir, args.model_version)
-            hubert, sovits, bert, sv = paths.hubert, paths.sovits, paths.bert, paths.sv
-        elif args.hubert and args.sovits:
-            hubert, sovits = Path(args.hubert), Path(args.sovits)
-            bert, sv = (Path(v) if v else None for v in (args.bert, args.sv))
-        else:
-            raise InputError("no models given: pass --model-dir DIR or both --hubert DIR and --sovits FILE")
-        report = extract_features(args.list, args.out, FeatureModels(hubert, sovits, bert, sv, args.device),
-                                  progress=not args.quiet)
-    except MynaError as exc:
-        err.write(f"myna data features: {exc}\n")
-        return 1
-    for line in report.summary():
-        err.write(f"myna data features: {line}\n")
-    out.write(f"{report.manifest}\n")
-    return 0
-
-
-def _add_data_commands(commands) -> None:
-    """`myna data prepare|features|synth` (datasets)."""
-    data = commands.add_parser("data", help="prepare a fine-tuning dataset (prepare, features, synth)",
-                               description="Build a fine-tuning dataset: recordings -> .list -> cached features.")
-    steps = data.add_subparsers(dest="data_command", required=True, metavar="STEP")
-    prep = steps.add_parser(
-        "prepare", help="slice, clean and transcribe recordings into OUT/dataset.list",
-        description="Cut recordings (wav/flac/mp3/ogg/m4a, files or folders) at pauses into 2-12 s utterances, "
-                    "drop clipped or near-silent ones, normalize loudness, transcribe, and write OUT/wavs/ and "
-                    "OUT/dataset.list (path|speaker|LANG|text) for proofreading. A .list input is used as is.",
-    )
-    prep.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders of them, or .list files")
-    prep.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    prep.add_argument("--speaker", help="speaker name in the list (default: the output folder's name)")
-    prep.add_argument("--lang", help="spoken language as a whisper code (en, zh, ja); default: detected")
-    prep.add_argument("--asr-model", metavar="DIR", help="local faster-whisper model directory "
-                      "(default: the bundled Whisper tiny.en, English only)")
-    prep.add_argument("--denoise", action="store_true", help="remove background noise with DeepFilterNet3 first")
-    prep.add_argument("--min-seconds", type=float, default=2.0, help="shortest utterance kept (default 2)")
-    prep.add_argument("--max-seconds", type=float, default=12.0, help="longest utterance (default 12)")
-    prep.add_argument("--device", default="cpu", help="device for speech recognition (default cpu)")
-    prep.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    prep.set_defaults(handler=_needs_training_extra("myna data prepare", cmd_data_prepare))
-    feats = steps.add_parser(
-        "features", help="compute and cache the training features of a .list",
-        description="Phonemes, BERT (Chinese), HuBERT features, semantic tokens and, for v2Pro, speaker "
-                    "embeddings of every utterance, cached in OUT (unchanged utterances are reused).",
-    )
-    feats.add_argument("list", metavar="LIST", help="transcript list (path|speaker|LANG|text)")
-    feats.add_argument("--out", required=True, metavar="DIR", help="feature cache folder")
-    add_model_args(feats, gpt=False)
-    feats.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    feats.set_defaults(handler=_needs_training_extra("myna data features", cmd_data_features))
-    _add_synth_command(steps)
-
-
-def cmd_data_synth(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-    """`myna data synth`: a multi-speaker English corpus from local, freely licensed voices."""
-    from myna.train.synth.corpus import SynthOptions, build_corpus
-    from myna.train.synth.voices import DEFAULT_VOICES
-
-    voices = tuple(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else DEFAULT_VOICES
-    try:
-        report = build_corpus(SynthOptions(
-            Path(args.out), utterances=args.utterances, voices=voices, pseudo_speakers=args.pseudo_speakers,
-            seed=args.seed, jobs=args.jobs, rate=args.rate, heldout_family=args.heldout_family or None,
-            heldout_speakers=args.heldout_speakers, progress=not args.quiet))
-    except MynaError as exc:
-        err.write(f"myna data synth: {exc}\n")
-        return 1
-    for line in report.summary():
-        err.write(f"myna data synth: {line}\n")
-    out.write(f"{report.train_list}\n")
-    return 0
-
-
-def _add_synth_command(steps) -> None:
-    """`myna data synth` (the bundled default voice's training corpus)."""
-    synth = steps.add_parser(
-        "synth", help="render a multi-speaker English corpus from local flite/festival/espeak-ng voices",
-        description="Speak generated English sentences with the installed flite, festival and espeak-ng voices "
-                    "plus pitch/formant/tempo-shifted pseudo-speakers; write OUT/wavs/, OUT/corpus.list, "
-                    "OUT/heldout_speakers.list and the licence record OUT/SOURCES.md (resumable).")
-    synth.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    synth.add_argument("--utterances", type=int, default=100, help="utterances per training speaker (default 100)")
-    synth.add_argument("--voices", metavar="LIST", help="comma-separated base voices (default: every flite, "
-                       "festival and espeak-ng voice the recipe knows; an unknown name lists them)")
-    synth.add_argument("--pseudo-speakers", type=int, default=16, metavar="K",
-                       help="shifted pseudo-speakers added to the base voices (default 16)")
-    synth.add_argument("--seed", type=int, default=0, help="seed of the sentences and shifts (default 0)")
-    synth.add_argument("--jobs", type=int, default=1, metavar="J", help="parallel renderers (default 1)")
-    synth.add_argument("--rate", type=int, default=22050, help="output sample rate (default 22050)")
-    synth.add_argument("--heldout-family", default="ked", metavar="FAMILY",
-                       help="speaker family kept out of training (default ked; '' for none)")
-    synth.add_argument("--heldout-speakers", type=int, default=3, metavar="N",
-                       help="speakers kept out of training for zero-shot tests (default 3)")
-    synth.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    synth.set_defaults(handler=_needs_training_extra("myna data synth", cmd_data_synth))
-
 
 def register(commands) -> None:
-    """Add the `train` and `data` subcommands."""
+    """Add the `train` subcommand."""
     train = commands.add_parser(
         "train", help="fine-tune a voice: prepare, features, SoVITS, GPT, export (resumable)",
         description="Fine-tune the base models on recordings (a folder or files) or an upstream .list, export "
                     "upstream-format weights and register the voice for `myna say --voice NAME`. Run the same "
                     "command again to resume an interrupted run. Defaults are upstream's few-shot ones (README).")
-    train.add_argument("--data", required=True, metavar="DIR|FILE.list", help="recordings, or a transcript list")
+    train.add_argument("--data", metavar="DIR|FILE.list", help="recordings, or a transcript list")
     train.add_argument("--base", metavar="MODEL_DIR|VERSION", help="directory laid out like pretrained_models, or "
                        "a version pulled with `myna models pull` (v1, v2, v2Pro, v2ProPlus)")
     train.add_argument("--preset", metavar="NAME", help="instead of --base: train new models of this size from "
                        "scratch (small: the default voice's; Whisper + Resemblyzer features)")
-    train.add_argument("--name", required=True, help="name of the new voice")
+    train.add_argument("--name", help="name of the new voice")
+    train.add_argument("--status", metavar="NAME", help="print NAME's training progress, ETA, losses and saved epochs")
     train.add_argument("--model-version", default="v2", help="base model version: v1, v2, v2Pro, v2ProPlus")
     train.add_argument("--data-dir", help="where voices are kept (default MYNA_DATA_DIR or ~/.local/share/myna)")
     train.add_argument("--lang", help="language hint for transcribing raw recordings (whisper code)")
@@ -248,10 +168,19 @@ def register(commands) -> None:
     train.add_argument("--gpt-epochs", type=int, help="default 15")
     train.add_argument("--gpt-batch", type=int, help="default 8")
     train.add_argument("--gpt-lr", type=float, help="default 1e-5")
+    train.add_argument("--restart", action="store_true", help="discard NAME's earlier run and train anew from the base")
+    train.add_argument("--continue-training", action="store_true", help="NAME was trained on other data or settings: "
+                       "go on from its current weights with these")
+    train.add_argument("--keep-states", action="store_true", help="keep the resumable training states (about 2 GB at "
+                       "the released size) when the run finishes, so it can be extended with more epochs")
+    train.add_argument("--save-epoch-weights", action="store_true", help="export weights at every saved epoch "
+                       "(epochs/NAME_e{E}_s{S}.pth, NAME-e{E}.ckpt); pick one with `myna voices use NAME --epoch E`")
+    train.add_argument("--safetensors", action="store_true", help="also write .safetensors twins of the exports")
+    train.add_argument("--ref-clip", metavar="CLIP", help="the voice's default reference: a training clip's path or "
+                       "file name (default: the best-measured clip of 3-10 s; the command prints its choice)")
+    train.add_argument("--asr-model", metavar="DIR|NAME", help=ASR_HELP)
     train.add_argument("--encrypt", action="store_true", help="write the exported model files encrypted with the model "
                        "key (MYNA_MODEL_KEY_FILE); say/serve read them in memory. The training states in work/ "
                        "stay unencrypted: delete work/ when done")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(handler=_needs_training_extra("myna train", cmd_train))
-
-    _add_data_commands(commands)
+    train.set_defaults(handler=needs_training_extra("myna train", cmd_train))

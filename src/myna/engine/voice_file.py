@@ -9,7 +9,9 @@ voice (`myna/assets/default/`) and any folder `MYNA_DEFAULT_VOICE` names.
      "notice": null, "encoders": null}
 
 Files inside the folder are written relative to it, so the folder can be moved or copied whole; files
-elsewhere (the base model's HuBERT and BERT folders, a clip from the user's `.list`) stay absolute.
+in the model folder of `myna models pull` (MYNA_HOME/models) as `models:REL` (e.g.
+`models:chinese-hubert-base`), so a voice moved to another machine finds the same pulled version there;
+files elsewhere (a base model folder of the user's) stay absolute.
 `lang` is the text language `say` assumes when `--lang` is not given; `notice` a line `say` prints
 whenever it speaks with the voice; `encoders` what a voice trained with `--preset` reads instead of
 HuBERT and a speaker-verification model (informational: the SoVITS file records them too).
@@ -29,6 +31,7 @@ from myna.atomic import atomic_write
 from myna.errors import InputError
 
 VOICE_FILE = "voice.json"
+PULLED_PREFIX = "models:"  # a path inside the pulled-models folder (myna.weights.store)
 PATH_KEYS = ("gpt", "sovits", "hubert", "bert", "sv", "ref")
 TEXT_KEYS = ("name", "version", "ref_text", "ref_lang", "lang", "notice")
 _OLD_ENCODER_KEYS = ("content", "speaker", "preset")  # top-level in voice.json files written before `encoders`
@@ -66,6 +69,9 @@ class VoiceFile:
                 continue
             if not isinstance(value, str):
                 raise InputError(f"{source}: {key!r} must be a path (a string), got {value!r}")
+            if value.startswith(PULLED_PREFIX):
+                values[key] = pulled_models_dir() / value.removeprefix(PULLED_PREFIX)
+                continue
             path = Path(value)
             values[key] = path if path.is_absolute() else (Path(root) / path).resolve()
         for key in TEXT_KEYS:
@@ -84,18 +90,31 @@ class VoiceFile:
     def to_dict(self, root: str | Path) -> dict[str, Any]:
         """The voice.json object for a file in folder `root`: paths inside it relative, others absolute."""
         base = Path(os.path.abspath(root))
+        pulled = Path(os.path.abspath(pulled_models_dir()))
         record: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
             if item.name in PATH_KEYS and value is not None:
                 absolute = Path(os.path.abspath(value))
-                value = absolute.relative_to(base).as_posix() if absolute.is_relative_to(base) else str(absolute)
+                if absolute.is_relative_to(base):
+                    value = absolute.relative_to(base).as_posix()
+                elif absolute.is_relative_to(pulled):
+                    value = PULLED_PREFIX + absolute.relative_to(pulled).as_posix()
+                else:
+                    value = str(absolute)
             record[item.name] = value
         return record
 
     def missing_files(self) -> list[tuple[str, Path]]:
         """(key, path) of every named file or folder that does not exist."""
         return [(key, path) for key in PATH_KEYS if (path := getattr(self, key)) is not None and not path.exists()]
+
+
+def pulled_models_dir() -> Path:
+    """The folder `myna models pull` fills (MYNA_HOME/models)."""
+    from myna.config import Settings
+
+    return Settings.from_env().models_dir.expanduser()
 
 
 def read_voice_file(folder: str | Path, check_files: bool = True) -> VoiceFile:

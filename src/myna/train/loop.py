@@ -3,13 +3,18 @@
 Every random draw of a step (data order, dropout, slices, noise) is a function of (seed, step) only,
 so a run resumed from a checkpoint continues exactly as the uninterrupted run would have. Training
 states are written to a temporary file and renamed, so Ctrl-C or a full disk never leaves half a
-checkpoint; Ctrl-C between steps saves the last finished step before stopping.
+checkpoint. States are saved every `save_every_epochs` epochs, every `save_every_minutes` minutes and
+at the end. Ctrl-C (SIGINT) lets the step in progress finish, saves it and stops ("saved at step N");
+a second Ctrl-C abandons the step, and the state before it is saved if the step had not begun to
+change any weight (trainers call `begin_update()` before their first optimizer update).
 """
 
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +49,60 @@ class Stage(Protocol):
 
     def on_checkpoint(self, step: int, out_dir: Path) -> None:
         """Called after each checkpoint (sample audio)."""
+
+
+class RunLog(Protocol):
+    """What `run` reports to besides the progress line (myna.train.history writes loss history and status)."""
+
+    def started(self, label: str, step: int, total: int, per_epoch: int) -> None:
+        """The stage starts (or resumes) at `step` of `total`."""
+
+    def stepped(self, label: str, step: int, epoch: int, losses: dict[str, float]) -> None:
+        """`step` (count of finished steps) is done, in 0-based `epoch`, with these losses."""
+
+    def saved(self, label: str, step: int, epoch: int, reason: str) -> None:
+        """A training state was saved after `step` ("epoch", "time", "interrupt" or "end")."""
+
+
+class _Interrupts:
+    """SIGINT during `run`: the first asks the loop to stop after the step in progress (and save it); the
+    second raises KeyboardInterrupt at once, abandoning the step."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.requested = False
+        self.updating = False  # the step in progress has begun to change weights
+        self.stream = stream
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        global _ACTIVE
+        _ACTIVE = self
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _ACTIVE
+        _ACTIVE = None
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.stream is not None:
+            self.stream.write("\ninterrupted: finishing this step, then saving (Ctrl-C again to abandon the step)\n")
+            self.stream.flush()
+
+
+_ACTIVE: _Interrupts | None = None  # the interrupt state of the `run` in progress in this process
+
+
+def begin_update() -> None:
+    """Trainers call this before the first update of a step's weights: an abandoned step is then not saved."""
+    if _ACTIVE is not None:
+        _ACTIVE.updating = True
 
 
 @dataclass
@@ -150,29 +209,56 @@ class Progress:
         self.stream.flush()
 
 
+def steps_per_epoch(n_items: int, batch_size: int, ctx: Distributed | None = None) -> int:
+    """Optimizer steps in one epoch of `n_items` (each rank takes every world-th item)."""
+    world = ctx.world if ctx else 1
+    return math.ceil(math.ceil(n_items / world) / batch_size)
+
+
 def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Settings, out_dir: Path,
         label: str, resume: bool = True, progress: TextIO | None = sys.stderr,
-        on_step: Callable[[int], None] | None = None, ctx: Distributed | None = None) -> int:
-    """Train `stage` on `items` per `settings`; checkpoints in `out_dir`. Returns the steps done."""
+        on_step: Callable[[int], None] | None = None, ctx: Distributed | None = None,
+        log: RunLog | None = None, on_epoch_saved: Callable[[int, int], None] | None = None,
+        start_state: Path | None = None) -> int:
+    """Train `stage` on `items` per `settings`; checkpoints in `out_dir`. Returns the steps done.
+
+    `start_state`: a saved training state to start from when `out_dir` has none (weights and optimizer
+    moments of an earlier run; the step count starts at 0). `on_epoch_saved(step, epoch)` runs after
+    each state saved at an epoch's end (epoch counted from 1).
+    """
     ctx = ctx or Distributed()
     if not items:
         raise TrainingError(f"{label}: no training items")
-    per_epoch = math.ceil(math.ceil(len(items) / ctx.world) / settings.batch_size)
+    per_epoch = steps_per_epoch(len(items), settings.batch_size, ctx)
     total = per_epoch * settings.epochs
     if settings.max_steps:
         total = min(total, settings.max_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     step = 0
     existing = checkpoint_paths(out_dir)
+    stream = progress if ctx.main else None
     if resume and existing:
-        saved = torch.load(existing[-1], map_location="cpu", weights_only=True)
-        stage.load_state(saved["stage"])
+        saved = torch.load(existing[-1], map_location="cpu", weights_only=True, mmap=True)
         step = int(saved["step"])
-    bar = Progress(total, label, progress if ctx.main else None, first_step=step)
+        if step > total:
+            raise TrainingError(f"{label}: the saved state is at step {step}, past this run's {total} steps; "
+                                "start over with --restart, or train at least as many epochs as before")
+        stage.load_state(saved["stage"])
+        del saved
+        if stream is not None:
+            stream.write(f"{label}: resuming from step {step}\n")
+    elif start_state is not None:
+        stage.load_state(torch.load(start_state, map_location="cpu", weights_only=True, mmap=True)["stage"])
+    bar = Progress(total, label, stream, first_step=step)
+    if log is not None and ctx.main:
+        log.started(label, step, total, per_epoch)
     batches: list[list[int]] = []
     losses: dict[str, float] = {}
+    last_save = time.monotonic()
 
-    def save(at: int) -> None:
+    def save(at: int, reason: str, sample: bool = True) -> None:
+        nonlocal last_save
+        last_save = time.monotonic()
         if not ctx.main:
             return
         folder = out_dir / "checkpoints"
@@ -181,33 +267,60 @@ def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Setti
                     folder / f"{STATE_PREFIX}{at:08d}.pt")
         for old in checkpoint_paths(out_dir)[: -settings.keep_checkpoints]:
             old.unlink(missing_ok=True)
-        stage.on_checkpoint(at, out_dir)
+        if sample:
+            stage.on_checkpoint(at, out_dir)
+        if log is not None:
+            log.saved(label, at, max(at - 1, 0) // per_epoch, reason)
 
-    in_step = False
-    try:
-        while step < total:
-            epoch, index = divmod(step, per_epoch)
-            if index == 0 or not batches:
-                batches = epoch_batches(len(items), settings.batch_size, settings.seed, epoch, ctx)
-            batch = [items[i] for i in batches[min(index, len(batches) - 1)]]
-            seed_step(settings.seed, step)
-            in_step = True
-            losses = stage.train_step(batch, step, epoch)
-            step += 1
-            in_step = False
-            bar.update(step, epoch, losses)
-            end_of_epoch = step % per_epoch == 0 and (step // per_epoch) % settings.save_every_epochs == 0
-            by_steps = settings.save_every_steps and step % settings.save_every_steps == 0
-            if step == total or end_of_epoch or by_steps:
-                save(step)
-            if on_step is not None:
-                on_step(step)
-    except KeyboardInterrupt:
-        if not in_step and step > _saved_step(out_dir):  # weights are consistent between steps only
-            save(step)
-        raise
+    with _Interrupts(stream) as interrupts:
+        try:
+            while step < total and not interrupts.requested:
+                epoch, index = divmod(step, per_epoch)
+                if index == 0 or not batches:
+                    batches = epoch_batches(len(items), settings.batch_size, settings.seed, epoch, ctx)
+                batch = [items[i] for i in batches[min(index, len(batches) - 1)]]
+                seed_step(settings.seed, step)
+                interrupts.updating = False
+                losses = stage.train_step(batch, step, epoch)
+                step += 1
+                interrupts.updating = False
+                bar.update(step, epoch, losses)
+                if log is not None and ctx.main:
+                    log.stepped(label, step, epoch, losses)
+                end_of_epoch = step % per_epoch == 0 and (step // per_epoch) % settings.save_every_epochs == 0
+                by_steps = settings.save_every_steps and step % settings.save_every_steps == 0
+                by_time = settings.save_every_minutes and time.monotonic() - last_save >= 60 * settings.save_every_minutes
+                if step == total or end_of_epoch:
+                    save(step, "end" if step == total else "epoch")
+                    if on_epoch_saved is not None and ctx.main and step % per_epoch == 0:
+                        on_epoch_saved(step, step // per_epoch)
+                elif by_steps or by_time:
+                    save(step, "time" if by_time else "steps")
+                if on_step is not None:
+                    on_step(step)
+        except KeyboardInterrupt:
+            _save_on_interrupt(step, out_dir, interrupts, save, stream)
+            raise
+        if interrupts.requested:
+            _save_on_interrupt(step, out_dir, interrupts, save, stream)
+            raise KeyboardInterrupt
     bar.update(step, max(step - 1, 0) // per_epoch, losses, force=True)
     return step
+
+
+def _save_on_interrupt(step: int, out_dir: Path, interrupts: _Interrupts, save: Callable[..., None],
+                       stream: TextIO | None) -> None:
+    """Save the state after the last finished step unless a half-done step has touched the weights."""
+    if interrupts.updating:  # the abandoned step had begun to change weights: they match no step
+        note = f"the abandoned step had begun updating weights; the last saved step is {_saved_step(out_dir)}"
+    elif step > _saved_step(out_dir):
+        save(step, "interrupt", sample=False)
+        note = f"saved at step {step}"
+    else:
+        note = f"saved at step {step}" if step else "nothing to save yet"
+    if stream is not None:
+        stream.write(f"\n{note}\n")
+        stream.flush()
 
 
 def _saved_step(out_dir: Path) -> int:

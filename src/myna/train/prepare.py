@@ -2,34 +2,43 @@
 
 Audio files are decoded to mono 32 kHz, optionally denoised, cut at pauses into 2-12 s utterances,
 checked (too short/long, clipped, near-silent), loudness-normalized, written as 16-bit WAVs and
-transcribed with faster-whisper. Entries of an input `.list` are used as they are (only checked to
-be readable). Work happens in a staging folder inside OUT; the WAVs and the list are moved into
-place only when the whole dataset is ready, so an error or refusal leaves nothing half-written.
+transcribed with faster-whisper (each clip's word probabilities go to OUT/transcripts.json, for
+choosing reference clips and flagging doubtful transcripts). Entries of an input `.list` are used as
+they are (only checked to be readable). Work happens in a staging folder inside OUT; the WAVs and the
+list are moved into place only when the whole dataset is ready, so an error or refusal leaves nothing
+half-written. An OUT that already holds a dataset is refused (a proofread list is never replaced);
+with `append` the new utterances are added after its lines, which stay as they are, and the previous
+list is kept as a backup first.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from myna.atomic import atomic_write
 from myna.audio.decode import decode
 from myna.audio.io import AudioError, resample_soxr, write_wav
 from myna.errors import InputError
 from myna.train.conditioning import TARGET_LUFS, check_piece, normalize_loudness
 from myna.train.extras import require
 from myna.train.listfile import ListEntry, language_code, read_list, write_list
-from myna.train.slicing import SliceConfig, slice_on_silence
+from myna.train.slicing import SliceConfig, frame_levels, loud_level, noise_floor, slice_on_silence
 from myna.train.sources import find_inputs
 
 PREPARED_RATE = 32000
 MIN_TOTAL_SECONDS = 20.0
 LIST_NAME = "dataset.list"
 WAV_DIR = "wavs"
+TRANSCRIPTS = "transcripts.json"
+NOISY_SNR_DB = 30.0  # a file whose speech is less than this above its noise floor: suggest --denoise
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class PrepareOptions:
     device: str = "cpu"
     threads: int = 0  # ASR CPU threads; 0: faster-whisper's default
     progress: bool = False
+    append: bool = False  # add to a dataset already in OUT instead of refusing
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class PrepareReport:
     seconds: float
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
+    noisy: list[tuple[str, float, float]] = field(default_factory=list)  # (file, noise floor dBFS, SNR dB)
+    backup: Path | None = None  # the previous list, when appending
 
     def dropped_counts(self) -> dict[str, int]:
         """Number of dropped pieces per reason."""
@@ -78,6 +90,10 @@ class PrepareReport:
         lines = [f"{len(self.entries)} utterances, {self.seconds:.1f} s of speech -> {self.list_path}"]
         lines += [f"skipped {source}: {reason}" for source, reason in self.skipped_files]
         lines += [f"dropped {count} piece(s): {reason}" for reason, count in sorted(self.dropped_counts().items())]
+        lines += [f"{Path(source).name} is noisy (noise floor {floor:.0f} dBFS, speech {snr:.0f} dB above it): "
+                  "--denoise may help" for source, floor, snr in self.noisy]
+        if self.backup is not None:
+            lines.append(f"the previous list is kept as {self.backup}")
         return lines
 
 
@@ -106,32 +122,82 @@ def prepare_dataset(inputs: Iterable[str | Path], out_dir: str | Path, options: 
     speaker = options.speaker or out_dir.resolve().name
     if "|" in speaker:
         raise InputError(f"the speaker name {speaker!r} cannot contain '|'")
+    existing = _existing_dataset(out_dir, options.append)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    backup = None
     try:
         dropped: list[Dropped] = []
-        staged = _stage_audio(audio_files, staging, options, skipped_files, dropped)
+        noisy: list[tuple[str, float, float]] = []
+        staged = _stage_audio(audio_files, staging, options, skipped_files, dropped, noisy)
         listed = _check_listed(list_files, skipped_files, dropped)
         seconds = sum(piece.stop - piece.start for piece in staged) + sum(s for _, s in listed)
-        _require_enough(seconds, options.min_total_seconds, skipped_files, dropped)
-        entries, seconds = _transcribe(staged, speaker, options, transcriber, dropped)
+        minimum = 0.0 if existing else options.min_total_seconds  # appending: the dataset already has its share
+        _require_enough(seconds, minimum, skipped_files, dropped)
+        entries, seconds, words = _transcribe(staged, speaker, options, transcriber, dropped)
         entries += [entry for entry, _ in listed]
         seconds += sum(s for _, s in listed)
-        _require_enough(seconds, options.min_total_seconds, skipped_files, dropped)
-        entries = _publish(entries, staging, out_dir / WAV_DIR)
-        list_path = write_list(out_dir / LIST_NAME, entries)
+        _require_enough(seconds, minimum, skipped_files, dropped)
+        entries = _publish(entries, staging, out_dir / WAV_DIR, words)
+        if existing:
+            backup = _backup(out_dir / LIST_NAME)
+            old_lines = (out_dir / LIST_NAME).read_text(encoding="utf-8-sig").splitlines()
+            kept = [line for line in old_lines if line.strip()]
+            atomic_write(out_dir / LIST_NAME, "".join(line + "\n" for line in kept + [e.line() for e in entries]))
+            list_path = out_dir / LIST_NAME
+        else:
+            list_path = write_list(out_dir / LIST_NAME, entries)
+        _write_transcripts(out_dir, words)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
     shutil.rmtree(staging, ignore_errors=True)
-    return PrepareReport(list_path, entries, seconds, skipped_files, dropped)
+    return PrepareReport(list_path, entries, seconds, skipped_files, dropped, noisy, backup)
 
 
-def _stage_audio(files: list[Path], staging: Path, options: PrepareOptions,
-                 skipped: list[tuple[str, str]], dropped: list[Dropped]) -> list[_Staged]:
+def _existing_dataset(out_dir: Path, append: bool) -> bool:
+    """True if OUT holds a dataset to append to; InputError if it holds one and `append` is off."""
+    listed = (out_dir / LIST_NAME).is_file()
+    wavs = (out_dir / WAV_DIR).is_dir() and any((out_dir / WAV_DIR).iterdir())
+    if not (listed or wavs):
+        return False
+    if append and listed:
+        return True
+    what = f"a dataset ({out_dir / LIST_NAME})" if listed else f"prepared audio ({out_dir / WAV_DIR}) without a list"
+    raise InputError(f"{out_dir} already holds {what}; it is never replaced, so that proofreading is not lost. "
+                     + ("Pass --append to add these recordings to it, or choose another --out"
+                        if listed else "Choose another --out, or remove that folder"))
+
+
+def _backup(path: Path) -> Path:
+    """Copy `path` to `path`.YYYYmmdd-HHMMSS.bak (numbered if that exists); the copy's path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = path.with_name(f"{path.name}.{stamp}.bak"), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{stamp}-{n}.bak")
+    shutil.copy2(path, target)
+    return target
+
+
+def _write_transcripts(out_dir: Path, words: dict[str, dict]) -> None:
+    """Merge this run's per-clip word probabilities into OUT/transcripts.json."""
+    if not words:
+        return
+    path = out_dir / TRANSCRIPTS
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    known.update(words)
+    atomic_write(path, json.dumps(known, ensure_ascii=False, indent=1) + "\n")
+
+
+def _stage_audio(files: list[Path], staging: Path, options: PrepareOptions, skipped: list[tuple[str, str]],
+                 dropped: list[Dropped], noisy: list[tuple[str, float, float]]) -> list[_Staged]:
     """Decode, (denoise,) slice, check and normalize every file; write kept pieces into `staging`."""
     tqdm = require("tqdm").tqdm
 
@@ -150,6 +216,10 @@ def _stage_audio(files: list[Path], staging: Path, options: PrepareOptions,
             skipped.append((str(path), str(exc)))
             continue
         clean = denoiser(audio, rate) if denoiser is not None else audio
+        levels = frame_levels(clean, rate, limits.hop)
+        floor, snr = noise_floor(levels), loud_level(levels) - noise_floor(levels)
+        if denoiser is None and snr < NOISY_SNR_DB and floor > -70.0:
+            noisy.append((str(path), floor, snr))
         pieces = slice_on_silence(clean, rate, limits)
         if not pieces:
             dropped.append(Dropped(str(path), 0.0, len(audio) / rate, "near-silent", "no speech found"))
@@ -195,20 +265,28 @@ def _check_listed(lists: list[Path], skipped: list[tuple[str, str]],
 
 
 def _transcribe(staged: list[_Staged], speaker: str, options: PrepareOptions, transcriber,
-                dropped: list[Dropped]) -> tuple[list[ListEntry], float]:
-    """Transcribe staged pieces; pieces with no recognized words or an unsupported language are dropped."""
+                dropped: list[Dropped]) -> tuple[list[ListEntry], float, dict[str, dict]]:
+    """Transcribe staged pieces; pieces with no recognized words or an unsupported language are dropped.
+    Also returns {clip file name: {"confidence", "words": [[word, probability], ...]}} where the
+    transcriber gives word probabilities."""
     tqdm = require("tqdm").tqdm
 
     if not staged:
-        return [], 0.0
+        return [], 0.0, {}
     if transcriber is None:
         from myna.features.asr import Transcriber
 
         transcriber = Transcriber(options.asr_model, options.device, options.threads)
-    entries, seconds = [], 0.0
+    entries, seconds, words = [], 0.0, {}
     for piece in tqdm(staged, desc="transcribing", unit="utt", disable=not options.progress):
         audio = resample_soxr(decode(piece.path, PREPARED_RATE), PREPARED_RATE, 16000)
-        text, detected = transcriber.transcribe(audio, options.lang)
+        if hasattr(transcriber, "transcribe_words"):
+            result = transcriber.transcribe_words(audio, options.lang)
+            text, detected = result.text, result.language
+            words[piece.path.name] = {"confidence": result.confidence,
+                                      "words": [[w.word, round(w.probability, 4)] for w in result.words]}
+        else:
+            text, detected = transcriber.transcribe(audio, options.lang)
         text = " ".join(text.replace("|", " ").split())
         if not text:
             dropped.append(Dropped(str(piece.source), piece.start, piece.stop, "no words recognized"))
@@ -220,17 +298,22 @@ def _transcribe(staged: list[_Staged], speaker: str, options: PrepareOptions, tr
             continue
         entries.append(ListEntry(piece.path, speaker, lang, text))
         seconds += piece.stop - piece.start
-    return entries, seconds
+    return entries, seconds, words
 
 
 def _require_enough(seconds: float, minimum: float, skipped: list[tuple[str, str]], dropped: list[Dropped]) -> None:
     """Refuse a dataset with less usable speech than `minimum` seconds, saying what was lost."""
-    if seconds >= minimum:
+    if seconds >= minimum and seconds > 0:
         return
+    if seconds == 0 and skipped and not dropped:  # nothing was readable: say which file and why
+        listed = "; ".join(f"{path}: {reason}" for path, reason in skipped[:10])
+        more = f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else ""
+        raise InputError(f"none of the inputs could be used: {listed}{more}")
     lost = Counter(piece.reason for piece in dropped)
     details = [f"{count} piece(s) {reason}" for reason, count in sorted(lost.items())]
     if skipped:
-        details.append(f"{len(skipped)} input(s) skipped as unreadable")
+        details.append(f"{len(skipped)} input(s) skipped as unreadable ("
+                       + "; ".join(f"{path}: {reason}" for path, reason in skipped[:5]) + ")")
     raise InputError(
         f"only {seconds:.1f} s of usable speech; fine-tuning needs at least {minimum:g} s "
         f"(1 minute or more works better). Add recordings"
@@ -238,14 +321,20 @@ def _require_enough(seconds: float, minimum: float, skipped: list[tuple[str, str
     )
 
 
-def _publish(entries: list[ListEntry], staging: Path, wav_dir: Path) -> list[ListEntry]:
-    """Move staged WAVs into `wav_dir` and point their entries there; listed entries stay as they are."""
+def _publish(entries: list[ListEntry], staging: Path, wav_dir: Path, words: dict[str, dict]) -> list[ListEntry]:
+    """Move staged WAVs into `wav_dir` (never over a file there) and point their entries there; listed
+    entries stay as they are. `words` follows renamed clips."""
     wav_dir.mkdir(parents=True, exist_ok=True)
     published = []
     for entry in entries:
         if entry.audio.parent == staging:
-            target = (wav_dir / entry.audio.name).resolve()
+            target, n = (wav_dir / entry.audio.name).resolve(), 1
+            while target.exists():  # appending the same recording again
+                n += 1
+                target = target.with_name(f"{entry.audio.stem}-{n}.wav")
             os.replace(entry.audio, target)
+            if entry.audio.name in words and target.name != entry.audio.name:
+                words[target.name] = words.pop(entry.audio.name)
             entry = ListEntry(target, entry.speaker, entry.lang, entry.text)
         published.append(entry)
     return published

@@ -25,7 +25,7 @@ from myna.models.discriminators import MultiPeriodDiscriminator
 from myna.models.sovits import SoVITS, SoVITSConfig, slice_frames
 from myna.train import codebook, losses
 from myna.train.config import SoVITSTrainConfig
-from myna.train.loop import Distributed, TrainingError, wrap_ddp
+from myna.train.loop import Distributed, TrainingError, begin_update, wrap_ddp
 
 _TEXT_SIDE = ("enc_p.text_embedding.", "enc_p.encoder_text.", "enc_p.mrte.")
 
@@ -120,6 +120,7 @@ class SoVITSTrainer:
             vq_draws = torch.Generator().manual_seed(int(torch.initial_seed()) + 11)
             vq_lengths = batch["spec_lengths"] // (2 if c.semantic_frame_rate == "25hz" else 1)
             if not bool(self.generator.quantizer.vq.layers[0]._codebook.inited.item()):
+                begin_update()
                 with torch.no_grad():
                     codebook.ensure_initialised(self.generator.quantizer, self.generator.ssl_proj(batch["ssl"]),
                                                 vq_lengths, vq_draws)
@@ -142,6 +143,7 @@ class SoVITSTrainer:
             loss_d = losses.discriminator_loss(real_scores, fake_scores)
             self.optim_d.zero_grad(set_to_none=True)
             loss_d.backward()
+            begin_update()
             self.optim_d.step()
             with s.autocast():
                 _, fake_scores, real_features, fake_features = self.train_d(real, out.audio)
@@ -153,6 +155,7 @@ class SoVITSTrainer:
         if not c.freeze_quantizer and not learn_codebook:
             for param in self.generator.ssl_proj.parameters():  # frozen: AdamW skips parameters without a gradient
                 param.grad = None
+        begin_update()
         self.optim_g.step()
         shown = {"g": loss_g.item(), "d": loss_d.item(), "mel": loss_mel.item(), "kl": loss_kl.item()}
         if learn_codebook:

@@ -5,7 +5,7 @@ the default reference clip recorded in voice.json."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,6 +35,13 @@ class TrainRequest:
     gpt: GPTTrainConfig = field(default_factory=GPTTrainConfig)
     lang: str | None = None  # ASR language hint for raw recordings
     preset: Any = None  # a myna.train.presets name or Preset, for training from scratch
+    restart: bool = False  # discard an earlier run of this name and train anew
+    continue_training: bool = False  # on other inputs/settings: start from the voice's exported weights
+    keep_states: bool = False  # keep the resumable training states when the run finishes
+    safetensors: bool = False  # also write .safetensors twins of the exports
+    epoch_weights: bool = False  # export weights at every saved epoch (epochs/NAME_e{E}_s{S}.pth, NAME-e{E}.ckpt)
+    ref_clip: str | None = None  # the default reference clip (a training clip's path or name); None: best measured
+    asr_model: Path | None = None  # faster-whisper model for transcribing raw recordings
     model_key: bytes | None = None  # write the exported model files encrypted with this key (myna.weights.sealed)
 
 
@@ -70,7 +77,8 @@ def gpt_items(cache: FeatureCache, max_sec: int) -> TrainItems:
 
 
 def train_gpt(base: checkpoints.GPTCheckpoint | None, config: T2SConfig, items: TrainItems, settings: GPTTrainConfig,
-               out: Path, progress: TextIO | None, sovits):
+               out: Path, progress: TextIO | None, sovits, log: loop.RunLog | None = None,
+               export_epochs: Callable[[int, int, Any], None] | None = None):
     from myna.audio.spectrogram import linear_spectrogram
     from myna.train.gpt_trainer import GPTTrainer
 
@@ -92,13 +100,73 @@ def train_gpt(base: checkpoints.GPTCheckpoint | None, config: T2SConfig, items: 
 
     trainer = GPTTrainer(config, settings, state=base.state_dict if base is not None else None, ctx=ctx, sample_item=sample,
                          renderer=render if sample is not None else None)
-    loop.run(trainer, items, settings, out, "GPT", progress=progress, ctx=ctx)
+    loop.run(trainer, items, settings, out, "GPT", progress=progress, ctx=ctx, log=log,
+             on_epoch_saved=(lambda step, epoch: export_epochs(step, epoch, trainer.model)) if export_epochs else None)
     return trainer.model.eval()
 
 
 def default_reference(cache: FeatureCache) -> dict[str, Any]:
-    """A default reference for `say --voice` (voice.json's ref, ref_text, ref_lang): the utterance
-    closest to 6 s among those of 3-10 s."""
-    usable = [u for u in cache.items if 3.0 <= u.record["seconds"] <= 10.0] or list(cache.items)
-    best = min(usable, key=lambda u: abs(u.record["seconds"] - 6.0))
-    return {"ref": Path(best.record["audio"]), "ref_text": best.record["text"], "ref_lang": best.record["lang"]}
+    """A reference for `say --voice` (voice.json's ref, ref_text, ref_lang) without copying it: the
+    best-measured utterance (myna.train.refpick)."""
+    from myna.train.refpick import rank_references
+
+    best = rank_references(cache)[0]
+    return {"ref": Path(best.audio), "ref_text": best.text, "ref_lang": best.lang}
+
+
+def choose_reference(home: Path, cache: FeatureCache, list_path: Path | None, wanted: str | None,
+                     progress: TextIO | None) -> dict[str, Any]:
+    """Pick the default reference by measured quality (or `wanted`), copy it and 2 alternatives into
+    HOME/refs/ so the voice folder holds its own clips, and say which; voice.json's ref fields."""
+    from myna.train.refpick import keep_references, load_confidences, pick, rank_references
+
+    ranked = rank_references(cache, load_confidences(list_path))
+    chosen = pick(ranked, wanted)
+    copies = keep_references(home, chosen, ranked)
+    if progress is not None:
+        how = "as asked" if wanted else "best measured quality"
+        progress.write(f"reference clip ({how}): {chosen.describe()}\n")
+        for choice in [c for c in ranked if c.audio != chosen.audio][:2]:
+            progress.write(f"  alternative kept in {copies[0].parent}: {choice.describe()}\n")
+    return {"ref": copies[0], "ref_text": chosen.text, "ref_lang": chosen.lang}
+
+
+def base_warnings(sovits_config: dict[str, Any], gpt: T2SConfig, cache: FeatureCache) -> list[str]:
+    """Odd values in the base models' configs that this run inherits, in words (empty if none)."""
+    warnings = []
+    if not 10 <= gpt.max_sec <= 120:
+        warnings.append(f"the base GPT's max_sec is {gpt.max_sec} (upstream's bases use 54): generation stops after "
+                        f"{gpt.max_sec * TOKENS_PER_SECOND} tokens and longer utterances are left out of training")
+    longer = [u for u in cache.items if u.record["tokens"] > gpt.max_sec * TOKENS_PER_SECOND]
+    if longer:
+        warnings.append(f"{len(longer)} of {len(cache.items)} utterances are longer than the base GPT's max_sec "
+                        f"({gpt.max_sec} s) and are left out of GPT training")
+    data = sovits_config.get("data", {}) if isinstance(sovits_config, dict) else {}
+    segment = (sovits_config.get("train") or {}).get("segment_size") if isinstance(sovits_config, dict) else None
+    hop = data.get("hop_length")
+    if segment and hop and segment % hop:
+        warnings.append(f"the base SoVITS's segment_size {segment} is not a multiple of its hop_length {hop}")
+    return warnings
+
+
+def epoch_exporter(folder: Path, name: str, stage: str, base_config: dict[str, Any],
+                   settings: Any, key: bytes | None = None) -> Callable[[int, int, Any], None]:
+    """A callback (step, epoch, model) writing the stage's weights of a saved epoch under upstream's names:
+    NAME_e{E}_s{S}.pth (SoVITS), NAME-e{E}.ckpt (GPT), sealed with `key` if given."""
+    from myna.train.export import export_gpt, export_sovits
+
+    def export(step: int, epoch: int, model: Any) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        was_training = model.training
+        model.eval()
+        try:
+            if stage == "sovits":
+                export_sovits(model, folder / f"{name}_e{epoch}_s{step}.pth", f"{name}: SoVITS epoch {epoch}",
+                              base_config, settings.to_dict(), key=key)
+            else:
+                export_gpt(model, folder / f"{name}-e{epoch}.ckpt", f"GPT-e{epoch}", base_config, settings.to_dict(),
+                           key=key)
+        finally:
+            model.train(was_training)
+
+    return export

@@ -31,9 +31,51 @@ VERSION_FILES: dict[str, tuple[str, ...]] = {
     "v2ProPlus": ("s1v3.ckpt", "v2Pro/s2Gv2ProPlus.pth", _SV, *_HUBERT, *_BERT),
 }
 
+
+# Upstream's pretrained discriminator beside each generator (s2G -> s2D), as its WebUI finds it; fetched
+# only with `pull --discriminator`: fine-tuning starts from it when present (myna.train.pipeline).
+DISCRIMINATORS = {version: files[1].replace("s2G", "s2D", 1) for version, files in VERSION_FILES.items()}
+
+
+@dataclass(frozen=True)
+class AsrModel:
+    """A CTranslate2 Whisper model for faster-whisper: its hub repository and files, kept in ROOT/asr/FOLDER."""
+
+    repo: str
+    files: tuple[str, ...]
+    folder: str
+    about: str  # approximate download
+
+    def rel(self, name: str) -> str:
+        """The path under the model folder of one of its files."""
+        return f"{ASR_DIR}/{self.folder}/{name}"
+
+
+ASR_DIR = "asr"
+# Speech recognition for `myna data prepare` / `myna train` beyond the bundled English-only tiny.en
+# (Chinese and Japanese need a multilingual model): SYSTRAN's CTranslate2 conversions of Whisper.
+ASR_MODELS = {
+    "asr-small": AsrModel("Systran/faster-whisper-small",
+                          ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt"),
+                          "faster-whisper-small", "0.5 GB"),
+    "asr-large": AsrModel("Systran/faster-whisper-large-v3",
+                          ("config.json", "model.bin", "preprocessor_config.json", "tokenizer.json", "vocabulary.json"),
+                          "faster-whisper-large-v3", "3.1 GB"),
+}
+
+
+def catalog_files(name: str) -> tuple[str, ...]:
+    """The files (paths under the model folder) of a version or an ASR model."""
+    if name in ASR_MODELS:
+        model = ASR_MODELS[name]
+        return tuple(model.rel(f) for f in model.files)
+    return VERSION_FILES[name]
+
+
 # Approximate download per version, from the sizes published on the Hugging Face file pages (v2Pro and
 # v2ProPlus partly estimated from their parameter counts); a pull prints the exact figure first.
-ABOUT_SIZE = {"v1": "1.1 GB", "v2": "1.1 GB", "v2Pro": "1.4 GB", "v2ProPlus": "1.4 GB"}
+ABOUT_SIZE = {"v1": "1.1 GB", "v2": "1.1 GB", "v2Pro": "1.4 GB", "v2ProPlus": "1.4 GB",
+              **{name: model.about for name, model in ASR_MODELS.items()}}
 
 
 @dataclass(frozen=True)
@@ -86,12 +128,13 @@ PINS: dict[str, Pin] = {
 
 
 def check_name(name: str) -> str:
-    """`name` if it is a version or "g2pw"; else an InputError listing the choices."""
+    """`name` if it is a version, "g2pw" or an ASR model; else an InputError listing the choices."""
     from myna.errors import InputError
 
-    if name in VERSIONS or name == G2PW:
+    if name in VERSIONS or name == G2PW or name in ASR_MODELS:
         return name
-    raise InputError(f"unknown model {name!r}: choose one of {', '.join(VERSIONS)} (or {G2PW})")
+    raise InputError(f"unknown model {name!r}: choose one of {', '.join(VERSIONS)} (or {G2PW}, "
+                     f"{', '.join(ASR_MODELS)})")
 
 
 def pull_command(name: str = NEWEST, options: str = "") -> str:

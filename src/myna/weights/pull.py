@@ -22,15 +22,18 @@ from tqdm import tqdm
 
 from myna.errors import InputError, IntegrityError, NetworkError, StorageError
 from myna.weights.catalog import (
+    ASR_DIR,
+    ASR_MODELS,
+    DISCRIMINATORS,
     G2PW,
     G2PW_ARCHIVE,
     G2PW_DIR,
     HF_MIRROR_ENDPOINT,
     PINS,
     SOURCES,
-    VERSION_FILES,
     Pin,
     Source,
+    catalog_files,
     check_name,
 )
 from myna.weights.download import Remote, fetch, https_remote, hub_remote, matches
@@ -82,10 +85,24 @@ class _Item:
     name: str
     remote: Remote | None = None
 
+    def repo(self, origin: Origin) -> str:
+        """The repository the file comes from (an ASR model's own; --repo replaces only upstream's)."""
+        if self.name in ASR_MODELS:
+            return ASR_MODELS[self.name].repo
+        return origin.g2pw_repo if self.name == G2PW else origin.models_repo
+
+    def path_in_repo(self) -> str:
+        """The file's path inside its repository."""
+        if self.name in ASR_MODELS:
+            return self.rel.removeprefix(f"{ASR_DIR}/{ASR_MODELS[self.name].folder}/")
+        return self.rel
+
 
 def pull(names: Iterable[str], root: str | Path, source: str = "hf", *, repo: str | None = None,
-         endpoint: str | None = None, pins: Mapping[str, Pin] | None = None, out: TextIO | None = None) -> Path:
-    """Fetch the files of `names` (versions and/or "g2pw") into `root`; the folder, ready for --model-dir."""
+         endpoint: str | None = None, pins: Mapping[str, Pin] | None = None, out: TextIO | None = None,
+         discriminator: bool = False) -> Path:
+    """Fetch the files of `names` (versions and/or "g2pw") into `root`; the folder, ready for --model-dir.
+    With `discriminator`, also each version's pretrained discriminator (s2D*.pth, for fine-tuning)."""
     out = out if out is not None else sys.stderr
     names = list(dict.fromkeys(check_name(n) for n in names))
     if not names:
@@ -96,6 +113,9 @@ def pull(names: Iterable[str], root: str | Path, source: str = "hf", *, repo: st
     with store.locked():
         record = store.load()
         plan = [_Item(rel, name) for name in names for rel in _wanted(store, record, name)]
+        if discriminator:
+            plan += [_Item(DISCRIMINATORS[name], name) for name in names
+                     if name in DISCRIMINATORS and not store.unchanged(record, DISCRIMINATORS[name])]
         plan = list({item.rel: item for item in plan}.values())  # shared files once
         if plan:
             _resolve(plan, origin, store, record, out)
@@ -121,7 +141,7 @@ def _now() -> str:
 
 
 def _needed(store: ModelStore, record: dict, name: str) -> tuple[str, ...]:
-    return store.files_of(record, name) if name == G2PW else VERSION_FILES[name]
+    return store.files_of(record, name)
 
 
 def _wanted(store: ModelStore, record: dict, name: str) -> list[str]:
@@ -130,7 +150,7 @@ def _wanted(store: ModelStore, record: dict, name: str) -> list[str]:
         files = store.files_of(record, G2PW)
         fine = name in record["pulled"] and files and all(store.unchanged(record, rel) for rel in files)
         return [] if fine else [G2PW_ARCHIVE]
-    return [rel for rel in VERSION_FILES[name] if not store.unchanged(record, rel)]
+    return [rel for rel in catalog_files(name) if not store.unchanged(record, rel)]
 
 
 def _resolve(plan: list[_Item], origin: Origin, store: ModelStore, record: dict, out: TextIO) -> None:
@@ -148,12 +168,13 @@ def _resolve(plan: list[_Item], origin: Origin, store: ModelStore, record: dict,
             f"files whose sha256 it pins, and it has no pin for: {', '.join(unpinned)}. Use --source hf or "
             "--source hf-mirror (the hub announces each file's sha256 and myna checks it)")
     for item in plan:
-        repo = origin.g2pw_repo if item.name == G2PW else origin.models_repo
+        repo = item.repo(origin)
         pin = origin.pins.get(item.rel)
         if origin.source.kind == "https":
-            remote = https_remote(origin.endpoint, repo, origin.source.revision, item.rel, pin.sha256, pin.size)
+            remote = https_remote(origin.endpoint, repo, origin.source.revision, item.rel, pin.sha256, pin.size,
+                                  item.path_in_repo())
         else:
-            remote = hub_remote(origin.endpoint, repo, origin.source.revision, item.rel)
+            remote = hub_remote(origin.endpoint, repo, origin.source.revision, item.rel, item.path_in_repo())
             remote = _with_pin(remote, pin, origin)
         path = store.root / item.rel
         if item.rel != G2PW_ARCHIVE and path.is_file():
@@ -183,7 +204,7 @@ def _with_pin(remote: Remote, pin: Pin | None, origin: Origin) -> Remote:
 
 def _announce(plan: list[_Item], names: list[str], origin: Origin, store: ModelStore, out: TextIO) -> None:
     """Print what will be fetched and the total, and refuse early if the disk cannot hold it."""
-    repos = sorted({origin.g2pw_repo if item.name == G2PW else origin.models_repo for item in plan})
+    repos = sorted({item.repo(origin) for item in plan})
     out.write(f"myna models pull: {', '.join(names)} from {origin.source.name} ({origin.endpoint}: "
               f"{', '.join(repos)}) into {store.root}\n")
     width = max(len(item.rel) for item in plan)

@@ -19,7 +19,19 @@ from pathlib import Path
 
 from myna.atomic import atomic_write
 from myna.errors import InputError, StorageError
-from myna.weights.catalog import G2PW, G2PW_DIR, NEWEST, VERSION_FILES, VERSIONS, check_name, pull_command
+from myna.weights.catalog import (
+    ASR_DIR,
+    ASR_MODELS,
+    DISCRIMINATORS,
+    G2PW,
+    G2PW_DIR,
+    NEWEST,
+    VERSION_FILES,
+    VERSIONS,
+    catalog_files,
+    check_name,
+    pull_command,
+)
 
 META_DIR = ".myna"
 _FORMAT = 1
@@ -154,7 +166,8 @@ class ModelStore:
         """The files a version needs, or the unpacked G2PW files recorded at its pull."""
         if name == G2PW:
             return tuple(record["pulled"].get(G2PW, {}).get("files", ()))
-        return VERSION_FILES[name]
+        extra = DISCRIMINATORS.get(name)  # pulled with --discriminator: then it belongs to the version
+        return catalog_files(name) + ((extra,) if extra in record["files"] else ())
 
     def complete(self, record: dict, name: str) -> bool:
         """True if `name` was pulled and all its files are still there (no hashing)."""
@@ -166,7 +179,7 @@ class ModelStore:
         """One Status per name pulled (or partly pulled) here, versions oldest first, then g2pw."""
         record = self.load()
         out = []
-        for name in (*VERSIONS, G2PW):
+        for name in (*VERSIONS, G2PW, *ASR_MODELS):
             if name not in record["pulled"] and name not in record["started"]:
                 continue
             files = self.files_of(record, name)
@@ -191,7 +204,7 @@ class ModelStore:
                                  "or pass --model-dir DIR (a folder laid out like upstream's pretrained_models)")
             version = done[-1]
         check_name(version)
-        if version == G2PW or version not in VERSION_FILES:
+        if version not in VERSION_FILES:
             raise InputError(f"{version} is not a model version: choose one of {', '.join(VERSIONS)}")
         if not self.complete(record, version):
             raise InputError(f"{version} is not pulled in {self.root}: run {pull_command(version, self._dir_option())}")
@@ -205,6 +218,10 @@ class ModelStore:
     def path_of(self, name: str) -> Path:
         """The folder to use for `name`: the model folder for a version, G2PWModel/ for g2pw."""
         check_name(name)
+        if name in ASR_MODELS:
+            if not self.complete(self.load(), name):
+                raise InputError(f"{name} is not pulled in {self.root}: run {pull_command(name, self._dir_option())}")
+            return self.root / ASR_DIR / ASR_MODELS[name].folder
         if name == G2PW:
             if not self.complete(self.load(), G2PW):
                 raise InputError(f"g2pw is not pulled in {self.root}: run `myna models pull VERSION --g2pw`")
@@ -215,7 +232,7 @@ class ModelStore:
     def verify(self, names: list[str], report) -> bool:
         """Re-hash the files of `names` (default: all pulled); `report(rel, state)` per file; True if all match."""
         record = self.load()
-        names = names or [n for n in (*VERSIONS, G2PW) if n in record["pulled"]]
+        names = names or [n for n in (*VERSIONS, G2PW, *ASR_MODELS) if n in record["pulled"]]
         if not names:
             raise InputError(f"nothing pulled in {self.root}: run {pull_command(NEWEST)}")
         ok = True

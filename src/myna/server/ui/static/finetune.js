@@ -106,7 +106,7 @@ function render(state, job) {
   $("job-delete").disabled = ["preparing", "training", "stopping"].includes(job.state);
   const reviewable = ["review", "stopped", "failed", "done"].includes(job.state) && job.action === "train";
   $("job-transcripts-block").hidden = !reviewable;
-  $("job-save").hidden = job.state === "done";
+  $("job-save").hidden = !job.transcripts_editable;
   if (reviewable && view.shownTranscriptsFor !== `${job.id}:${job.state}`) {
     view.shownTranscriptsFor = `${job.id}:${job.state}`;
     loadTranscripts(job).catch((error) => showError($("job-error"), error));
@@ -137,14 +137,20 @@ async function loadTranscripts(job) {
   const items = (await api(`/v1/fine-tunes/${job.id}/transcripts`)).data;
   view.audioUrls.forEach((url) => URL.revokeObjectURL(url));
   view.audioUrls = [];
-  const locked = job.state === "done";
+  const locked = !job.transcripts_editable;  // fixed once training has begun on them
   $("job-transcripts").replaceChildren(...items.map((item) => {
     const id = `utt-${item.index}`;
     const play = el("button", { type: "button", class: "secondary", "aria-label": `Play clip ${item.index + 1}` }, "Play");
     play.addEventListener("click", () => playClip(job, item.index, play));
-    return el("li", {}, el("span", { class: "num" }, `${item.index + 1}`), play,
+    const parts = [el("span", { class: "num" }, `${item.index + 1}`), play,
       el("label", { for: id, class: "visually-hidden" }, `Transcript of clip ${item.index + 1}`),
-      el("textarea", { id, rows: "2", "data-index": item.index, "data-original": item.text, readonly: locked }, item.text));
+      el("textarea", { id, rows: "2", "data-index": item.index, "data-original": item.text, readonly: locked,
+        "aria-describedby": item.flagged ? `${id}-doubt` : null }, item.text)];
+    if (item.flagged) {  // Whisper's own doubt: the lines most worth a listen
+      parts.push(el("p", { id: `${id}-doubt`, class: "doubt" }, item.doubted.length
+        ? `Whisper was unsure of: ${item.doubted.join(", ")}` : "Whisper was unsure of this transcript."));
+    }
+    return el("li", { class: item.flagged ? "flagged" : null }, ...parts);
   }));
 }
 
