@@ -12,6 +12,7 @@ import io
 import json
 from typing import BinaryIO, TextIO
 
+from myna.cli.common import guarded
 from myna.errors import MynaError
 
 
@@ -117,14 +118,7 @@ def cmd_erase(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
     return 0
 
 
-def _guarded(handler):
-    def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-        try:
-            return handler(args, stdin, out, err)
-        except MynaError as exc:
-            err.write(f"myna audit {args.audit_command}: {exc}\n")
-            return 1
-    return run
+_guarded = guarded("audit")
 
 
 def register(commands) -> None:

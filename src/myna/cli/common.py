@@ -1,13 +1,15 @@
-"""Helpers shared by the subcommands: model arguments, model paths, the data directory."""
+"""Helpers shared by the subcommands: model arguments, model paths, the data directory, error handling."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from myna.config import PRECISIONS
-from myna.errors import InputError
+from myna.errors import InputError, MynaError
 
 _MODEL_FILES = {
     "gpt": "GPT checkpoint (.ckpt)",
@@ -17,7 +19,8 @@ _MODEL_FILES = {
     "sv": "speaker-verification checkpoint (v2Pro/v2ProPlus)",
 }
 
-
+# a subcommand handler: (args, stdin, stdout, stderr) -> exit status
+Handler = Callable[[argparse.Namespace, BinaryIO, TextIO, TextIO], int]
 
 
 def add_model_args(parser: argparse.ArgumentParser, defaults: bool = True, gpt: bool = True,
@@ -64,3 +67,26 @@ def data_dir(args: argparse.Namespace) -> Path:
 
     return Path(args.data_dir) if args.data_dir else Settings.from_env().data_dir
 
+
+
+def guarded(group: str, interrupted: str | None = None) -> Callable[[Handler], Handler]:
+    """Wrap a `myna GROUP ACTION` handler: a MynaError is one line `myna GROUP ACTION: message` and exit 1.
+
+    With `interrupted`, Ctrl-C prints `myna GROUP ACTION: interrupted; <interrupted>` and exits 130.
+    The action's name is `args.<group>_command`, the dest its subparsers use.
+    """
+    def wrap(handler: Handler) -> Handler:
+        def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+            name = f"myna {group} {getattr(args, f'{group}_command')}"
+            try:
+                return handler(args, stdin, out, err)
+            except MynaError as exc:
+                err.write(f"{name}: {exc}\n")
+                return 1
+            except KeyboardInterrupt:
+                if interrupted is None:
+                    raise
+                err.write(f"\n{name}: interrupted; {interrupted}\n")
+                return 130
+        return run
+    return wrap

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.errors import InputError, MynaError
+from myna.cli.common import guarded
+from myna.errors import InputError
 
 
 def _settings(args: argparse.Namespace):
@@ -75,14 +76,7 @@ def cmd_protect(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: Tex
     return 0
 
 
-def _guarded(handler):
-    def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-        try:
-            return handler(args, stdin, out, err)
-        except MynaError as exc:
-            err.write(f"myna consent {args.consent_command}: {exc}\n")
-            return 1
-    return run
+_guarded = guarded("consent")
 
 
 def register(commands) -> None:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.errors import MynaError
+from myna.cli.common import guarded
 
 
 def _store(args: argparse.Namespace):
@@ -77,17 +77,7 @@ def cmd_path(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO
     return 0
 
 
-def _guarded(handler):
-    def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-        try:
-            return handler(args, stdin, out, err)
-        except MynaError as exc:
-            err.write(f"myna models {args.models_command}: {exc}\n")
-            return 1
-        except KeyboardInterrupt:
-            err.write(f"\nmyna models {args.models_command}: interrupted; run the same command again to resume\n")
-            return 130
-    return run
+_guarded = guarded("models", interrupted="run the same command again to resume")
 
 
 def register(commands) -> None:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import data_dir
+from myna.cli.common import data_dir, guarded
 from myna.errors import InputError, MynaError
 
 _TARGETS = ("voice", "voice_id", "default_voice", "dir")
@@ -190,14 +190,7 @@ def cmd_use(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO)
     return 0
 
 
-def _guarded(handler):
-    def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
-        try:
-            return handler(args, stdin, out, err)
-        except MynaError as exc:
-            err.write(f"myna voices {args.voices_command}: {exc}\n")
-            return 1
-    return run
+_guarded = guarded("voices")
 
 
 def _add_bundle_commands(steps) -> None:
