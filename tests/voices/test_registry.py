@@ -1,6 +1,7 @@
 """Voice registry: storage, restarts, every refused upload, atomic failure, erasure, encryption, threads."""
 
 import errno
+import gc
 import io
 import os
 import sqlite3
@@ -455,3 +456,19 @@ def test_the_voice_folder_is_private(tmp_path):
         for path in (root, *root.rglob("*")):
             mode = path.stat().st_mode & 0o777
             assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_a_refused_key_leaves_no_database_connection_open(tmp_path):
+    with VoiceRegistry(tmp_path, key=KEY):
+        pass
+    gc.disable()  # an open connection must not depend on the collector to close
+    try:
+        with pytest.raises(VoiceKeyError):
+            VoiceRegistry(tmp_path)
+        # SQLite removes the write-ahead log when the last connection closes; a later open of the folder
+        # walked the files while that happened (FileNotFoundError on -wal)
+        assert not (tmp_path / "voices.sqlite3-wal").exists()
+        with VoiceRegistry(tmp_path, key=KEY) as registry:
+            assert registry.list() == []
+    finally:
+        gc.enable()

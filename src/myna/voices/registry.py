@@ -120,15 +120,22 @@ class VoiceRegistry:
         try:
             make_private_dir(self.data_dir / CLIPS_DIR)
             for path in (self.data_dir, *self.data_dir.rglob("*")):  # folders 0700, files 0600, also those of old installs
-                os.chmod(path, _PRIVATE_DIR if path.is_dir() else _PRIVATE_FILE)
+                try:
+                    os.chmod(path, _PRIVATE_DIR if path.is_dir() else _PRIVATE_FILE)
+                except FileNotFoundError:  # SQLite removes -wal/-shm when another connection closes
+                    pass
             database = self.data_dir / DATABASE_NAME
             os.close(os.open(database, os.O_CREAT | os.O_RDWR, _PRIVATE_FILE))  # SQLite gives -wal/-shm its mode
             self._store = VoiceStore(database)
         except (OSError, sqlite3.Error) as exc:
             raise VoiceStorageError(f"{self.data_dir}: cannot open the voice folder ({exc})") from exc
-        self._check_key()
-        self._key_old_names()
-        self._sweep()
+        try:
+            self._check_key()
+            self._key_old_names()
+            self._sweep()
+        except BaseException:
+            self._store.close()  # a refused key leaves no connection open behind it
+            raise
 
     def create(
         self,
