@@ -74,13 +74,15 @@ class GPTTrainer:
         self.optim = torch.optim.AdamW(self.model.parameters(), settings.learning_rate, betas=settings.betas,
                                        weight_decay=settings.weight_decay, foreach=True)
         self.sample_item, self.renderer = sample_item, renderer
+        self.warm_start = 0  # the step training last started at without optimizer moments
 
     def train_step(self, items: list[dict[str, torch.Tensor]], step: int, epoch: int) -> dict[str, float]:
         """One optimizer step on `items`."""
         batch = {k: v.to(self.device) for k, v in collate(items).items()}
         if self.settings.warmup_steps:
             for group in self.optim.param_groups:
-                group["lr"] = self.settings.learning_rate * min(1.0, (step + 1) / self.settings.warmup_steps)
+                ramp = (step - self.warm_start + 1) / self.settings.warmup_steps
+                group["lr"] = self.settings.learning_rate * min(1.0, ramp)
         with self.settings.autocast():
             logits, targets = self.train_model(batch["phones"], batch["phone_lengths"], batch["bert"],
                                                batch["semantic"], batch["semantic_lengths"])
@@ -100,12 +102,13 @@ class GPTTrainer:
 
     def state(self) -> dict[str, Any]:
         """Weights and optimizer moments."""
-        return {"model": self.model.state_dict(), "optim": self.optim.state_dict()}
+        return {"model": self.model.state_dict(), "optim": self.optim.state_dict(), "warm_start": self.warm_start}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a `state()`."""
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
+        self.warm_start = int(state.get("warm_start", 0))
 
     def on_checkpoint(self, step: int, out_dir: Path) -> None:
         """Sample the first item's text (ref-free, seed 0): tokens to samples/step_N.json, audio if a renderer is set."""

@@ -159,8 +159,11 @@ class Progress:
 
 def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Settings, out_dir: Path,
         label: str, resume: bool = True, progress: TextIO | None = sys.stderr,
-        on_step: Callable[[int], None] | None = None, ctx: Distributed | None = None) -> int:
-    """Train `stage` on `items` per `settings`; checkpoints in `out_dir`. Returns the steps done."""
+        on_step: Callable[[int], None] | None = None, ctx: Distributed | None = None,
+        stop: Callable[[int], bool] | None = None) -> int:
+    """Train `stage` on `items` per `settings`; checkpoints in `out_dir`. Returns the steps done.
+
+    `stop(step)`, asked after each step, ends the run early (a time budget): the state is saved first."""
     ctx = ctx or Distributed()
     if not items:
         raise TrainingError(f"{label}: no training items")
@@ -205,10 +208,13 @@ def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Setti
             bar.update(step, epoch, losses)
             end_of_epoch = step % per_epoch == 0 and (step // per_epoch) % settings.save_every_epochs == 0
             by_steps = settings.save_every_steps and step % settings.save_every_steps == 0
-            if step == total or end_of_epoch or by_steps:
+            stopping = stop is not None and step < total and stop(step)
+            if step == total or end_of_epoch or by_steps or stopping:
                 save(step)
             if on_step is not None:
                 on_step(step)
+            if stopping:
+                break
     except KeyboardInterrupt:
         if not in_step and step > _saved_step(out_dir):  # weights are consistent between steps only
             save(step)

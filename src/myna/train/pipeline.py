@@ -25,12 +25,13 @@ from typing import Any, TextIO
 import torch
 
 from myna import checkpoints
+from myna.audio.io import resample_soxr
 from myna.errors import InputError
 from myna.models.sovits import SoVITSConfig
 from myna.models.t2s import T2SConfig
 from myna.train import loop
 from myna.train.config import GPTTrainConfig, SoVITSTrainConfig
-from myna.train.dataset import FeatureCache
+from myna.train.dataset import WAV_RATE, FeatureCache
 
 VOICE_FILE = "voice.json"
 MIN_SOVITS_SECONDS, MAX_SOVITS_SECONDS = 0.6, 54.0  # upstream's s2 dataset filter
@@ -55,8 +56,8 @@ class TrainRequest:
 class _Items(Sequence):
     """Lazy training items of a feature cache, in the dict layout one trainer reads."""
 
-    def __init__(self, utterances: list, kind: str) -> None:
-        self.utterances, self.kind = utterances, kind
+    def __init__(self, utterances: list, kind: str, rate: int = WAV_RATE) -> None:
+        self.utterances, self.kind, self.rate = utterances, kind, rate
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -65,17 +66,20 @@ class _Items(Sequence):
         utt = self.utterances[index]
         if self.kind == "gpt":
             return {"phones": utt.phone_ids(), "bert": utt.bert(), "semantic": utt.semantic()}
-        item = {"ssl": utt.ssl()[0], "wav": torch.from_numpy(utt.wav()), "phones": utt.phone_ids()}
+        wav = utt.wav()
+        if self.rate != WAV_RATE:  # a model at another rate (the cache keeps upstream's 32 kHz)
+            wav = resample_soxr(wav, WAV_RATE, self.rate)
+        item = {"ssl": utt.ssl()[0], "wav": torch.from_numpy(wav), "phones": utt.phone_ids()}
         sv = utt.sv_emb()
         if sv is not None:
             item["sv_emb"] = sv[0]
         return item
 
 
-def sovits_items(cache: FeatureCache) -> _Items:
-    """Items for the SoVITS trainer (utterances between 0.6 s and 54 s, as upstream keeps)."""
+def sovits_items(cache: FeatureCache, rate: int = WAV_RATE) -> _Items:
+    """Items for the SoVITS trainer (utterances between 0.6 s and 54 s, as upstream keeps), audio at `rate`."""
     kept = [u for u in cache.items if MIN_SOVITS_SECONDS < u.record["seconds"] < MAX_SOVITS_SECONDS]
-    return _Items(kept, "sovits")
+    return _Items(kept, "sovits", rate)
 
 
 def gpt_items(cache: FeatureCache, max_sec: int) -> _Items:
@@ -131,7 +135,8 @@ def train_voice(request: TrainRequest, progress: TextIO | None = None) -> Path:
     cache = FeatureCache.open(work / "features")
 
     base_g = checkpoints.read_sovits(paths.sovits)
-    sovits = _train_sovits(base_g, paths.sovits, sovits_items(cache), request.sovits, work / "sovits", progress)
+    rate = SoVITSConfig.from_dict(base_g.config, base_g.version).sampling_rate
+    sovits = _train_sovits(base_g, paths.sovits, sovits_items(cache, rate), request.sovits, work / "sovits", progress)
     base_t = checkpoints.read_gpt(paths.gpt)
     gpt_config = T2SConfig.from_dict(base_t.config)
     gpt = _train_gpt(base_t, gpt_config, gpt_items(cache, gpt_config.max_sec), request.gpt, work / "gpt", progress,
@@ -189,7 +194,7 @@ def _train_gpt(base: checkpoints.GPTCheckpoint | None, config: T2SConfig, items:
     settings.save(out / "train_config.json")
     (out / "model_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     sample = items[0] if len(items) else None
-    reference = _Items(items.utterances[:1], "sovits")[0] if len(items) else None
+    reference = _Items(items.utterances[:1], "sovits", sovits.config.sampling_rate)[0] if len(items) else None
 
     def render(tokens: torch.Tensor, item: dict) -> tuple[Any, int]:
         c = sovits.config

@@ -1,0 +1,262 @@
+"""The default voice's training recipe as stages (scripts/train_default_voice.py is its command line).
+
+State lives in a work folder (WORK/features, WORK/tokens, WORK/sovits/DESIGN, WORK/gpt, exports in
+WORK/exports); progress that must survive the machine goes into a snapshot folder committed with the
+code (myna.train.snapshot). Every training stage resumes from WORK's training state, else from the
+snapshot (weights only: a fresh optimizer with WARMUP_STEPS of learning-rate warm-up), else from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from myna.engine.loading import load_sovits
+from myna.engine.precision import native_bf16
+from myna.models.sovits import SoVITSConfig
+from myna.train import loop
+from myna.train.dataset import MANIFEST_NAME, FeatureCache
+from myna.train.export import export_gpt, export_sovits
+from myna.train.features import FeatureModels, extract_features
+from myna.train.presets import get_preset
+from myna.train.snapshot import Snapshot, seed_training_state
+
+PRESET = get_preset("small")
+# bf16 autocast where the CPU runs it natively; emulated bf16 is 7x slower than fp32
+PRECISION = "bf16" if native_bf16("cpu") else "fp32"
+DISCRIMINATOR_START = 10**9  # mel + KL only until the decoder is intelligible (the adversarial terms buy naturalness)
+EXPORT_EVERY = 500
+WARMUP_STEPS = 200
+REFERENCE_SPEAKER = "festival-slt-hts"
+RECORD = {"myna": PRESET.encoder_record()}
+SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
+                          discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS)
+GPT_SETTINGS = replace(PRESET.gpt_train, epochs=10_000, save_every_steps=250, seed=1234, warmup_steps=WARMUP_STEPS,
+                       precision=PRECISION)
+_16K = dict(sampling_rate=16000, filter_length=1024, hop_length=320, win_length=1024)
+# Decoder designs compared on the same tokens (the preset's is the shipped one).
+DESIGNS: dict[str, SoVITSConfig] = {
+    "hifigan32": replace(PRESET.sovits, decoder="hifigan", sampling_rate=32000, filter_length=2048, hop_length=640,
+                         win_length=2048, upsample_rates=(10, 8, 4, 2), upsample_kernel_sizes=(20, 16, 8, 4),
+                         segment_size=10240),
+    "hifigan16": replace(PRESET.sovits, decoder="hifigan", **_16K, upsample_rates=(10, 8, 4),
+                         upsample_kernel_sizes=(20, 16, 8), segment_size=5120),
+    "istft16": replace(PRESET.sovits, decoder="istft", **_16K, segment_size=10240),
+}
+DEFAULT_DESIGN = next(name for name, config in DESIGNS.items() if config == PRESET.sovits)
+
+
+class Recipe:
+    """One corpus, one work folder, one committed snapshot folder."""
+
+    def __init__(self, corpus: Path | None, work: Path, snapshot_dir: Path, design: str | None = None) -> None:
+        self.corpus, self.work, self.snapshot_dir = corpus, work, snapshot_dir
+        self.design = design or DEFAULT_DESIGN
+        self.config = DESIGNS[self.design]
+        self.tokenizer_file = work / "tokens" / "tokenizer_s2.safetensors"
+
+    # ------------------------------------------------------------------ data
+    def feature_models(self, sovits: Path | None = None) -> FeatureModels:
+        """The preset's content and speaker encoders (and a SoVITS for semantic tokens)."""
+        return FeatureModels(None, sovits, device="cpu", content=PRESET.content, speaker=PRESET.speaker,
+                             version=PRESET.sovits.version)
+
+    def features(self) -> None:
+        """Feature caches of the training and the held-out speakers (computed once, then reused)."""
+        for name, listing in (("heldout_features", "heldout_speakers.list"), ("features", "corpus.list")):
+            if not (self.work / name / MANIFEST_NAME).is_file():
+                extract_features(self.corpus / listing, self.work / name, self.feature_models(), progress=True)
+
+    def tokenizer(self) -> Path:
+        """TOKENIZER: the committed snapshot's, else a phone classifier fitted on a fresh alignment."""
+        if self.tokenizer_file.is_file():
+            return self.tokenizer_file
+        from myna.models.sovits import SoVITS
+
+        self.features()
+        snapshot = Snapshot.open(self.snapshot_dir)
+        model = SoVITS(PRESET.sovits)
+        if "sovits" in snapshot.stages:
+            keep = ("ssl_proj.", "quantizer.")
+            model.load_state_dict({k: v for k, v in snapshot.weights("sovits").items() if k.startswith(keep)},
+                                  strict=False)
+        else:
+            from myna.train.phonetic import fit_phone_tokenizer
+
+            cache = FeatureCache.open(self.work / "features")
+            _, aligned = fit_phone_tokenizer(model, [u.ssl()[0].t() for u in cache.items],
+                                             [u.phone_ids().tolist() for u in cache.items], progress=sys.stderr)
+            self.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"names": [u.name for u in cache.items], "labels": [torch.from_numpy(a) for a in aligned]},
+                       self.tokenizer_file.parent / "alignment.pt")
+        self.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
+        export_sovits(model.eval(), self.tokenizer_file.with_suffix(".pth"), "default voice: phone tokenizer", RECORD)
+        return self.tokenizer_file
+
+    def token_cache(self) -> FeatureCache:
+        """The training feature cache with every clip's phone tokens."""
+        extract_features(self.corpus / "corpus.list", self.work / "features", self.feature_models(self.tokenizer()),
+                         progress=True)
+        return FeatureCache.open(self.work / "features")
+
+    # ------------------------------------------------------------------ training
+    def train_sovits(self, max_steps: int, minutes: float | None = None) -> int:
+        """SoVITS of this design up to `max_steps` (or `minutes` of wall time), exporting every EXPORT_EVERY steps."""
+        from myna.train.pipeline import sovits_items
+        from myna.train.sovits_trainer import SoVITSTrainer
+
+        cache = self.token_cache()
+        settings = replace(SOVITS_SETTINGS, max_steps=max_steps, n_mel_channels=80 if self.config.sampling_rate <= 16000
+                           else SOVITS_SETTINGS.n_mel_channels)
+        out = self.work / "sovits" / self.design
+        items = sovits_items(cache, self.config.sampling_rate)
+        trainer = SoVITSTrainer(self.config, settings, sample_item=items[0])
+        tokenizer = load_sovits(self.tokenizer())
+        trainer.generator.ssl_proj.load_state_dict(tokenizer.ssl_proj.state_dict())
+        trainer.generator.quantizer.load_state_dict(tokenizer.quantizer.state_dict())
+        self._resume_from_snapshot("sovits", trainer, out, settings, lambda s: trainer.generator.load_state_dict(s))
+
+        def on_step(step: int) -> None:
+            if step % EXPORT_EVERY == 0:
+                self.export_sovits(trainer.generator, step)
+
+        steps = self._run(trainer, items, settings, out, "SoVITS", on_step, minutes, "sovits")
+        self.export_sovits(trainer.generator, steps)
+        return steps
+
+    def export_sovits(self, generator, step: int) -> Path:
+        """An inference file of `generator` at `step` in WORK/exports."""
+        generator.eval()
+        path = self.work / "exports" / f"sovits_{self.design}_{step:06d}.pth"
+        export_sovits(generator, path, f"default voice: small preset ({self.design}), SoVITS step {step}", RECORD)
+        generator.train()
+        return path.with_suffix(".safetensors")
+
+    def train_gpt(self, max_steps: int, minutes: float | None = None) -> int:
+        """The GPT on the phone tokens, up to `max_steps` (or `minutes` of wall time)."""
+        from myna.train.gpt_trainer import GPTTrainer
+        from myna.train.pipeline import gpt_items
+
+        cache = self.token_cache()
+        settings = replace(GPT_SETTINGS, max_steps=max_steps)
+        out = self.work / "gpt"
+        items = gpt_items(cache, PRESET.gpt.max_sec)
+        trainer = GPTTrainer(PRESET.gpt, settings, sample_item=items[0])
+        self._resume_from_snapshot("gpt", trainer, out, settings, lambda s: trainer.model.load_state_dict(s))
+        steps = self._run(trainer, items, settings, out, "GPT", None, minutes, "gpt")
+        self.export_gpt(trainer.model, steps)
+        return steps
+
+    def export_gpt(self, model, step: int) -> Path:
+        """An inference file of the GPT at `step` in WORK/exports."""
+        path = self.work / "exports" / f"gpt_{step:06d}.ckpt"
+        export_gpt(model.eval(), path, f"default voice: small preset GPT, step {step}", RECORD, GPT_SETTINGS.to_dict())
+        model.train()
+        return path.with_suffix(".safetensors")
+
+    def _resume_from_snapshot(self, stage: str, trainer, out: Path, settings, load: Callable) -> None:
+        """No local state: start from the committed snapshot's weights (when they fit this model)."""
+        if loop.checkpoint_paths(out):
+            return
+        snapshot = Snapshot.open(self.snapshot_dir)
+        config = self.config.to_dict() if stage == "sovits" else PRESET.gpt.to_dict()
+        if stage not in snapshot.stages or snapshot.stages[stage]["config"] != json.loads(json.dumps(config)):
+            return
+        load(snapshot.weights(stage))
+        seed_training_state(trainer, out, snapshot.step(stage), settings)
+        print(f"{stage}: resuming from the committed snapshot at step {snapshot.step(stage)}", file=sys.stderr)
+
+    def _run(self, trainer, items, settings, out: Path, label: str, on_step, minutes: float | None, key: str) -> int:
+        """loop.run for at most `minutes`; adds the run's CPU seconds to WORK/progress.json."""
+        deadline = time.monotonic() + minutes * 60 if minutes else None
+        out.mkdir(parents=True, exist_ok=True)
+        settings.save(out / "train_config.json")
+        started = time.process_time()
+        try:
+            steps = loop.run(trainer, items, settings, out, label, progress=sys.stderr, on_step=on_step,
+                             stop=(lambda _: time.monotonic() > deadline) if deadline else None)
+        finally:
+            progress = self.progress()
+            name = f"{key}_{self.design}" if key == "sovits" else key
+            progress[f"{name}_cpu_seconds"] = progress.get(f"{name}_cpu_seconds", 0.0) + time.process_time() - started
+            (self.work / "progress.json").write_text(json.dumps(progress, indent=1) + "\n")
+        return steps
+
+    def progress(self) -> dict:
+        """WORK/progress.json: CPU seconds per stage so far."""
+        path = self.work / "progress.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    # ------------------------------------------------------------------ files
+    def latest(self, stage: str) -> tuple[Path, int]:
+        """The newest export of `stage` ("sovits" of this design, or "gpt") and its step."""
+        prefix = f"sovits_{self.design}_" if stage == "sovits" else "gpt_"
+        files = sorted((self.work / "exports").glob(f"{prefix}*.safetensors"))
+        if not files:
+            raise SystemExit(f"no {stage} export in {self.work / 'exports'}: train the {stage} stage first")
+        return files[-1], int(files[-1].stem.rsplit("_", 1)[1])
+
+    def training_weights(self, stage: str) -> tuple[dict[str, torch.Tensor], int]:
+        """The newest local training state's weights of `stage` and its step."""
+        out = self.work / "sovits" / self.design if stage == "sovits" else self.work / "gpt"
+        states = loop.checkpoint_paths(out)
+        if not states:
+            raise SystemExit(f"no {stage} training state in {out}")
+        saved = torch.load(states[-1], map_location="cpu", weights_only=True)
+        return saved["stage"]["generator" if stage == "sovits" else "model"], int(saved["step"])
+
+    def snapshot(self) -> Snapshot:
+        """The committed snapshot folder."""
+        return Snapshot.open(self.snapshot_dir)
+
+    def write_snapshot(self, curve: list[dict] | None = None) -> Path:
+        """Both stages' newest training weights and the WER curve into the snapshot folder."""
+        snapshot = Snapshot.open(self.snapshot_dir)
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        for stage, config in (("sovits", self.config.to_dict()), ("gpt", PRESET.gpt.to_dict())):
+            weights, step = self.training_weights(stage)
+            snapshot.put(stage, step, weights, config)
+        snapshot.curve = curve if curve is not None else self.curve()
+        snapshot.notes = {"design": self.design, "cpu_seconds": self.progress()}
+        return snapshot.save()
+
+    def curve(self) -> list[dict]:
+        """WORK/curve.json: the measured WER points so far."""
+        path = self.work / "curve.json"
+        return json.loads(path.read_text()) if path.is_file() else []
+
+    def add_point(self, point: dict) -> None:
+        """Append a measured point to WORK/curve.json."""
+        points = self.curve() + [point]
+        (self.work / "curve.json").write_text(json.dumps(points, indent=1) + "\n")
+
+    def reference_clip(self) -> tuple[Path, str]:
+        """The REFERENCE_SPEAKER clip closest to 6 s among its 4-8 s clips."""
+        import soundfile
+
+        from myna.train.listfile import read_list
+
+        clips = [(abs(soundfile.info(e.audio).duration - 6.0), e.audio, e.text)
+                 for e in read_list(self.corpus / "corpus.list")[0] if e.speaker == REFERENCE_SPEAKER
+                 and 4.0 <= soundfile.info(e.audio).duration <= 8.0]
+        if not clips:
+            raise SystemExit(f"no 4-8 s clip of {REFERENCE_SPEAKER} in {self.corpus}")
+        _, audio, text = min(clips)
+        return Path(audio), text
+
+    def bundle(self, out: Path, notice: str | None = None) -> Path:
+        """The default-voice folder from the newest exports of both stages."""
+        from myna.engine.default_voice import write_bundle
+
+        ref, text = self.reference_clip()
+        record = {"gpt": str(self.latest("gpt")[0]), "sovits": str(self.latest("sovits")[0]), "ref": str(ref),
+                  "ref_text": text, "ref_lang": "en", "hubert": None, "bert": None, "sv": None}
+        voice = self.work / "voice.json"
+        voice.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        return write_bundle(voice, out, "en", notice)
