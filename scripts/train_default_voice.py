@@ -8,6 +8,7 @@
     python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40]
     python scripts/train_default_voice.py snapshot --corpus DIR --work DIR [--snapshot-dir DIR]
     python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT]
+    python scripts/train_default_voice.py cycle    --corpus DIR --work DIR [--minutes 30] [--rounds N]
 
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
 --seed 0 OUT`; deterministic, never committed). The stages (myna.train.default_recipe):
@@ -30,6 +31,8 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
   the committed snapshot folder (myna.train.snapshot). Training resumes from WORK's state, else
   from that snapshot (a fresh optimizer with a short warm-up), else from scratch.
 - bundle: the default-voice folder from the newest exports and a reference clip.
+- cycle: one thread's worth of everything, for a machine left to train: rounds of `--minutes` CPU
+  minutes of sovits, resynth, the same of gpt, evaluate (10 sentences), until `--rounds` are done.
 
 resynth and evaluate append their figures to WORK/curve.json (with the steps and CPU time so far).
 """
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=("features", "tokens", "sovits", "gpt", "resynth", "evaluate", "snapshot",
-                                          "bundle"))
+                                          "bundle", "cycle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
     parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints, exports)")
     parser.add_argument("--snapshot-dir", type=Path, default=REPO / "src/myna/assets/default/snapshot",
@@ -131,11 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--design", choices=tuple(DESIGNS), help="sovits, resynth, snapshot: the decoder design")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-steps", type=int, default=1_000_000, help="sovits, gpt: stop at this step")
-    parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much wall time")
+    parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much CPU time in this run")
     parser.add_argument("--clips", type=int, default=30, help="resynth: held-out clips to transcribe")
     parser.add_argument("--sentences", type=int, default=40, help="evaluate: held-out sentences")
     parser.add_argument("--out", type=Path, default=REPO / "src/myna/assets/default", help="bundle: the folder")
     parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
+    parser.add_argument("--rounds", type=int, default=1000, help="cycle: rounds of sovits, resynth, gpt, evaluate")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     recipe = Recipe(args.corpus, args.work, args.snapshot_dir, args.design)
@@ -153,8 +157,14 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "snapshot":
         print(json.dumps({"manifest": str(recipe.write_snapshot()),
                           "megabytes": round(recipe.snapshot().size_bytes() / 1e6, 1)}))
-    else:
+    elif args.stage == "bundle":
         print(recipe.bundle(args.out, args.notice))
+    else:
+        for _ in range(args.rounds):
+            recipe.train_sovits(args.max_steps, args.minutes or 30)
+            resynthesis_wer(recipe, args.clips)
+            recipe.train_gpt(args.max_steps, args.minutes or 30)
+            evaluate(recipe, min(args.sentences, 10))
 
 
 if __name__ == "__main__":

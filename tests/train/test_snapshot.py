@@ -34,11 +34,14 @@ def gpt_items() -> list[dict]:
              "semantic": (torch.arange(8 + 2 * i) * 7 + i) % 1024} for i in range(4)]
 
 
-def test_snapshot_round_trips_weights_in_fp16(tmp_path):
+def test_snapshot_round_trips_weights_in_int8_and_fp16(tmp_path):
+    torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
+    big, tokenizer = torch.randn(64, 96), torch.randn(64, 96)
     snapshot = Snapshot.open(tmp_path)
     assert snapshot.stages == {} and snapshot.step("gpt") == 0
-    snapshot.put("gpt", 120, {**model.state_dict(), "count": torch.tensor([3])}, {"model": {"width": 4}})
+    snapshot.put("gpt", 120, {**model.state_dict(), "count": torch.tensor([3]), "big": big, "tok.w": tokenizer},
+                 {"model": {"width": 4}}, exact=("tok.",))
     snapshot.curve = [{"gpt_step": 120, "wer": 0.5}]
     snapshot.save()
     again = Snapshot.open(tmp_path)
@@ -46,7 +49,10 @@ def test_snapshot_round_trips_weights_in_fp16(tmp_path):
     weights = again.weights("gpt")
     assert weights["weight"].dtype == torch.float32 and weights["count"].dtype == torch.int64
     torch.testing.assert_close(weights["weight"], model.weight.detach().half().float(), atol=0, rtol=0)
-    assert again.size_bytes() < 2000
+    torch.testing.assert_close(weights["tok.w"], tokenizer.half().float(), atol=0, rtol=0)  # exact: fp16
+    error = (weights["big"] - big).abs().max(1).values / big.abs().max(1).values
+    assert float(error.max()) <= 0.5 / 127 + 1e-3  # int8: half a step of each row's range
+    assert again.size_bytes() < 64 * 96 * (1 + 2) + 4000  # int8 codes for "big", fp16 for the tokenizer
     with pytest.raises(InputError, match="no sovits"):
         again.weights("sovits")
     with pytest.raises(InputError, match="unknown snapshot stage"):

@@ -34,6 +34,7 @@ DISCRIMINATOR_START = 10**9  # mel + KL only until the decoder is intelligible (
 EXPORT_EVERY = 500
 WARMUP_STEPS = 200
 REFERENCE_SPEAKER = "festival-slt-hts"
+TOKENIZER_KEYS = ("ssl_proj.", "quantizer.")  # the phone tokenizer: kept exact in snapshots
 RECORD = {"myna": PRESET.encoder_record()}
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS)
@@ -83,8 +84,7 @@ class Recipe:
         snapshot = Snapshot.open(self.snapshot_dir)
         model = SoVITS(PRESET.sovits)
         if "sovits" in snapshot.stages:
-            keep = ("ssl_proj.", "quantizer.")
-            model.load_state_dict({k: v for k, v in snapshot.weights("sovits").items() if k.startswith(keep)},
+            model.load_state_dict({k: v for k, v in snapshot.weights("sovits").items() if k.startswith(TOKENIZER_KEYS)},
                                   strict=False)
         else:
             from myna.train.phonetic import fit_phone_tokenizer
@@ -107,7 +107,7 @@ class Recipe:
 
     # ------------------------------------------------------------------ training
     def train_sovits(self, max_steps: int, minutes: float | None = None) -> int:
-        """SoVITS of this design up to `max_steps` (or `minutes` of wall time), exporting every EXPORT_EVERY steps."""
+        """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps."""
         from myna.train.pipeline import sovits_items
         from myna.train.sovits_trainer import SoVITSTrainer
 
@@ -139,7 +139,7 @@ class Recipe:
         return path.with_suffix(".safetensors")
 
     def train_gpt(self, max_steps: int, minutes: float | None = None) -> int:
-        """The GPT on the phone tokens, up to `max_steps` (or `minutes` of wall time)."""
+        """The GPT on the phone tokens, up to `max_steps` (or `minutes` of CPU time)."""
         from myna.train.gpt_trainer import GPTTrainer
         from myna.train.pipeline import gpt_items
 
@@ -173,14 +173,15 @@ class Recipe:
         print(f"{stage}: resuming from the committed snapshot at step {snapshot.step(stage)}", file=sys.stderr)
 
     def _run(self, trainer, items, settings, out: Path, label: str, on_step, minutes: float | None, key: str) -> int:
-        """loop.run for at most `minutes`; adds the run's CPU seconds to WORK/progress.json."""
-        deadline = time.monotonic() + minutes * 60 if minutes else None
+        """loop.run for at most `minutes` of this process's CPU time (fair on a shared machine); adds the run's
+        CPU seconds to WORK/progress.json."""
+        deadline = time.process_time() + minutes * 60 if minutes else None
         out.mkdir(parents=True, exist_ok=True)
         settings.save(out / "train_config.json")
         started = time.process_time()
         try:
             steps = loop.run(trainer, items, settings, out, label, progress=sys.stderr, on_step=on_step,
-                             stop=(lambda _: time.monotonic() > deadline) if deadline else None)
+                             stop=(lambda _: time.process_time() > deadline) if deadline else None)
         finally:
             progress = self.progress()
             name = f"{key}_{self.design}" if key == "sovits" else key
@@ -221,7 +222,7 @@ class Recipe:
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         for stage, config in (("sovits", self.config.to_dict()), ("gpt", PRESET.gpt.to_dict())):
             weights, step = self.training_weights(stage)
-            snapshot.put(stage, step, weights, config)
+            snapshot.put(stage, step, weights, config, exact=TOKENIZER_KEYS)
         snapshot.curve = curve if curve is not None else self.curve()
         snapshot.notes = {"design": self.design, "cpu_seconds": self.progress()}
         return snapshot.save()

@@ -1,7 +1,10 @@
 """Weights-only training snapshots: small enough to keep in the repository, enough to resume from.
 
 A snapshot folder holds, per stage ("sovits", "gpt"), the weights a training run needs (the SoVITS
-generator with its posterior encoder, the GPT) in fp16 safetensors, plus `snapshot.json`::
+generator with its posterior encoder, the GPT) in safetensors: matrices and kernels in int8 with one
+fp16 scale per output channel (about 0.2% of a weight's range as rounding, which a resumed run trains
+away at once), everything else and the `exact` prefixes (the tokenizer, whose argmax must not move)
+in fp16; plus `snapshot.json`::
 
     {"format": 1,
      "stages": {"sovits": {"file": "sovits.safetensors", "step": 4000, "config": {...}},
@@ -30,6 +33,16 @@ from myna.train.dataset import atomic_write_bytes
 FORMAT = 1
 MANIFEST = "snapshot.json"
 STAGES = ("sovits", "gpt")
+_SCALE = ":scale"
+_INT8_MIN_SIZE = 4096  # smaller tensors (norms, biases, tiny kernels) stay fp16
+
+
+def _int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per output channel (dim 0): (codes, fp16 scales shaped to broadcast)."""
+    flat = weight.float().reshape(weight.shape[0], -1)
+    scale = (flat.abs().amax(1) / 127.0).clamp(min=1e-12).half().float()
+    codes = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return codes.reshape(weight.shape).contiguous(), scale.half().reshape(-1, *([1] * (weight.dim() - 1))).contiguous()
 
 
 @dataclass
@@ -61,23 +74,40 @@ class Snapshot:
         return int(self.stages.get(stage, {}).get("step", 0))
 
     def weights(self, stage: str) -> dict[str, torch.Tensor]:
-        """`stage`'s weights as fp32 tensors (integer buffers keep their type)."""
+        """`stage`'s weights as fp32 tensors (int8 ones scaled back; integer buffers keep their type)."""
         from safetensors.torch import load_file
 
         if stage not in self.stages:
             raise InputError(f"{self.root}: the snapshot has no {stage} weights")
-        state = load_file(str(self.root / self.stages[stage]["file"]))
-        return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        stored = load_file(str(self.root / self.stages[stage]["file"]))
+        state = {}
+        for key, value in stored.items():
+            if key.endswith(_SCALE):
+                continue
+            if key + _SCALE in stored:
+                state[key] = value.float() * stored[key + _SCALE].float()
+            else:
+                state[key] = value.float() if value.is_floating_point() else value
+        return state
 
-    def put(self, stage: str, step: int, state: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
-        """Store `stage`'s weights (fp16) at `step` with its model config; call `save` to write the manifest."""
+    def put(self, stage: str, step: int, state: dict[str, torch.Tensor], config: dict[str, Any],
+            exact: tuple[str, ...] = ()) -> None:
+        """Store `stage`'s weights at `step` with its model config (see the module doc for the precision);
+        call `save` to write the manifest."""
         from safetensors.torch import save
 
         if stage not in STAGES:
             raise InputError(f"unknown snapshot stage {stage!r}; expected one of {', '.join(STAGES)}")
+        stored: dict[str, torch.Tensor] = {}
+        for key, value in state.items():
+            value = value.detach().cpu()
+            if value.is_floating_point() and value.dim() >= 2 and value.numel() >= _INT8_MIN_SIZE \
+                    and not key.startswith(exact):
+                stored[key], stored[key + _SCALE] = _int8(value)
+            else:
+                stored[key] = (value.half() if value.is_floating_point() else value).contiguous()
         name = f"{stage}.safetensors"
-        half = {k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous().cpu() for k, v in state.items()}
-        atomic_write_bytes(self.root / name, save(half, metadata={"stage": stage, "step": str(step)}))
+        atomic_write_bytes(self.root / name, save(stored, metadata={"stage": stage, "step": str(step)}))
         self.stages[stage] = {"file": name, "step": int(step), "config": config}
 
     def save(self) -> Path:
