@@ -48,9 +48,10 @@ from pathlib import Path
 
 import torch
 
-from myna.train.default_recipe import DESIGNS, Recipe
+from myna.train.default_recipe import DESIGNS, SUB_CODES, Recipe
 
 REPO = Path(__file__).resolve().parents[1]
+TOKENS = f"phone x {SUB_CODES}" if SUB_CODES > 1 else "phone"
 
 
 def _voice_quality():
@@ -64,7 +65,7 @@ def _voice_quality():
 
 def _point(recipe: Recipe, **figures) -> dict:
     """A curve point: the steps of both stages' newest exports, CPU hours so far, and `figures`."""
-    point = {"design": recipe.design}
+    point = {"design": recipe.design, "tokens": TOKENS}
     for stage in ("sovits", "gpt"):
         try:
             point[f"{stage}_step"] = recipe.latest(stage)[1]

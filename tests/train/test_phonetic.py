@@ -98,3 +98,40 @@ def test_install_tokenizer_refuses_too_many_classes():
     model = SoVITS(get_preset("tiny").sovits)
     with pytest.raises(InputError, match="tokenizer"):
         phonetic.install_tokenizer(model, torch.randn(400, 768), torch.zeros(400))
+
+
+def test_product_codes_pick_the_class_then_its_nearest_centroid():
+    torch.manual_seed(1)
+    model = SoVITS(get_preset("tiny").sovits).eval()
+    classes, per_class, extra = 5, 3, 8
+    weight, bias = torch.randn(classes, 768) * 0.1, torch.randn(classes)
+    sub_proj, offset = torch.randn(extra, 768) * 0.05, torch.randn(extra)
+    centroids = torch.randn(classes, per_class, extra)
+    phonetic.install_tokenizer(model, weight, bias, sub=(sub_proj, offset, centroids), weight_scale=30.0)
+    x = torch.randn(2, 384, 40)
+    codes = model.extract_latent(x)[:, 0]
+    pairs = x.unfold(2, 2, 2).permute(0, 2, 3, 1).reshape(2, -1, 768).double()
+    cls = (pairs @ weight.double().t() + bias.double()).argmax(-1)
+    projected = pairs @ sub_proj.double().t() + offset.double()
+    nearest = ((projected[..., None, :] - centroids.double()[cls]) ** 2).sum(-1).argmin(-1)
+    assert torch.equal(codes, cls * per_class + nearest)
+
+
+@pytest.mark.parametrize("per_class", [1, 4])
+def test_fitted_tokenizer_reads_the_phones_of_synthetic_clips(per_class):
+    gen = torch.Generator().manual_seed(3)
+    words = [("K", "AE1", "T"), ("S", "IY1"), ("D", "AO1", "G")]
+    means = {name: torch.randn(384, generator=gen) * 2 for name in phonetic.PHONE_CLASSES}
+    clips, ids = [], []
+    for n in range(45):
+        word = words[n % len(words)]
+        lengths = (2 * torch.randint(2, 5, (len(word),), generator=gen)).tolist()  # whole 25 Hz tokens
+        truth = ["SIL"] * 4 + [p for p, k in zip(word, lengths, strict=True) for _ in range(k)] + ["SIL"] * 4
+        clips.append(torch.stack([means[p] + 0.5 * torch.randn(384, generator=gen) for p in truth]))
+        ids.append(_ids(*word))
+    model = SoVITS(get_preset("tiny").sovits).eval()
+    match, aligned = phonetic.fit_phone_tokenizer(model, clips, ids, iterations=2, per_class=per_class)
+    assert match > 0.9 and len(aligned) == len(clips)
+    codes = model.extract_latent(clips[0].t().unsqueeze(0))[0, 0]
+    assert {phonetic.PHONE_CLASSES[int(c) // per_class] for c in codes} >= {"K", "AE1", "T"}
+    assert int(codes.max()) < len(phonetic.PHONE_CLASSES) * per_class

@@ -35,6 +35,10 @@ EXPORT_EVERY = 500
 WARMUP_STEPS = 200
 REFERENCE_SPEAKER = "festival-slt-hts"
 TOKENIZER_KEYS = ("ssl_proj.", "quantizer.")  # the phone tokenizer: kept exact in snapshots
+# Product codes: phone x 16 acoustic sub-codes (880 of the 1024 codes). A probe decoder heard 30% of
+# held-out words through them after 300 steps, against 12% through the 55 phone classes alone and
+# 42% through 1024 k-means codes; the phone part keeps the GPT's task mostly durations.
+SUB_CODES = 16
 RECORD = {"myna": PRESET.encoder_record()}
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS)
@@ -90,11 +94,17 @@ class Recipe:
             from myna.train.phonetic import fit_phone_tokenizer
 
             cache = FeatureCache.open(self.work / "features")
+            saved = self.tokenizer_file.parent / "alignment.pt"
+            aligned = None
+            if saved.is_file():  # the alignment of an earlier run on these clips (it takes a while)
+                record = torch.load(saved)
+                if record["names"] == [u.name for u in cache.items]:
+                    aligned = [labels.numpy() for labels in record["labels"]]
             _, aligned = fit_phone_tokenizer(model, [u.ssl()[0].t() for u in cache.items],
-                                             [u.phone_ids().tolist() for u in cache.items], progress=sys.stderr)
+                                             [u.phone_ids().tolist() for u in cache.items], progress=sys.stderr,
+                                             per_class=SUB_CODES, aligned=aligned)
             self.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"names": [u.name for u in cache.items], "labels": [torch.from_numpy(a) for a in aligned]},
-                       self.tokenizer_file.parent / "alignment.pt")
+            torch.save({"names": [u.name for u in cache.items], "labels": [torch.from_numpy(a) for a in aligned]}, saved)
         self.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
         export_sovits(model.eval(), self.tokenizer_file.with_suffix(".pth"), "default voice: phone tokenizer", RECORD)
         return self.tokenizer_file

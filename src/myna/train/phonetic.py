@@ -25,6 +25,7 @@ and one silence class for pauses and punctuation (`PHONE_CLASSES`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -226,36 +227,52 @@ def fold_normalisation(linear: torch.nn.Linear, bank: FrameBank, span: int) -> t
 
 
 @torch.no_grad()
-def install_tokenizer(model, weight: torch.Tensor, bias: torch.Tensor, norm: float = 8.0) -> None:
+def install_tokenizer(model, weight: torch.Tensor, bias: torch.Tensor, norm: float = 8.0,
+                      sub: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None, weight_scale: float = 1.0) -> None:
     """Make `model.extract_latent` return argmax(weight @ x + bias) per token (see the module doc).
 
     weight (K, span * ssl_dim) acts on the `span` consecutive frames one token covers (span 2 for
-    25 Hz tokens, frame 2t first); K <= ssl_dim - 1. Codebook entries past K are placed so that they
-    never win. `norm`: the largest entry's length, a scale that leaves the argmax unchanged."""
+    25 Hz tokens, frame 2t first). Codebook entries that no class uses are placed so that they never
+    win. `norm`: the largest phone entry's length, a scale that leaves the argmax unchanged.
+
+    `sub` = (projection (D', span * ssl_dim), offset (D',), centroids (K, S, D')) makes product codes:
+    token k * S + j is class k's argmax and then, within class k, the centroid j nearest to
+    projection @ x + offset. The class block is multiplied by `weight_scale` (its squared distances by
+    its square), which must dwarf the centroid distances for the class to be decided first; a class's
+    centroids all share its class block, so rounding there never reorders them. K + D' <= ssl_dim - 1."""
     c = model.config
     span = 2 if c.semantic_frame_rate == "25hz" else 1
     classes, dim = weight.shape[0], c.ssl_dim
+    extra = 0 if sub is None else sub[0].shape[0]
+    per_class = 1 if sub is None else sub[2].shape[1]
     book = model.quantizer.vq.layers[0]._codebook
-    if weight.shape[1] != span * dim or classes > dim - 1 or classes > book.embed.shape[0]:
-        raise InputError(f"a {c.semantic_frame_rate} tokenizer takes a (K <= {dim - 1}, {span * dim}) weight, "
-                         f"got {tuple(weight.shape)}")
+    if weight.shape[1] != span * dim or classes + extra > dim - 1 or classes * per_class > book.embed.shape[0]:
+        raise InputError(f"a {c.semantic_frame_rate} tokenizer takes a (K <= {dim - 1 - extra}, {span * dim}) weight "
+                         f"and at most {book.embed.shape[0]} codes, got {tuple(weight.shape)} x {per_class}")
     q, r = torch.linalg.qr(weight.double().t())  # weight^T = Q R, so logits = R^T (Q^T x) + b
     rows = r.t()  # (K, K): class k's weight in the Q basis
     scale = norm / float(torch.sqrt((rows.pow(2).sum(1) / 4 + bias.double().abs()).max() * 4 + 1e-12))
-    rows, bias = rows * scale, bias.double() * scale
+    rows, bias = rows * scale * weight_scale, bias.double() * scale * weight_scale**2
     need = rows.pow(2).sum(1) / 4 + bias
-    anchor = float(torch.sqrt(need.clamp(min=0).max() + (norm / 4) ** 2))  # the constant channel a
+    anchor = float(torch.sqrt(need.clamp(min=0).max() + (norm * weight_scale / 4) ** 2))  # the constant channel a
     beta = anchor - torch.sqrt(anchor**2 - need)
     proj = torch.zeros(dim, span * dim, dtype=torch.float64)
-    proj[:classes] = q.t()
+    proj[:classes] = q.t() * weight_scale
     proj_bias = torch.zeros(dim, dtype=torch.float64)
     proj_bias[-1] = anchor
+    embed = torch.zeros_like(book.embed, dtype=torch.float64)
+    embed[:, -1] = -4 * anchor  # unused entries: far from every x' (whose last channel is +a)
+    for k in range(classes):
+        codes = slice(k * per_class, (k + 1) * per_class)
+        embed[codes, :classes] = rows[k] / 2
+        embed[codes, -1] = beta[k]
+    if sub is not None:
+        sub_proj, sub_offset, centroids = (t.double() for t in sub)
+        proj[classes : classes + extra] = sub_proj
+        proj_bias[classes : classes + extra] = sub_offset
+        embed[: classes * per_class, classes : classes + extra] = centroids.reshape(classes * per_class, extra)
     model.ssl_proj.weight.copy_(proj.view(dim, span, dim).transpose(1, 2).float())
     model.ssl_proj.bias.copy_(proj_bias.float())
-    embed = torch.zeros_like(book.embed, dtype=torch.float64)
-    embed[:classes, :classes] = rows / 2
-    embed[:classes, -1] = beta
-    embed[classes:, -1] = -4 * anchor  # far from every x' (whose last channel is +a)
     book.embed.copy_(embed.float())
     book.embed_avg.copy_(embed.float())
     book.cluster_size.fill_(1.0)
@@ -268,34 +285,93 @@ def token_starts(bank: FrameBank, span: int) -> torch.Tensor:
                       for a, b in zip(bank.starts, bank.ends, strict=True)])
 
 
-def fit_phone_tokenizer(model, clips: Sequence[torch.Tensor], phone_ids: Sequence[Sequence[int]],
-                        progress=None, iterations: int = 4) -> tuple[float, list[np.ndarray]]:
-    """Align `clips` ((T, D) content frames) to their phonemes, fit the token classifier, install it in `model`.
+def fit_phone_classifier(clips: Sequence[torch.Tensor], phone_ids: Sequence[Sequence[int]], span: int,
+                         progress=None, iterations: int = 4, aligned: list[np.ndarray] | None = None,
+                         ) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
+    """Align `clips` ((T, D) content frames) to their phonemes (unless `aligned` is given) and fit the token
+    classifier.
 
-    The classifier of a token spanning several frames learns the mean of their one-hot labels. The
-    installed weights are rounded to fp16, the precision of exported files, so training, token
-    extraction and the engine all pick the same tokens. Returns the share of tokens whose class
-    is one of their frames' aligned labels, and the alignment (one label per frame, clip by clip)."""
-    aligned = align_corpus(clips, phone_ids, iterations, context=1, hidden=256, progress=progress)
+    Returns its (weight, bias) on raw frames (`span` of them per token) and the alignment (one
+    label per frame, clip by clip). A token spanning several frames learns the mean of their labels."""
+    if aligned is None:
+        aligned = align_corpus(clips, phone_ids, iterations, context=1, hidden=256, progress=progress)
     labels = torch.from_numpy(np.concatenate(aligned))
-    span = 2 if model.config.semantic_frame_rate == "25hz" else 1
     bank = FrameBank(clips)
     index = token_starts(bank, span)
     classes = len(PHONE_CLASSES)
     target = sum(F.one_hot(labels[index + j], classes).float() for j in range(span)) / span
     linear = train_frame_classifier(bank, target, tuple(range(span)), classes, epochs=3, index=index)
     weight, bias = fold_normalisation(linear, bank, span)
-    install_tokenizer(model, weight, bias)
+    return weight, bias, aligned
+
+
+def _kmeans(points: torch.Tensor, count: int, gen: torch.Generator, rounds: int = 10) -> torch.Tensor:
+    """`count` centroids of `points` (Lloyd's iterations from random points; empty ones stay put)."""
+    centroids = points[torch.randperm(len(points), generator=gen)[:count]].clone()
+    if len(centroids) < count:  # fewer points than centroids: repeat them
+        centroids = centroids[torch.arange(count) % max(len(centroids), 1)]
+    for _ in range(rounds):
+        nearest = torch.cdist(points, centroids).argmin(1)
+        for j in range(count):
+            if bool((nearest == j).any()):
+                centroids[j] = points[nearest == j].mean(0)
+    return centroids
+
+
+def product_centroids(clips: Sequence[torch.Tensor], weight: torch.Tensor, bias: torch.Tensor, span: int,
+                      per_class: int, dims: int = 256, seed: int = 0):
+    """(projection, offset, centroids) for `install_tokenizer`'s product codes: `per_class` k-means centroids
+    of each phone's tokens in a `dims`-dimensional PCA space of the normalised frames, scaled so that its
+    squared distances are about 1 (far below the phone block's, see `install_tokenizer`'s weight_scale)."""
+    bank = FrameBank(clips)
+    index = token_starts(bank, span)
+    inputs = bank.inputs(index, tuple(range(span)))  # normalised
+    mean, std = bank.mean.repeat(span), bank.std.repeat(span)
+    phones = ((inputs.double() * std + mean) @ weight.t() + bias).argmax(1)
+    gen = torch.Generator().manual_seed(seed)
+    sample = inputs[torch.randperm(len(inputs), generator=gen)[:50_000]]
+    center = sample.mean(0)
+    _, spread, basis = torch.linalg.svd(sample - center, full_matrices=False)
+    variance = float((spread[:dims] ** 2).sum()) / len(sample)
+    basis = basis[:dims] / math.sqrt(variance)
+    projected = (inputs - center) @ basis.t()
+    centroids = torch.full((weight.shape[0], per_class, dims), 1e3)  # a class never seen keeps far-away entries
+    for k in range(weight.shape[0]):
+        own = projected[phones == k]
+        if len(own):
+            centroids[k] = _kmeans(own[torch.randperm(len(own), generator=gen)[:20_000]], per_class, gen)
+    # basis @ ((x - mean) / std - center) as one affine map of raw frames
+    return basis / std, -(basis @ (mean / std + center)), centroids
+
+
+def fit_phone_tokenizer(model, clips: Sequence[torch.Tensor], phone_ids: Sequence[Sequence[int]],
+                        progress=None, iterations: int = 4, per_class: int = 1,
+                        aligned: list[np.ndarray] | None = None) -> tuple[float, list[np.ndarray]]:
+    """Fit the phone tokenizer (`per_class` > 1: product codes, phone x acoustic sub-code) and install it in `model`.
+
+    The installed weights are rounded to fp16, the precision of exported files, so training, token
+    extraction and the engine all pick the same tokens. Returns the share of tokens whose phone is
+    one of their frames' aligned labels, and the alignment (`aligned`, when given, is used as it is)."""
+    span = 2 if model.config.semantic_frame_rate == "25hz" else 1
+    weight, bias, aligned = fit_phone_classifier(clips, phone_ids, span, progress, iterations, aligned)
+    if per_class > 1:
+        sub = product_centroids(clips, weight, bias, span, per_class)
+        install_tokenizer(model, weight, bias, sub=sub, weight_scale=10.0)
+    else:
+        install_tokenizer(model, weight, bias)
     with torch.no_grad():
         for tensor in (model.ssl_proj.weight, model.ssl_proj.bias, model.quantizer.vq.layers[0]._codebook.embed):
             tensor.copy_(tensor.half().float())
+    labels = torch.from_numpy(np.concatenate(aligned))
+    hits = total = 0
+    start = 0
     with torch.no_grad():
-        hits = total = 0
-        for clip, start in zip(clips, bank.starts, strict=True):
-            codes = model.extract_latent(clip.t().float().unsqueeze(0))[0, 0]
-            frames = labels[int(start) : int(start) + len(codes) * span].view(-1, span)
-            hits += int((frames == codes[:, None]).any(1).sum())
-            total += len(codes)
+        for clip in clips:
+            phones = model.extract_latent(clip.t().float().unsqueeze(0))[0, 0] // per_class
+            frames = labels[start : start + len(phones) * span].view(-1, span)
+            hits += int((frames == phones[:, None]).any(1).sum())
+            total += len(phones)
+            start += clip.shape[0]
     if progress is not None:
         print(f"phone tokenizer: {hits / max(total, 1):.1%} of tokens match a label of their frames",
               file=progress, flush=True)
