@@ -14,12 +14,14 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
 --seed 0 OUT`; deterministic, never committed). The stages (myna.train.default_recipe):
 
 - features: the feature caches of the training and of the held-out speakers (once).
-- tokens: the semantic tokens are phones (myna.train.phonetic): a flat-start Viterbi alignment of the
-  corpus to its phoneme strings, then a linear phone classifier on the Whisper states of the two
-  frames a 25 Hz token spans, written into SoVITS's `ssl_proj` and codebook. A probe decoder heard
-  far more held-out words through these tokens than through k-means codes of the same states
-  (the model card has the table). With a committed snapshot, its tokenizer is used, so the tokens
-  never change between runs.
+- tokens: the semantic tokens are product codes, phone x acoustic sub-code (myna.train.phonetic): a
+  flat-start Viterbi alignment of the corpus to its phoneme strings, a linear phone classifier on
+  the Whisper states of the two frames a 25 Hz token spans, and SUB_CODES k-means centroids within
+  each phone, written into SoVITS's `ssl_proj` and codebook. In a probe decoder (tokens + phonemes
+  -> mel, Griffin-Lim, Whisper tiny.en on unseen speakers, 300 steps) they kept more words than the
+  55 phone classes alone (WER 0.89 vs 1.16) and fewer than 1024 k-means codes (0.74); the phone
+  part keeps the GPT's task mostly durations. With a committed snapshot, its tokenizer is used, so
+  the tokens never change between runs.
 - sovits: SoVITS on those tokens (frozen), mel + KL losses, 2-s windows, an inference export every
   EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's).
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
