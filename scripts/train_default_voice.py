@@ -14,14 +14,25 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
 --seed 0 OUT`; deterministic, never committed). The stages (myna.train.default_recipe):
 
 - features: the feature caches of the training and of the held-out speakers (once).
-- tokens: the semantic tokens are product codes, phone x acoustic sub-code (myna.train.phonetic): a
-  flat-start Viterbi alignment of the corpus to its phoneme strings, a linear phone classifier on
-  the Whisper states of the two frames a 25 Hz token spans, and SUB_CODES k-means centroids within
-  each phone, written into SoVITS's `ssl_proj` and codebook. In a probe decoder (tokens + phonemes
-  -> mel, Griffin-Lim, Whisper tiny.en on unseen speakers, 300 steps) they kept more words than the
-  55 phone classes alone (WER 0.89 vs 1.16) and fewer than 1024 k-means codes (0.74); the phone
-  part keeps the GPT's task mostly durations. With a committed snapshot, its tokenizer is used, so
-  the tokens never change between runs.
+- tokens: the semantic tokens' tokenizer, written into SoVITS's `ssl_proj` and codebook (frozen from
+  then on). `--tokens` picks the design (each keeps its state in WORK/TOKENS):
+  - kmeans1024 (default): 1024 k-means codes of the Whisper states of the two frames a 25 Hz token
+    spans, in their 384 leading principal axes (myna.train.kmeans_tokens);
+  - product16: phone x 16 acoustic sub-codes: a flat-start Viterbi alignment of the corpus to its
+    phoneme strings, a linear phone classifier, 16 k-means centroids within each phone
+    (myna.train.phonetic);
+  - phone: the 55 phone classes alone.
+  Chosen by a probe decoder (tokens + phonemes -> 16 kHz mel, Griffin-Lim, Whisper tiny.en on 30
+  held-out clips of unseen speakers, one CPU thread), held-out WER:
+      tokens        300 steps (2.3-2.8 CPU min)   600 steps (4.7 CPU min)
+      continuous    0.313                         -
+      kmeans1024    0.735                         0.532
+      product16     0.893                         -
+      phone         1.160                         1.092
+  Product codes were meant to keep the GPT's task mostly durations, but the decoder's words come
+  first (the issue's first bottleneck) and k-means codes keep more of them at every point measured.
+  With a committed snapshot of the same design, its tokenizer is used, so the tokens never change
+  between runs.
 - sovits: SoVITS on those tokens (frozen), mel + KL losses, 2-s windows, an inference export every
   EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's).
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
@@ -34,9 +45,11 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
   from that snapshot (a fresh optimizer with a short warm-up), else from scratch.
 - bundle: the default-voice folder from the newest exports and a reference clip.
 - cycle: one thread's worth of everything, for a machine left to train: rounds of `--minutes` CPU
-  minutes of sovits, resynth, the same of gpt, evaluate (10 sentences), until `--rounds` are done.
+  minutes of sovits, resynth, the same of gpt, evaluate (10 sentences), until `--rounds` are done;
+  `--sovits-only` skips gpt and evaluate (while the decoder is not yet intelligible, the GPT's
+  figures say nothing).
 
-resynth and evaluate append their figures to WORK/curve.json (with the steps and CPU time so far).
+resynth and evaluate append their figures to WORK/TOKENS/curve.json (with the steps and CPU time so far).
 """
 
 from __future__ import annotations
@@ -50,10 +63,9 @@ from pathlib import Path
 
 import torch
 
-from myna.train.default_recipe import DESIGNS, SUB_CODES, Recipe
+from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, TOKEN_DESIGNS, Recipe
 
 REPO = Path(__file__).resolve().parents[1]
-TOKENS = f"phone x {SUB_CODES}" if SUB_CODES > 1 else "phone"
 
 
 def _voice_quality():
@@ -67,7 +79,7 @@ def _voice_quality():
 
 def _point(recipe: Recipe, **figures) -> dict:
     """A curve point: the steps of both stages' newest exports, CPU hours so far, and `figures`."""
-    point = {"design": recipe.design, "tokens": TOKENS}
+    point = {"design": recipe.design, "tokens": recipe.tokens}
     for stage in ("sovits", "gpt"):
         try:
             point[f"{stage}_step"] = recipe.latest(stage)[1]
@@ -135,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--snapshot-dir", type=Path, default=REPO / "src/myna/assets/default/snapshot",
                         help="the committed snapshot to resume from and to write")
     parser.add_argument("--design", choices=tuple(DESIGNS), help="sovits, resynth, snapshot: the decoder design")
+    parser.add_argument("--tokens", choices=tuple(TOKEN_DESIGNS), default=DEFAULT_TOKENS,
+                        help="the semantic token design (each keeps its state in WORK/TOKENS)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-steps", type=int, default=1_000_000, help="sovits, gpt: stop at this step")
     parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much CPU time in this run")
@@ -143,9 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=REPO / "src/myna/assets/default", help="bundle: the folder")
     parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
     parser.add_argument("--rounds", type=int, default=1000, help="cycle: rounds of sovits, resynth, gpt, evaluate")
+    parser.add_argument("--sovits-only", action="store_true", help="cycle: rounds of sovits and resynth only")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    recipe = Recipe(args.corpus, args.work, args.snapshot_dir, args.design)
+    recipe = Recipe(args.corpus, args.work, args.snapshot_dir, args.design, args.tokens)
     if args.stage == "features":
         recipe.features()
     elif args.stage == "tokens":
@@ -166,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             recipe.train_sovits(args.max_steps, args.minutes or 30)
             resynthesis_wer(recipe, args.clips)
+            if args.sovits_only:
+                continue
             recipe.train_gpt(args.max_steps, args.minutes or 30)
             evaluate(recipe, min(args.sentences, 10))
 

@@ -1,8 +1,9 @@
 """The default voice's training recipe as stages (scripts/train_default_voice.py is its command line).
 
-State lives in a work folder (WORK/features, WORK/tokens, WORK/sovits/DESIGN, WORK/gpt, exports in
-WORK/exports); progress that must survive the machine goes into a snapshot folder committed with the
-code (myna.train.snapshot). Every training stage resumes from WORK's training state, else from the
+State lives in a work folder: the feature caches in WORK/features and WORK/heldout_features, and
+everything that depends on the semantic tokens in WORK/TOKENS (TOKENS/tokens, TOKENS/sovits/DESIGN,
+TOKENS/gpt, exports in TOKENS/exports, TOKENS/curve.json), one folder per token design. Progress that
+must survive the machine goes into a snapshot folder committed with the code (myna.train.snapshot). Every training stage resumes from WORK's training state, else from the
 snapshot (weights only: a fresh optimizer with WARMUP_STEPS of learning-rate warm-up), else from scratch.
 """
 
@@ -35,10 +36,13 @@ EXPORT_EVERY = 500
 WARMUP_STEPS = 200
 REFERENCE_SPEAKER = "festival-slt-hts"
 TOKENIZER_KEYS = ("ssl_proj.", "quantizer.")  # the phone tokenizer: kept exact in snapshots
-# Product codes: phone x 16 acoustic sub-codes (880 of the 1024 codes). A probe decoder heard 30% of
-# held-out words through them after 300 steps, against 12% through the 55 phone classes alone and
-# 42% through 1024 k-means codes; the phone part keeps the GPT's task mostly durations.
-SUB_CODES = 16
+# Token designs (the recipe's `--tokens`): "kmeans1024", 1024 k-means codes of the Whisper states
+# (myna.train.kmeans_tokens); "product16", phone x 16 acoustic sub-codes (880 of the 1024 codes);
+# "phone", the 55 phone classes (myna.train.phonetic). A probe decoder (tokens + phonemes -> mel,
+# Griffin-Lim, Whisper tiny.en on held-out speakers) had WER 0.735 through k-means codes after 300
+# steps (0.532 after 600), 0.893 through product codes, 1.16 through phones: words first, so k-means.
+TOKEN_DESIGNS = {"kmeans1024": 1024, "product16": 16, "phone": 1}  # codes, or sub-codes per phone
+DEFAULT_TOKENS = "kmeans1024"
 RECORD = {"myna": PRESET.encoder_record()}
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS)
@@ -60,11 +64,16 @@ DEFAULT_DESIGN = next(name for name, config in DESIGNS.items() if config == PRES
 class Recipe:
     """One corpus, one work folder, one committed snapshot folder."""
 
-    def __init__(self, corpus: Path | None, work: Path, snapshot_dir: Path, design: str | None = None) -> None:
+    def __init__(self, corpus: Path | None, work: Path, snapshot_dir: Path, design: str | None = None,
+                 tokens: str | None = None) -> None:
         self.corpus, self.work, self.snapshot_dir = corpus, work, snapshot_dir
         self.design = design or DEFAULT_DESIGN
         self.config = DESIGNS[self.design]
-        self.tokenizer_file = work / "tokens" / "tokenizer_s2.safetensors"
+        self.tokens = tokens or DEFAULT_TOKENS
+        if self.tokens not in TOKEN_DESIGNS:
+            raise SystemExit(f"unknown token design {self.tokens!r}: one of {', '.join(TOKEN_DESIGNS)}")
+        self.state = work / self.tokens  # everything that depends on the tokens
+        self.tokenizer_file = self.state / "tokens" / "tokenizer_s2.safetensors"
 
     # ------------------------------------------------------------------ data
     def feature_models(self, sovits: Path | None = None) -> FeatureModels:
@@ -79,7 +88,7 @@ class Recipe:
                 extract_features(self.corpus / listing, self.work / name, self.feature_models(), progress=True)
 
     def tokenizer(self) -> Path:
-        """TOKENIZER: the committed snapshot's, else a phone classifier fitted on a fresh alignment."""
+        """TOKENIZER: the committed snapshot's (when it has this token design), else one fitted here."""
         if self.tokenizer_file.is_file():
             return self.tokenizer_file
         from myna.models.sovits import SoVITS
@@ -87,27 +96,37 @@ class Recipe:
         self.features()
         snapshot = Snapshot.open(self.snapshot_dir)
         model = SoVITS(PRESET.sovits)
-        if "sovits" in snapshot.stages:
+        if "sovits" in snapshot.stages and snapshot.notes.get("tokens") == self.tokens:
             model.load_state_dict({k: v for k, v in snapshot.weights("sovits").items() if k.startswith(TOKENIZER_KEYS)},
                                   strict=False)
         else:
-            from myna.train.phonetic import fit_phone_tokenizer
-
             cache = FeatureCache.open(self.work / "features")
-            saved = self.tokenizer_file.parent / "alignment.pt"
-            aligned = None
-            if saved.is_file():  # the alignment of an earlier run on these clips (it takes a while)
-                record = torch.load(saved)
-                if record["names"] == [u.name for u in cache.items]:
-                    aligned = [labels.numpy() for labels in record["labels"]]
-            _, aligned = fit_phone_tokenizer(model, [u.ssl()[0].t() for u in cache.items],
-                                             [u.phone_ids().tolist() for u in cache.items], progress=sys.stderr,
-                                             per_class=SUB_CODES, aligned=aligned)
-            self.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"names": [u.name for u in cache.items], "labels": [torch.from_numpy(a) for a in aligned]}, saved)
+            clips = [u.ssl()[0].t() for u in cache.items]
+            if self.tokens.startswith("kmeans"):
+                from myna.train.kmeans_tokens import fit_kmeans_tokenizer
+
+                kept = fit_kmeans_tokenizer(model, clips, TOKEN_DESIGNS[self.tokens])
+                print(f"k-means tokenizer: the projection keeps {kept:.1%} of the variance", file=sys.stderr)
+            else:
+                self._fit_phone_tokenizer(model, cache, clips)
         self.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
-        export_sovits(model.eval(), self.tokenizer_file.with_suffix(".pth"), "default voice: phone tokenizer", RECORD)
+        export_sovits(model.eval(), self.tokenizer_file.with_suffix(".pth"), f"default voice: {self.tokens} tokenizer",
+                      RECORD)
         return self.tokenizer_file
+
+    def _fit_phone_tokenizer(self, model, cache: FeatureCache, clips: list[torch.Tensor]) -> None:
+        """Phone (or product) tokens fitted on an alignment of the corpus, saved for reuse (it takes a while)."""
+        from myna.train.phonetic import fit_phone_tokenizer
+
+        saved = self.work / "alignment.pt"
+        aligned = None
+        if saved.is_file():
+            record = torch.load(saved)
+            if record["names"] == [u.name for u in cache.items]:
+                aligned = [labels.numpy() for labels in record["labels"]]
+        _, aligned = fit_phone_tokenizer(model, clips, [u.phone_ids().tolist() for u in cache.items],
+                                         progress=sys.stderr, per_class=TOKEN_DESIGNS[self.tokens], aligned=aligned)
+        torch.save({"names": [u.name for u in cache.items], "labels": [torch.from_numpy(a) for a in aligned]}, saved)
 
     def token_cache(self) -> FeatureCache:
         """The training feature cache with every clip's phone tokens."""
@@ -124,7 +143,7 @@ class Recipe:
         cache = self.token_cache()
         settings = replace(SOVITS_SETTINGS, max_steps=max_steps, n_mel_channels=80 if self.config.sampling_rate <= 16000
                            else SOVITS_SETTINGS.n_mel_channels)
-        out = self.work / "sovits" / self.design
+        out = self.state / "sovits" / self.design
         items = sovits_items(cache, self.config.sampling_rate)
         trainer = SoVITSTrainer(self.config, settings, sample_item=items[0])
         tokenizer = load_sovits(self.tokenizer())
@@ -143,7 +162,7 @@ class Recipe:
     def export_sovits(self, generator, step: int) -> Path:
         """An inference file of `generator` at `step` in WORK/exports."""
         generator.eval()
-        path = self.work / "exports" / f"sovits_{self.design}_{step:06d}.pth"
+        path = self.state / "exports" / f"sovits_{self.design}_{step:06d}.pth"
         export_sovits(generator, path, f"default voice: small preset ({self.design}), SoVITS step {step}", RECORD)
         generator.train()
         return path.with_suffix(".safetensors")
@@ -155,7 +174,7 @@ class Recipe:
 
         cache = self.token_cache()
         settings = replace(GPT_SETTINGS, max_steps=max_steps)
-        out = self.work / "gpt"
+        out = self.state / "gpt"
         items = gpt_items(cache, PRESET.gpt.max_sec)
         trainer = GPTTrainer(PRESET.gpt, settings, sample_item=items[0])
         self._resume_from_snapshot("gpt", trainer, out, settings, lambda s: trainer.model.load_state_dict(s))
@@ -165,7 +184,7 @@ class Recipe:
 
     def export_gpt(self, model, step: int) -> Path:
         """An inference file of the GPT at `step` in WORK/exports."""
-        path = self.work / "exports" / f"gpt_{step:06d}.ckpt"
+        path = self.state / "exports" / f"gpt_{step:06d}.ckpt"
         export_gpt(model.eval(), path, f"default voice: small preset GPT, step {step}", RECORD, GPT_SETTINGS.to_dict())
         model.train()
         return path.with_suffix(".safetensors")
@@ -176,7 +195,8 @@ class Recipe:
             return
         snapshot = Snapshot.open(self.snapshot_dir)
         config = self.config.to_dict() if stage == "sovits" else PRESET.gpt.to_dict()
-        if stage not in snapshot.stages or snapshot.stages[stage]["config"] != json.loads(json.dumps(config)):
+        if (stage not in snapshot.stages or snapshot.stages[stage]["config"] != json.loads(json.dumps(config))
+                or snapshot.notes.get("tokens") != self.tokens):
             return
         load(snapshot.weights(stage))
         seed_training_state(trainer, out, snapshot.step(stage), settings)
@@ -196,26 +216,26 @@ class Recipe:
             progress = self.progress()
             name = f"{key}_{self.design}" if key == "sovits" else key
             progress[f"{name}_cpu_seconds"] = progress.get(f"{name}_cpu_seconds", 0.0) + time.process_time() - started
-            (self.work / "progress.json").write_text(json.dumps(progress, indent=1) + "\n")
+            (self.state / "progress.json").write_text(json.dumps(progress, indent=1) + "\n")
         return steps
 
     def progress(self) -> dict:
         """WORK/progress.json: CPU seconds per stage so far."""
-        path = self.work / "progress.json"
+        path = self.state / "progress.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
     # ------------------------------------------------------------------ files
     def latest(self, stage: str) -> tuple[Path, int]:
         """The newest export of `stage` ("sovits" of this design, or "gpt") and its step."""
         prefix = f"sovits_{self.design}_" if stage == "sovits" else "gpt_"
-        files = sorted((self.work / "exports").glob(f"{prefix}*.safetensors"))
+        files = sorted((self.state / "exports").glob(f"{prefix}*.safetensors"))
         if not files:
-            raise SystemExit(f"no {stage} export in {self.work / 'exports'}: train the {stage} stage first")
+            raise SystemExit(f"no {stage} export in {self.state / 'exports'}: train the {stage} stage first")
         return files[-1], int(files[-1].stem.rsplit("_", 1)[1])
 
     def training_weights(self, stage: str) -> tuple[dict[str, torch.Tensor], int]:
         """The newest local training state's weights of `stage` and its step."""
-        out = self.work / "sovits" / self.design if stage == "sovits" else self.work / "gpt"
+        out = self.state / "sovits" / self.design if stage == "sovits" else self.state / "gpt"
         states = loop.checkpoint_paths(out)
         if not states:
             raise SystemExit(f"no {stage} training state in {out}")
@@ -227,25 +247,33 @@ class Recipe:
         return Snapshot.open(self.snapshot_dir)
 
     def write_snapshot(self, curve: list[dict] | None = None) -> Path:
-        """Both stages' newest training weights and the WER curve into the snapshot folder."""
+        """The newest training weights of the stages trained so far and the WER curve into the snapshot folder."""
         snapshot = Snapshot.open(self.snapshot_dir)
+        if snapshot.stages and snapshot.notes.get("tokens") != self.tokens:
+            raise SystemExit(f"the snapshot in {self.snapshot_dir} holds {snapshot.notes.get('tokens')} tokens, "
+                             f"not {self.tokens}")
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         for stage, config in (("sovits", self.config.to_dict()), ("gpt", PRESET.gpt.to_dict())):
-            weights, step = self.training_weights(stage)
+            try:
+                weights, step = self.training_weights(stage)
+            except SystemExit:  # not trained yet (the GPT waits for an intelligible decoder)
+                continue
             snapshot.put(stage, step, weights, config, exact=TOKENIZER_KEYS)
+        if "sovits" not in snapshot.stages:
+            raise SystemExit(f"no SoVITS training state in {self.state}: nothing to snapshot")
         snapshot.curve = curve if curve is not None else self.curve()
-        snapshot.notes = {"design": self.design, "cpu_seconds": self.progress()}
+        snapshot.notes = {"design": self.design, "tokens": self.tokens, "cpu_seconds": self.progress()}
         return snapshot.save()
 
     def curve(self) -> list[dict]:
         """WORK/curve.json: the measured WER points so far."""
-        path = self.work / "curve.json"
+        path = self.state / "curve.json"
         return json.loads(path.read_text()) if path.is_file() else []
 
     def add_point(self, point: dict) -> None:
         """Append a measured point to WORK/curve.json."""
         points = self.curve() + [point]
-        (self.work / "curve.json").write_text(json.dumps(points, indent=1) + "\n")
+        (self.state / "curve.json").write_text(json.dumps(points, indent=1) + "\n")
 
     def reference_clip(self) -> tuple[Path, str]:
         """The REFERENCE_SPEAKER clip closest to 6 s among its 4-8 s clips."""
@@ -268,6 +296,6 @@ class Recipe:
         ref, text = self.reference_clip()
         record = {"gpt": str(self.latest("gpt")[0]), "sovits": str(self.latest("sovits")[0]), "ref": str(ref),
                   "ref_text": text, "ref_lang": "en", "hubert": None, "bert": None, "sv": None}
-        voice = self.work / "voice.json"
+        voice = self.state / "voice.json"
         voice.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         return write_bundle(voice, out, "en", notice)
