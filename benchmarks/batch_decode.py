@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from engine import build_models  # noqa: E402 - the sibling benchmark's full-size random models
+from fullsize import build_models  # noqa: E402 - full-size random models shared by the engine benchmarks
+
 from myna.engine.batch_decode import BatchDecoder  # noqa: E402
 from myna.engine.precision import prepare_gpt  # noqa: E402
 from myna.engine.t2s_decode import SamplingParams, iter_semantic_tokens, seeded_generator  # noqa: E402

@@ -2,7 +2,7 @@
 
     python benchmarks/engine.py [--tokens 150] [--threads 2] [--repeats 3] [--modes fp32,bf16,int8]
                                 [--quality-steps 300] [--seeds 3] [--compile] [--eager-step] [--unfused]
-                                [--no-streaming]
+                                [--no-streaming] [--cold-start [--models DIR] [--cold-runs 5]]
 
 One row per GPT precision mode (myna.engine.precision), each measured in its own process (so peak
 RSS is that mode's): T2S tokens/s (fixed token count, EOS suppressed), SoVITS decode real-time
@@ -17,7 +17,8 @@ SoVITS modes and streaming figures come from benchmarks/engine_stream.py when it
 The GPT decodes with the engine's flattened CPU decode step (myna.engine.precision.FlatDecodeStep),
 whose fast modes attend with the C kernel of myna.engine.cpu_kernels; `--unfused` adds a row per
 fast mode with torch's attention instead, `--eager-step` a row per mode with the module path (same
-numbers, more Python per step).
+numbers, more Python per step). `--cold-start` adds the cold-start table of benchmarks/cold_start.py:
+`myna say` and `myna serve` from process start on full-size files, per phase, in fresh processes.
 """
 
 from __future__ import annotations
@@ -34,31 +35,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fullsize import PROMPT_TEXT, TOKENS_PER_SECOND, build_models  # benchmarks/ is on sys.path when run
 
 from myna.engine.t2s_decode import SamplingParams, generate_semantic
-from myna.models.sovits import SoVITS, SoVITSConfig
-from myna.models.t2s import T2SConfig, T2SModel
+from myna.models.t2s import T2SModel
 from myna.text import g2p_mixed
 
-FULL_GPT = {"vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512, "hidden_dim": 512, "head": 16,
-            "linear_units": 2048, "n_layer": 24, "dropout": 0, "EOS": 1024}
-TOKENS_PER_SECOND = 25  # semantic tokens per second of audio
 TEXT = "The quick brown fox jumps over the lazy dog, and then it runs far away into the quiet forest."
 TEXT_ZH = "今天天气很好，我们一起去公园散步，然后在湖边的小店里喝一杯热茶。"
-PROMPT_TEXT = "This is the reference clip, about five seconds of clear speech."
-
-
-def build_models(seed: int = 0) -> tuple[T2SModel, SoVITS]:
-    """Full-size v2 GPT and SoVITS with random weights; the GPT never predicts EOS."""
-    torch.manual_seed(seed)
-    gpt = T2SModel(T2SConfig.from_dict({"data": {"max_sec": 54}, "model": FULL_GPT})).eval()
-    with torch.no_grad():
-        gpt.ar_predict_layer.weight[FULL_GPT["EOS"]].zero_()  # EOS logit 0: never in the top-k of 1025
-    sovits = SoVITS(SoVITSConfig()).eval()
-    with torch.no_grad():  # the VQ codebook starts at zeros in a fresh model; give it distinct codes
-        codebook = sovits.quantizer.vq.layers[0]._codebook
-        codebook.embed.normal_(0, 0.25)
-    return gpt, sovits
 
 
 def best_of(repeats: int, fn) -> tuple[float, object]:
@@ -115,21 +99,19 @@ def _sovits_hooks(mode: str | None):
 
 
 def zh_bert(text: str):
-    """A ChineseBert wrapper around a full-size random chinese-roberta-wwm-ext-large (no files needed)."""
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+    """A ChineseBert around a full-size random chinese-roberta-wwm-ext-large (no files needed)."""
+    from tokenizers.implementations import BertWordPieceTokenizer
 
     from myna.features.bert import ChineseBert
+    from myna.features.bert_model import BertConfig, BertEncoder
 
     folder = Path(tempfile.mkdtemp(prefix="myna-bench-bert-"))
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(text) | set("，。！？、,.!?"))]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    bert = ChineseBert.__new__(ChineseBert)
-    bert.tokenizer = BertTokenizer(str(folder / "vocab.txt"))
+    tokenizer = BertWordPieceTokenizer(str(folder / "vocab.txt"))._tokenizer
     config = BertConfig(vocab_size=21128, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                         intermediate_size=4096)
-    bert.device = torch.device("cpu")
-    bert.use_model(BertForMaskedLM(config))
-    return bert
+    return ChineseBert.from_parts(tokenizer, BertEncoder(config))
 
 
 def run_mode(args: argparse.Namespace) -> dict[str, object]:
@@ -266,6 +248,11 @@ def main() -> None:
     parser.add_argument("--no-zh", dest="zh", action="store_false", help="skip the Chinese (BERT) end-to-end row")
     parser.add_argument("--no-streaming", dest="streaming", action="store_false", help="skip first-audio latency")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    parser.add_argument("--cold-start", action="store_true",
+                        help="then the cold-start table of benchmarks/cold_start.py (fresh processes, per phase)")
+    parser.add_argument("--models", type=Path, help="--cold-start: folder with gpt.ckpt, sovits.pth, hubert/, bert/ "
+                        "(default: a random full-size set written first)")
+    parser.add_argument("--cold-runs", type=int, default=5, help="--cold-start: fresh-process rounds")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--reference", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -295,6 +282,12 @@ def main() -> None:
     print_table(rows)
     if args.json:
         print(json.dumps(rows))
+    if args.cold_start:
+        import cold_start  # benchmarks/ is on sys.path when this file runs
+
+        print()
+        cold_start.main([*(["--models", str(args.models)] if args.models else []), "--runs", str(args.cold_runs),
+                         "--threads", str(args.threads)])
 
 
 if __name__ == "__main__":

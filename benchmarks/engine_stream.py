@@ -28,9 +28,9 @@ from myna.models.t2s import T2SModel
 from myna.text import g2p_mixed
 
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.engine_stream
-    from engine import PROMPT_TEXT, TOKENS_PER_SECOND, build_models
+    from fullsize import PROMPT_TEXT, TOKENS_PER_SECOND, build_models
 except ImportError:  # pragma: no cover
-    from benchmarks.engine import PROMPT_TEXT, TOKENS_PER_SECOND, build_models
+    from benchmarks.fullsize import PROMPT_TEXT, TOKENS_PER_SECOND, build_models
 
 SENTENCE_15 = "Please remember to bring your umbrella tomorrow because the weather report says heavy rain is coming."
 PLANS = {
@@ -78,13 +78,13 @@ def _speaker(sovits: SoVITS) -> list[torch.Tensor] | None:
 
 def log_mel_l1(sovits: SoVITS, reference: np.ndarray, other: np.ndarray) -> float:
     """Mean absolute log-mel difference (128 bands, natural log, the training loss's scale)."""
-    from myna.train import losses
+    from myna.audio.mel import mel_filterbank, wave_log_mel
 
     c = sovits.config
-    bank = losses.mel_filterbank(c.sampling_rate, c.filter_length, 128)
+    bank = mel_filterbank(c.sampling_rate, c.filter_length, 128)
     n = min(len(reference), len(other))
-    mels = [losses.wave_log_mel(torch.from_numpy(np.ascontiguousarray(w[:n])).float().unsqueeze(0), bank,
-                                c.filter_length, c.hop_length, c.win_length) for w in (reference, other)]
+    mels = [wave_log_mel(torch.from_numpy(np.ascontiguousarray(w[:n])).float().unsqueeze(0), bank,
+                         c.filter_length, c.hop_length, c.win_length) for w in (reference, other)]
     return float((mels[0] - mels[1]).abs().mean())
 
 

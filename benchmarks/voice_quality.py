@@ -74,8 +74,8 @@ class Bench:
     def __init__(self, voice_dir: Path | None, seed: int = 0):
         from myna.engine.default_voice import find_default_voice
         from myna.engine.loading import load_synthesizer
+        from myna.features.asr import Transcriber
         from myna.features.ge2e import GE2ESpeakerEmbedder
-        from myna.train.asr import Transcriber
 
         self.default = find_default_voice(voice_dir)
         self.synth = load_synthesizer(self.default.paths)

@@ -95,10 +95,10 @@ def resynthesis_wer(recipe: Recipe, clips: int) -> float:
 
     from myna.audio.io import resample_soxr
     from myna.engine.loading import load_sovits
-    from myna.train.asr import Transcriber
+    from myna.features.asr import Transcriber
     from myna.train.dataset import FeatureCache
-    from myna.train.pipeline import sovits_items
     from myna.train.sovits_trainer import render_item
+    from myna.train.stages import sovits_items
 
     vq = _voice_quality()
     path, step = recipe.latest("sovits")

@@ -1,8 +1,11 @@
 """The benchmark commands keep running (numbers are printed, not asserted: speed is not a test)."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,6 +20,14 @@ def test_text_parity_prints_a_row_per_language():
     out = run("benchmarks/text_parity.py", "--show", "0")
     rows = {line.split()[0] for line in out.splitlines()[1:] if line and not line.startswith(" ")}
     assert {"zh", "en", "ja"} <= rows
+
+
+def test_emotion_benchmark_prints_accuracy_per_language_and_confusions():
+    out = run("benchmarks/emotion.py", "--errors", "1")
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in (["zh"], ["en"], ["ja"], ["all"])}
+    assert set(rows) == {"zh", "en", "ja", "all"} and rows["all"][1] == "390"
+    assert all(0.0 <= float(rows[lang][2]) <= 1.0 for lang in rows)
+    assert out.count("confusion matrix") == 3 and "sentences/s" in out
 
 
 def test_engine_benchmark_prints_every_figure():
@@ -64,7 +75,7 @@ def test_whisper_hears_clear_speech(tmp_path):
     if shutil.which("flite") is None:
         pytest.skip("flite is not installed (scripts/setup.sh installs it)")
     from myna.audio.io import resample_soxr
-    from myna.train.asr import Transcriber
+    from myna.features.asr import Transcriber
 
     text = "The quick brown fox jumps over the lazy dog."
     wav = tmp_path / "fox.wav"
@@ -101,3 +112,50 @@ def test_stream_benchmark_measures_a_given_sovits_checkpoint(tiny_set):
     distance = float(rows["bf16"].split("log-mel L1 ")[1].split()[0])
     assert 0 < distance < 1  # bf16 rounding shows, but both modes decode the same model
     assert sum(line.startswith("first_audio[") for line in out.splitlines()) == 3
+
+
+def test_consent_benchmark_prints_eer_and_threshold():
+    if shutil.which("flite") is None or shutil.which("rubberband") is None:
+        pytest.skip("flite and rubberband are needed (scripts/setup.sh installs them)")
+    out = run("benchmarks/consent.py", "--voices", "flite-slt,flite-rms,flite-kal16", "--pseudo", "1",
+              "--utterances", "3")
+    assert "EER" in out and "chosen threshold" in out and "pairs:" in out
+
+
+def test_watermark_benchmark_prints_its_tables(tmp_path):
+    out = run("benchmarks/watermark.py", "--quick", "--cache", str(tmp_path), "--voices", "flite-slt,espeak-us-f2")
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("attack"))
+    assert "myna det" in header and "bits" in header and "fp" in header
+    rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] and line.split()[0] in
+            ("none", "mp3_64k", "resample_16k", "excerpt_3s", "stream")}
+    assert len(rows) == 5 and all(len(row) == 6 for row in rows.values())  # name | det exact bits fp
+    for name, row in rows.items():
+        assert 0.0 <= float(row[2]) <= 1.0  # detection rate
+        # false positives are measured on clean clips: always without an attack, for the others only where
+        # the quick run attacked clean clips too ('-' otherwise)
+        if name == "none" or row[5] != "-":
+            assert 0.0 <= float(row[5]) <= 1.0
+    costs = next(line.split() for line in lines if line.startswith("myna "))
+    assert len(costs) == 7 and 1.0 <= float(costs[1]) <= 4.7  # a PESQ score
+    assert "first streamed chunk" in out
+
+
+def test_cold_start_benchmark_prints_every_phase(tiny_set):
+    out = run("benchmarks/cold_start.py", "--models", str(Path(tiny_set["gpt"]).parent), "--runs", "1",
+              "--threads", "1", "--tokens", "8")
+    rows = {line[:28].strip(): line[28:].split() for line in out.splitlines()[2:]}
+    for phase in ("imports", "load (all models)", "load GPT", "load SoVITS", "load content encoder", "reference prompt",
+                  "T2S", "SoVITS", "write", "myna say (whole command)", "myna serve ready"):
+        assert phase in rows and len(rows[phase]) >= 3, (phase, out)
+    assert float(rows["load BERT"][1]) < 0.5  # read on the first Chinese sentence, not at start-up
+
+
+def test_emotion_strength_benchmark_prints_a_row_per_strength():
+    out = run("benchmarks/emotion_strength.py", "--layers", "2", "--tokens", "12", "--strengths", "0,0.5,1,1.5",
+              "--threads", "1")
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in out.splitlines()
+            if line.split()[:1] and line.split()[0][0].isdigit()}
+    assert set(rows) == {"0.00", "0.50", "1.00", "1.50"}
+    assert rows["0.00"][0] == 0.0 and rows["1.00"][1] < 1e-6  # each end is its own prompt's distribution
+    assert rows["0.50"][0] > 0.0 and rows["0.50"][1] > 0.0 and "one prompt alone" in out

@@ -202,13 +202,13 @@ def test_reads_upstream_discriminator_files(tmp_path):
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    import pathlib
+    import os
 
-    def disk_full(self, target):
+    def disk_full(source, target):
         raise OSError(28, "No space left on device")
 
     path = tmp_path / "g.ckpt"
-    monkeypatch.setattr(pathlib.Path, "replace", disk_full)
+    monkeypatch.setattr(os, "replace", disk_full)
     with pytest.raises(CheckpointError, match="No space left"):
         write_gpt(path, GPTCheckpoint(GPT_CONFIG, {"ar_predict_layer.weight": torch.ones(2, 2)}))
     assert list(tmp_path.iterdir()) == []

@@ -42,3 +42,59 @@ def test_stream_chunk_tokens_setting_is_read_and_checked():
     assert Settings.from_env({"MYNA_STREAM_CHUNK_TOKENS": "0"}).stream_chunk_tokens == 0
     with pytest.raises(InputError, match="stream_chunk_tokens"):
         Settings(stream_chunk_tokens=501)
+
+
+def test_models_home_and_model_are_read():
+    settings = Settings.from_env({"MYNA_HOME": "~/somewhere", "MYNA_MODEL": "v2Pro",
+                                  "MYNA_MODELSCOPE_ENDPOINT": "https://example.invalid"})
+    assert settings.models_dir == Path("~/somewhere").expanduser() / "models"
+    assert settings.model == "v2Pro" and settings.modelscope_endpoint == "https://example.invalid"
+    assert Settings.from_env({}).models_dir == Path.home() / ".cache" / "myna" / "models"
+
+
+def test_one_list_of_precisions_for_flags_settings_and_engine():
+    from myna.cli import build_parser
+    from myna.config import PRECISIONS
+    from myna.engine.precision import resolve_precision
+
+    say = build_parser()._subparsers._group_actions[0].choices["say"]
+    offered = next(a for a in say._actions if a.dest == "precision").choices
+    assert tuple(offered) == PRECISIONS
+    for precision in PRECISIONS:
+        assert Settings(precision=precision).precision == precision
+        resolve_precision(precision, "cuda" if precision == "fp16" else "cpu")  # each is a mode the engine knows
+    with pytest.raises(InputError, match="precision must be one of auto, fp32"):
+        Settings(precision="fp8")
+
+
+def test_trust_settings_are_read_and_checked(tmp_path):
+    settings = Settings.from_env({"MYNA_CONSENT_MODE": "record", "MYNA_CONSENT_TTL": "120", "MYNA_SPEAKER_THRESHOLD": "0.8",
+                                  "MYNA_PROTECTED_VOICES": str(tmp_path), "MYNA_DATA_DIR": str(tmp_path)})
+    assert settings.consent_mode == "record" and settings.consent_ttl == 120.0 and settings.speaker_threshold == 0.8
+    assert settings.protected_voices == tmp_path and settings.audit_path == tmp_path / "audit" / "audit.jsonl"
+    assert Settings().consent_mode == "captcha" and Settings().consent_max_error == 0.25
+    for name, value in (("MYNA_CONSENT_MODE", "none"), ("MYNA_CONSENT_TTL", "1"), ("MYNA_SPEAKER_THRESHOLD", "2"),
+                        ("MYNA_ENCRYPT_VOICES", "maybe")):
+        with pytest.raises(InputError):
+            Settings.from_env({name: value})
+
+
+def test_model_key_from_file_or_variable_and_voice_encryption_default(tmp_path):
+    from myna.weights.sealed import ModelKeyError
+
+    key = bytes(range(32))
+    (tmp_path / "model.key").write_text(key.hex() + "\n")
+    (tmp_path / "voice.key").write_text(bytes(32).hex())
+    assert Settings().model_key_bytes() is None and Settings().voice_key_bytes() is None
+    from_file = Settings.from_env({"MYNA_MODEL_KEY_FILE": str(tmp_path / "model.key")})
+    assert from_file.model_key_bytes() == key
+    assert Settings.from_env({"MYNA_MODEL_KEY": key.hex()}).model_key_bytes() == key
+    with pytest.raises(ModelKeyError, match="MYNA_MODEL_KEY"):
+        Settings.from_env({"MYNA_MODEL_KEY": "not-a-key"}).model_key_bytes()
+    # stored clips are encrypted by default once a key is configured: the voice key, else the model key
+    assert from_file.voice_key_bytes() == key
+    both = from_file.with_overrides(voice_key_file=tmp_path / "voice.key")
+    assert both.voice_key_bytes() == bytes(32)
+    assert from_file.with_overrides(encrypt_voices="off").voice_key_bytes() is None
+    with pytest.raises(ModelKeyError, match="needs a key"):
+        Settings(encrypt_voices="on").voice_key_bytes()

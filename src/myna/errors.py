@@ -15,3 +15,29 @@ class UnsupportedLanguageError(InputError):
 
 class Cancelled(MynaError):
     """Synthesis was stopped on request (client gone, deadline passed) before it finished."""
+
+
+class ModelsError(MynaError):
+    """Released model files could not be fetched, stored or checked (`myna models`)."""
+
+
+class NetworkError(ModelsError):
+    """A download source could not be reached or refused the request."""
+
+
+class IntegrityError(ModelsError):
+    """Downloaded or stored bytes do not match the hash they must have."""
+
+
+class StorageError(ModelsError):
+    """The model folder cannot be written: disk full, permission denied, read-only."""
+
+
+class ServerFault(MynaError):
+    """A fault on the server's side (storage, cache, model files), not in the caller's input.
+
+    A service answers it with a 5xx status and the stable `code`, never as a bad request.
+    """
+
+    status = 500
+    code = "server_error"

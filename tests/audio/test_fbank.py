@@ -1,6 +1,6 @@
 """Kaldi filterbank against upstream GPT-SoVITS commit 48b1a01 `eres2net/kaldi.fbank` (equal to torchaudio's)
 with upstream's options (80 bins, 16 kHz, dither 0); data/fbank_upstream.json, made by
-make_eres2net_reference.py (kept outside this repository)."""
+tools/upstream_reference/make_eres2net_reference.py."""
 
 from __future__ import annotations
 

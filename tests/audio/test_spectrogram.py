@@ -1,5 +1,5 @@
 """Reference spectrogram against upstream GPT-SoVITS commit 48b1a01 `module.mel_processing.spectrogram_torch`
-(data/spectrogram_upstream.json, produced by make_sovits_reference.py, kept outside this repository)."""
+(data/spectrogram_upstream.json, produced by tools/upstream_reference/make_sovits_reference.py)."""
 
 from __future__ import annotations
 

@@ -69,3 +69,17 @@ def test_broken_folders_are_explained(tmp_path, content, message):
         (tmp_path / "voice.json").write_text(content)
     with pytest.raises(InputError, match=message):
         find_default_voice(tmp_path)
+
+
+def test_a_voice_description_is_bundled_without_a_voice_json(tmp_path):
+    from myna.engine.voice_file import VoiceFile, read_voice_file
+
+    home = tmp_path / "work"
+    home.mkdir()
+    for name in ("s1.safetensors", "s2.safetensors", "clip.wav"):
+        (home / name).write_bytes(name.encode())
+    voice = VoiceFile(gpt=home / "s1.safetensors", sovits=home / "s2.safetensors", ref=home / "clip.wav",
+                      ref_text="A clip.", ref_lang="en", encoders={"content": "whisper-tiny.en"})
+    bundled = read_voice_file(write_bundle(voice, tmp_path / "bundle", notice="Early.").parent)
+    assert bundled.gpt == (tmp_path / "bundle" / "s1.safetensors").resolve() and bundled.ref.read_bytes() == b"clip.wav"
+    assert bundled.encoders == {"content": "whisper-tiny.en"} and bundled.notice == "Early." and bundled.lang == "en"

@@ -124,3 +124,28 @@ def test_a_missing_default_voice_is_explained(tmp_path):
     proc = say_env({"MYNA_DEFAULT_VOICE": str(tmp_path / "nowhere")}, "Hello.", "-o", str(tmp_path / "o.wav"))
     assert proc.returncode == 1 and b"not a voice folder" in proc.stderr and b"--ref" in proc.stderr
     assert b"Traceback" not in proc.stderr and not (tmp_path / "o.wav").exists()
+
+
+def detect(*files) -> tuple[int, list[dict]]:
+    proc = subprocess.run([sys.executable, "-m", "myna", "watermark", "detect", *map(str, files)],
+                          capture_output=True, timeout=600)
+    return proc.returncode, [json.loads(line) for line in proc.stdout.decode().splitlines()]
+
+
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_say_output_is_watermarked_unless_the_operator_turns_it_off(model_dir, tmp_path, setting):
+    out = tmp_path / "out.wav"
+    env = {k: v for k, v in os.environ.items() if k != "MYNA_WATERMARK"}
+    if setting is not None:
+        env["MYNA_WATERMARK"] = setting
+    proc = subprocess.run([sys.executable, "-m", "myna", "say", "Hello there, my good friend. How are you today? "
+                           "I am fine, thank you very much.", "--lang", "en", "--ref", str(model_dir / "ref.wav"),
+                           "--model-dir", str(model_dir), "-o", str(out), "--seed", "1", "--max-tokens", "120"],
+                          capture_output=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    code, records = detect(out)
+    assert code == 0 and len(records) == 1 and records[0]["file"] == str(out)
+    assert records[0]["watermarked"] is (setting is None)
+    assert (b"no watermark" in proc.stderr) is (setting is not None)
+    if setting is None:
+        assert records[0]["payload"] == 0 and records[0]["confidence"] > 0.999

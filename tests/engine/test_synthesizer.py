@@ -1,7 +1,7 @@
 """The Synthesizer end to end on a tiny seeded model set, against upstream GPT-SoVITS.
 
 Reference: data/engine_upstream.json, produced by upstream commit 48b1a01's TTS.run (as api_v2 runs it,
-via the upstream reference tools' say.py) on the files tiny_voice.py writes; see data/README.md.
+via tools/upstream_reference/make_engine_reference.py) on the files tiny_voice.py writes; see data/README.md.
 """
 
 import json
@@ -23,7 +23,8 @@ REF = json.loads((HERE / "data/engine_upstream.json").read_text())
 
 @pytest.fixture(scope="module")
 def setup(tiny_set):
-    synth = load_synthesizer(ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"]))
+    synth = load_synthesizer(ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"]),
+                             watermark=False)  # the decoder's own numbers (the mark: test_watermark_output.py)
     return synth, tiny_set["clips"], tiny_set["root"]
 
 
@@ -179,3 +180,27 @@ def test_model_paths_with_g2pw_load_the_predictor(tiny_set):
     assert load_synthesizer(paths).polyphones is not None
     with pytest.raises(InputError, match="BERT"):
         load_synthesizer(ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], g2pw=g2pw_dir))
+
+
+def test_a_reference_at_absurd_amplitude_is_scaled_to_full_scale(setup, tmp_path):
+    """Float clips peaking above 2 would saturate the voice; up to 2, upstream's level rule (and numbers) hold."""
+    import soundfile
+
+    from myna.engine.reference import load_reference
+
+    synth, clips, _ = setup
+    audio, rate = soundfile.read(clips[0], dtype="float32")
+    audio /= np.abs(audio).max()  # peaks exactly at full scale
+    paths = {}
+    for name, gain in (("normal", 1.0), ("loud", 80.0), ("hot", 1.5)):
+        paths[name] = tmp_path / f"{name}.wav"
+        soundfile.write(paths[name], audio * np.float32(gain), rate, subtype="FLOAT")
+    normal, loud, hot = (load_reference(paths[name]) for name in ("normal", "loud", "hot"))
+    np.testing.assert_allclose(loud.wave_16k, normal.wave_16k, atol=1e-6)
+    np.testing.assert_allclose(loud.wave_model.numpy(), normal.wave_model.numpy(), atol=1e-6)
+    assert "80.0 times full scale" in loud.notes[0] and not normal.notes and not hot.notes
+    np.testing.assert_allclose(hot.wave_16k, normal.wave_16k * 1.5, atol=1e-6)  # as read, as upstream
+    options = SynthesisOptions(seed=3)
+    speak = [synth.synthesize("Hello there.", "en", synth.voice(paths[name], "This is my reference voice.", "en"), options)
+             for name in ("normal", "loud")]  # fmt: skip
+    np.testing.assert_allclose(speak[1], speak[0], atol=1e-4)

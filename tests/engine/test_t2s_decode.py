@@ -64,7 +64,9 @@ def test_tokens_equal_upstream_with_the_same_seed(tiny: T2SModel, name: str, mon
     assert tokens.tolist() == case["tokens"]
     assert len(seen_logits) == case["steps"]
     for step, expected in case.get("logits", {}).items():
-        torch.testing.assert_close(seen_logits[int(step)][0], torch.tensor(expected), rtol=0, atol=1e-5)
+        # CPUs differ in the last bits of a float32 GEMM (AVX2 vs AVX-512 kernels): the tokens must be equal,
+            # the logits within float32 noise
+            torch.testing.assert_close(seen_logits[int(step)][0], torch.tensor(expected), rtol=0, atol=1e-4)
 
 
 def test_stop_rules_as_upstream(tiny: T2SModel) -> None:

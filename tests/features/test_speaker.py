@@ -1,5 +1,5 @@
 """SpeakerEncoder against upstream GPT-SoVITS commit 48b1a01 `sv.SV.compute_embedding3` (fp32) with full-size
-seeded ERes2NetV2 weights (data/speaker_upstream.json, made by make_eres2net_reference.py, kept outside this repository)."""
+seeded ERes2NetV2 weights (data/speaker_upstream.json, made by tools/upstream_reference/make_eres2net_reference.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """ERes2NetV2 weights and test audio rebuilt bit-for-bit from fixed seeds.
 
 Only torch is imported, so the same recipe also runs in upstream GPT-SoVITS's environment, which
-is how `make_eres2net_reference.py` (kept outside this repository) produced the reference outputs (see data/README.md).
+is how `tools/upstream_reference/make_eres2net_reference.py` produced the reference outputs (see data/README.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tiny SoVITS configs, weights and inputs rebuilt bit-for-bit from fixed seeds.
 
 Only torch and the standard library are imported, so the same recipe also runs in upstream
-GPT-SoVITS's environment, which is how `make_sovits_reference.py` (kept outside this repository) produced the reference
+GPT-SoVITS's environment, which is how `tools/upstream_reference/make_sovits_reference.py` produced the reference
 outputs (see data/README.md).
 """
 

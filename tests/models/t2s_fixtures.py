@@ -1,7 +1,7 @@
 """Tiny T2S GPT with weights and inputs rebuilt bit-for-bit from fixed seeds.
 
 Only torch is imported, so the same recipe also runs in upstream GPT-SoVITS's environment, which
-is how `make_t2s_reference.py` (kept outside this repository) produced the reference outputs (see data/README.md).
+is how `tools/upstream_reference/make_t2s_reference.py` produced the reference outputs (see data/README.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """ERes2NetV2 speaker network: upstream key names and shapes, outputs of upstream GPT-SoVITS commit 48b1a01
 (`ERes2NetV2.forward3` / `forward`) for a tiny seeded model (data/eres2net_upstream.json, made by
-make_eres2net_reference.py, kept outside this repository)."""
+tools/upstream_reference/make_eres2net_reference.py)."""
 
 from __future__ import annotations
 

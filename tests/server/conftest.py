@@ -43,6 +43,7 @@ class Server:
         }
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
         self.process: subprocess.Popen | None = None
+        self.preexec = None  # run in the child before `myna serve` starts (e.g. resource limits)
         self.url = ""
         self.admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         self.tts = {"Authorization": f"Bearer {TTS_KEY}"}
@@ -53,7 +54,8 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         env = {**self.env, "MYNA_PORT": str(port), "MYNA_HOST": "127.0.0.1"}
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.process = subprocess.Popen([sys.executable, "-m", "myna", "serve"], env=env, stdout=log, stderr=log)
+        self.process = subprocess.Popen([sys.executable, "-m", "myna", "serve"], env=env, stdout=log, stderr=log,
+                                        preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

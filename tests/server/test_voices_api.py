@@ -166,3 +166,43 @@ def test_voices_are_encrypted_at_rest_with_a_key_file(tiny_set, tmp_path):
             assert client.post("/v1/audio/speech", json=body).status_code == 200
     finally:
         srv.stop()
+
+
+def test_consent_records_are_for_admin_keys_only_and_the_registering_key_is_kept(server, tiny_set):
+    voice = upload_voice(server, tiny_set["clips"][0], "consent-visibility")
+    with server.client() as client:
+        as_tts = client.get(f"/v1/voices/{voice['id']}", headers=server.tts).json()
+        listed = {v["id"]: v for v in client.get("/v1/voices", headers=server.tts).json()["data"]}
+        as_admin = client.get(f"/v1/voices/{voice['id']}", headers=server.admin).json()
+    assert as_tts["consent"] is None and as_tts["created_by"] is None
+    assert listed[voice["id"]]["consent"] is None
+    assert as_admin["consent"]["subject"] == "consent-visibility" and as_admin["created_by"] == "admin"
+    assert voice["created_by"] == "admin"
+
+
+def test_names_are_unique_ignoring_case_and_visible(server, tiny_set):
+    voice = upload_voice(server, tiny_set["clips"][1], "Unique Name")
+    clip = tiny_set["clips"][1].read_bytes()
+    with server.client(headers=server.admin) as client:
+        again = client.post("/v1/voices", files={"file": ("a.wav", clip)},
+                            data={"name": "UNIQUE NAME", "language": "en", **CONSENT})
+        hidden = client.post("/v1/voices", files={"file": ("a.wav", clip)},
+                             data={"name": "ad\u202emin", "language": "en", **CONSENT})
+        spoken = client.post("/v1/audio/speech", json={"input": "Hi.", "voice": "unique name", "response_format": "wav",
+                                                       "seed": 1, "stream": False})  # fmt: skip
+    assert again.status_code == 409 and again.json()["error"]["code"] == "name_taken"
+    assert hidden.status_code == 400 and "control or format" in hidden.json()["message"]
+    assert spoken.status_code == 200
+    with server.client(headers=server.admin) as client:
+        assert client.delete(f"/v1/voices/{voice['id']}").status_code == 204
+
+
+def test_the_data_folder_is_private(server, tiny_set):
+    voice = upload_voice(server, tiny_set["clips"][0], "private-files")
+    with server.client(headers=server.admin) as client:
+        assert client.delete(f"/v1/voices/{voice['id']}").status_code == 204  # writes the deletion log
+    upload_voice(server, tiny_set["clips"][0], "private-files")
+    paths = [server.data_dir, *server.data_dir.rglob("*")]
+    assert {"voices.sqlite3-wal", "voices.sqlite3-shm", "deletions.log"} <= {p.name for p in paths}
+    for path in paths:
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path

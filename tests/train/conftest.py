@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from myna.train.sources import decode
+from myna.audio.decode import decode
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",

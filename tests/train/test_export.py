@@ -5,12 +5,13 @@ import torch
 from myna import checkpoints
 from myna.engine.loading import ModelPaths, load_synthesizer
 from myna.engine.options import SynthesisOptions
-from myna.models.sovits import SoVITSConfig
-from myna.models.t2s import T2SConfig
+from myna.models.sovits import SoVITS, SoVITSConfig
+from myna.models.t2s import T2SConfig, T2SModel
 from myna.train.config import GPTTrainConfig, SoVITSTrainConfig
 from myna.train.export import export_gpt, export_sovits
 from myna.train.gpt_trainer import GPTTrainer
 from myna.train.sovits_trainer import SoVITSTrainer
+from myna.weights.sealed import is_sealed
 
 
 def _fine_tuned(tiny_set):
@@ -62,7 +63,8 @@ def test_train_pipeline_registers_a_voice_that_say_uses(tiny_set, tmp_path):
     import json
 
     from myna.cli import main
-    from myna.train.pipeline import TrainRequest, load_voice, train_voice
+    from myna.engine.voice_file import read_trained_voice
+    from myna.train.pipeline import TrainRequest, train_voice
 
     base = tmp_path / "base"
     (base / "gsv-v2final-pretrained").mkdir(parents=True)
@@ -78,9 +80,11 @@ def test_train_pipeline_registers_a_voice_that_say_uses(tiny_set, tmp_path):
                            sovits=SoVITSTrainConfig(**settings, discriminator_narrow=16),
                            gpt=GPTTrainConfig(**settings))
     voice_file = train_voice(request)
-    record = load_voice(tmp_path / "data", "tiny")
-    assert record["sovits"].read_bytes()[:2] == b"01" and record["gpt"].is_file()
-    assert str(record["ref"]) in [str(c) for c in tiny_set["clips"]] and record["ref_lang"] == "en"
+    voice = read_trained_voice(tmp_path / "data", "tiny")
+    assert voice.sovits.read_bytes()[:2] == b"01" and voice.gpt.is_file()
+    assert str(voice.ref) in [str(c) for c in tiny_set["clips"]] and voice.ref_lang == "en"
+    record = json.loads(voice_file.read_text())  # the voice's own files by relative paths, the base's absolute
+    assert record["gpt"] == "tiny_s1.ckpt" and record["hubert"] == str(base / "chinese-hubert-base")
     work = voice_file.parent / "work"
     assert json.loads((work / "sovits" / "train_config.json").read_text())["epochs"] == 1
     assert list((work / "sovits" / "samples").glob("*.wav")) and list((work / "gpt" / "samples").glob("*.json"))
@@ -101,3 +105,15 @@ def test_train_command_explains_bad_input(tmp_path, capsys):
     assert "must be a plain file name" in capsys.readouterr().err
     assert main(["say", "Hi.", "--voice", "nobody", "--data-dir", str(tmp_path), "-o", str(tmp_path / "o.wav")]) == 1
     assert "no trained voice 'nobody'" in capsys.readouterr().err
+
+
+def test_exported_files_can_be_written_encrypted(tiny_set, tmp_path):
+    key = bytes(range(32))
+    base_g, base_t = checkpoints.read_sovits(tiny_set["sovits"]), checkpoints.read_gpt(tiny_set["gpt"])
+    sovits = SoVITS(SoVITSConfig.from_dict(base_g.config, version=base_g.version))
+    gpt = T2SModel(T2SConfig.from_dict(base_t.config))
+    files = export_sovits(sovits, tmp_path / "v_s2.pth", "enc", base_g.config, key=key)
+    files += export_gpt(gpt, tmp_path / "v_s1.ckpt", "enc", base_t.config, key=key)
+    assert all(is_sealed(path) for path in files) and len(list(tmp_path.iterdir())) == 4
+    assert checkpoints.read_sovits(files[0], key=key).version == base_g.version
+    assert set(checkpoints.read_gpt(files[3], key=key).state_dict) == set(gpt.state_dict())

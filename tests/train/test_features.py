@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from myna.audio.decode import decode
 from myna.audio.io import resample_soxr
 from myna.cli import main
 from myna.features.content import HubertContentEncoder
 from myna.train.dataset import FeatureCache
 from myna.train.features import FeatureModels, extract_features
 from myna.train.listfile import ListEntry, write_list
-from myna.train.sources import decode
 
 
 @pytest.fixture()

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import soundfile
 
+from myna.audio.decode import decode
 from myna.audio.io import write_wav
 from myna.errors import InputError
-from myna.train.asr import Transcriber
+from myna.features.asr import Transcriber
 from myna.train.conditioning import integrated_loudness, normalize_loudness
 from myna.train.listfile import ListEntry, language_code, read_list, write_list
 from myna.train.prepare import LIST_NAME, PrepareOptions, prepare_dataset
 from myna.train.slicing import slice_on_silence
-from myna.train.sources import decode
 
 RATE = 32000
 

@@ -46,7 +46,9 @@ def test_from_scratch_run_resumes_and_loads(tmp_path, capsys):
     for stage in ("sovits", "gpt"):  # the preset's own settings, with the precision asked for
         assert json.loads((home / "work" / stage / "train_config.json").read_text())["precision"] == "bf16"
     record = json.loads((home / "voice.json").read_text())
-    assert (record["content"], record["speaker"], record["hubert"]) == ("whisper-tiny.en", "resemblyzer", None)
+    assert (record["encoders"]["content"], record["encoders"]["speaker"], record["hubert"]) == (
+        "whisper-tiny.en", "resemblyzer", None)
+    assert record["gpt"] == "scratch_s1.ckpt" and record["sovits"] == "scratch_s2.pth"
     sovits = checkpoints.read_sovits(home / "scratch_s2.pth")
     assert sovits.config["myna"]["content"] == "whisper-tiny.en" and sovits.config["model"]["ssl_dim"] == 384
     assert float(sovits.state_dict["quantizer.vq.layers.0._codebook.inited"]) == 1  # the codebook was learned

@@ -17,6 +17,7 @@ from myna.voices import (
     Consent,
     UnknownVoiceError,
     VoiceKeyError,
+    VoiceNameTaken,
     VoiceRecord,
     VoiceRegistry,
     VoiceStorageError,
@@ -390,3 +391,67 @@ def test_compressed_uploads_are_accepted(registry, container, subtype):
     record = registry.create(buffer.getvalue(), f"clip.{container.lower()}", None, "en", container, consent())
     assert record.clip_seconds == pytest.approx(4.0, abs=0.05)
     assert soundfile.info(str(registry.clip_path(record.id))).format == "WAV"
+
+
+# -- names: normal form, visible characters, unique ignoring case ------------------------------------
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["plain", "encrypted"])
+def test_names_are_normalized_and_unique_ignoring_case(tmp_path, key):
+    with VoiceRegistry(tmp_path, key=key) as registry:
+        anna = registry.create(_clip(), "a.wav", None, "en", "  ＡＮＮＡ  ", consent())
+        assert anna.name == "ANNA"  # NFKC: full-width letters are plain ones
+        for taken in ("anna", "Anna", "ａｎｎａ"):
+            with pytest.raises(VoiceNameTaken, match="exists already"):
+                registry.create(_clip(), "b.wav", None, "en", taken, consent())
+        other = registry.create(_clip(), "c.wav", None, "en", "Bob", consent())
+        with pytest.raises(VoiceNameTaken):
+            registry.update(other.id, name="aNNa")
+        assert registry.find("anna") == anna and registry.find(other.id) == other and registry.find("BOB") == other
+        assert registry.update(anna.id, name="anna").name == "anna"  # its own name, in another case
+        assert len(registry.list()) == 2 and not any((tmp_path / "clips").glob("*/*.tmp"))
+        with pytest.raises(UnknownVoiceError):
+            registry.find("carol")
+
+
+@pytest.mark.parametrize("name", ["\u202eevil", "zero\u200bwidth", "bell\x07", "two\u2028lines", "soft\u00adhyphen"])
+def test_names_with_control_or_format_characters_are_refused(registry, name):
+    with pytest.raises(InputError, match="control or format characters"):
+        registry.create(_clip(), "a.wav", None, "en", name, consent())
+    assert registry.list() == []
+
+
+def test_a_database_from_before_unique_names_keeps_its_duplicates_reachable(tmp_path):
+    with VoiceRegistry(tmp_path) as registry:
+        first = registry.create(_clip(), "a.wav", None, "en", "one", consent())
+        second = registry.create(_clip(), "b.wav", None, "en", "two", consent())
+    db = sqlite3.connect(tmp_path / "voices.sqlite3")  # make it a version-1 database with a duplicate name
+    db.executescript("DROP INDEX voices_name_key; ALTER TABLE voices DROP COLUMN name_key; "
+                     "ALTER TABLE voices DROP COLUMN created_by; UPDATE voices SET name = 'Same'; "
+                     "PRAGMA user_version = 1;")  # fmt: skip
+    db.close()
+    with VoiceRegistry(tmp_path) as registry:
+        assert {v.id for v in registry.list()} == {first.id, second.id}
+        assert registry.find("same").id in {first.id, second.id} and registry.get(second.id).name == "Same"
+        with pytest.raises(VoiceNameTaken):
+            registry.create(_clip(), "c.wav", None, "en", "SAME", consent())
+
+
+# -- privacy: folders 0700, files 0600 ----------------------------------------------------------------
+
+
+def test_the_voice_folder_is_private(tmp_path):
+    root = tmp_path / "voices"
+    root.mkdir(mode=0o755)
+    (root / "deletions.log").write_text("")  # from an older version, world-readable
+    os.chmod(root / "deletions.log", 0o644)
+    with VoiceRegistry(root) as registry:
+        record = registry.create(_clip(), "a.wav", "words", "en", "private", consent(), created_by="studio-key")
+        gone = registry.create(_clip(), "b.wav", None, "en", "gone", consent())
+        registry.delete(gone.id)
+        assert registry.get(record.id).created_by == "studio-key"
+        names = {p.name for p in root.rglob("*")}
+        assert {"voices.sqlite3", "voices.sqlite3-wal", "voices.sqlite3-shm", "deletions.log"} <= names
+        for path in (root, *root.rglob("*")):
+            mode = path.stat().st_mode & 0o777
+            assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))

@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from myna.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where it is used: reading and checking clips must not load it
+    import torch
 
 
 class AudioError(InputError):
@@ -69,6 +72,8 @@ def resample_soxr(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 def resample_sinc(audio: torch.Tensor, rate: int, target: int) -> torch.Tensor:
     """Resample (..., samples) audio with a Hann-windowed sinc filter (torchaudio's `Resample` algorithm)."""
+    import torch
+
     if rate == target:
         return audio
     step = math.gcd(rate, target)
@@ -87,6 +92,8 @@ def resample_sinc(audio: torch.Tensor, rate: int, target: int) -> torch.Tensor:
 @lru_cache(maxsize=16)
 def _sinc_kernel(src: int, dst: int, lowpass_width: int = 6, rolloff: float = 0.99) -> tuple[torch.Tensor, int]:
     """Polyphase filter bank (dst, 1, taps) for reduced rates src -> dst, computed in float64."""
+    import torch
+
     cutoff = min(src, dst) * rolloff
     width = math.ceil(lowpass_width * src / cutoff)
     taps = torch.arange(-width, width + src, dtype=torch.float64)[None, None] / src

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from myna import __version__
-from myna.cli import phonemes, say, serve, train
+from myna.cli import audit, consent, models, phonemes, say, serve, train, voices, watermark
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="myna", description="Few-shot voice-cloning text-to-speech.")
     parser.add_argument("-V", "--myna-version", action="version", version=f"myna {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (phonemes, say, train, serve):
+    for module in (phonemes, say, train, serve, models, audit, consent, watermark, voices):
         module.register(commands)
     return parser
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the subcommands: model arguments, model paths, the data directory, quiet loading."""
+"""Helpers shared by the subcommands: model arguments, model paths, the data directory."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from myna.config import PRECISIONS
 from myna.errors import InputError
 
 _MODEL_FILES = {
@@ -17,7 +18,6 @@ _MODEL_FILES = {
 }
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8", "fp16")  # myna.engine.precision.PRECISIONS (kept import-free)
 
 
 def add_model_args(parser: argparse.ArgumentParser, defaults: bool = True, gpt: bool = True,
@@ -64,10 +64,3 @@ def data_dir(args: argparse.Namespace) -> Path:
 
     return Path(args.data_dir) if args.data_dir else Settings.from_env().data_dir
 
-
-def quiet_transformers() -> None:
-    """Keep transformers' loading progress bars and notices off the terminal of a one-shot command."""
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()

@@ -6,22 +6,28 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, quiet_transformers
+from myna.cli.common import add_model_args
 from myna.errors import MynaError
 
 
 def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
     """`myna serve`: the HTTP server (settings from MYNA_* variables, overridden by flags)."""
     if args.hash_key:
-        from myna.server.auth import hash_key
+        from myna.server.auth import SCOPES, hash_key
 
-        out.write(f"{hash_key(args.hash_key)} tts,admin\n")
+        scopes = [scope.strip() for scope in (args.scopes or "tts,admin").split(",") if scope.strip()]
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if not scopes or unknown:
+            err.write(f"myna serve: --scopes takes tts and/or admin, comma-separated (got {args.scopes!r})\n")
+            return 2
+        name = f" {args.key_name}" if args.key_name else ""
+        out.write(f"{hash_key(args.hash_key)} {','.join(dict.fromkeys(scopes))}{name}\n")
         return 0
     try:
         import uvicorn
 
         from myna.config import Settings
-        from myna.server.app import configure_logging, create_app
+        from myna.server.app import configure_logging, create_app, server_options
 
         settings = Settings.from_env().with_overrides(
             host=args.host, port=args.port, data_dir=args.data_dir and Path(args.data_dir),
@@ -32,15 +38,27 @@ def cmd_serve(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
             stream_chunk_tokens=args.stream_chunk_tokens,
             ref_dirs=tuple(Path(d) for d in args.ref_dir) if args.ref_dir else None,
         )
-        quiet_transformers()
+        settings = _use_pulled_model(args, settings)
         configure_logging()
         app = create_app(settings)
     except MynaError as exc:
         err.write(f"myna serve: {exc}\n")
         return 1
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                timeout_graceful_shutdown=int(settings.request_timeout) + 5)
+    uvicorn.run(app, **server_options(settings))
     return 0
+
+
+def _use_pulled_model(args: argparse.Namespace, settings):
+    """--model VERSION (or MYNA_MODEL), or with no model configured the newest pulled version."""
+    from myna.errors import InputError
+    from myna.weights.store import ModelStore
+
+    if args.model and (args.model_dir or args.gpt or args.sovits):
+        raise InputError("--model names a pulled version: give it alone, not with --model-dir or --gpt/--sovits")
+    if not args.model and (settings.model_dir is not None or settings.gpt is not None):
+        return settings
+    pulled = ModelStore(settings.models_dir).locate(args.model or settings.model)
+    return settings.with_overrides(model_dir=pulled.root, model_version=pulled.version)
 
 
 def register(commands) -> None:
@@ -62,5 +80,12 @@ def register(commands) -> None:
                             "(default 16; 0 = one chunk per sentence)")
     serve.add_argument("--queue-size", type=int, help="requests that may wait before 503 (default 32)")
     serve.add_argument("--hash-key", metavar="KEY", help="print the keys-file line of KEY and exit")
+    serve.add_argument("--model", metavar="VERSION",
+                       help="a version pulled with `myna models pull` (MYNA_MODEL; default: the newest pulled one "
+                            "when no --model-dir or model files are given)")
+    serve.add_argument("--scopes", metavar="LIST",
+                       help="with --hash-key: the key's scopes, tts and/or admin, comma-separated (default tts,admin)")
+    serve.add_argument("--key-name", metavar="NAME",
+                       help="with --hash-key: the key's name in logs and voice records (default keyN, N its line)")
     add_model_args(serve, defaults=False)
     serve.set_defaults(handler=cmd_serve)

@@ -6,8 +6,25 @@ import argparse
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from myna.cli.common import add_model_args, data_dir, quiet_transformers
+from myna.cli.common import add_model_args, data_dir
+from myna.config import TRAIN_PRECISIONS
 from myna.errors import InputError, MynaError
+
+
+def _needs_training_extra(command: str, handler):
+    """`handler`, run only once the training extra is known to be installed (else one line saying how, exit 1)."""
+
+    def run(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
+        from myna.train.extras import check_training_extra
+
+        try:
+            check_training_extra()
+        except MynaError as exc:
+            err.write(f"{command}: {exc}\n")
+            return 1
+        return handler(args, stdin, out, err)
+
+    return run
 
 
 def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -27,21 +44,21 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
         gpt = GPTTrainConfig(**common, **gpt_given)
         preset = None
         if bool(args.base) == bool(args.preset):
-            raise InputError("give either --base MODEL_DIR (fine-tune) or --preset NAME (train from scratch)")
+            raise InputError("give either --base MODEL_DIR|VERSION (fine-tune) or --preset NAME (train from scratch)")
         if args.preset:
             from myna.train.presets import get_preset
             from myna.train.scratch import preset_settings
 
             preset = preset_settings(get_preset(args.preset), args.device, args.seed, sovits_given, gpt_given)
-        request = TrainRequest(Path(args.data), Path(args.base) if args.base else None, args.name, data_dir(args),
-                               args.model_version, sovits, gpt, args.lang, preset)
+        base, version = _base_models(args.base, args.model_version)
+        request = TrainRequest(Path(args.data), base, args.name, data_dir(args), version, sovits, gpt, args.lang, preset,
+                               _model_key() if args.encrypt else None)
         if args.train_precision == "bf16":
             from myna.engine.precision import native_bf16
 
             if not native_bf16(args.device):
                 err.write(f"myna train: warning: {args.device} has no native bfloat16 kernels, so "
                           "--train-precision bf16 runs several times slower than fp32 here\n")
-        quiet_transformers()
         voice = train_voice(request, progress=None if args.quiet else err)
     except MynaError as exc:
         err.write(f"myna train: {exc}\n")
@@ -52,6 +69,28 @@ def cmd_train(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextI
     err.write(f"myna train: voice {args.name!r} ready; try `myna say --voice {args.name} TEXT -o out.wav`\n")
     out.write(f"{voice}\n")
     return 0
+
+
+def _model_key() -> bytes:
+    """The configured model key for --encrypt, or an error saying how to configure one."""
+    from myna.config import Settings
+
+    key = Settings.from_env().model_key_bytes()
+    if key is None:
+        raise InputError("--encrypt needs a model key: set MYNA_MODEL_KEY_FILE (make one with `myna models keygen -o FILE`)")
+    return key
+
+
+def _base_models(base: str | None, version: str) -> tuple[Path | None, str]:
+    """--base as a folder, or as a version pulled with `myna models pull` (a folder of that name wins)."""
+    from myna.weights.catalog import VERSIONS
+
+    if base is None or base not in VERSIONS or Path(base).is_dir():
+        return (Path(base) if base else None), version
+    from myna.weights.store import default_store
+
+    pulled = default_store().locate(base)
+    return pulled.root, pulled.version
 
 
 def cmd_data_prepare(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -90,7 +129,6 @@ def cmd_data_features(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, er
             bert, sv = (Path(v) if v else None for v in (args.bert, args.sv))
         else:
             raise InputError("no models given: pass --model-dir DIR or both --hubert DIR and --sovits FILE")
-        quiet_transformers()
         report = extract_features(args.list, args.out, FeatureModels(hubert, sovits, bert, sv, args.device),
                                   progress=not args.quiet)
     except MynaError as exc:
@@ -124,7 +162,7 @@ def _add_data_commands(commands) -> None:
     prep.add_argument("--max-seconds", type=float, default=12.0, help="longest utterance (default 12)")
     prep.add_argument("--device", default="cpu", help="device for speech recognition (default cpu)")
     prep.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    prep.set_defaults(handler=cmd_data_prepare)
+    prep.set_defaults(handler=_needs_training_extra("myna data prepare", cmd_data_prepare))
     feats = steps.add_parser(
         "features", help="compute and cache the training features of a .list",
         description="Phonemes, BERT (Chinese), HuBERT features, semantic tokens and, for v2Pro, speaker "
@@ -134,7 +172,7 @@ def _add_data_commands(commands) -> None:
     feats.add_argument("--out", required=True, metavar="DIR", help="feature cache folder")
     add_model_args(feats, gpt=False)
     feats.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    feats.set_defaults(handler=cmd_data_features)
+    feats.set_defaults(handler=_needs_training_extra("myna data features", cmd_data_features))
     _add_synth_command(steps)
 
 
@@ -160,8 +198,6 @@ def cmd_data_synth(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: 
 
 def _add_synth_command(steps) -> None:
     """`myna data synth` (the bundled default voice's training corpus)."""
-    from myna.train.synth.voices import DEFAULT_VOICES
-
     synth = steps.add_parser(
         "synth", help="render a multi-speaker English corpus from local flite/festival/espeak-ng voices",
         description="Speak generated English sentences with the installed flite, festival and espeak-ng voices "
@@ -169,8 +205,8 @@ def _add_synth_command(steps) -> None:
                     "OUT/heldout_speakers.list and the licence record OUT/SOURCES.md (resumable).")
     synth.add_argument("--out", required=True, metavar="DIR", help="output folder")
     synth.add_argument("--utterances", type=int, default=100, help="utterances per training speaker (default 100)")
-    synth.add_argument("--voices", metavar="LIST", help=f"comma-separated base voices (default: all of "
-                       f"{','.join(DEFAULT_VOICES)})")
+    synth.add_argument("--voices", metavar="LIST", help="comma-separated base voices (default: every flite, "
+                       "festival and espeak-ng voice the recipe knows; an unknown name lists them)")
     synth.add_argument("--pseudo-speakers", type=int, default=16, metavar="K",
                        help="shifted pseudo-speakers added to the base voices (default 16)")
     synth.add_argument("--seed", type=int, default=0, help="seed of the sentences and shifts (default 0)")
@@ -181,7 +217,7 @@ def _add_synth_command(steps) -> None:
     synth.add_argument("--heldout-speakers", type=int, default=3, metavar="N",
                        help="speakers kept out of training for zero-shot tests (default 3)")
     synth.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    synth.set_defaults(handler=cmd_data_synth)
+    synth.set_defaults(handler=_needs_training_extra("myna data synth", cmd_data_synth))
 
 
 def register(commands) -> None:
@@ -192,7 +228,8 @@ def register(commands) -> None:
                     "upstream-format weights and register the voice for `myna say --voice NAME`. Run the same "
                     "command again to resume an interrupted run. Defaults are upstream's few-shot ones (README).")
     train.add_argument("--data", required=True, metavar="DIR|FILE.list", help="recordings, or a transcript list")
-    train.add_argument("--base", metavar="MODEL_DIR", help="directory laid out like pretrained_models")
+    train.add_argument("--base", metavar="MODEL_DIR|VERSION", help="directory laid out like pretrained_models, or "
+                       "a version pulled with `myna models pull` (v1, v2, v2Pro, v2ProPlus)")
     train.add_argument("--preset", metavar="NAME", help="instead of --base: train new models of this size from "
                        "scratch (small: the default voice's; Whisper + Resemblyzer features)")
     train.add_argument("--name", required=True, help="name of the new voice")
@@ -201,7 +238,7 @@ def register(commands) -> None:
     train.add_argument("--lang", help="language hint for transcribing raw recordings (whisper code)")
     train.add_argument("--device", default="cpu", help="torch device (default cpu); multi-GPU: launch with torchrun")
     train.add_argument("--seed", type=int, default=1234)
-    train.add_argument("--train-precision", choices=("fp32", "bf16"),
+    train.add_argument("--train-precision", choices=TRAIN_PRECISIONS,
                        help="bf16: forward passes in bfloat16 mixed precision, weights and optimizer state fp32 "
                             "(about 1.4-1.8x faster on CPUs with AVX-512 BF16 or AMX, and on recent GPUs; "
                             "default fp32, or the preset's setting)")
@@ -211,7 +248,10 @@ def register(commands) -> None:
     train.add_argument("--gpt-epochs", type=int, help="default 15")
     train.add_argument("--gpt-batch", type=int, help="default 8")
     train.add_argument("--gpt-lr", type=float, help="default 1e-5")
+    train.add_argument("--encrypt", action="store_true", help="write the exported model files encrypted with the model "
+                       "key (MYNA_MODEL_KEY_FILE); say/serve read them in memory. The training states in work/ "
+                       "stay unencrypted: delete work/ when done")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(handler=cmd_train)
+    train.set_defaults(handler=_needs_training_extra("myna train", cmd_train))
 
     _add_data_commands(commands)

@@ -23,16 +23,16 @@ import ctypes
 import functools
 import hashlib
 import logging
-import os
 import platform
 import shutil
-import stat
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from myna.atomic import atomic_output
+from myna.engine.user_cache import user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -126,24 +126,7 @@ def _cpu_signature() -> str:
 
 def _cache_dir() -> Path | None:
     """~/.cache/myna/kernels, else a folder of this user's alone in the temporary directory; None if neither."""
-    try:
-        home = Path.home() / ".cache" / "myna" / "kernels"
-        home.mkdir(parents=True, exist_ok=True)
-        if os.access(home, os.W_OK):
-            return home
-    except (OSError, RuntimeError):  # RuntimeError: no home folder known for this user
-        pass
-    try:
-        shared = Path(tempfile.gettempdir()) / f"myna-kernels-{os.getuid()}"
-        shared.mkdir(mode=0o700, exist_ok=True)
-        info = shared.lstat()
-    except OSError:
-        return None
-    # a library loaded from a folder someone else can write to would run their code
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        log.warning("%s is not this user's alone: the CPU decode kernels are not built", shared)
-        return None
-    return shared
+    return user_cache_dir("kernels")
 
 
 def build(directory: Path | None = None) -> Path | None:
@@ -173,26 +156,28 @@ def build(directory: Path | None = None) -> Path | None:
         return None
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(prefix=target.stem + ".", suffix=".so.partial", dir=directory)
-    except OSError as error:
+        with atomic_output(target, mode=None) as partial:  # the linker sets the library's mode
+            done = subprocess.run([compiler, *flags, str(SOURCE), "-o", str(partial), "-lm"], capture_output=True,
+                                  text=True, errors="replace", timeout=120)
+            if done.returncode != 0:
+                raise _BuildFailed(done.stderr)
+        return target
+    except _BuildFailed as failure:
+        log.warning("building the CPU decode kernels failed (torch's attention is used; %s says why): %s",
+                    failed, failure.reasons.strip()[-500:])
+        failed.write_text(failure.reasons, errors="replace")
+        return None
+    except (OSError, subprocess.SubprocessError) as error:
         log.warning("the CPU decode kernels cannot be built in %s (torch's attention is used): %s", directory, error)
         return None
-    os.close(handle)
-    try:
-        done = subprocess.run([compiler, *flags, str(SOURCE), "-o", partial, "-lm"], capture_output=True,
-                              text=True, errors="replace", timeout=120)
-        if done.returncode != 0:
-            log.warning("building the CPU decode kernels failed (torch's attention is used; %s says why): %s",
-                        failed, done.stderr.strip()[-500:])
-            failed.write_text(done.stderr, errors="replace")
-            return None
-        os.replace(partial, target)
-        return target
-    except (OSError, subprocess.SubprocessError) as error:
-        log.warning("building the CPU decode kernels failed (torch's attention is used): %s", error)
-        return None
-    finally:
-        Path(partial).unlink(missing_ok=True)
+
+
+class _BuildFailed(Exception):
+    """The compiler refused the source (its messages in `reasons`): nothing is published."""
+
+    def __init__(self, reasons: str) -> None:
+        super().__init__(reasons)
+        self.reasons = reasons
 
 
 @functools.cache

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from myna.config import PRECISIONS
 from myna.errors import InputError
 from myna.models.t2s import T2SModel
 
-PRECISIONS = ("fp32", "bf16", "int8", "fp16", "auto")
 CPU_AUTO = "int8"  # measured with benchmarks/engine.py --quality: see resolve_precision
 CUDA_AUTO = "bf16"
 
@@ -110,13 +111,33 @@ class Int8Linear(nn.Module):
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
         weight = weight.detach().float()
-        self.in_features, self.out_features = weight.shape[1], weight.shape[0]
         scale = (weight.abs().amax(dim=1) / int8_weight_levels()).clamp_min(1e-12)
         zero = torch.zeros(weight.shape[0], dtype=torch.long)
         with warnings.catch_warnings():  # quantized tensors are marked deprecated but the kernels are current
             warnings.simplefilter("ignore")
-            qweight = torch.quantize_per_channel(weight, scale.double(), zero, 0, torch.qint8)
-            self._packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
+            self._pack(torch.quantize_per_channel(weight, scale.double(), zero, 0, torch.qint8), bias)
+
+    @classmethod
+    def from_quantized(cls, values: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> Int8Linear:
+        """The layer whose `quantized()` gave these: int8 `values` (out, in), float64 `scales` (out,), bias."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        zero = torch.zeros(values.shape[0], dtype=torch.long)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            layer._pack(torch._make_per_channel_quantized_tensor(values, scales.double(), zero, 0), bias)
+        return layer
+
+    def quantized(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The int8 weight values (out, in), their per-channel float64 scales and the fp32 bias (or None)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            qweight, bias = torch.ops.quantized.linear_unpack(self._packed)
+            return qweight.int_repr(), qweight.q_per_channel_scales(), bias
+
+    def _pack(self, qweight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        self.out_features, self.in_features = qweight.shape
+        self._packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., in) fp32 -> (..., out) fp32; with `per_row` set, each row quantized on its own."""
@@ -176,25 +197,38 @@ def int8_layers(model: nn.Module) -> list[Int8Linear]:
     return [module for module in model.modules() if isinstance(module, Int8Linear)]
 
 
-def _swap_projections(model: T2SModel, linear: type[nn.Module]) -> None:
-    """Replace every projection the decoding runs (attention, feed-forward, logits) by ``linear``."""
-    for layer in model.h.layers:
-        attn = layer.self_attn
-        attn.in_proj = linear(attn.in_proj_weight, attn.in_proj_bias)
-        attn.out_proj = linear(attn.out_proj.weight, attn.out_proj.bias)
-        layer.linear1 = linear(layer.linear1.weight, layer.linear1.bias)
-        layer.linear2 = linear(layer.linear2.weight, layer.linear2.bias)
+def _swap_projections(model: T2SModel, linear) -> None:
+    """Replace every projection the decoding runs (attention, feed-forward, logits) by ``linear(name, weight, bias)``.
+
+    `name` is the new module's name in the model, e.g. ``h.layers.0.self_attn.in_proj``.
+    """
+    for i, layer in enumerate(model.h.layers):
+        attn, at = layer.self_attn, f"h.layers.{i}."
+        attn.in_proj = linear(at + "self_attn.in_proj", attn.in_proj_weight, attn.in_proj_bias)
+        attn.out_proj = linear(at + "self_attn.out_proj", attn.out_proj.weight, attn.out_proj.bias)
+        layer.linear1 = linear(at + "linear1", layer.linear1.weight, layer.linear1.bias)
+        layer.linear2 = linear(at + "linear2", layer.linear2.weight, layer.linear2.bias)
         del attn.in_proj_weight, attn.in_proj_bias  # the fp32 copies are dead weight now
         attn.in_proj_weight = attn.in_proj_bias = None
-    model.ar_predict_layer = linear(model.ar_predict_layer.weight, None)
+    model.ar_predict_layer = linear("ar_predict_layer", model.ar_predict_layer.weight, None)
 
 
-def _to_int8(model: T2SModel) -> None:
+def _to_int8(model: T2SModel, quantized: Mapping[str, tuple] | None) -> None:
     if "x86" in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = "x86"
     elif "fbgemm" not in torch.backends.quantized.supported_engines:
         raise InputError("precision int8 needs torch's x86/fbgemm quantized kernels, missing from this build")
-    _swap_projections(model, Int8Linear)
+    if quantized is None:
+        _swap_projections(model, lambda name, weight, bias: Int8Linear(weight, bias))
+        return
+
+    def stored(name: str, weight: torch.Tensor, bias: torch.Tensor | None) -> Int8Linear:
+        values, scales, stored_bias = quantized[name]
+        if tuple(values.shape) != tuple(weight.shape) or (bias is None) != (stored_bias is None):
+            raise ValueError(f"stored int8 weights of {name} do not fit its weight {tuple(weight.shape)}")
+        return Int8Linear.from_quantized(values, scales, stored_bias)
+
+    _swap_projections(model, stored)
 
 
 def _to_half(model: T2SModel, dtype: torch.dtype) -> None:
@@ -208,8 +242,14 @@ def precision_of(model: T2SModel) -> str:
     return getattr(model, "precision", "fp32")
 
 
-def prepare_gpt(model: T2SModel, precision: str = "fp32", device: torch.device | str | None = None) -> T2SModel:
-    """Put a loaded fp32 GPT (eval mode) into ``precision`` in place and return it; drops its KV cache."""
+def prepare_gpt(model: T2SModel, precision: str = "fp32", device: torch.device | str | None = None,
+                int8_weights: Mapping[str, tuple] | None = None) -> T2SModel:
+    """Put a loaded fp32 GPT (eval mode) into ``precision`` in place and return it; drops its KV cache.
+
+    ``int8_weights``: for int8, every projection's ``Int8Linear.quantized()`` by module name, from an
+    earlier preparation of the same weights (myna.engine.int8_cache); its projections' own weights
+    are then not read.
+    """
     if device is None:
         device = model.ar_audio_embedding.word_embeddings.weight.device
     mode = resolve_precision(precision, device)
@@ -222,9 +262,10 @@ def prepare_gpt(model: T2SModel, precision: str = "fp32", device: torch.device |
     for layer in model.h.layers:
         layer.self_attn.kv_cache = None  # re-allocated in the new dtype by the next decode
     if mode == "int8":
-        _to_int8(model)
+        _to_int8(model, int8_weights)
     elif mode == "bf16" and torch.device(device).type == "cpu":
-        _swap_projections(model, Bf16Linear)  # bf16 attention and norms are slower than fp32 on CPU
+        # bf16 attention and norms are slower than fp32 on CPU
+        _swap_projections(model, lambda name, weight, bias: Bf16Linear(weight, bias))
     elif mode == "bf16":
         _to_half(model, torch.bfloat16)
     elif mode == "fp16":

@@ -6,6 +6,12 @@ spectrogram of the reference encoder (torchaudio-style sinc resampling, peak-lim
 v2Pro (3) the 16 kHz waveform of the speaker-verification model (resampled from the 32 kHz one).
 Clips of 3-10 s are used as they are, so results equal upstream's; longer clips are cut to the
 loudest 10 s window at quiet points, and the change is reported in `notes`.
+
+Level: upstream divides a clip whose peak passes 1 by min(2, peak) before the spectrogram and gives
+HuBERT the samples as read. Every integer-PCM clip and any float clip peaking at 2 or less is used
+exactly so (upstream's numbers). A float clip peaking above 2 would stay above full scale on both
+paths and saturate the voice, so such a clip is divided by its peak first (upstream's own rule for
+peaks in 1-2, extended), and the change is reported in `notes`.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ MAX_SECONDS = 10.0
 # Upstream appends int(32000 * 0.3) zero samples to the 16 kHz clip before HuBERT.
 HUBERT_TAIL_SAMPLES = 9600
 _SILENCE_PEAK = 1e-4  # a clip whose peak is below this is silence
+_SATURATING_PEAK = 2.0  # above this, upstream's min(2, peak) rule leaves the clip above full scale
 _WINDOW_HOP_SECONDS = 0.05
 
 
@@ -73,6 +80,10 @@ def load_reference(path: str | Path, model_rate: int = 32000) -> ReferenceAudio:
             f"{path.name}: the clip is {seconds:.1f} s; used {start / rate:.2f}-{stop / rate:.2f} s, "
             f"the loudest {MAX_SECONDS:g} s (references of 3-{MAX_SECONDS:g} s work best)"
         )
+    peak = float(np.max(np.abs(mono)))
+    if peak > _SATURATING_PEAK:
+        channels, mono = channels / np.float32(peak), mono / np.float32(peak)
+        notes.append(f"{path.name}: the clip peaks at {peak:.1f} times full scale; used it scaled to full scale")
     wave_16k = resample_soxr(mono, rate, HUBERT_RATE)
     wave = torch.from_numpy(channels.mean(axis=0, dtype=np.float32) if channels.shape[0] > 1 else channels[0])[None]
     wave = limit_peak(resample_sinc(wave, rate, model_rate))

@@ -11,13 +11,14 @@ from myna.errors import InputError
 from myna.features.bert import ChineseBert, zero_features
 from myna.text import g2p_mixed
 from myna.text.frontend import Phonemes
+from myna.text.mixed import MODES
 from myna.text.split import SENTENCE_MARKS, collapse_punctuation, split_text
 
 if TYPE_CHECKING:
     from myna.text.zh.g2pw import G2PW
 
-# Upstream's api_v2 language codes, and the text mode each one means.
-LANGUAGE_MODES = {"zh": "zh", "en": "en", "ja": "ja", "all_zh": "all_zh", "all_ja": "all_ja", "auto": "auto"}
+# Upstream's api_v2 language codes: each one is a text mode of myna.text.mixed, under the same name.
+LANGUAGES = MODES
 
 
 @dataclass
@@ -31,9 +32,9 @@ class Fragment:
 
 def check_language(lang: str) -> str:
     """Return the text mode of an api_v2 language code, or raise with the accepted codes."""
-    if lang not in LANGUAGE_MODES:
-        raise InputError(f"unsupported language {lang!r}; expected one of {', '.join(LANGUAGE_MODES)}")
-    return LANGUAGE_MODES[lang]
+    if lang not in LANGUAGES:
+        raise InputError(f"unsupported language {lang!r}; expected one of {', '.join(LANGUAGES)}")
+    return lang
 
 
 def phonemes_to_fragment(phonemes: Phonemes, bert: ChineseBert | None) -> Fragment:
@@ -73,11 +74,14 @@ def split_fragments(
     """Target text -> fragments in order; pieces that phonemize to nothing are dropped (as upstream)."""
     check_language(lang)
     pieces = split_text(collapse_punctuation(text), lang, method)
-    fragments = []
-    for piece in pieces:
-        if not piece.strip():
-            continue
-        fragment = text_fragment(piece, lang, version, bert, polyphones)
-        if fragment.phone_ids.numel() and fragment.norm_text:
-            fragments.append(fragment)
-    return fragments
+    return [fragment for piece in pieces if (fragment := piece_fragment(piece, lang, version, bert, polyphones))]
+
+
+def piece_fragment(
+    piece: str, lang: str, version: str, bert: ChineseBert | None, polyphones: G2PW | None = None
+) -> Fragment | None:
+    """One cut piece -> its fragment, or None when it phonemizes to nothing (such pieces are dropped, as upstream)."""
+    if not piece.strip():
+        return None
+    fragment = text_fragment(piece, lang, version, bert, polyphones)
+    return fragment if fragment.phone_ids.numel() and fragment.norm_text else None

@@ -1,7 +1,8 @@
 """Content encoders: 16 kHz waveform -> frame features that SoVITS quantizes into semantic tokens.
 
 Upstream GPT-SoVITS uses chinese-hubert-base through transformers' `HubertModel`, fed the raw
-waveform (its feature extractor's normalisation is not applied on this path) at 50 frames/s.
+waveform (its feature extractor's normalisation is not applied on this path) at 50 frames/s; myna
+runs the same model as its own module (myna.features.hubert), with equal numbers.
 `ContentEncoder` is the seam for other encoders (e.g. a Whisper encoder) later.
 """
 
@@ -12,13 +13,7 @@ from typing import Protocol
 
 import torch
 
-from myna.errors import MynaError
-
 CONTENT_RATE = 16000
-
-
-class ModelDirError(MynaError):
-    """A local model directory is missing or incomplete."""
 
 
 class ContentEncoder(Protocol):
@@ -31,30 +26,17 @@ class ContentEncoder(Protocol):
         ...
 
 
-def check_model_dir(path: str | Path, required: tuple[str, ...], what: str) -> Path:
-    """Return `path` if it is a directory holding every file in `required`, else raise with the fix."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ModelDirError(f"{path}: no such directory; point to a local {what} directory")
-    missing = [name for name in required if not (path / name).is_file()]
-    if missing:
-        raise ModelDirError(f"{path}: not a {what} directory: missing {', '.join(missing)}")
-    return path
-
-
 class HubertContentEncoder:
-    """chinese-hubert-base (or any transformers HubertModel) from a local directory."""
+    """chinese-hubert-base (or another HuBERT in transformers' layout) from a local directory."""
 
     def __init__(self, model_dir: str | Path, device: str | torch.device = "cpu"):
-        from transformers import HubertModel
+        from myna.features.hubert import load_hubert
 
-        model_dir = check_model_dir(model_dir, ("config.json",), "HuBERT model")
-        self.model = HubertModel.from_pretrained(str(model_dir), local_files_only=True).eval().to(device)
+        self.model = load_hubert(model_dir, device)
         self.dim = int(self.model.config.hidden_size)
         self.device = torch.device(device)
 
     @torch.inference_mode()
     def encode(self, wave_16k: torch.Tensor) -> torch.Tensor:
         """Last hidden state, transposed to (1, dim, frames)."""
-        hidden = self.model(wave_16k.to(self.device))["last_hidden_state"]
-        return hidden.transpose(1, 2)
+        return self.model(wave_16k.to(self.device)).transpose(1, 2)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from myna.audio.io import resample_soxr
+from myna.audio.mel import mel_filterbank
 from myna.checkpoints import CheckpointError
 from myna.errors import InputError
 
@@ -161,6 +162,4 @@ def drop_long_pauses(wave: np.ndarray) -> np.ndarray:
 
 def _slaney_filterbank() -> torch.Tensor:
     """(40, 201) Slaney-scale, Slaney-normalised mel filters (librosa's default) for 400-point FFTs."""
-    from myna.train.losses import mel_filterbank
-
     return mel_filterbank(GE2E_RATE, N_FFT, N_MELS)

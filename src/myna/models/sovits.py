@@ -209,21 +209,51 @@ class TextEncoder(nn.Module):
         phone_lengths: torch.Tensor,
         ge: torch.Tensor | None,
         speed: float = 1.0,
+        frame_positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """content (B, ssl_dim, T), phone_ids (B, N), ge (B, 512, 1) -> (mean, log_std, mask) at T / speed."""
+        """content (B, ssl_dim, T), phone_ids (B, N), ge (B, 512, 1) -> (mean, log_std, mask) at T / speed.
+
+        `frame_positions` (L,): instead of `speed`, output frame i reads the (fractional) content frame
+        `frame_positions[i]`, interpolated linearly: any time warp, e.g. a word spoken slower than the rest.
+        """
+        x, mask, text, text_mask = self._encode(content, content_lengths, phone_ids, phone_lengths)
+        x = self.mrte(x, mask, text, text_mask, ge)
+        x = self.encoder2(x * mask, mask)
+        if frame_positions is not None:
+            x = warp_frames(x, frame_positions)
+            mask = F.interpolate(mask, size=x.shape[-1], mode="nearest")
+        elif speed != 1:
+            x = F.interpolate(x, size=int(x.shape[-1] / speed) + 1, mode="linear")
+            mask = F.interpolate(mask, size=x.shape[-1], mode="nearest")
+        mean, log_std = torch.split(self.proj(x) * mask, self.out_channels, dim=1)
+        return mean, log_std, mask
+
+
+    def _encode(self, content, content_lengths, phone_ids, phone_lengths):
         mask = time_mask(content_lengths, content.shape[2], content.dtype)
         x = self.ssl_proj(content * mask) * mask
         x = self.encoder_ssl(x * mask, mask)
         text_mask = time_mask(phone_lengths, phone_ids.shape[1], x.dtype)
         text = self.text_embedding(phone_ids).transpose(1, 2)
         text = self.encoder_text(text * text_mask, text_mask)
-        x = self.mrte(x, mask, text, text_mask, ge)
-        x = self.encoder2(x * mask, mask)
-        if speed != 1:
-            x = F.interpolate(x, size=int(x.shape[-1] / speed) + 1, mode="linear")
-            mask = F.interpolate(mask, size=x.shape[-1], mode="nearest")
-        mean, log_std = torch.split(self.proj(x) * mask, self.out_channels, dim=1)
-        return mean, log_std, mask
+        return x, mask, text, text_mask
+
+    def text_attention(
+        self, content: torch.Tensor, content_lengths: torch.Tensor, phone_ids: torch.Tensor, phone_lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """MRTE's attention (B, T, N) from each content frame to each phoneme (a soft alignment)."""
+        x, mask, text, text_mask = self._encode(content, content_lengths, phone_ids, phone_lengths)
+        return self.mrte.text_attention(x, mask, text, text_mask)
+
+
+def warp_frames(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) sampled at fractional frame `positions` (L,) with linear interpolation -> (B, C, L)."""
+    last = x.shape[-1] - 1
+    positions = positions.to(x.dtype).clamp(0, last)
+    low = positions.floor().long()
+    high = (low + 1).clamp(max=last)
+    frac = positions - low.to(x.dtype)
+    return x[..., low] * (1 - frac) + x[..., high] * frac
 
 
 class TrainOutput(NamedTuple):
@@ -354,13 +384,15 @@ class SoVITS(nn.Module):
         speed: float = 1.0,
         sv_emb: torch.Tensor | Sequence[torch.Tensor] | None = None,
         generator: torch.Generator | None = None,
+        frame_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Synthesize a waveform (B, 1, samples) from semantic codes, phonemes and reference timbre.
 
         codes: (T,), (B, T) or (n_q, B, T) at 25 Hz; phone_ids: (N,) or (B, N); refer_specs: one
         (B, 1025, frames) linear spectrogram or a list of them (their timbres are averaged); sv_emb:
         v2Pro/v2ProPlus only, one (B, sv_dim) embedding per reference. The prior noise is drawn from
-        `generator` (the global RNG if None) and skipped when noise_scale is 0.
+        `generator` (the global RNG if None) and skipped when noise_scale is 0. `frame_positions`
+        replaces `speed` with any time warp of the 50 Hz content frames (see `TextEncoder.forward`).
         """
         if speed <= 0:
             raise InputError(f"speed must be > 0, got {speed}")
@@ -387,7 +419,8 @@ class SoVITS(nn.Module):
         content_lengths = torch.full((batch,), content.shape[-1], dtype=torch.long, device=content.device)
         phone_lengths = torch.full((batch,), phone_ids.shape[-1], dtype=torch.long, device=phone_ids.device)
         mrte_ge = self.ge_to512(ge.transpose(2, 1)).transpose(2, 1) if self.config.is_pro else ge
-        mean, log_std, mask = self.enc_p(content, content_lengths, phone_ids, phone_lengths, mrte_ge, speed)
+        mean, log_std, mask = self.enc_p(content, content_lengths, phone_ids, phone_lengths, mrte_ge, speed,
+                                         frame_positions)
 
         # Noise is drawn even at noise_scale 0, as upstream does: later draws from the same generator
         # (the next fragment's sampling) then see the same random stream as upstream's.
@@ -395,6 +428,20 @@ class SoVITS(nn.Module):
         z_prior = mean + noise * torch.exp(log_std) * noise_scale
         z = self.flow(z_prior, mask, g=ge, reverse=True)
         return self.dec(z * mask, g=ge)
+
+    @torch.no_grad()
+    def text_alignment(self, codes: torch.Tensor, phone_ids: torch.Tensor) -> torch.Tensor:
+        """Soft alignment (T, N): MRTE's attention from each content frame of `codes` (T',) to each phoneme (N,).
+
+        T is the number of 50 Hz frames `decode` works on (2 per token for 25 Hz codes).
+        """
+        content = self.quantizer.decode(codes.view(1, 1, -1))
+        if self.config.semantic_frame_rate == "25hz":
+            content = F.interpolate(content, size=content.shape[-1] * 2, mode="nearest")
+        phone_ids = phone_ids.view(1, -1)
+        lengths = torch.tensor([content.shape[-1]], device=content.device)
+        phone_lengths = torch.tensor([phone_ids.shape[-1]], device=content.device)
+        return self.enc_p.text_attention(content, lengths, phone_ids, phone_lengths)[0]
 
     @torch.no_grad()
     def reconstruct(self, spec: torch.Tensor, sv_emb: torch.Tensor | None = None) -> torch.Tensor:

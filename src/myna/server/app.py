@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
@@ -18,14 +16,17 @@ from fastapi import FastAPI
 
 from myna.config import Settings
 from myna.engine.synthesizer import Synthesizer
-from myna.errors import InputError
+from myna.errors import InputError, MynaError
 from myna.server import errors
 from myna.server.auth import KeyStore
 from myna.server.cache import make_result_cache, result_key
+from myna.server.errors import ApiError
+from myna.server.gate import RequestGate
 from myna.server.metrics import Metrics
-from myna.server.worker import WorkerPool
+from myna.server.worker import ReloadError, WorkerPool
 from myna.voices.crypto import read_key
-from myna.voices.registry import VoiceRegistry
+from myna.voices.registry import UnknownVoiceError, VoiceRegistry, make_private_dir
+from myna.voices.store import VoiceStorageError
 
 log = logging.getLogger("myna.server")
 
@@ -53,19 +54,54 @@ class Service:
                                settings.batch_size)
         self.auth = KeyStore.load(settings.api_keys_file, settings.admin_key)
         key = read_key(settings.voice_key_file) if settings.voice_key_file else None
+        try:
+            make_private_dir(settings.data_dir)  # personal data below: only the server's user may enter
+        except OSError as exc:
+            raise VoiceStorageError(f"cannot create the data folder {settings.data_dir}: {exc}") from exc
         self.registry = VoiceRegistry(settings.data_dir / "voices", key=key)
         self.cache = make_result_cache(settings.redis_url, max(settings.result_cache_bytes, 1))
         self.caching = settings.result_cache_bytes > 0 or bool(settings.redis_url)
         self.metrics = Metrics(lambda: self.pool.depth, lambda: self.pool.busy, self.cache.stats)
         self.stopping = False
+        self.reload_error: str | None = None  # why the last reload failed (None: it worked, or none was asked)
+        model_files = (settings.model_dir, settings.gpt, settings.sovits, settings.hubert, settings.bert, settings.sv)
+        self.private_roots = errors.private_roots(
+            [settings.data_dir, *settings.ref_dirs, *(p if p is None or p.is_dir() else p.parent for p in model_files)]
+        )
         self.registry.on_delete(self._forget_voice)
 
+    def delete_voice(self, voice_id: str) -> None:
+        """Erase a voice everywhere; refused (nothing erased) while the result cache cannot be reached."""
+        self.cache.check()
+        try:
+            self.registry.delete(voice_id)
+        except UnknownVoiceError:
+            if self.registry.is_voice_id(voice_id):
+                self._forget_voice(voice_id)  # a retried erasure drops what a failed one left in the caches
+            raise
+
+    def store_result(self, key: str, body: bytes, voice_id: str | None) -> None:
+        """Cache a result, unless its voice is gone; a voice erased while storing takes the entry with it."""
+        if voice_id is None:
+            self.cache.put(key, body)
+            return
+        if not self.registry.exists(voice_id):
+            return
+        self.cache.put(key, body, voice_id)
+        if not self.registry.exists(voice_id):  # erased between the check and the put (here or in another process)
+            self.cache.discard(key)
+
     def _forget_voice(self, voice_id: str) -> None:
-        """Drop every trace of a deleted (or changed) voice outside the registry: prompts and results."""
+        """Drop every trace of a deleted (or changed) voice outside the registry: jobs, prompts and results."""
+        stopped = 0
+        if not self.registry.exists(voice_id):  # deleted, not changed: its requests stop now
+            stopped = self.pool.cancel_voice(voice_id, ApiError(
+                404, f"voice {voice_id} was deleted while this request was in flight", "voice_deleted"))
         for synth in self.pool.synthesizers():
             synth.forget(voice_id)
         removed = self.cache.delete_voice(voice_id)
-        log.info(json.dumps({"event": "voice_forgotten", "voice": voice_id, "cached_results_removed": removed}))
+        log.info(json.dumps({"event": "voice_forgotten", "voice": voice_id, "requests_stopped": stopped,
+                             "cached_results_removed": removed}))
 
     @property
     def sampling_rate(self) -> int:
@@ -78,16 +114,25 @@ class Service:
         return result_key(voice_id, version, text, params) if self.caching else None
 
     def reload(self) -> None:
-        """Load the configured models again; workers switch between requests."""
-        self.pool.reload(self._factory or synthesizer_factory(self.settings))
+        """Load the configured models again, then switch to them at once; on failure the old ones keep serving."""
+        try:
+            factory = self._factory or synthesizer_factory(self.settings)
+        except MynaError as exc:
+            raise ReloadError(f"the models could not be loaded ({exc}); the models loaded before keep serving") from exc
+        try:
+            self.pool.reload(factory)
+        except ReloadError as exc:
+            self.reload_error = str(exc)
+            raise
+        self.reload_error = None
 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if message.startswith("{"):
-            payload = json.loads(message)
-        else:
+        try:
+            payload = json.loads(message) if message.startswith("{") else {"message": message}
+        except ValueError:
             payload = {"message": message}
         payload = {"time": round(record.created, 3), "level": record.levelname.lower(), **payload}
         if record.exc_info:
@@ -96,79 +141,44 @@ class _JsonFormatter(logging.Formatter):
 
 
 def configure_logging() -> None:
-    """One JSON object per line on stderr for myna's server logger."""
+    """One JSON object per line on stderr for myna's server logger and uvicorn's (tracebacks become a field)."""
     handler = logging.StreamHandler()
     handler.setFormatter(_JsonFormatter())
-    log.handlers = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    for name, level in (("myna.server", logging.INFO), ("uvicorn", logging.WARNING), ("uvicorn.error", logging.WARNING),
+                        ("uvicorn.access", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
-class _Limits:
-    """ASGI middleware: reject bodies over the size limit (413) and log + count every request."""
-
-    def __init__(self, app, service_of: Callable[[], Service]):
-        self.app = app
-        self.service_of = service_of
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        service = self.service_of()
-        path = scope["path"]
-        limit = service.settings.max_upload_bytes if path.startswith("/v1/voices") else service.settings.max_body_bytes
-        limit += 64 * 1024  # room for multipart framing and form fields
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        started, status, request_id = time.monotonic(), [500], uuid.uuid4().hex[:12]
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = errors.error_response(413, f"the request body is larger than {limit} bytes", "body_too_large")
-            await response(scope, receive, send)
-            status[0] = 413
-        else:
-            seen = [0]
-
-            async def counted_receive():
-                message = await receive()
-                if message["type"] == "http.request":
-                    seen[0] += len(message.get("body", b""))
-                    if seen[0] > limit:
-                        raise errors.ApiError(413, f"the request body is larger than {limit} bytes", "body_too_large")
-                return message
-
-            async def tracked_send(message):
-                if message["type"] == "http.response.start":
-                    status[0] = message["status"]
-                await send(message)
-
-            await self.app(scope, counted_receive, tracked_send)
-        route = path if path in _ROUTES else ("/v1/voices/{id}" if path.startswith("/v1/voices/") else "other")
-        elapsed = time.monotonic() - started
-        service.metrics.requests.labels(route, str(status[0])).inc()
-        if route not in ("/tts", "/v1/audio/speech"):  # streamed routes observe their own end time
-            service.metrics.latency.labels(route).observe(elapsed)
-        log.info(json.dumps({"event": "request", "id": request_id, "method": scope.get("method"), "path": path,
-                             "status": status[0], "seconds": round(elapsed, 4)}))
-
-
-_ROUTES = {"/tts", "/v1/audio/speech", "/v1/models", "/v1/voices", "/health", "/ready", "/metrics", "/admin/reload"}
+def server_options(settings: Settings) -> dict:
+    """uvicorn's options for this app: its logging left to `configure_logging`, a graceful stop after the timeout."""
+    return {"host": settings.host, "port": settings.port, "log_config": None, "log_level": "warning",
+            "timeout_graceful_shutdown": int(settings.request_timeout) + 5}
 
 
 def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = None) -> FastAPI:
     """The myna HTTP app; models load at startup (before /ready turns 200)."""
-    from myna.server import routes_openai, routes_ops, routes_tts, routes_voices
+    from myna.server import routes_finetune, routes_openai, routes_ops, routes_tts, routes_voices
+    from myna.server.jobs import JobRunner
+    from myna.server.ui import routes as routes_ui
 
     service = Service(settings, factory)
+    jobs = JobRunner(settings.data_dir, settings.home, settings.model_dir, settings.model_version or "v2")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(service.pool.start)
+        jobs.open()
         log.info(json.dumps({"event": "ready", "workers": settings.workers, "batch_size": settings.batch_size,
                              "queue_size": settings.queue_size}))
         try:
             yield
         finally:
             service.stopping = True
-            await asyncio.to_thread(service.pool.shutdown, settings.request_timeout)
+            await asyncio.gather(asyncio.to_thread(service.pool.shutdown, settings.request_timeout),
+                                 asyncio.to_thread(jobs.shutdown))
             service.registry.close()
             log.info(json.dumps({"event": "stopped"}))
 
@@ -176,8 +186,9 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
                   description="Few-shot voice-cloning TTS: upstream GPT-SoVITS api_v2 compatible /tts, "
                               "OpenAI-compatible /v1/audio/speech, voice registry.")
     app.state.service = service
+    app.state.jobs = jobs
     errors.install(app)
-    for module in (routes_tts, routes_openai, routes_voices, routes_ops):
+    for module in (routes_tts, routes_openai, routes_voices, routes_ops, routes_finetune, routes_ui):
         app.include_router(module.router)
-    app.add_middleware(_Limits, service_of=lambda: service)
+    app.add_middleware(RequestGate, service_of=lambda: service)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,9 +63,21 @@ class KeyStore:
 
     def check(self, request: Request, scope: str) -> str | None:
         """The name of the key that allows `scope` for this request (None when auth is off)."""
+        return self.check_headers(request.headers, scope)
+
+    def allows(self, headers: Mapping[str, str], scope: str) -> bool:
+        """Whether these request headers carry a key with `scope` (always, when auth is off)."""
+        try:
+            self.check_headers(headers, scope)
+        except ApiError:
+            return False
+        return True
+
+    def check_headers(self, headers: Mapping[str, str], scope: str) -> str | None:
+        """The name of the key in these request headers that allows `scope` (None when auth is off)."""
         if not self.enabled:
             return None
-        key = _presented_key(request)
+        key = _presented_key(headers)
         if key is None:
             raise ApiError(401, "an API key is required: send 'Authorization: Bearer KEY'", "missing_api_key",
                            {"WWW-Authenticate": "Bearer"})
@@ -77,11 +90,33 @@ class KeyStore:
         raise ApiError(401, "the API key is not valid", "invalid_api_key", {"WWW-Authenticate": "Bearer"})
 
 
-def _presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+def _presented_key(headers: Mapping[str, str]) -> str | None:
+    header = headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    return headers.get("x-api-key") or None
+
+
+# Paths anyone may reach; everything else needs a key once keys are configured.
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+_TTS_PATHS = frozenset({"/tts", "/v1/audio/speech", "/v1/models", "/v1/ui/transcode"})
+# the web page and its files hold no data; /v1/ui/config tells the page whether to ask for a key
+_PAGE_PATHS = frozenset({"/", "/v1/ui/config"})
+
+
+def required_scope(method: str, path: str) -> str | None:
+    """The scope an HTTP request needs (None: open), decided from its method and path before any body is read.
+
+    Synthesis and reading voices need `tts`; creating or deleting voices, reloads and any path not
+    listed need `admin` (an unknown path answers 404 only to a key that could use it).
+    """
+    if path in OPEN_PATHS or path in _PAGE_PATHS or path.startswith("/ui/"):
+        return None
+    if path in _TTS_PATHS:
+        return "tts"
+    if path == "/v1/voices" or path.startswith("/v1/voices/"):
+        return "tts" if method in ("GET", "HEAD") else "admin"
+    return "admin"
 
 
 def _parse_line(line: str, path: Path, number: int) -> KeyEntry:

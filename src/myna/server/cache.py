@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Protocol
 
-from myna.errors import MynaError
+from myna.errors import ServerFault
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,11 @@ REDIS_VOICE_SET = "myna:result-voice:"
 _KEY_PATTERN = re.compile(r"(?P<voice>[^:]+):[0-9a-f]{64}")
 
 
-class CacheError(MynaError):
+class CacheError(ServerFault):
     """The result cache cannot be reached or could not drop a voice's results."""
+
+    status = 503
+    code = "cache_unavailable"
 
 
 class ResultCache(Protocol):
@@ -45,8 +48,14 @@ class ResultCache(Protocol):
     def put(self, key: str, value: bytes, voice_id: str | None = None) -> None:
         """Store a value; `voice_id` (or the voice in a `result_key` key) lets `delete_voice` find it."""
 
+    def discard(self, key: str) -> None:
+        """Drop one entry if present."""
+
     def delete_voice(self, voice_id: str) -> int:
         """Drop every entry of a voice; return how many were dropped."""
+
+    def check(self) -> None:
+        """Raise `CacheError` unless the cache can be reached now (an erasure must be able to finish)."""
 
     def stats(self) -> dict[str, int]:
         """Counters: hits, misses, entries (and kind-specific extras)."""
@@ -121,6 +130,11 @@ class EmbeddedCache:
                 self._drop(next(iter(self._entries)))
                 self._evictions += 1
 
+    def discard(self, key: str) -> None:
+        """Drop one entry if present."""
+        with self._lock:
+            self._drop(key)
+
     def delete_voice(self, voice_id: str) -> int:
         """Drop every entry of a voice."""
         with self._lock:
@@ -128,6 +142,9 @@ class EmbeddedCache:
             for key in keys:
                 self._drop(key)
             return len(keys)
+
+    def check(self) -> None:
+        """Always reachable (it lives in this process)."""
 
     def stats(self) -> dict[str, int]:
         """hits, misses, entries, bytes, max_bytes, evictions."""
@@ -207,6 +224,25 @@ class RedisCache:
         except self._redis_errors as exc:
             log.warning("result cache: Redis put failed: %s", exc)
             self._count("errors")
+
+    def discard(self, key: str) -> None:
+        """Drop one entry (and its place in its voice's index); raises `CacheError` when Redis fails."""
+        voice = _voice_of(key, None)
+        try:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(REDIS_PREFIX + key)
+                if voice is not None:
+                    pipe.srem(REDIS_VOICE_SET + voice, REDIS_PREFIX + key)
+                pipe.execute()
+        except self._redis_errors as exc:
+            raise CacheError(f"could not drop a cached result from Redis: {exc}") from exc
+
+    def check(self) -> None:
+        """Raise `CacheError` unless Redis answers now."""
+        try:
+            self._client.ping()
+        except self._redis_errors as exc:
+            raise CacheError(f"the Redis result cache cannot be reached ({exc}); retry once it is back") from exc
 
     def delete_voice(self, voice_id: str) -> int:
         """Drop every entry of a voice (indexed ones, and any key under its prefix)."""

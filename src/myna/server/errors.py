@@ -1,17 +1,25 @@
-"""Errors -> JSON responses. Every error body has upstream api_v2's `message` and OpenAI's `error` object."""
+"""Errors -> JSON responses. Every error body has upstream api_v2's `message` and OpenAI's `error` object.
+
+Handlers never log by themselves: they attach the error to the request's one log line (see request_record.py and gate.py).
+Messages leave the server without its absolute paths or Python object reprs (`public_message`).
+"""
 
 from __future__ import annotations
 
-import logging
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from myna.errors import Cancelled, InputError, MynaError
+from myna.errors import Cancelled, InputError, MynaError, ServerFault
+from myna.server.request_record import note_error
 
-log = logging.getLogger("myna.server")
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 class ApiError(MynaError):
@@ -20,6 +28,27 @@ class ApiError(MynaError):
     def __init__(self, status: int, message: str, code: str = "invalid_request", headers: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.headers = status, code, headers or {}
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready (accounted for as 499)."""
+
+
+def private_roots(folders: Iterable[Path | str | None]) -> tuple[str, ...]:
+    """The absolute names (as given and resolved) of server folders that messages must not show, longest first."""
+    names = {tempfile.gettempdir()}
+    for folder in folders:
+        if folder is not None:
+            names |= {str(Path(folder).expanduser()), str(Path(folder).expanduser().resolve())}
+    return tuple(sorted((n.rstrip("/") for n in names if len(n.rstrip("/")) > 1), key=len, reverse=True))
+
+
+def public_message(message: str, roots: Iterable[str] = ()) -> str:
+    """A message fit for a client: object reprs dropped, paths under server folders cut to the part below them."""
+    message = _OBJECT_REPR.sub("the data", message)
+    for root in roots:
+        message = message.replace(root + "/", "").replace(root, ".")
+    return message
 
 
 def error_response(status: int, message: str, code: str, headers: dict | None = None) -> JSONResponse:
@@ -41,10 +70,18 @@ def status_of(exc: Exception) -> tuple[int, str, dict]:
         return 504, "timeout", {}
     if isinstance(exc, Cancelled):
         return 499, "cancelled", {}
-    if type(exc).__name__ == "UnknownVoiceError":
+    from myna.voices.registry import UnknownVoiceError, VoiceNameTaken
+
+    if isinstance(exc, UnknownVoiceError):
         return 404, "unknown_voice", {}
-    if isinstance(exc, InputError | MynaError):
+    if isinstance(exc, VoiceNameTaken):
+        return 409, "name_taken", {}
+    if isinstance(exc, ServerFault):
+        return exc.status, exc.code, {}
+    if isinstance(exc, InputError):
         return 400, "invalid_request", {}
+    if isinstance(exc, MynaError):  # model files, checkpoints, keys: the server's side, not the request's
+        return 500, "server_error", {}
     return 500, "internal_error", {}
 
 
@@ -56,25 +93,26 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+def _answer(request: Request, status: int, message: str, code: str, headers: dict | None = None) -> JSONResponse:
+    message = public_message(message, request.app.state.service.private_roots)
+    note_error(request.scope, status, code, message)
+    return error_response(status, message, code, headers)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a JSON response."""
 
     @app.exception_handler(MynaError)
     async def _myna(request: Request, exc: MynaError) -> JSONResponse:
         status, code, headers = status_of(exc)
-        if status >= 500:
-            log.error("request failed: %s", exc)
-        return error_response(status, str(exc), code, headers)
+        return _answer(request, status, str(exc), code, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422 if request.url.path.startswith("/v1") else 400, _validation_message(exc), "invalid_request")
+        status = 422 if request.url.path.startswith("/v1") else 400
+        return _answer(request, status, _validation_message(exc), "invalid_request")
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), "http_error", getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s", request.url.path)
-        return error_response(500, f"internal error ({type(exc).__name__}); please report it", "internal_error")
+        code = getattr(exc, "code", "http_error")
+        return _answer(request, exc.status_code, str(exc.detail), code, getattr(exc, "headers", None))

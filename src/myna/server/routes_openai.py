@@ -17,33 +17,40 @@ from pydantic import ValidationError
 from myna.audio.encode import StreamEncoder
 from myna.errors import MynaError
 from myna.server.errors import ApiError, status_of
-from myna.server.respond import audio_response
+from myna.server.respond import SpeechEvents, audio_response
 from myna.server.schemas import ModelCard, SpeechRequest
+from myna.voices.registry import UnknownVoiceError
 
 router = APIRouter()
-MODEL_IDS = ("myna", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+# Every id names the loaded models (myna serves one model set); any other `model` is refused with 404.
+MODEL_IDS = ("myna", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15")
+PCM_RATE = 24000  # OpenAI's pcm: 24 kHz 16-bit little-endian mono
+
+
+def _out_rate(fmt: str) -> int | None:
+    return PCM_RATE if fmt == "pcm" else None
 
 
 def _resolve_voice(service, voice: str):
-    """The registered voice with this id, else with this name."""
-    for record in service.registry.list():
-        if record.id == voice:
-            return record
-    matches = [r for r in service.registry.list() if r.name == voice]
-    if not matches:
+    """The registered voice with this id, else with this name (names are unique, ignoring case)."""
+    try:
+        return service.registry.find(voice)
+    except UnknownVoiceError:
         raise ApiError(404, f"unknown voice {voice!r}: create it with POST /v1/voices, or list voices with GET /v1/voices",
-                       "unknown_voice")
-    return matches[0]
+                       "unknown_voice") from None
 
 
 def _job(service, req: SpeechRequest):
     """(run, record, cache key) of one speech request; raises on bad input before any work is queued."""
+    if req.model not in MODEL_IDS:
+        raise ApiError(404, f"unknown model {req.model!r}; use one of {', '.join(MODEL_IDS)} (GET /v1/models)",
+                       "model_not_found")
     if not req.input.strip():
         raise ApiError(400, "input is empty: give the text to speak")
     if len(req.input) > service.settings.max_text_chars:
         raise ApiError(413, f"input is {len(req.input)} characters; the limit is {service.settings.max_text_chars}",
                        "text_too_long")
-    record = _resolve_voice(service, req.voice)
+    record = _resolve_voice(service, req.voice_name)
     options = req.options(service.settings.stream_chunk_tokens)
     language = (req.language or record.language).lower()
     from myna.engine.textprep import check_language
@@ -59,7 +66,7 @@ def _job(service, req: SpeechRequest):
     key = None
     if req.seed != -1:
         params = req.model_dump(exclude={"input", "model", "instructions"})
-        params.update(language=language, api="openai")
+        params.update(language=language, api="openai", voice=record.id)  # one key however the voice was named
         key = service.result_key(record.id, record.version, text, params)
     return run, record, key
 
@@ -68,16 +75,16 @@ def _job(service, req: SpeechRequest):
 async def speech(request: Request, req: SpeechRequest) -> Response:
     """Speak `input` in a registered voice (OpenAI's request body; `voice` is a voice id or name)."""
     service = request.app.state.service
-    service.auth.check(request, "tts")
     run, record, key = _job(service, req)
+    events = SpeechEvents(len(req.input)) if req.stream_format == "sse" else None
     return await audio_response(request, service, run, req.response_format, "/v1/audio/speech", req.stream, key,
-                                record.id, wav_length=0xFFFFFFFF - 36)
+                                record.id, wav_length=0xFFFFFFFF - 36, out_rate=_out_rate(req.response_format),
+                                events=events)
 
 
 @router.get("/v1/models")
 async def models(request: Request) -> dict:
     """The model names /v1/audio/speech accepts (all use the loaded models)."""
-    request.app.state.service.auth.check(request, "tts")
     return {"object": "list", "data": [ModelCard(id=name).model_dump() for name in MODEL_IDS]}
 
 
@@ -111,8 +118,8 @@ async def _ws_request(socket: WebSocket, service, message: str) -> None:
         req = SpeechRequest.model_validate(payload)
         if req.response_format not in ("pcm", "wav"):
             raise ApiError(400, "the WebSocket sends pcm or wav; set response_format to one of them")
-        run, _, _ = _job(service, req)
-        job = service.pool.submit(run, service.settings.request_timeout)
+        run, record, _ = _job(service, req)
+        job = service.pool.submit(run, service.settings.request_timeout, record.id)
     except (json.JSONDecodeError, ValidationError) as exc:
         await socket.send_json({"type": "error", "message": f"invalid request: {exc}", "status": 400})
         return
@@ -121,7 +128,8 @@ async def _ws_request(socket: WebSocket, service, message: str) -> None:
         return
     listener = asyncio.ensure_future(socket.receive_text())
     try:
-        encoder = StreamEncoder(req.response_format, service.sampling_rate, 0xFFFFFFFF - 36)
+        encoder = StreamEncoder(req.response_format, service.sampling_rate, 0xFFFFFFFF - 36,
+                                _out_rate(req.response_format))
         if encoder.header():
             await socket.send_bytes(encoder.header())
         while True:
@@ -134,7 +142,12 @@ async def _ws_request(socket: WebSocket, service, message: str) -> None:
                 await socket.send_json({"type": "cancelled"})
                 return
             chunk = chunk_task.result()
+            if job.stop_error is not None:
+                raise job.stop_error
             if chunk is None:
+                tail = encoder.finish()
+                if tail:
+                    await socket.send_bytes(tail)
                 await socket.send_json({"type": "done"})
                 return
             await socket.send_bytes(encoder.chunk(chunk[1]))

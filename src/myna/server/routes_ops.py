@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from myna.server.errors import public_message
+
 router = APIRouter()
 
 
@@ -19,11 +21,13 @@ async def health() -> dict:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: workers hold loaded models and the server is not shutting down."""
+    """Readiness: loaded models are live and the server is not shutting down (a reload in progress keeps it ready)."""
     service = request.app.state.service
-    ok = service.pool.ready and not service.stopping
-    body = {"status": "ready" if ok else "not ready", "workers": len(service.pool.synthesizers()),
-            "queue_depth": service.pool.depth, "busy": service.pool.busy}
+    pool = service.pool
+    ok = pool.ready and not service.stopping
+    body = {"status": "ready" if ok else "not ready", "workers": pool.size,
+            "queue_depth": pool.depth, "busy": pool.busy, "generation": pool.generation,
+            "reloading": pool.reloading, "last_reload_error": service.reload_error and public_message(service.reload_error, service.private_roots)}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
@@ -36,8 +40,7 @@ async def metrics(request: Request) -> Response:
 
 @router.post("/admin/reload")
 async def reload_models(request: Request) -> dict:
-    """Load the models again from the configured paths (new files take effect without a restart)."""
+    """Load the models again from the configured paths; they serve once all are loaded (5xx: the old ones still do)."""
     service = request.app.state.service
-    service.auth.check(request, "admin")
     await asyncio.to_thread(service.reload)
     return {"status": "reloaded", "generation": service.pool.generation}

@@ -15,11 +15,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from myna.engine.textprep import LANGUAGE_MODES
+from myna.engine.options import check_split_method
+from myna.engine.textprep import LANGUAGES
 from myna.server.errors import ApiError
 from myna.server.respond import audio_response
 from myna.server.schemas import TTSRequest
-from myna.text.split import get_method
 
 router = APIRouter()
 _MEDIA_TYPES = ("wav", "raw", "ogg", "aac")
@@ -38,17 +38,17 @@ def _check(req: TTSRequest, max_chars: int) -> tuple[str, str, bool]:
     if not req.text_lang:
         raise _bad("text_lang is required")
     text_lang = req.text_lang.lower()
-    if text_lang not in LANGUAGE_MODES:
-        raise _bad(f"text_lang: {req.text_lang} is not supported; myna supports {', '.join(LANGUAGE_MODES)}")
+    if text_lang not in LANGUAGES:
+        raise _bad(f"text_lang: {req.text_lang} is not supported; myna supports {', '.join(LANGUAGES)}")
     if not req.prompt_lang:
         raise _bad("prompt_lang is required")
     prompt_lang = req.prompt_lang.lower()
-    if prompt_lang not in LANGUAGE_MODES:
-        raise _bad(f"prompt_lang: {req.prompt_lang} is not supported; myna supports {', '.join(LANGUAGE_MODES)}")
+    if prompt_lang not in LANGUAGES:
+        raise _bad(f"prompt_lang: {req.prompt_lang} is not supported; myna supports {', '.join(LANGUAGES)}")
     if req.media_type not in _MEDIA_TYPES:
         raise _bad(f"media_type: {req.media_type} is not supported")
     try:
-        get_method(req.text_split_method)
+        check_split_method(req.text_split_method)
     except Exception:
         raise _bad(f"text_split_method:{req.text_split_method} is not supported") from None
     if req.streaming_mode not in (0, 1, 2, 3):  # True == 1 and False == 0
@@ -88,7 +88,6 @@ def _file_version(paths: list[Path]) -> int:
 
 async def _handle(request: Request, req: TTSRequest) -> Response:
     service = request.app.state.service
-    service.auth.check(request, "tts")
     text_lang, prompt_lang, streaming = _check(req, service.settings.max_text_chars)
     options = req.options()
     prompt_text = req.prompt_text or None

@@ -28,7 +28,7 @@ class TTSRequest(BaseModel):
     split_bucket: bool = True
     speed_factor: float = 1.0
     fragment_interval: float = 0.3
-    seed: int = -1
+    seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; as upstream, seeds are 32-bit")
     media_type: str = "wav"
     streaming_mode: bool | int = False
     parallel_infer: bool = True
@@ -56,20 +56,32 @@ class TTSRequest(BaseModel):
         )
 
 
+class VoiceRef(BaseModel):
+    """OpenAI's custom-voice object: `{"id": ...}`."""
+
+    id: str = Field(..., max_length=200)
+
+
 class SpeechRequest(BaseModel):
     """OpenAI's speech request; `voice` is a registered voice's id or name. myna adds language and seed."""
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field("myna", max_length=200)
+    model: str = Field("myna", max_length=200, description="one of the ids GET /v1/models lists")
     input: str = Field(..., description="text to speak")
-    voice: str = Field(..., max_length=200, description="id or name of a registered voice (see /v1/voices)")
+    voice: str | VoiceRef = Field(..., description="id or name of a registered voice (see /v1/voices), or {\"id\": ...}")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    stream_format: Literal["audio", "sse"] = Field("audio", description="sse: speech.audio.delta events (base64)")
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream: bool = Field(True, description="send audio as it is made (formats other than flac)")
     language: str | None = Field(None, description="language of the input (default: the voice's language)")
     seed: int = Field(-1, ge=-1, le=2**32 - 1, description="-1: random; a fixed seed repeats the audio")
     instructions: str | None = Field(None, max_length=4096, description="accepted for compatibility; unused")
+
+    @property
+    def voice_name(self) -> str:
+        """The voice id or name asked for, whichever form `voice` took."""
+        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
 
     def options(self, stream_chunk_tokens: int = 0) -> SynthesisOptions:
         """The synthesis options this request asks for; a streamed response uses `stream_chunk_tokens`."""
@@ -96,4 +108,5 @@ class VoiceOut(BaseModel):
     created_at: str
     version: int
     clip_seconds: float
-    consent: dict[str, str | None]
+    consent: dict[str, str | None] | None = Field(None, description="the consent record (admin keys only)")
+    created_by: str | None = Field(None, description="the API key that registered the voice (admin keys only)")

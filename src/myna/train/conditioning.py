@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from myna.train.extras import require
+
 TARGET_LUFS = -20.0
 PEAK_LIMIT = 0.944  # -0.5 dBFS
 CLIP_LEVEL = 0.999
@@ -56,8 +58,7 @@ def rms_dbfs(audio: np.ndarray) -> float:
 
 def integrated_loudness(audio: np.ndarray, rate: int) -> float:
     """BS.1770 integrated loudness in LUFS (-inf when every block is gated out)."""
-    import pyloudnorm
-
+    pyloudnorm = require("pyloudnorm")
     meter = pyloudnorm.Meter(rate)
     if audio.shape[0] < int(meter.block_size * rate) + 1:
         return rms_dbfs(audio)  # shorter than one gating block: fall back to plain RMS

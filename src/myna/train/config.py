@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 import torch
 
+from myna.config import TRAIN_PRECISIONS
 from myna.errors import InputError
 
 T = TypeVar("T", bound="_Settings")
-TRAIN_PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass

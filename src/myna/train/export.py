@@ -30,8 +30,8 @@ def _merged(base: dict[str, Any] | None, own: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_gpt(model: T2SModel, path: str | Path, info: str = "", base_config: dict[str, Any] | None = None,
-               train_settings: dict[str, Any] | None = None) -> list[Path]:
-    """Write `path` (.ckpt, fp16 like upstream) and its `.safetensors` twin; returns both paths."""
+               train_settings: dict[str, Any] | None = None, key: bytes | None = None) -> list[Path]:
+    """Write `path` (.ckpt, fp16 like upstream) and its `.safetensors` twin, sealed with `key` if given; returns both."""
     path = Path(path)
     config = _merged(base_config, model.config.to_dict())
     if train_settings:
@@ -39,14 +39,15 @@ def export_gpt(model: T2SModel, path: str | Path, info: str = "", base_config: d
     state = {k: v for k, v in model.state_dict().items()}
     ckpt = checkpoints.GPTCheckpoint(config, state, info)
     twin = path.with_suffix(".safetensors")
-    checkpoints.write_gpt(path, ckpt)
-    checkpoints.write_gpt(twin, ckpt)
+    checkpoints.write_gpt(path, ckpt, key=key)
+    checkpoints.write_gpt(twin, ckpt, key=key)
     return [path, twin]
 
 
 def export_sovits(model: SoVITS, path: str | Path, info: str = "",
-                  base_config: dict[str, Any] | None = None) -> list[Path]:
-    """Write `path` (.pth with upstream's version marker, fp16, no `enc_q`) and its `.safetensors` twin."""
+                  base_config: dict[str, Any] | None = None, key: bytes | None = None) -> list[Path]:
+    """Write `path` (.pth with upstream's version marker, fp16, no `enc_q`) and its `.safetensors` twin, sealed with
+    `key` if given."""
     path = Path(path)
     version = model.config.version
     own = model.config.to_dict()
@@ -56,6 +57,6 @@ def export_sovits(model: SoVITS, path: str | Path, info: str = "",
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("enc_q.")}
     ckpt = checkpoints.SoVITSCheckpoint(version, config, state, info)
     twin = path.with_suffix(".safetensors")
-    checkpoints.write_sovits(path, ckpt)
-    checkpoints.write_sovits(twin, ckpt)
+    checkpoints.write_sovits(path, ckpt, key=key)
+    checkpoints.write_sovits(twin, ckpt, key=key)
     return [path, twin]

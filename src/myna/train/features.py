@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from myna.atomic import atomic_write
+from myna.audio.decode import decode
 from myna.audio.io import AudioError, resample_soxr
 from myna.errors import InputError, MynaError
 from myna.features.encoders import (
@@ -48,13 +50,12 @@ from myna.train.dataset import (
     MANIFEST_NAME,
     PARTS,
     WAV_RATE,
-    atomic_write_bytes,
     load_tensors,
     save_tensors,
     tensor_info,
 )
+from myna.train.extras import require
 from myna.train.listfile import ListEntry, read_list
-from myna.train.sources import decode
 
 HUBERT_RATE = 16000
 # Upstream's 2-get-hubert-wav32k.py: a 0.95-peak-normalized copy and the original, half and half;
@@ -159,7 +160,7 @@ class _Models:
 def extract_features(source: str | Path | Iterable[ListEntry], cache_dir: str | Path, models: FeatureModels,
                      progress: bool = False) -> FeatureReport:
     """Compute (or reuse) every utterance's features in `cache_dir`, then write its manifest."""
-    from tqdm import tqdm
+    tqdm = require("tqdm").tqdm
 
     from myna import checkpoints
 
@@ -196,7 +197,7 @@ def extract_features(source: str | Path | Iterable[ListEntry], cache_dir: str | 
     if not items:
         raise InputError("no utterance could be prepared" + _reasons(report.skipped))
     manifest = {"format": CACHE_FORMAT, "version": version, "symbols": symbols, "models": ids, "items": items}
-    atomic_write_bytes(report.manifest, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+    atomic_write(report.manifest, json.dumps(manifest, ensure_ascii=False, indent=1), parents=True)
     report.items = len(items)
     return report
 
@@ -321,7 +322,7 @@ def _write_pcm16(path: Path, mixed: np.ndarray) -> None:
     buffer = io.BytesIO()
     soundfile.write(buffer, (mixed.astype(np.float64) * 32768.0).astype(np.int16), WAV_RATE,
                     format="WAV", subtype="PCM_16")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue(), parents=True)
 
 
 def _read_pcm16(path: Path) -> np.ndarray:

@@ -8,12 +8,11 @@ reported instead of read. Relative audio paths are resolved against the list's o
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from myna.atomic import atomic_write
 from myna.errors import InputError
 from myna.text.frontend import LANGUAGES
 
@@ -93,19 +92,7 @@ def write_list(path: str | Path, entries: Iterable[ListEntry]) -> Path:
         if "|" in entry.text or "\n" in entry.text or "|" in entry.speaker:
             raise InputError(f"{entry.audio}: '|' and line breaks cannot appear in a .list speaker or text")
         lines.append(entry.line())
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    atomic_write(path, "\n".join(lines) + ("\n" if lines else ""), parents=True)
     return path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text next to `path`, then rename it into place (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a dataset is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

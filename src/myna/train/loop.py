@@ -9,7 +9,6 @@ checkpoint; Ctrl-C between steps saves the last finished step before stopping.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from typing import Any, Protocol, TextIO
 import torch
 from torch import distributed as dist
 
+from myna.atomic import atomic_output
 from myna.errors import MynaError
 from myna.train.config import _Settings
 
@@ -106,19 +106,12 @@ def epoch_batches(n_items: int, batch_size: int, seed: int, epoch: int, ctx: Dis
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a sibling temporary file, fsync, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.partial")
+    """torch.save `obj` to `path` atomically and durably (a crash leaves the previous checkpoint)."""
     try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise TrainingError(f"could not write checkpoint {path}: {exc}; free some space and resume") from exc
-        raise
+        with atomic_output(path, durable=True) as partial:
+            torch.save(obj, partial)
+    except OSError as exc:
+        raise TrainingError(f"could not write checkpoint {path}: {exc}; free some space and resume") from exc
 
 
 def checkpoint_paths(out_dir: Path) -> list[Path]:

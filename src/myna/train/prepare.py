@@ -17,12 +17,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from myna.audio.decode import decode
 from myna.audio.io import AudioError, resample_soxr, write_wav
 from myna.errors import InputError
 from myna.train.conditioning import TARGET_LUFS, check_piece, normalize_loudness
+from myna.train.extras import require
 from myna.train.listfile import ListEntry, language_code, read_list, write_list
 from myna.train.slicing import SliceConfig, slice_on_silence
-from myna.train.sources import decode, find_inputs
+from myna.train.sources import find_inputs
 
 PREPARED_RATE = 32000
 MIN_TOTAL_SECONDS = 20.0
@@ -92,7 +94,7 @@ def prepare_dataset(inputs: Iterable[str | Path], out_dir: str | Path, options: 
     """Turn recordings and/or `.list` files into OUT/wavs/*.wav and OUT/dataset.list; see the module doc.
 
     `transcriber`: an object with `transcribe(audio_16k, language) -> (text, lang)`; by default a
-    `myna.train.asr.Transcriber` is loaded when there is audio to transcribe.
+    `myna.features.asr.Transcriber` is loaded when there is audio to transcribe.
     """
     options = options or PrepareOptions()
     out_dir = Path(out_dir)
@@ -131,7 +133,7 @@ def prepare_dataset(inputs: Iterable[str | Path], out_dir: str | Path, options: 
 def _stage_audio(files: list[Path], staging: Path, options: PrepareOptions,
                  skipped: list[tuple[str, str]], dropped: list[Dropped]) -> list[_Staged]:
     """Decode, (denoise,) slice, check and normalize every file; write kept pieces into `staging`."""
-    from tqdm import tqdm
+    tqdm = require("tqdm").tqdm
 
     denoiser = None
     if options.denoise and files:
@@ -195,12 +197,12 @@ def _check_listed(lists: list[Path], skipped: list[tuple[str, str]],
 def _transcribe(staged: list[_Staged], speaker: str, options: PrepareOptions, transcriber,
                 dropped: list[Dropped]) -> tuple[list[ListEntry], float]:
     """Transcribe staged pieces; pieces with no recognized words or an unsupported language are dropped."""
-    from tqdm import tqdm
+    tqdm = require("tqdm").tqdm
 
     if not staged:
         return [], 0.0
     if transcriber is None:
-        from myna.train.asr import Transcriber
+        from myna.features.asr import Transcriber
 
         transcriber = Transcriber(options.asr_model, options.device, options.threads)
     entries, seconds = [], 0.0

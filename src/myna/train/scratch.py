@@ -17,9 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from myna.engine.voice_file import VOICE_FILE, VoiceFile, trained_voice_dir, write_voice_file
 from myna.train import loop
 from myna.train.dataset import FeatureCache
 from myna.train.presets import Preset, get_preset
+from myna.train.stages import TrainRequest, default_reference, gpt_items, sovits_items, train_gpt
 
 
 def preset_settings(preset: Preset, device: str, seed: int, sovits: dict[str, Any], gpt: dict[str, Any]) -> Preset:
@@ -29,16 +31,15 @@ def preset_settings(preset: Preset, device: str, seed: int, sovits: dict[str, An
                    gpt_train=replace(preset.gpt_train, **common, **gpt))
 
 
-def train_from_scratch(request, progress: TextIO | None = None) -> Path:
+def train_from_scratch(request: TrainRequest, progress: TextIO | None = None) -> Path:
     """Run every stage for a `TrainRequest` whose `preset` is set; returns the voice.json path."""
     from myna.train.export import export_gpt, export_sovits
     from myna.train.features import FeatureModels, extract_features
-    from myna.train.pipeline import VOICE_FILE, _reference, _train_gpt, gpt_items, sovits_items, voice_dir
     from myna.train.prepare import PrepareOptions, prepare_dataset
     from myna.train.sovits_trainer import SoVITSTrainer
 
     preset = request.preset if isinstance(request.preset, Preset) else get_preset(request.preset)
-    home = voice_dir(request.data_dir, request.name)
+    home = trained_voice_dir(request.data_dir, request.name)
     work = home / "work"
     ctx = loop.setup_distributed(preset.sovits_train.device)
     models = FeatureModels(None, None, device=preset.sovits_train.device, content=preset.content,
@@ -64,22 +65,21 @@ def train_from_scratch(request, progress: TextIO | None = None) -> Path:
     sovits_path = home / f"{request.name}_s2.pth"
     if ctx.main:
         tag = f"{request.name}: {preset.name} preset from scratch, {preset.sovits_train.epochs} SoVITS epochs"
-        export_sovits(sovits, sovits_path, tag, record)
+        export_sovits(sovits, sovits_path, tag, record, key=request.model_key)
         extract_features(list_path, work / "features", replace(models, sovits=sovits_path),
                          progress=progress is not None)
     loop.barrier(ctx)
 
     cache = FeatureCache.open(work / "features")
-    gpt = _train_gpt(None, preset.gpt, gpt_items(cache, preset.gpt.max_sec), preset.gpt_train, work / "gpt",
+    gpt = train_gpt(None, preset.gpt, gpt_items(cache, preset.gpt.max_sec), preset.gpt_train, work / "gpt",
                      progress, sovits)
     if not ctx.main:
         loop.finish_distributed(ctx)
         return home / VOICE_FILE
     tag = f"{request.name}: {preset.name} preset from scratch, {preset.gpt_train.epochs} GPT epochs"
-    export_gpt(gpt, home / f"{request.name}_s1.ckpt", tag, record, preset.gpt_train.to_dict())
-    voice = {"name": request.name, "version": preset.sovits.version, "gpt": str(home / f"{request.name}_s1.ckpt"),
-             "sovits": str(sovits_path), "hubert": None, "bert": None, "sv": None, **preset.encoder_record(),
-             **_reference(cache)}
-    (home / VOICE_FILE).write_text(json.dumps(voice, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    export_gpt(gpt, home / f"{request.name}_s1.ckpt", tag, record, preset.gpt_train.to_dict(), key=request.model_key)
+    voice = VoiceFile(name=request.name, version=preset.sovits.version, gpt=home / f"{request.name}_s1.ckpt",
+                      sovits=sovits_path, encoders=preset.encoder_record(), **default_reference(cache))
+    manifest = write_voice_file(home, voice)
     loop.finish_distributed(ctx)
-    return home / VOICE_FILE
+    return manifest

@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
+from myna.atomic import atomic_write
 from myna.errors import InputError
 from myna.train import loop
-from myna.train.dataset import atomic_write_bytes
 
 FORMAT = 1
 MANIFEST = "snapshot.json"
@@ -107,14 +107,14 @@ class Snapshot:
             else:
                 stored[key] = (value.half() if value.is_floating_point() else value).contiguous()
         name = f"{stage}.safetensors"
-        atomic_write_bytes(self.root / name, save(stored, metadata={"stage": stage, "step": str(step)}))
+        atomic_write(self.root / name, save(stored, metadata={"stage": stage, "step": str(step)}), parents=True)
         self.stages[stage] = {"file": name, "step": int(step), "config": config}
 
     def save(self) -> Path:
         """Write the manifest (after the weights, so a reader never sees a manifest without its files)."""
         data = {"format": FORMAT, "stages": self.stages, "curve": self.curve, "notes": self.notes}
         path = self.root / MANIFEST
-        atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
+        atomic_write(path, json.dumps(data, indent=1) + "\n", parents=True)
         return path
 
     def size_bytes(self) -> int:

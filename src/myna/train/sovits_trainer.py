@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from myna.audio.mel import log_mel, mel_filterbank, wave_log_mel
 from myna.audio.spectrogram import linear_spectrogram
 from myna.models.discriminators import MultiPeriodDiscriminator
 from myna.models.sovits import SoVITS, SoVITSConfig, slice_frames
@@ -93,8 +94,8 @@ class SoVITSTrainer:
              {"params": text_side, "lr": rate * settings.text_low_lr_rate, "scale": settings.text_low_lr_rate}],
             rate, betas=settings.betas, eps=settings.eps, foreach=True)
         self.optim_d = torch.optim.AdamW(self.discriminator.parameters(), rate, betas=settings.betas, eps=settings.eps, foreach=True)
-        self.filterbank = losses.mel_filterbank(model_config.sampling_rate, model_config.filter_length,
-                                                settings.n_mel_channels, settings.mel_fmin, settings.mel_fmax)
+        self.filterbank = mel_filterbank(model_config.sampling_rate, model_config.filter_length,
+                                         settings.n_mel_channels, settings.mel_fmin, settings.mel_fmax)
         self.sample_item = sample_item
         self.warm_start = 0  # the step training last started at without optimizer moments
 
@@ -131,9 +132,8 @@ class SoVITSTrainer:
                                batch["phone_lengths"], batch.get("sv_emb"), noise)
         out = out._replace(**{k: v.float() for k, v in out._asdict().items() if v.is_floating_point()})  # losses in fp32
         segment = c.segment_size // c.hop_length
-        real_mel = slice_frames(losses.log_mel(batch["spec"], self.filterbank), out.slice_starts, segment)
-        fake_mel = losses.wave_log_mel(out.audio.squeeze(1), self.filterbank, c.filter_length, c.hop_length,
-                                       c.win_length)
+        real_mel = slice_frames(log_mel(batch["spec"], self.filterbank), out.slice_starts, segment)
+        fake_mel = wave_log_mel(out.audio.squeeze(1), self.filterbank, c.filter_length, c.hop_length, c.win_length)
         real = slice_frames(batch["wav"].unsqueeze(1), out.slice_starts * c.hop_length, c.segment_size)
 
         loss_mel = F.l1_loss(real_mel, fake_mel) * s.c_mel

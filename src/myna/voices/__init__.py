@@ -2,7 +2,7 @@
 
 from myna.voices.audio_checks import ClipLimits
 from myna.voices.crypto import VoiceKeyError
-from myna.voices.registry import Consent, UnknownVoiceError, VoiceRecord, VoiceRegistry
+from myna.voices.registry import Consent, UnknownVoiceError, VoiceNameTaken, VoiceRecord, VoiceRegistry
 from myna.voices.store import VoiceStorageError
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Consent",
     "UnknownVoiceError",
     "VoiceKeyError",
+    "VoiceNameTaken",
     "VoiceRecord",
     "VoiceRegistry",
     "VoiceStorageError",

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 
 from myna.audio.io import AudioError, to_mono
-from myna.engine.textprep import LANGUAGE_MODES
 from myna.errors import InputError
+from myna.text.mixed import MODES
 
 _SILENT_PEAK_DB = -60.0  # a clip whose loudest sample is below this is silence
 
@@ -48,6 +49,7 @@ def check_clip(audio: bytes, filename: str, limits: ClipLimits) -> CheckedClip:
     import soundfile
 
     label = filename or "the uploaded clip"
+    audio = _with_data_length(audio)
     if not audio:
         raise AudioError(f"{label}: the file is empty; upload 3-60 s of speech as WAV, FLAC, OGG or MP3")
     if len(audio) > limits.max_upload_bytes:
@@ -58,7 +60,7 @@ def check_clip(audio: bytes, filename: str, limits: ClipLimits) -> CheckedClip:
     try:
         info = soundfile.info(io.BytesIO(audio))
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"{label}: not a readable audio file; use WAV, FLAC, OGG or MP3 ({exc})") from exc
+        raise AudioError(f"{label}: not a readable audio file; use WAV, FLAC, OGG or MP3 ({_reason(exc)})") from exc
     if info.channels > limits.max_channels:
         raise AudioError(
             f"{label}: the clip has {info.channels} channels; at most {limits.max_channels} are accepted "
@@ -74,7 +76,7 @@ def check_clip(audio: bytes, filename: str, limits: ClipLimits) -> CheckedClip:
     try:
         data, rate = soundfile.read(io.BytesIO(audio), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"{label}: the audio could not be decoded ({exc}); re-export it as WAV") from exc
+        raise AudioError(f"{label}: the audio could not be decoded ({_reason(exc)}); re-export it as WAV") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{label}: the file holds no audio samples; upload 3-60 s of speech")
     if not np.isfinite(data).all():
@@ -93,6 +95,38 @@ def check_clip(audio: bytes, filename: str, limits: ClipLimits) -> CheckedClip:
             f"{label}: the clip is silent (peak below {_SILENT_PEAK_DB:g} dBFS); record clear speech"
         )
     return CheckedClip(mono, int(rate), seconds)
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's own words for a failure, without the Python repr of the buffer it read from."""
+    return getattr(exc, "error_string", None) or str(exc).split(": ", 1)[-1]
+
+
+def _with_data_length(audio: bytes) -> bytes:
+    """A streamed WAV (myna's and upstream's say 0, or 0xFFFFFFFF, for the data length) with its real length.
+
+    A stream's header is written before its length is known; the samples simply run to the end of
+    the file. libsndfile reads a length of 0 as no samples, so the header is completed here: the data
+    chunk takes every byte after its header (whole sample frames), and the RIFF size follows.
+    """
+    if len(audio) < 44 or audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
+        return audio
+    offset, align = 12, 1
+    while offset + 8 <= len(audio):
+        chunk, size = audio[offset:offset + 4], struct.unpack_from("<I", audio, offset + 4)[0]
+        if chunk == b"fmt " and offset + 22 <= len(audio):
+            align = max(1, struct.unpack_from("<H", audio, offset + 20)[0])  # bytes per sample frame
+        if chunk == b"data":
+            available = len(audio) - offset - 8
+            if size != 0 and size <= available:
+                return audio  # a complete file
+            length = available - available % align
+            patched = bytearray(audio[:offset + 8 + length])
+            struct.pack_into("<I", patched, offset + 4, length)
+            struct.pack_into("<I", patched, 4, len(patched) - 8)
+            return bytes(patched)
+        offset += 8 + size + (size & 1)
+    return audio
 
 
 def _too_long(label: str, seconds: float, limits: ClipLimits) -> AudioError:
@@ -114,21 +148,9 @@ def clip_wav_bytes(clip: CheckedClip) -> bytes:
 
 def check_language(language: str) -> str:
     """Return the language code if the engine accepts it, else raise with the accepted codes."""
-    if language not in LANGUAGE_MODES:
-        raise InputError(f"unsupported language {language!r}; expected one of {', '.join(LANGUAGE_MODES)}")
+    if language not in MODES:
+        raise InputError(f"unsupported language {language!r}; expected one of {', '.join(MODES)}")
     return language
-
-
-def check_name(name: str, limits: ClipLimits) -> str:
-    """A voice name, stripped: non-empty, bounded, one line."""
-    name = (name or "").strip()
-    if not name:
-        raise InputError("the voice needs a name: give a non-empty name")
-    if len(name) > limits.max_name_chars:
-        raise InputError(f"the voice name is {len(name)} characters; at most {limits.max_name_chars} are allowed")
-    if any(ch in name for ch in "\r\n\x00"):
-        raise InputError("the voice name must be one line of text without control characters")
-    return name
 
 
 def check_transcript(transcript: str | None, limits: ClipLimits) -> str | None:

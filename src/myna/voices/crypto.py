@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from myna.errors import MynaError
+from myna.errors import ServerFault
 
 MAGIC = b"MYNAENC1"
 _NONCE_BYTES = 12
@@ -17,8 +17,10 @@ KEY_BYTES = 32
 _KEY_CHECK_PLAINTEXT = b"myna voice registry key check"
 
 
-class VoiceKeyError(MynaError):
+class VoiceKeyError(ServerFault):
     """The encryption key is missing, malformed or not the one the voices were sealed with."""
+
+    code = "voice_key_error"
 
 
 class ClipCipher:

@@ -14,6 +14,10 @@ times and lengths stay readable. The engine reads clips from a path, so `clip_pa
 decrypted copy (mode 0600) into a private folder in /dev/shm (memory) when available, else the
 system temp folder; copies are removed on update, delete and `close()`.
 
+Folders are 0700 and files 0600 (the database's -wal/-shm and the deletion log included; looser
+modes left by older versions are tightened at start): clips, transcripts and consent are personal
+data. Names are unique ignoring case (see names.py).
+
 Writes are atomic: a clip goes to a temporary name, is fsynced and renamed, and only then is the row
 committed; on any failure the files written so far are removed. A crash between the rename and the
 commit leaves a folder without a row, which the next start removes. Deleting a voice removes its
@@ -22,6 +26,8 @@ rows first, then its folder, appends to the deletion log, then runs the `on_dele
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -34,17 +40,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from myna.errors import InputError, MynaError
+from myna.atomic import atomic_write
+from myna.errors import InputError, ServerFault
 from myna.voices.audio_checks import (
     CheckedClip,
     ClipLimits,
     check_clip,
     check_language,
-    check_name,
     check_transcript,
     clip_wav_bytes,
 )
 from myna.voices.crypto import ClipCipher, VoiceKeyError
+from myna.voices.names import check_name, name_key
 from myna.voices.store import VoiceStorageError, VoiceStore
 
 DATABASE_NAME = "voices.sqlite3"
@@ -53,10 +60,22 @@ DELETION_LOG = "deletions.log"
 _ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 _KEEP = object()  # `update` argument left unchanged
 _MAX_CONSENT_CHARS = 4000
+_PRIVATE_DIR, _PRIVATE_FILE = 0o700, 0o600  # voices are personal data: only the server's user may read them
 
 
 class UnknownVoiceError(InputError):
     """No voice with this id exists (never did, or was deleted)."""
+
+
+class VoiceNameTaken(InputError):
+    """Another voice has this name (names are unique ignoring case)."""
+
+
+class ErasureIncomplete(ServerFault):
+    """A voice's rows and files are erased, but something derived from it (a cache) could not be dropped."""
+
+    status = 503
+    code = "erasure_incomplete"
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,7 @@ class VoiceRecord:
     consent: Consent
     clip_seconds: float
     updated_at: str = ""
+    created_by: str | None = None  # the name of the API key that registered it (None: unknown, or no keys)
 
 
 class VoiceRegistry:
@@ -94,21 +114,38 @@ class VoiceRegistry:
         self._mutate = threading.Lock()
         self._plain_lock = threading.Lock()
         self._cipher = ClipCipher(key) if key is not None else None
+        # Names are made unique through a keyed hash; with encryption the key keeps names unguessable from it.
+        self._name_secret = hmac.new(bytes(key), b"myna voice names", hashlib.sha256).digest() if key else None
         self._plain_dir: Path | None = None  # decrypted copies handed to the engine (encrypted mode)
         try:
-            (self.data_dir / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
-            self._store = VoiceStore(self.data_dir / DATABASE_NAME)
+            make_private_dir(self.data_dir / CLIPS_DIR)
+            for path in (self.data_dir, *self.data_dir.rglob("*")):  # folders 0700, files 0600, also those of old installs
+                os.chmod(path, _PRIVATE_DIR if path.is_dir() else _PRIVATE_FILE)
+            database = self.data_dir / DATABASE_NAME
+            os.close(os.open(database, os.O_CREAT | os.O_RDWR, _PRIVATE_FILE))  # SQLite gives -wal/-shm its mode
+            self._store = VoiceStore(database)
         except (OSError, sqlite3.Error) as exc:
             raise VoiceStorageError(f"{self.data_dir}: cannot open the voice folder ({exc})") from exc
         self._check_key()
+        self._key_old_names()
         self._sweep()
 
     def create(
-        self, audio: bytes, filename: str, transcript: str | None, language: str, name: str, consent: Consent
+        self,
+        audio: bytes,
+        filename: str,
+        transcript: str | None,
+        language: str,
+        name: str,
+        consent: Consent,
+        created_by: str | None = None,
     ) -> VoiceRecord:
-        """Check and store a new voice; raises an `InputError` saying what to fix, storing nothing."""
+        """Check and store a new voice; raises an `InputError` saying what to fix, storing nothing.
+
+        `created_by` names who registered it (the API key's name), kept with the record.
+        """
         consent = _check_consent(consent)
-        name = check_name(name, self.limits)
+        name = check_name(name, self.limits.max_name_chars)
         language = check_language(language)
         transcript = check_transcript(transcript, self.limits)
         clip = check_clip(audio, filename, self.limits)
@@ -116,7 +153,7 @@ class VoiceRegistry:
         now = _utc_now()
         folder = self._folder(voice_id)
         try:
-            folder.mkdir()
+            make_private_dir(folder, exist_ok=False)
             clip_file = self._write_clip(voice_id, 1, clip)
             self._store.insert(
                 {
@@ -124,6 +161,7 @@ class VoiceRegistry:
                     "transcript": self._seal(voice_id, "transcript", transcript),
                     "created_at": now, "updated_at": now, "version": 1, "clip_seconds": clip.seconds,
                     "clip_rate": clip.rate, "clip_file": clip_file, "encrypted": int(self._cipher is not None),
+                    "created_by": created_by, "name_key": name_key(name, self._name_secret),
                 },
                 {"subject": self._seal(voice_id, "subject", consent.subject),
                  "statement": self._seal(voice_id, "statement", consent.statement), "recorded_at": now,
@@ -131,6 +169,8 @@ class VoiceRegistry:
             )  # fmt: skip
         except BaseException as exc:
             shutil.rmtree(folder, ignore_errors=True)
+            if _is_name_clash(exc):
+                raise _name_taken(name) from None
             if isinstance(exc, OSError | sqlite3.Error):
                 raise VoiceStorageError(f"could not store the voice under {self.data_dir}: {exc}") from exc
             raise
@@ -148,7 +188,8 @@ class VoiceRegistry:
         """Replace a voice's clip and/or text; the version goes up, so results cached for it no longer match."""
         fields: dict[str, object] = {}
         if name is not None:
-            fields["name"] = self._seal(voice_id, "name", check_name(name, self.limits))
+            name = check_name(name, self.limits.max_name_chars)
+            fields.update(name=self._seal(voice_id, "name", name), name_key=name_key(name, self._name_secret))
         if language is not None:
             fields["language"] = check_language(language)
         if transcript is not _KEEP:
@@ -170,6 +211,8 @@ class VoiceRegistry:
             except BaseException as exc:
                 if new_file is not None:
                     (self._folder(voice_id) / new_file).unlink(missing_ok=True)
+                if _is_name_clash(exc):
+                    raise _name_taken(name) from None
                 if isinstance(exc, OSError | sqlite3.Error):
                     raise VoiceStorageError(f"could not update voice {voice_id}: {exc}") from exc
                 raise
@@ -183,6 +226,24 @@ class VoiceRegistry:
     def list(self) -> list[VoiceRecord]:
         """All voices, oldest first."""
         return [self._record(row) for row in self._store.all()]
+
+    @staticmethod
+    def is_voice_id(text: str) -> bool:
+        """Whether `text` has the form of a voice id (32 lowercase hex digits)."""
+        return _ID_PATTERN.fullmatch(text or "") is not None
+
+    def exists(self, voice_id: str) -> bool:
+        """Whether a voice with this id is registered now."""
+        return _ID_PATTERN.fullmatch(voice_id or "") is not None and self._store.get(voice_id) is not None
+
+    def find(self, id_or_name: str) -> VoiceRecord:
+        """The voice with this id, else the one with this name (ignoring case), else `UnknownVoiceError`."""
+        if self.exists(id_or_name):
+            return self.get(id_or_name)
+        found = self._store.find_name(name_key(id_or_name, self._name_secret))
+        if found is not None:
+            return self.get(found)
+        raise UnknownVoiceError(f"no voice with the id or name {id_or_name!r}")
 
     def get(self, voice_id: str) -> VoiceRecord:
         """One voice, or `UnknownVoiceError`."""
@@ -200,7 +261,7 @@ class VoiceRegistry:
             row = self._row(voice_id)
             target = self._plain_copies() / f"{voice_id}-{row['clip_file'].removesuffix('.enc')}"
             if not target.is_file():
-                _write_atomic(target, self.clip_bytes(voice_id))
+                atomic_write(target, self.clip_bytes(voice_id), mode=0o600, durable=True)
         return target
 
     def clip_bytes(self, voice_id: str) -> bytes:
@@ -230,7 +291,8 @@ class VoiceRegistry:
                 raise UnknownVoiceError(f"no voice with id {voice_id!r} (already deleted?)")
             shutil.rmtree(self._folder(voice_id), ignore_errors=True)
             self._forget_plain(voice_id)
-            with open(self.data_dir / DELETION_LOG, "a", encoding="utf-8") as log:
+            descriptor = os.open(self.data_dir / DELETION_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _PRIVATE_FILE)
+            with open(descriptor, "a", encoding="utf-8") as log:
                 log.write(f"{_utc_now()}\tdeleted\t{voice_id}\n")
                 log.flush()
                 os.fsync(log.fileno())
@@ -286,7 +348,7 @@ class VoiceRegistry:
         return VoiceRecord(
             id=voice_id, name=text["name"], language=row["language"], transcript=text["transcript"],
             created_at=row["created_at"], version=row["version"], consent=consent,
-            clip_seconds=row["clip_seconds"], updated_at=row["updated_at"],
+            clip_seconds=row["clip_seconds"], updated_at=row["updated_at"], created_by=row["created_by"],
         )  # fmt: skip
 
     def _folder(self, voice_id: str) -> Path:
@@ -299,7 +361,7 @@ class VoiceRegistry:
         if self._cipher is not None:
             name += ".enc"
             data = self._cipher.seal(data, f"{voice_id}:{name}")
-        _write_atomic(self._folder(voice_id) / name, data)
+        atomic_write(self._folder(voice_id) / name, data, mode=0o600, durable=True)
         return name
 
     def _notify(self, voice_id: str) -> None:
@@ -311,7 +373,8 @@ class VoiceRegistry:
             except Exception as exc:  # noqa: BLE001 - every callback must get its turn
                 errors.append(exc)
         if errors:
-            raise MynaError(f"voice {voice_id} is erased, but a cache could not drop it: {errors[0]}") from errors[0]
+            raise ErasureIncomplete(f"voice {voice_id} is erased, but a cache could not drop it: {errors[0]}; "
+                                    "send the DELETE again once the cache is back (it drops what is left)") from errors[0]
 
     def _plain_copies(self) -> Path:
         """A private folder (in memory when /dev/shm exists) for decrypted clips."""
@@ -343,6 +406,20 @@ class VoiceRegistry:
         else:
             self._cipher.verify(token)
 
+    def _key_old_names(self) -> None:
+        """Give the voices of a database from before unique names their name keys (a clash keeps none)."""
+        rows = [row for row in self._store.all() if row["name_key"] is None]
+        if not rows:
+            return
+        taken = {row["name_key"] for row in self._store.all() if row["name_key"] is not None}
+        keys = {}
+        for row in rows:
+            key = name_key(self._unseal(row["id"], "name", row["name"]), self._name_secret)
+            if key not in taken:  # a duplicate from before stays reachable by id only
+                keys[row["id"]] = key
+                taken.add(key)
+        self._store.set_name_keys(keys)
+
     def _sweep(self) -> None:
         """Remove what an interrupted write left: folders without a row, files that are not the current clip."""
         rows = {row["id"]: row["clip_file"] for row in self._store.all()}
@@ -350,8 +427,8 @@ class VoiceRegistry:
             if folder.name not in rows:
                 shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
                 continue
-            for path in folder.iterdir():
-                if path.name != rows[folder.name]:
+            for path in folder.iterdir():  # subfolders are not the registry's (refs/: voices/registry_references.py)
+                if path.name != rows[folder.name] and not path.is_dir():
                     path.unlink(missing_ok=True)
 
 
@@ -372,24 +449,19 @@ def _check_consent(consent: Consent | None) -> Consent:
     return replace(consent, subject=subject, statement=statement, obtained_by=obtained_by)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename over `path`, fsync the folder; no partial file remains."""
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+def make_private_dir(path: Path, exist_ok: bool = True) -> None:
+    """Create a folder (and its parents) only its owner can enter (0700)."""
+    path.mkdir(parents=True, exist_ok=exist_ok, mode=_PRIVATE_DIR)
+    os.chmod(path, _PRIVATE_DIR)
+
+
+def _is_name_clash(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError) and "name_key" in str(exc)
+
+
+def _name_taken(name: str) -> VoiceNameTaken:
+    return VoiceNameTaken(f"a voice named {name!r} exists already (names are unique, ignoring case); "
+                          "choose another name or delete that voice")
 
 
 def _utc_now() -> str:

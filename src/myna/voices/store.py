@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from myna.errors import MynaError
+from myna.errors import ServerFault
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: voices.created_by (which API key registered it), voices.name_key (unique names)
 
 
-class VoiceStorageError(MynaError):
+class VoiceStorageError(ServerFault):
     """The voice folder or its database cannot be read or written (disk full, permissions, newer schema)."""
+
+    code = "storage_error"
 
 
 _SCHEMA = """
@@ -34,7 +36,9 @@ CREATE TABLE IF NOT EXISTS voices (
     clip_seconds REAL NOT NULL,
     clip_rate INTEGER NOT NULL,
     clip_file TEXT NOT NULL,
-    encrypted INTEGER NOT NULL
+    encrypted INTEGER NOT NULL,
+    created_by TEXT,
+    name_key TEXT
 );
 CREATE TABLE IF NOT EXISTS consents (
     voice_id TEXT PRIMARY KEY REFERENCES voices(id) ON DELETE CASCADE,
@@ -51,8 +55,10 @@ CREATE TABLE IF NOT EXISTS meta (
 
 _VOICE_COLUMNS = (
     "v.id, v.name, v.language, v.transcript, v.created_at, v.updated_at, v.version, v.clip_seconds, "
-    "v.clip_rate, v.clip_file, v.encrypted, c.subject, c.statement, c.recorded_at, c.obtained_by"
+    "v.clip_rate, v.clip_file, v.encrypted, v.created_by, v.name_key, c.subject, c.statement, c.recorded_at, "
+    "c.obtained_by"
 )
+_NAME_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS voices_name_key ON voices(name_key)"
 
 
 class VoiceStore:
@@ -75,6 +81,10 @@ class VoiceStore:
                     f"{SCHEMA_VERSION} (upgrade myna)"
                 )
             self._db.executescript(_SCHEMA)
+            if version == 1:  # a version-1 database: add the columns; names of its voices get keys from the registry
+                self._db.execute("ALTER TABLE voices ADD COLUMN created_by TEXT")
+                self._db.execute("ALTER TABLE voices ADD COLUMN name_key TEXT")
+            self._db.execute(_NAME_INDEX)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
@@ -92,11 +102,8 @@ class VoiceStore:
     def insert(self, voice: dict, consent: dict) -> None:
         """Add a voice row and its consent row in one transaction."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO voices VALUES (:id, :name, :language, :transcript, :created_at, :updated_at, "
-                ":version, :clip_seconds, :clip_rate, :clip_file, :encrypted)",
-                voice,
-            )
+            columns = ", ".join(voice)
+            db.execute(f"INSERT INTO voices ({columns}) VALUES ({', '.join(':' + c for c in voice)})", voice)
             db.execute(
                 "INSERT INTO consents VALUES (:voice_id, :subject, :statement, :recorded_at, :obtained_by)",
                 {**consent, "voice_id": voice["id"]},
@@ -111,6 +118,18 @@ class VoiceStore:
                 {**fields, "voice_id": voice_id, "expected": version},
             )
             return cursor.rowcount == 1
+
+    def find_name(self, key: str) -> str | None:
+        """The id of the voice whose name has this key, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT id FROM voices WHERE name_key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_name_keys(self, keys: dict[str, str]) -> None:
+        """Give voices without one a name key (a database from before version 2)."""
+        with self._transaction() as db:
+            for voice_id, key in keys.items():
+                db.execute("UPDATE voices SET name_key = ? WHERE id = ? AND name_key IS NULL", (key, voice_id))
 
     def get(self, voice_id: str) -> sqlite3.Row | None:
         """The joined voice + consent row, or None."""

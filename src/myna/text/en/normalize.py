@@ -77,6 +77,21 @@ def _engine() -> Any:
     return inflect.engine()
 
 
+def _words(number: int | str, **options: Any) -> str:
+    """inflect's `number_to_words`; past its range (37 digits and more) the digits are read one by one.
+
+    Upstream raises there; `number` may end in an ordinal suffix (``"21st"``), kept on the last digit.
+    """
+    from inflect import NumOutOfRangeError
+
+    try:
+        return _engine().number_to_words(number, **options)
+    except NumOutOfRangeError:
+        digits = str(number)
+        head, last = re.fullmatch(r"(\d*)(\d\D*)", digits).groups()
+        return " ".join([*(_engine().number_to_words(d) for d in head), _engine().number_to_words(last)])
+
+
 def _list_number(match: re.Match[str]) -> str:
     return _engine().ordinal(match.group(1)) + ", "
 
@@ -90,10 +105,10 @@ def _clock(match: re.Match[str]) -> str:
     half = "a.m." if hour < 12 else "p.m."
     if hour > 12:
         hour -= 12
-    words = _engine().number_to_words(hour)
+    words = _words(hour)
     if minute == 0:
         return f"{words} o'clock {half}"
-    return f"{words} {_engine().number_to_words(minute)} {half}"
+    return f"{words} {_words(minute)} {half}"
 
 
 def _measure(match: re.Match[str]) -> str:
@@ -109,6 +124,8 @@ def _currency(amount: str, major: tuple[str, str], minor: tuple[str, str]) -> st
     pieces = amount.split(".")
     if len(pieces) > 2:
         return f"{amount} {major[1]}"
+    # Upstream raises on a comma or parenthesis left in a piece (",5"); its digits are read instead.
+    pieces = [re.sub(r"\D", "", piece) for piece in pieces]
     units = int(pieces[0]) if pieces[0] else 0
     cents = int(pieces[1].ljust(2, "0")) if len(pieces) > 1 and pieces[1] else 0
     spoken = []
@@ -134,25 +151,24 @@ def _decimal(match: re.Match[str]) -> str:
 
 def _fraction(match: re.Match[str]) -> str:
     top, bottom = (int(part) for part in match.group(0).split("/"))
-    engine = _engine()
-    top_words = engine.number_to_words(top)
+    top_words = _words(top)
     if bottom == 1:
         return top_words
     if bottom == 2:
         return f"{top_words} {'half' if top == 1 else 'halves'}"
-    bottom_words = engine.ordinal(engine.number_to_words(bottom))
+    bottom_words = _engine().ordinal(_words(bottom))
     return f"{top_words} {bottom_words}{'s' if top > 1 else ''}"
 
 
 def _ordinal(match: re.Match[str]) -> str:
-    return _engine().number_to_words(match.group(0))
+    return _words(match.group(0))
 
 
 def spell_number(value: int) -> str:
     """Read an integer as upstream does: 1001-2999 like a year, everything else as a cardinal."""
     engine = _engine()
     if not 1000 < value < 3000:
-        return engine.number_to_words(value, andword="")
+        return _words(value, andword="")
     if value == 2000:
         return "two thousand"
     if 2000 < value < 2010:

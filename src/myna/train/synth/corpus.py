@@ -9,8 +9,6 @@ so numbers and money are spoken exactly as the text front-end will spell them wh
 
 from __future__ import annotations
 
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from myna.atomic import atomic_output
 from myna.audio.io import resample_soxr
 from myna.errors import InputError, MynaError
+from myna.train.extras import require
 from myna.train.listfile import ListEntry, write_list
 from myna.train.synth.augment import RUBBERBAND_PACKAGE, Speaker, check_rubberband, plan_speakers, shift
 from myna.train.synth.licences import write_sources
@@ -114,15 +114,8 @@ def _render(task: _Task, rate: int) -> float:
     audio, source_rate = task.speaker.base.render(task.text)
     # loudness last, after resampling, so the resampler's overshoot cannot push peaks into clipping
     audio = _clean(resample_soxr(shift(audio, source_rate, task.speaker), source_rate, rate), rate)
-    task.path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{task.path.stem}.", suffix=".wav", dir=task.path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16")
-        os.replace(tmp, task.path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(task.path, parents=True) as partial:
+        sf.write(str(partial), np.clip(audio, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
     return audio.size / rate
 
 
@@ -135,7 +128,7 @@ def build_corpus(options: SynthOptions) -> SynthReport:
     """Render the corpus described by `options` into `options.out` (resumable); see the module docstring."""
     import time
 
-    from tqdm import tqdm
+    tqdm = require("tqdm").tqdm
 
     from myna.text.en.normalize import normalize
 

