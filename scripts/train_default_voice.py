@@ -40,8 +40,12 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
   SoVITS export and transcribed by Whisper tiny.en: the ceiling the GPT can reach with this decoder.
 - evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
   (held-out sentences, the bundled reference clip): the full pipeline's WER.
-- snapshot: both stages' newest training weights (fp16, no optimizer state) and the WER curve into
-  the committed snapshot folder (myna.train.snapshot). Training resumes from WORK's state, else
+- snapshot: the snapshot rule: the best measured point (lowest resynthesis WER whose SoVITS training
+  state is kept) goes into the committed snapshot folder only when it beats the committed snapshot's
+  WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER, 0.9), else the stage refuses (`--force`
+  overrides). Written: SoVITS at that point and the newest GPT if one trained (int8/fp16, no
+  optimizer state), the token design, and the committed curve extended by WORK's points
+  (myna.train.snapshot). Training resumes from WORK's state, else
   from that snapshot (a fresh optimizer with a short warm-up), else from scratch.
 - bundle: the default-voice folder from the newest exports and a reference clip.
 - cycle: one thread's worth of everything, for a machine left to train: rounds of `--minutes` CPU
@@ -63,7 +67,7 @@ from pathlib import Path
 
 import torch
 
-from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, TOKEN_DESIGNS, Recipe
+from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, TOKEN_DESIGNS, Recipe, snapshot_verdict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=REPO / "src/myna/assets/default", help="bundle: the folder")
     parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
     parser.add_argument("--rounds", type=int, default=1000, help="cycle: rounds of sovits, resynth, gpt, evaluate")
+    parser.add_argument("--force", action="store_true",
+                        help="snapshot: write the best measured point even if it does not improve on the committed one")
     parser.add_argument("--sovits-only", action="store_true", help="cycle: rounds of sovits and resynth only")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -173,7 +179,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "evaluate":
         evaluate(recipe, args.sentences)
     elif args.stage == "snapshot":
-        print(json.dumps({"manifest": str(recipe.write_snapshot()),
+        point = recipe.best_point()
+        reason = snapshot_verdict(point, recipe.snapshot().notes.get("resynth_wer"))
+        if reason is not None and not (args.force and point is not None):
+            raise SystemExit(f"no snapshot: {reason}")
+        print(json.dumps({"manifest": str(recipe.write_snapshot(point)), "sovits_step": point["sovits_step"],
+                          "resynth_wer": point["resynth_wer"],
                           "megabytes": round(recipe.snapshot().size_bytes() / 1e6, 1)}))
     elif args.stage == "bundle":
         print(recipe.bundle(args.out, args.notice))

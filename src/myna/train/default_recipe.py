@@ -59,6 +59,23 @@ DESIGNS: dict[str, SoVITSConfig] = {
     "istft16": replace(PRESET.sovits, decoder="istft", **_16K, segment_size=10240),
 }
 DEFAULT_DESIGN = next(name for name, config in DESIGNS.items() if config == PRESET.sovits)
+# The snapshot rule: progress enters the repository only when the held-out resynthesis WER improves
+# on the committed snapshot's best (snapshot history is budgeted at 250 MB); a first snapshot must
+# show that the decoder hears words at all.
+FIRST_SNAPSHOT_WER = 0.9
+
+
+def snapshot_verdict(point: dict | None, committed_wer: float | None) -> str | None:
+    """None when the measured curve `point` earns a snapshot over the committed one's WER, else why not."""
+    if point is None or "resynth_wer" not in point:
+        return "no resynthesis WER measured at a kept SoVITS training state: run the resynth stage first"
+    if committed_wer is None and point["resynth_wer"] > FIRST_SNAPSHOT_WER:
+        return (f"resynthesis WER {point['resynth_wer']:.3f} at SoVITS step {point['sovits_step']} is above the "
+                f"first snapshot's bar, {FIRST_SNAPSHOT_WER}")
+    if committed_wer is not None and point["resynth_wer"] >= committed_wer:
+        return (f"resynthesis WER {point['resynth_wer']:.3f} at SoVITS step {point['sovits_step']} does not beat "
+                f"the committed snapshot's {committed_wer:.3f}")
+    return None
 
 
 class Recipe:
@@ -233,12 +250,16 @@ class Recipe:
             raise SystemExit(f"no {stage} export in {self.state / 'exports'}: train the {stage} stage first")
         return files[-1], int(files[-1].stem.rsplit("_", 1)[1])
 
-    def training_weights(self, stage: str) -> tuple[dict[str, torch.Tensor], int]:
-        """The newest local training state's weights of `stage` and its step."""
+    def training_weights(self, stage: str, step: int | None = None) -> tuple[dict[str, torch.Tensor], int]:
+        """The weights of `stage`'s local training state at `step` (default: the newest) and its step."""
         out = self.state / "sovits" / self.design if stage == "sovits" else self.state / "gpt"
         states = loop.checkpoint_paths(out)
+        if step is not None:
+            states = [p for p in states if p.stem.endswith(f"_{step:08d}")]
         if not states:
-            raise SystemExit(f"no {stage} training state in {out}")
+            kept = ", ".join(p.stem for p in loop.checkpoint_paths(out)) or "none"
+            raise SystemExit(f"no {stage} training state {'' if step is None else f'of step {step} '}in {out} "
+                             f"(kept: {kept})")
         saved = torch.load(states[-1], map_location="cpu", weights_only=True)
         return saved["stage"]["generator" if stage == "sovits" else "model"], int(saved["step"])
 
@@ -246,8 +267,16 @@ class Recipe:
         """The committed snapshot folder."""
         return Snapshot.open(self.snapshot_dir)
 
-    def write_snapshot(self, curve: list[dict] | None = None) -> Path:
-        """The newest training weights of the stages trained so far and the WER curve into the snapshot folder."""
+    def best_point(self) -> dict | None:
+        """The curve's point of lowest resynthesis WER whose SoVITS training state is still kept."""
+        out = self.state / "sovits" / self.design
+        kept = {int(p.stem.rsplit("_", 1)[1]) for p in loop.checkpoint_paths(out)}
+        points = [p for p in self.curve() if "resynth_wer" in p and p.get("sovits_step") in kept]
+        return min(points, key=lambda p: p["resynth_wer"], default=None)
+
+    def write_snapshot(self, point: dict) -> Path:
+        """The weights of the stages trained so far (SoVITS at the measured curve `point`; the newest GPT) into
+        the snapshot folder, with the committed curve extended by this work folder's points."""
         snapshot = Snapshot.open(self.snapshot_dir)
         if snapshot.stages and snapshot.notes.get("tokens") != self.tokens:
             raise SystemExit(f"the snapshot in {self.snapshot_dir} holds {snapshot.notes.get('tokens')} tokens, "
@@ -255,14 +284,15 @@ class Recipe:
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         for stage, config in (("sovits", self.config.to_dict()), ("gpt", PRESET.gpt.to_dict())):
             try:
-                weights, step = self.training_weights(stage)
-            except SystemExit:  # not trained yet (the GPT waits for an intelligible decoder)
-                continue
+                weights, step = self.training_weights(stage, point["sovits_step"] if stage == "sovits" else None)
+            except SystemExit:
+                if stage == "sovits":
+                    raise
+                continue  # no GPT yet (it waits for an intelligible decoder)
             snapshot.put(stage, step, weights, config, exact=TOKENIZER_KEYS)
-        if "sovits" not in snapshot.stages:
-            raise SystemExit(f"no SoVITS training state in {self.state}: nothing to snapshot")
-        snapshot.curve = curve if curve is not None else self.curve()
-        snapshot.notes = {"design": self.design, "tokens": self.tokens, "cpu_seconds": self.progress()}
+        snapshot.curve = snapshot.curve + [p for p in self.curve() if p not in snapshot.curve]
+        snapshot.notes = {"design": self.design, "tokens": self.tokens, "resynth_wer": point["resynth_wer"],
+                          "cpu_seconds": self.progress()}
         return snapshot.save()
 
     def curve(self) -> list[dict]:
