@@ -3,8 +3,8 @@
 A myna alternative to the HiFi-GAN `Generator` for small from-scratch models (SoVITSConfig `decoder`
 "istft"). ConvNeXt blocks run at the latent's frame rate and a linear layer predicts each frame's
 log-magnitude and phase; `torch.istft` makes the waveform. Nothing runs at the sample rate but the
-inverse FFT, so a step and a decode cost a small fraction of the upsampling vocoder's, and a
-mel loss makes it intelligible early. Same call as `Generator`: `dec(z, g=ge)`.
+inverse FFT, so a step and a decode cost a small fraction of the upsampling vocoder's. Same call
+as `Generator`: `dec(z, g=ge)`.
 """
 
 from __future__ import annotations
