@@ -1,272 +1,201 @@
-"""The recipe of the bundled default voice (myna/assets/default): train the "small" preset on a CPU.
+"""The recipe of the bundled default voice (myna/assets/default): the "small" preset, trained on a CPU.
 
-    python scripts/train_default_voice.py sovits --corpus DIR --work DIR [--threads 2] [--max-steps N]
-    python scripts/train_default_voice.py gpt    --corpus DIR --work DIR --snapshot STEP [--threads 1]
-    python scripts/train_default_voice.py resynth --corpus DIR --work DIR --snapshot STEP [--clips 20]
-    python scripts/train_default_voice.py posterior --corpus DIR --work DIR --snapshot STEP [--clips 20]
-    python scripts/train_default_voice.py bundle --corpus DIR --work DIR --snapshot STEP [--out DIR] [--notice TEXT]
+    python scripts/train_default_voice.py features --corpus DIR --work DIR
+    python scripts/train_default_voice.py tokens   --corpus DIR --work DIR
+    python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
+    python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
+    python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
+    python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40]
+    python scripts/train_default_voice.py snapshot --corpus DIR --work DIR [--snapshot-dir DIR]
+    python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT]
+    python scripts/train_default_voice.py cycle    --corpus DIR --work DIR [--minutes 30] [--rounds N]
 
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
---seed 0 OUT`). Same stages as `myna train --preset small`, arranged for small compute:
+--seed 0 OUT`; deterministic, never committed). The stages (myna.train.default_recipe):
 
-- sovits: features (computed once), then SoVITS with mel, KL and commitment losses plus the
-  discriminator from step DISCRIMINATOR_START (0: from the start; 1.5 s a step instead of 0.9 s on
-  2 cores). An earlier run trained mel-only until step 9,000 and stalled: of 30 held-out clips'
-  words, 8.1% were heard at step 2,500, 12.2% at 5,000, 12.7% at 7,500 and 13.7% at 9,000, and
-  its posterior decode (below) only rose above resynthesis once the discriminator had joined.
-  The codebook and content projection learn for the first QUANTIZER_STEPS steps, then freeze, so
-  the semantic tokens stop changing. Clips train on random 2-s windows (the preset's
-  `crop_seconds`: the decoder only ever sees a 0.32-s slice, and whole clips made each step 2.3x
-  slower). An inference snapshot is exported every SNAPSHOT_EVERY steps. Resumable: run it again
-  with a higher --max-steps.
-- gpt: semantic tokens from a frozen-codebook snapshot, then the GPT on them. It can run while
-  `sovits` keeps training (one thread each on a 2-core machine): later snapshots give the same tokens.
-- resynth: the SoVITS snapshot's word error rate on its own: clips of the held-out speakers are
-  re-synthesised from their own semantic tokens, phonemes and timbre, then transcribed by Whisper
-  tiny.en (the ceiling the GPT can reach with this decoder).
-- posterior: the same clips decoded from their posterior mean by a training state (no tokens, no
-  prior, no flow): the decoder's own ceiling. At steps 10,000-10,300 it heard 34-44% of 30 clips'
-  words where resynth heard 12.5% (10,000): from there on the prior path (tokens and phonemes to
-  the latent), not the vocoder, limits intelligibility.
-- bundle: the GPT (its newest checkpoint while it still trains), a SoVITS snapshot and a reference
-  clip of REFERENCE_SPEAKER as a default-voice folder (myna.engine.default_voice); the model card
-  is written by hand next to it.
+- features: the feature caches of the training and of the held-out speakers (once).
+- tokens: the semantic tokens' tokenizer, written into SoVITS's `ssl_proj` and codebook (frozen from
+  then on). `--tokens` picks the design (each keeps its state in WORK/TOKENS):
+  - kmeans1024 (default): 1024 k-means codes of the Whisper states of the two frames a 25 Hz token
+    spans, in their 384 leading principal axes (myna.train.kmeans_tokens);
+  - product16: phone x 16 acoustic sub-codes: a flat-start Viterbi alignment of the corpus to its
+    phoneme strings, a linear phone classifier, 16 k-means centroids within each phone
+    (myna.train.phonetic);
+  - phone: the 55 phone classes alone.
+  Chosen by a probe decoder (tokens + phonemes -> 16 kHz mel, Griffin-Lim, Whisper tiny.en on 30
+  held-out clips of unseen speakers, one CPU thread), held-out WER:
+      tokens        300 steps (2.3-2.8 CPU min)   600 steps (4.7 CPU min)
+      continuous    0.313                         -
+      kmeans1024    0.735                         0.532
+      product16     0.893                         -
+      phone         1.160                         1.092
+  Product codes were meant to keep the GPT's task mostly durations, but the decoder's words come
+  first (the issue's first bottleneck) and k-means codes keep more of them at every point measured.
+  With a committed snapshot of the same design, its tokenizer is used, so the tokens never change
+  between runs.
+- sovits: SoVITS on those tokens (frozen), mel + KL losses, 2-s windows, an inference export every
+  EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's).
+- gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
+- resynth: held-out speakers' clips decoded from their own tokens, phonemes and timbre by the newest
+  SoVITS export and transcribed by Whisper tiny.en: the ceiling the GPT can reach with this decoder.
+- evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
+  (held-out sentences, the bundled reference clip): the full pipeline's WER.
+- snapshot: the snapshot rule: the best measured point (lowest resynthesis WER whose SoVITS training
+  state is kept) goes into the committed snapshot folder only when it beats the committed snapshot's
+  WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER, 0.9), else the stage refuses (`--force`
+  overrides). Written: SoVITS at that point and the newest GPT if one trained (int8/fp16, no
+  optimizer state), the token design, and the committed curve extended by WORK's points
+  (myna.train.snapshot). Training resumes from WORK's state, else
+  from that snapshot (a fresh optimizer with a short warm-up), else from scratch.
+- bundle: the default-voice folder from the newest exports and a reference clip.
+- cycle: one thread's worth of everything, for a machine left to train: rounds of `--minutes` CPU
+  minutes of sovits, resynth, the same of gpt, evaluate (10 sentences), until `--rounds` are done;
+  `--sovits-only` skips gpt and evaluate (while the decoder is not yet intelligible, the GPT's
+  figures say nothing).
+
+resynth and evaluate append their figures to WORK/TOKENS/curve.json (with the steps and CPU time so far).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
-from dataclasses import replace
+import tempfile
 from pathlib import Path
 
 import torch
 
-from myna.engine.default_voice import write_bundle
-from myna.engine.loading import load_sovits
-from myna.engine.precision import native_bf16
-from myna.engine.voice_file import VoiceFile
-from myna.train import loop, stages
-from myna.train.dataset import MANIFEST_NAME, FeatureCache
-from myna.train.export import export_gpt, export_sovits
-from myna.train.features import FeatureModels, extract_features
-from myna.train.presets import get_preset
-from myna.train.sovits_trainer import SoVITSTrainer, render_item
+from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, TOKEN_DESIGNS, Recipe, snapshot_verdict
 
-QUANTIZER_STEPS = 400
-DISCRIMINATOR_START = 0
-SNAPSHOT_EVERY = 250
-REFERENCE_SPEAKER = "festival-slt-hts"
-PRESET = get_preset("small")
-# bf16 autocast where the CPU runs it natively (1.8x faster SoVITS steps); emulated bf16 is 7x slower than fp32
-PRECISION = "bf16" if native_bf16("cpu") else "fp32"
-SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=60, save_every_steps=100, seed=1234, precision=PRECISION,
-                          discriminator_start_step=DISCRIMINATOR_START, quantizer_steps=QUANTIZER_STEPS)
-GPT_SETTINGS = replace(PRESET.gpt_train, epochs=60, save_every_steps=250, seed=1234, warmup_steps=200,
-                       precision=PRECISION)
-RECORD = {"myna": PRESET.encoder_record()}
-
-
-def snapshot_path(snapshots: Path, step: int) -> Path:
-    """Where the SoVITS inference snapshot of `step` is written."""
-    return snapshots / f"sovits_{step:06d}.pth"
-
-
-def feature_models(sovits: Path | None = None) -> FeatureModels:
-    """The preset's content and speaker encoders (and a SoVITS for semantic tokens)."""
-    return FeatureModels(None, sovits, device="cpu", content=PRESET.content, speaker=PRESET.speaker,
-                         version=PRESET.sovits.version)
-
-
-def train_sovits(corpus: Path, work: Path, snapshots: Path, max_steps: int) -> None:
-    """Features (once), then SoVITS up to `max_steps`, exporting snapshots on the way."""
-    if not (work / "features" / MANIFEST_NAME).is_file():  # later the gpt stage owns the manifest (it adds tokens)
-        extract_features(corpus / "corpus.list", work / "features", feature_models(), progress=True)
-    settings = replace(SOVITS_SETTINGS, max_steps=max_steps)
-    out = work / "sovits"
-    out.mkdir(parents=True, exist_ok=True)
-    settings.save(out / "train_config.json")
-    (out / "model_config.json").write_text(json.dumps(PRESET.sovits.to_dict(), indent=2) + "\n")
-    items = stages.sovits_items(FeatureCache.open(work / "features"))
-    trainer = SoVITSTrainer(PRESET.sovits, settings, sample_item=items[0])
-    snapshots.mkdir(parents=True, exist_ok=True)
-
-    def on_step(step: int) -> None:
-        if step % SNAPSHOT_EVERY == 0 or step == QUANTIZER_STEPS:
-            trainer.generator.eval()
-            export_sovits(trainer.generator, snapshot_path(snapshots, step),
-                          f"default voice: small preset, SoVITS step {step}", RECORD, safetensors=True)
-            trainer.generator.train()
-
-    loop.run(trainer, items, settings, out, "SoVITS", progress=sys.stderr, on_step=on_step)
-
-
-def train_gpt(corpus: Path, work: Path, snapshots: Path, step: int) -> None:
-    """Semantic tokens from snapshot `step` (after the codebook froze), then the GPT."""
-    if step < QUANTIZER_STEPS:
-        raise SystemExit(f"snapshot {step} predates the frozen codebook (step {QUANTIZER_STEPS})")
-    snapshot = snapshot_path(snapshots, step)
-    extract_features(corpus / "corpus.list", work / "features", feature_models(snapshot), progress=True)
-    cache = FeatureCache.open(work / "features")
-    sovits = load_sovits(snapshot).eval()
-    gpt = stages.train_gpt(None, PRESET.gpt, stages.gpt_items(cache, PRESET.gpt.max_sec), GPT_SETTINGS, work / "gpt",
-                           sys.stderr, sovits)
-    export_gpt(gpt, work / "gpt" / "default_s1.ckpt", "default voice: small preset GPT", RECORD, GPT_SETTINGS.to_dict(),
-               safetensors=True)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _voice_quality():
-    """benchmarks/voice_quality.py as a module (its WER helpers)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("voice_quality", Path(__file__).resolve().parents[1]
-                                                  / "benchmarks" / "voice_quality.py")
-    voice_quality = importlib.util.module_from_spec(spec)
-    sys.modules["voice_quality"] = voice_quality  # its dataclasses look their module up
-    spec.loader.exec_module(voice_quality)
-    return voice_quality
+    """benchmarks/voice_quality.py as a module (its WER helpers and benchmark)."""
+    spec = importlib.util.spec_from_file_location("voice_quality", REPO / "benchmarks" / "voice_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["voice_quality"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
-def _heldout_wer(corpus: Path, work: Path, tokens_from: Path | None, clips: int, render, label: str) -> float:
-    """Transcribe `render(item)` for `clips` held-out clips; print and return the WER (see the module doc).
+def _point(recipe: Recipe, **figures) -> dict:
+    """A curve point: the steps of both stages' newest exports, CPU hours so far, and `figures`."""
+    point = {"design": recipe.design, "tokens": recipe.tokens}
+    for stage in ("sovits", "gpt"):
+        try:
+            point[f"{stage}_step"] = recipe.latest(stage)[1]
+        except SystemExit:
+            point[f"{stage}_step"] = 0
+    point["cpu_hours"] = round(sum(v for k, v in recipe.progress().items() if k.endswith("cpu_seconds")) / 3600, 3)
+    return point | figures
 
-    `tokens_from`: the SoVITS snapshot whose semantic tokens the features carry (None: no tokens needed)."""
+
+def resynthesis_wer(recipe: Recipe, clips: int) -> float:
+    """WER of held-out speakers' clips decoded from their own tokens by the newest SoVITS export."""
     import jiwer
 
     from myna.audio.io import resample_soxr
+    from myna.engine.loading import load_sovits
     from myna.features.asr import Transcriber
-    from myna.train.listfile import read_list
+    from myna.train.dataset import FeatureCache
+    from myna.train.sovits_trainer import render_item
+    from myna.train.stages import sovits_items
 
-    voice_quality = _voice_quality()
-    entries = read_list(corpus / "heldout_speakers.list")[0]
-    picked = entries[:: max(1, len(entries) // clips)][:clips]
-    extract_features(picked, work / "heldout_features", feature_models(tokens_from), progress=False)
-    rate = PRESET.sovits.sampling_rate
+    vq = _voice_quality()
+    path, step = recipe.latest("sovits")
+    model = load_sovits(path).eval()
+    rate = model.config.sampling_rate
+    recipe.features()
+    cache = FeatureCache.open(recipe.work / "heldout_features")
+    utterances = cache.items[:: max(1, len(cache.items) // clips)][:clips]
+    items = sovits_items(FeatureCache(cache.root, cache.version, cache.symbols, cache.models, utterances), rate)
     asr = Transcriber()
-    texts, heard, originals = [], [], []
-    items = stages.sovits_items(FeatureCache.open(work / "heldout_features"))
+    texts, heard = [], []
     for utt, item in zip(items.utterances, items, strict=True):
         texts.append(utt.record["text"])
-        heard.append(asr.transcribe(resample_soxr(render(item), rate, 16000), "en")[0])
-        originals.append(asr.transcribe(resample_soxr(item["wav"].numpy(), rate, 16000), "en")[0])
+        heard.append(asr.transcribe(resample_soxr(render_item(model, item, torch.device("cpu")), rate, 16000), "en")[0])
     for text, got in list(zip(texts, heard, strict=True))[:3]:
         print(f"  {text!r} -> {got!r}")
-    wer = voice_quality.word_error_rate(texts, heard)
-    words = jiwer.process_words([voice_quality.normalize_words(t) for t in texts],
-                                [voice_quality.normalize_words(h) or "-" for h in heard])
-    print(f"{label}: WER {wer:.3f} over {len(texts)} held-out clips, "
-          f"{words.hits / (words.hits + words.substitutions + words.deletions):.1%} of the words heard "
-          f"(the original clips: WER {voice_quality.word_error_rate(texts, originals):.3f})")
+    wer = vq.word_error_rate(texts, heard)
+    words = jiwer.process_words([vq.normalize_words(t) for t in texts], [vq.normalize_words(h) or "-" for h in heard])
+    share = words.hits / (words.hits + words.substitutions + words.deletions)
+    print(f"SoVITS {recipe.design} step {step}: resynthesis WER {wer:.3f} over {len(texts)} held-out clips, "
+          f"{share:.1%} of the words heard")
+    recipe.add_point(_point(recipe, resynth_wer=round(wer, 4), resynth_clips=len(texts)))
     return wer
 
 
-def resynthesis_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips: int) -> float:
-    """WER of held-out speakers' clips decoded from their own tokens by snapshot `step` (see the module doc).
-
-    Each clip is re-synthesised as the SoVITS trainer renders its samples (`render_item`)."""
-    snapshot = snapshot_path(snapshots, step)
-    model = load_sovits(snapshot).eval()
-    return _heldout_wer(corpus, work, snapshot, clips, lambda item: render_item(model, item, torch.device("cpu")),
-                        f"SoVITS step {step}: resynthesis")
-
-
-def posterior_wer(corpus: Path, work: Path, snapshots: Path, step: int, clips: int) -> float:
-    """WER of held-out clips decoded from their posterior mean by the training state of `step` (no tokens, no prior).
-
-    The decoder's ceiling: compared with `resynthesis_wer`, it tells the vocoder's share of the errors
-    from the prior path's. Needs that step's training state (the newest two are kept)."""
-    from myna.audio.spectrogram import linear_spectrogram
-    from myna.models.sovits import SoVITS
-
-    state = work / "sovits" / "checkpoints" / f"state_{step:08d}.pt"
-    if not state.is_file():
-        kept = ", ".join(p.stem for p in loop.checkpoint_paths(work / "sovits")) or "none"
-        raise SystemExit(f"no training state for step {step} in {state.parent} (kept: {kept})")
-    model = SoVITS(PRESET.sovits, with_posterior=True)
-    model.load_state_dict(torch.load(state, map_location="cpu", weights_only=True)["stage"]["generator"])
-    model.eval()
-    c = model.config
-
-    def render(item):
-        spec = linear_spectrogram(item["wav"].float(), c.filter_length, c.hop_length, c.win_length).reshape(1, c.spec_channels, -1)
-        sv = item["sv_emb"].float().reshape(1, -1) if c.is_pro else None
-        return model.reconstruct(spec, sv)[0, 0].numpy()
-
-    return _heldout_wer(corpus, work, None, clips, render, f"SoVITS step {step}: posterior decode")
-
-
-def reference_clip(corpus: Path) -> tuple[Path, str]:
-    """The REFERENCE_SPEAKER clip closest to 6 s among its 4-8 s clips."""
-    import soundfile
-
-    from myna.train.listfile import read_list
-
-    clips = [(abs(soundfile.info(e.audio).duration - 6.0), e.audio, e.text)
-             for e in read_list(corpus / "corpus.list")[0] if e.speaker == REFERENCE_SPEAKER
-             and 4.0 <= soundfile.info(e.audio).duration <= 8.0]
-    if not clips:
-        raise SystemExit(f"no 4-8 s clip of {REFERENCE_SPEAKER} in {corpus}")
-    _, audio, text = min(clips)
-    return Path(audio), text
-
-
-def latest_gpt(work: Path) -> Path:
-    """The finished GPT export, else one made from the newest GPT training checkpoint."""
-    final = work / "gpt" / "default_s1.safetensors"
-    if final.is_file():
-        return final
-    states = loop.checkpoint_paths(work / "gpt")
-    if not states:
-        raise SystemExit(f"no GPT trained yet in {work / 'gpt'}: run the gpt stage first")
-    from myna.models.t2s import T2SModel
-
-    saved = torch.load(states[-1], map_location="cpu", weights_only=True)
-    model = T2SModel(PRESET.gpt)
-    model.load_state_dict(saved["stage"]["model"])
-    path = work / "gpt" / f"default_s1_step{int(saved['step']):06d}.safetensors"
-    export_gpt(model.eval(), path.with_suffix(".ckpt"), f"default voice: small preset GPT, step {saved['step']}",
-               RECORD, GPT_SETTINGS.to_dict(), safetensors=True)
-    return path
-
-
-def bundle(corpus: Path, work: Path, snapshots: Path, step: int, out: Path, notice: str | None = None) -> None:
-    """Write the default-voice folder from snapshot `step` and the trained (or latest) GPT."""
-    ref, text = reference_clip(corpus)
-    voice = VoiceFile(gpt=latest_gpt(work), sovits=snapshot_path(snapshots, step).with_suffix(".safetensors"),
-                      ref=ref, ref_text=text, ref_lang="en", name="default", version=PRESET.sovits.version,
-                      encoders=PRESET.encoder_record())
-    print(write_bundle(voice, out, "en", notice))
+def evaluate(recipe: Recipe, sentences: int) -> float:
+    """Full-pipeline WER (GPT tokens -> decoder) of the newest exports, as benchmarks/voice_quality.py measures it."""
+    vq = _voice_quality()
+    with tempfile.TemporaryDirectory(prefix="myna-voice-") as tmp:
+        recipe.bundle(Path(tmp))
+        report = vq.run(Path(tmp), None, sentences, 0, 0)
+    for said, heard in report.samples[:3]:
+        print(f"  {said!r} -> {heard!r}")
+    print(f"full pipeline: WER {report.wer:.3f} over {report.sentences} held-out sentences, RTF {report.rtf:.3f}")
+    recipe.add_point(_point(recipe, wer=round(report.wer, 4), sentences=report.sentences))
+    return report.wer
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("sovits", "gpt", "resynth", "posterior", "bundle"))
+    parser.add_argument("stage", choices=("features", "tokens", "sovits", "gpt", "resynth", "evaluate", "snapshot",
+                                          "bundle", "cycle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
-    parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints)")
-    parser.add_argument("--snapshots", type=Path, help="SoVITS snapshots (default WORK/snapshots)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-steps", type=int, default=4000, help="sovits: stop after this many steps in total")
-    parser.add_argument("--snapshot", type=int, help="gpt, resynth, posterior, bundle: the SoVITS step to use")
-    parser.add_argument("--clips", type=int, default=20, help="resynth, posterior: held-out clips to transcribe")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/myna/assets/default")
+    parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints, exports)")
+    parser.add_argument("--snapshot-dir", type=Path, default=REPO / "src/myna/assets/default/snapshot",
+                        help="the committed snapshot to resume from and to write")
+    parser.add_argument("--design", choices=tuple(DESIGNS), help="sovits, resynth, snapshot: the decoder design")
+    parser.add_argument("--tokens", choices=tuple(TOKEN_DESIGNS), default=DEFAULT_TOKENS,
+                        help="the semantic token design (each keeps its state in WORK/TOKENS)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-steps", type=int, default=1_000_000, help="sovits, gpt: stop at this step")
+    parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much CPU time in this run")
+    parser.add_argument("--clips", type=int, default=30, help="resynth: held-out clips to transcribe")
+    parser.add_argument("--sentences", type=int, default=40, help="evaluate: held-out sentences")
+    parser.add_argument("--out", type=Path, default=REPO / "src/myna/assets/default", help="bundle: the folder")
     parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
+    parser.add_argument("--rounds", type=int, default=1000, help="cycle: rounds of sovits, resynth, gpt, evaluate")
+    parser.add_argument("--force", action="store_true",
+                        help="snapshot: write the best measured point even if it does not improve on the committed one")
+    parser.add_argument("--sovits-only", action="store_true", help="cycle: rounds of sovits and resynth only")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    snapshots = args.snapshots or args.work / "snapshots"
-    if args.stage == "sovits":
-        train_sovits(args.corpus, args.work, snapshots, args.max_steps)
-    elif args.snapshot is None:
-        parser.error(f"{args.stage} needs --snapshot STEP")
-    elif args.stage == "gpt":
-        train_gpt(args.corpus, args.work, snapshots, args.snapshot)
+    recipe = Recipe(args.corpus, args.work, args.snapshot_dir, args.design, args.tokens)
+    if args.stage == "features":
+        recipe.features()
+    elif args.stage == "tokens":
+        print(recipe.tokenizer())
+    elif args.stage in ("sovits", "gpt"):
+        train = recipe.train_sovits if args.stage == "sovits" else recipe.train_gpt
+        print(f"{args.stage}: step {train(args.max_steps, args.minutes)}")
     elif args.stage == "resynth":
-        resynthesis_wer(args.corpus, args.work, snapshots, args.snapshot, args.clips)
-    elif args.stage == "posterior":
-        posterior_wer(args.corpus, args.work, snapshots, args.snapshot, args.clips)
+        resynthesis_wer(recipe, args.clips)
+    elif args.stage == "evaluate":
+        evaluate(recipe, args.sentences)
+    elif args.stage == "snapshot":
+        point = recipe.best_point()
+        reason = snapshot_verdict(point, recipe.snapshot().notes.get("resynth_wer"))
+        if reason is not None and not (args.force and point is not None):
+            raise SystemExit(f"no snapshot: {reason}")
+        print(json.dumps({"manifest": str(recipe.write_snapshot(point)), "sovits_step": point["sovits_step"],
+                          "resynth_wer": point["resynth_wer"],
+                          "megabytes": round(recipe.snapshot().size_bytes() / 1e6, 1)}))
+    elif args.stage == "bundle":
+        print(recipe.bundle(args.out, args.notice))
     else:
-        bundle(args.corpus, args.work, snapshots, args.snapshot, args.out, args.notice)
+        for _ in range(args.rounds):
+            recipe.train_sovits(args.max_steps, args.minutes or 30)
+            resynthesis_wer(recipe, args.clips)
+            if args.sovits_only:
+                continue
+            recipe.train_gpt(args.max_steps, args.minutes or 30)
+            evaluate(recipe, min(args.sentences, 10))
 
 
 if __name__ == "__main__":

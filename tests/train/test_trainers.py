@@ -278,5 +278,43 @@ def test_gpt_batch_run_in_parts_takes_the_same_step():
     assert [len(c) for c in parts._chunks(items)] == [2, 1]  # 17 positions each: 2 x 17^2 fit in 600
     a, b = whole.train_step(items, 0, 0), parts.train_step(items, 0, 0)
     assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["acc"] == pytest.approx(b["acc"])
-    for (name, x), y in zip(whole.model.state_dict().items(), parts.model.state_dict().values(), strict=True):
-        assert torch.allclose(x, y, atol=1e-6), name
+    # the gradients the optimizer stepped with are equal up to float32 summation order; the weights after
+    # Adam's first step are not a fair comparison: it divides each gradient by its own size, so a gradient
+    # near zero turns rounding noise into a step of up to the learning rate (seen with 2 threads)
+    for (name, x), y in zip(whole.model.named_parameters(), parts.model.parameters(), strict=True):
+        assert x.grad is not None and y.grad is not None, name
+        torch.testing.assert_close(x.grad, y.grad, rtol=1e-4, atol=1e-7, msg=name)
+
+
+def test_frozen_tokens_never_change_and_add_no_commitment_loss():
+    trainer = _learned_codebook_trainer(freeze_tokens=True, discriminator_start_step=10)
+    frozen = (trainer.generator.ssl_proj, trainer.generator.quantizer)
+    before = [_copies(m) for m in frozen]
+    decoder = _copies(trainer.generator.dec)
+    for step in range(2):
+        loop.seed_step(1, step)
+        shown = trainer.train_step(sovits_items(), step, 0)
+        assert "vq_dead" not in shown
+        assert shown["g"] == pytest.approx(shown["mel"] + shown["kl"], rel=1e-5)
+    assert not any(_changed(b, m) for b, m in zip(before, frozen, strict=True))
+    assert _changed(decoder, trainer.generator.dec)
+
+
+def test_learning_rate_warms_up_from_the_warm_start_step():
+    trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=2, discriminator_narrow=16, warmup_steps=4,
+                                                           learning_rate=1e-3, lr_decay=1.0))
+    trainer.warm_start = 10
+    trainer._set_rates(0, 11)
+    assert trainer.optim_g.param_groups[0]["lr"] == pytest.approx(1e-3 * 2 / 4)
+    trainer._set_rates(0, 20)
+    assert trainer.optim_g.param_groups[0]["lr"] == pytest.approx(1e-3)
+    with pytest.raises(Exception, match="warmup_steps"):
+        SoVITSTrainConfig(warmup_steps=-1)
+
+
+def test_a_stop_callback_ends_the_run_with_its_state_saved(tmp_path):
+    settings = GPTTrainConfig(epochs=3, batch_size=2, learning_rate=1e-3, save_every_epochs=10)
+    steps = loop.run(GPTTrainer(TINY_GPT, settings), gpt_items(), settings, tmp_path, "gpt", progress=None,
+                     stop=lambda step: step >= 3)
+    assert steps == 3
+    assert [p.name for p in loop.checkpoint_paths(tmp_path)] == ["state_00000003.pt"]

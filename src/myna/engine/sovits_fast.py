@@ -15,6 +15,9 @@ The HiFi-GAN vocoder (`dec`) costs ~80% of a decode, so every mode but "exact" w
 * "compile": "bf16" with the vocoder run through `torch.compile` (first calls per length compile);
 * "onnx": "fp32" with the vocoder exported (in memory) to ONNX Runtime's CPU provider.
 
+A frame-rate decoder (SoVITSConfig `decoder` "istft") takes "bf16" and "compile" as they are; for it
+"nwc" and "onnx" are "fp32" (nothing of it runs at the sample rate, and ONNX has no inverse STFT).
+
 The modes change `model.dec` in place or replace it (and for "bf16" wrap the flow); either way it
 still takes and returns float32, so `SoVITS.decode` and the streaming window decoder use them
 unchanged. A prepared model is for inference only: its state-dict keys are no longer upstream's.
@@ -32,6 +35,7 @@ from torch.nn import functional as F
 from myna.errors import InputError
 from myna.models.layers import WeightNormConv1d, WeightNormConvTranspose1d
 from myna.models.sovits import SoVITS
+from myna.models.vocoder import Generator
 
 MODES = ("exact", "fp32", "nwc", "bf16", "compile", "onnx")
 DEFAULT_MODE = "bf16"
@@ -135,17 +139,20 @@ def prepare_sovits(model: SoVITS, mode: str = DEFAULT_MODE, threads: int | None 
         raise InputError(f"unknown SoVITS mode {mode!r}; expected one of {', '.join(MODES)}")
     if mode == "exact":
         return model
+    # The channels-last and ONNX paths are built for HiFi-GAN's convolution stack; a frame-rate decoder
+    # (istft) has no sample-rate convolutions to speed up and no ONNX inverse STFT, so there they are "fp32".
+    hifigan = isinstance(model.dec, Generator)
     model.eval().fold_weight_norm()
     if mode in ("bf16", "compile"):
         model.dec.half_head(torch.bfloat16)
         model.flow = FlowCast(model.flow, torch.bfloat16)
-        if mode == "bf16":
-            channels_last_convolutions(model.dec)  # after half_head: the bf16 head keeps its bf16 weights
-        else:
+        if mode == "compile":
             model.dec = torch.compile(model.dec, dynamic=True)
-    elif mode == "nwc":
+        elif hifigan:
+            channels_last_convolutions(model.dec)  # after half_head: the bf16 head keeps its bf16 weights
+    elif mode == "nwc" and hifigan:
         channels_last_convolutions(model.dec)
-    elif mode == "onnx":
+    elif mode == "onnx" and hifigan:
         model.dec = OnnxVocoder(model.dec, threads)
     return model
 

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from myna.errors import InputError
 from myna.models.attention import TransformerEncoder
 from myna.models.flow import PosteriorEncoder, ResidualCouplingBlock
+from myna.models.istft_head import ISTFTHead
 from myna.models.layers import fold_weight_norm, time_mask
 from myna.models.mrte import MRTE
 from myna.models.quantizer import ResidualVectorQuantizer
@@ -32,6 +33,8 @@ SV_EMBEDDING_DIM = 20480  # ERes2NetV2 embedding consumed by upstream's v2Pro/v2
 MRTE_TIMBRE_DIM = 512  # MRTE's hidden width (upstream's, kept for every size); the timbre vector must match it
 V2_REFERENCE_BINS = 704  # v2+ reference encoders see only the lowest 704 of 1025 bins
 SYMBOL_COUNTS = {"v1": 322, "v2": 732}
+DECODERS = ("hifigan", "istft")
+_DECODER_KEYS = ("decoder", "decoder_channels", "decoder_layers")
 
 
 @dataclass
@@ -69,6 +72,13 @@ class SoVITSConfig:
     # content features (768 HuBERT-base, 384 Whisper tiny) and of the speaker embedding (v2Pro only).
     ssl_dim: int = SSL_DIM
     sv_dim: int = SV_EMBEDDING_DIM
+    # myna addition: the waveform decoder. "hifigan" is upstream's `Generator` (the upsample_* and
+    # resblock_* fields); "istft" is myna.models.istft_head (decoder_channels wide, decoder_layers
+    # ConvNeXt blocks, inverse STFT of filter_length / hop_length / win_length). Written to a file only
+    # when not "hifigan", so upstream files round-trip unchanged.
+    decoder: str = "hifigan"
+    decoder_channels: int = 256
+    decoder_layers: int = 8
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,7 +94,9 @@ class SoVITSConfig:
         for name in ("ssl_dim", "sv_dim", "gin_channels", "upsample_initial_channel", "hidden_channels"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"SoVITS config: {name} must be a positive width, got {getattr(self, name)}")
-        if self.samples_per_frame != self.hop_length:
+        if self.decoder not in DECODERS:
+            raise InputError(f"SoVITS config: decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        if self.decoder == "hifigan" and self.samples_per_frame != self.hop_length:
             raise InputError(
                 f"SoVITS config: the upsample rates multiply to {self.samples_per_frame} samples per frame but"
                 f" hop_length is {self.hop_length}; make them agree"
@@ -111,7 +123,9 @@ class SoVITSConfig:
 
     @property
     def samples_per_frame(self) -> int:
-        """Output samples per decoder frame (product of upsample rates, equal to hop_length)."""
+        """Output samples per decoder frame (hop_length; for HiFi-GAN the product of its upsample rates)."""
+        if self.decoder != "hifigan":
+            return self.hop_length
         total = 1
         for rate in self.upsample_rates:
             total *= rate
@@ -152,6 +166,9 @@ class SoVITSConfig:
         model = {k: v for k, v in values.items() if k not in data_keys and k != "segment_size"}
         for key, default in (("ssl_dim", SSL_DIM), ("sv_dim", SV_EMBEDDING_DIM)):
             if model[key] == default:  # upstream's widths stay implicit, so its files round-trip unchanged
+                del model[key]
+        if self.decoder == "hifigan":
+            for key in _DECODER_KEYS:
                 del model[key]
         for key in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
             model[key] = list(model[key])
@@ -267,16 +284,20 @@ class SoVITS(nn.Module):
         super().__init__()
         c = self.config = config
         self.enc_p = TextEncoder(c)
-        self.dec = Generator(
-            c.inter_channels,
-            c.resblock,
-            c.resblock_kernel_sizes,
-            c.resblock_dilation_sizes,
-            c.upsample_rates,
-            c.upsample_initial_channel,
-            c.upsample_kernel_sizes,
-            gin_channels=c.gin_channels,
-        )
+        if c.decoder == "istft":
+            self.dec = ISTFTHead(c.inter_channels, c.decoder_channels, c.decoder_layers, c.filter_length,
+                                 c.hop_length, c.win_length, gin_channels=c.gin_channels)
+        else:
+            self.dec = Generator(
+                c.inter_channels,
+                c.resblock,
+                c.resblock_kernel_sizes,
+                c.resblock_dilation_sizes,
+                c.upsample_rates,
+                c.upsample_initial_channel,
+                c.upsample_kernel_sizes,
+                gin_channels=c.gin_channels,
+            )
         if with_posterior:
             self.enc_q = PosteriorEncoder(
                 c.spec_channels, c.inter_channels, c.hidden_channels, 5, 1, 16, gin_channels=c.gin_channels
@@ -489,10 +510,11 @@ class SoVITS(nn.Module):
             if sv_emb is None:
                 raise InputError(f"{c.version} training needs a speaker-verification embedding per clip")
             ge = self.prelu(ge + self.sv_emb(sv_emb).unsqueeze(-1))
-        projected = self.ssl_proj(ssl_features)
-        with torch.no_grad():
-            codes = self.quantizer.encode(projected)
-            quantized = self.quantizer.decode(codes)
+        with torch.autocast(ssl_features.device.type, enabled=False):  # tokens are chosen in fp32, as at inference
+            projected = self.ssl_proj(ssl_features.float())
+            with torch.no_grad():
+                codes = self.quantizer.encode(projected)
+                quantized = self.quantizer.decode(codes)
         commit_loss = F.mse_loss(quantized, projected)
         content = projected + (quantized - projected).detach()
         if c.semantic_frame_rate == "25hz":

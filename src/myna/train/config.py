@@ -118,9 +118,17 @@ class SoVITSTrainConfig(_Settings):
     # > 0: clips longer than this many seconds train on a random window of that length (the posterior
     # encoder, prior encoder and flow then run on the window, not the whole clip); 0 = whole clips.
     crop_seconds: float = 0.0
+    # True: the content projection and codebook were set before training (myna.train.phonetic's phone
+    # tokens) and never change; no commitment loss.
+    freeze_tokens: bool = False
+    # Linear learning-rate warm-up over the first N steps after a start without optimizer moments
+    # (from scratch, or resumed from a weights-only snapshot); 0 = none.
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.warmup_steps < 0:
+            raise InputError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.discriminator_start_step < 0 or self.quantizer_steps < 0:
             raise InputError("discriminator_start_step and quantizer_steps must be >= 0")
         if self.crop_seconds < 0:

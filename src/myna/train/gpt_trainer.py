@@ -75,6 +75,7 @@ class GPTTrainer:
         self.optim = torch.optim.AdamW(self.model.parameters(), settings.learning_rate, betas=settings.betas,
                                        weight_decay=settings.weight_decay, foreach=True)
         self.sample_item, self.renderer = sample_item, renderer
+        self.warm_start = 0  # the step training last started at without optimizer moments
 
     def _chunks(self, items: list[dict[str, torch.Tensor]]) -> list[list[dict[str, torch.Tensor]]]:
         """`items` in consecutive groups of at most `attention_budget` items x longest sequence squared."""
@@ -95,7 +96,8 @@ class GPTTrainer:
         """One optimizer step on `items` (a batch of long sequences is run in parts, gradients summed)."""
         if self.settings.warmup_steps:
             for group in self.optim.param_groups:
-                group["lr"] = self.settings.learning_rate * min(1.0, (step + 1) / self.settings.warmup_steps)
+                ramp = (step - self.warm_start + 1) / self.settings.warmup_steps
+                group["lr"] = self.settings.learning_rate * min(1.0, ramp)
         self.optim.zero_grad(set_to_none=True)
         # the loss is the mean over every target of the whole batch (tokens + EOS per item), however split
         targets_total = sum(item["semantic"].shape[0] + 1 for item in items)
@@ -127,12 +129,13 @@ class GPTTrainer:
 
     def state(self) -> dict[str, Any]:
         """Weights and optimizer moments."""
-        return {"model": self.model.state_dict(), "optim": self.optim.state_dict()}
+        return {"model": self.model.state_dict(), "optim": self.optim.state_dict(), "warm_start": self.warm_start}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a `state()`."""
         self.model.load_state_dict(state["model"])
         self.optim.load_state_dict(state["optim"])
+        self.warm_start = int(state.get("warm_start", 0))
 
     def on_checkpoint(self, step: int, out_dir: Path) -> None:
         """Sample the first item's text (ref-free, seed 0): tokens to samples/step_N.json, audio if a renderer is set."""

@@ -61,7 +61,7 @@ class RunLog(Protocol):
         """`step` (count of finished steps) is done, in 0-based `epoch`, with these losses."""
 
     def saved(self, label: str, step: int, epoch: int, reason: str) -> None:
-        """A training state was saved after `step` ("epoch", "time", "interrupt" or "end")."""
+        """A training state was saved after `step` ("epoch", "steps", "time", "stop", "interrupt" or "end")."""
 
 
 class _Interrupts:
@@ -219,12 +219,13 @@ def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Setti
         label: str, resume: bool = True, progress: TextIO | None = sys.stderr,
         on_step: Callable[[int], None] | None = None, ctx: Distributed | None = None,
         log: RunLog | None = None, on_epoch_saved: Callable[[int, int], None] | None = None,
-        start_state: Path | None = None) -> int:
+        start_state: Path | None = None, stop: Callable[[int], bool] | None = None) -> int:
     """Train `stage` on `items` per `settings`; checkpoints in `out_dir`. Returns the steps done.
 
     `start_state`: a saved training state to start from when `out_dir` has none (weights and optimizer
     moments of an earlier run; the step count starts at 0). `on_epoch_saved(step, epoch)` runs after
-    each state saved at an epoch's end (epoch counted from 1).
+    each state saved at an epoch's end (epoch counted from 1). `stop(step)`, asked after each step,
+    ends the run early (a time budget): the state is saved first.
     """
     ctx = ctx or Distributed()
     if not items:
@@ -290,14 +291,17 @@ def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Setti
                 end_of_epoch = step % per_epoch == 0 and (step // per_epoch) % settings.save_every_epochs == 0
                 by_steps = settings.save_every_steps and step % settings.save_every_steps == 0
                 by_time = settings.save_every_minutes and time.monotonic() - last_save >= 60 * settings.save_every_minutes
+                stopping = stop is not None and step < total and stop(step)
                 if step == total or end_of_epoch:
                     save(step, "end" if step == total else "epoch")
                     if on_epoch_saved is not None and ctx.main and step % per_epoch == 0:
                         on_epoch_saved(step, step // per_epoch)
-                elif by_steps or by_time:
-                    save(step, "time" if by_time else "steps")
+                elif by_steps or by_time or stopping:
+                    save(step, "stop" if stopping else "time" if by_time else "steps")
                 if on_step is not None:
                     on_step(step)
+                if stopping:
+                    break
         except KeyboardInterrupt:
             _save_on_interrupt(step, out_dir, interrupts, save, stream)
             raise

@@ -141,8 +141,9 @@ def _train(request: TrainRequest, home: Path, ctx: loop.Distributed, history: Ru
             if progress is not None and ctx.main:
                 progress.write(f"warning: {line}\n")
         epochs = home / EPOCHS_DIR if request.epoch_weights else None
-        sovits = _train_sovits(base_g, paths.sovits, sovits_items(cache), request, work / "sovits", progress, history,
-                               epochs)
+        rate = SoVITSConfig.from_dict(base_g.config, base_g.version).sampling_rate  # a 16 kHz preset trains at 16 kHz
+        sovits = _train_sovits(base_g, paths.sovits, sovits_items(cache, rate), request, work / "sovits", progress,
+                               history, epochs)
         sovits_config, base_g = base_g.config, None
         gc.collect()
         gpt = train_gpt(base_t, gpt_config, gpt_items(cache, gpt_config.max_sec), request.gpt, work / "gpt", progress,

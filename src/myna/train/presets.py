@@ -7,10 +7,12 @@ a from-scratch run on a CPU. The encoders' identities go into the exported SoVIT
 
 "small" (the bundled default voice): GPT 8 layers x 288 (FFN 1152, 6 heads) and a SoVITS reading
 Whisper tiny.en states (384 channels) with Resemblyzer's GE2E embedding (256) as its v2Pro-style
-speaker input, at upstream's 32 kHz / 50 frames per second so the training caches stay as they are.
-The prior encoder has 4 layers with 512-wide FFNs, the vocoder 256 initial channels, upsampling
-10-8-4-2 and three "2"-type residual blocks. Parameters: GPT 8.9 M, SoVITS 19.9 M (inference file,
-without the posterior encoder); about 58 MB for both in fp16.
+speaker input. The prior encoder has 4 layers with 512-wide FFNs; the waveform comes from the
+frame-rate iSTFT decoder (8 ConvNeXt blocks of 192 channels) at 16 kHz, 50 frames per second (hop
+320), which trains and runs at a fraction of the HiFi-GAN vocoder's cost (its settings stay in the
+config for `decoder="hifigan"`: 32 kHz, 256 initial channels, upsampling 10-8-4-2, three "2"-type
+residual blocks). Parameters: GPT 9.1 M, SoVITS 19.6 M (inference file, without the posterior
+encoder); about 57 MB for both in fp16.
 """
 
 from __future__ import annotations
@@ -53,10 +55,13 @@ def _small() -> Preset:
     gpt = T2SConfig(embedding_dim=288, hidden_dim=288, head=6, linear_units=1152, n_layer=8, max_sec=54)
     sovits = SoVITSConfig(
         version="v2Pro", ssl_dim=CONTENT_DIMS[WHISPER], sv_dim=SPEAKER_DIMS[RESEMBLYZER], gin_channels=256,
-        filter_channels=512, n_layers=4,
+        filter_channels=512, n_layers=4, freeze_quantizer=False,
+        # 16 kHz, 50 frames/s, decoded by the frame-rate iSTFT head (the tokens stay 25 Hz)
+        sampling_rate=16000, filter_length=1024, hop_length=320, win_length=1024, decoder="istft",
+        decoder_channels=192, decoder_layers=8, segment_size=10240,
+        # HiFi-GAN settings, used when `decoder` is "hifigan" (32 kHz: upsampling 10-8-4-2)
         resblock="2", resblock_kernel_sizes=(3, 5, 7), resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)),
         upsample_rates=(10, 8, 4, 2), upsample_kernel_sizes=(20, 16, 8, 4), upsample_initial_channel=256,
-        freeze_quantizer=False, segment_size=10240,
     )
     # From scratch: mel-only for the first 20k steps (the adversarial terms buy naturalness once the
     # decoder is intelligible), clips on 2-s windows (the decoder sees 0.32 s of each anyway).
@@ -73,7 +78,7 @@ def _tiny() -> Preset:
     small = _small()
     gpt = T2SConfig(embedding_dim=32, hidden_dim=32, head=2, linear_units=128, n_layer=1, max_sec=54)
     sovits = replace(small.sovits, inter_channels=32, hidden_channels=32, filter_channels=64, n_layers=2,
-                     n_heads=2, gin_channels=32,
+                     n_heads=2, gin_channels=32, decoder_channels=32, decoder_layers=2,
                      upsample_initial_channel=32, resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 2),),
                      segment_size=2560)
     return replace(small, name="tiny", gpt=gpt, sovits=sovits,

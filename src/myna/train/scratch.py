@@ -57,7 +57,7 @@ def train_from_scratch(request: TrainRequest, progress: TextIO | None = None) ->
     out.mkdir(parents=True, exist_ok=True)
     preset.sovits_train.save(out / "train_config.json")
     (out / "model_config.json").write_text(json.dumps(preset.sovits.to_dict(), indent=2) + "\n")
-    items = sovits_items(FeatureCache.open(work / "features"))
+    items = sovits_items(FeatureCache.open(work / "features"), preset.sovits.sampling_rate)
     trainer = SoVITSTrainer(preset.sovits, preset.sovits_train, ctx=ctx, sample_item=items[0] if len(items) else None)
     loop.run(trainer, items, preset.sovits_train, out, "SoVITS", progress=progress, ctx=ctx)
     sovits = trainer.generator.eval()

@@ -97,9 +97,12 @@ class SoVITSTrainer:
         self.filterbank = mel_filterbank(model_config.sampling_rate, model_config.filter_length,
                                          settings.n_mel_channels, settings.mel_fmin, settings.mel_fmax)
         self.sample_item = sample_item
+        self.warm_start = 0  # the step training last started at without optimizer moments
 
-    def _set_rates(self, epoch: int) -> None:
+    def _set_rates(self, epoch: int, step: int) -> None:
         decay = self.settings.lr_decay**epoch
+        if self.settings.warmup_steps:
+            decay *= min(1.0, (step - self.warm_start + 1) / self.settings.warmup_steps)
         for optim in (self.optim_g, self.optim_d):
             for group in optim.param_groups:
                 group["lr"] = self.settings.learning_rate * group.get("scale", 1.0) * decay
@@ -113,9 +116,10 @@ class SoVITSTrainer:
         if batch["ssl"].shape[1] != c.ssl_dim:
             raise TrainingError(f"SoVITS items need 'ssl' features of {c.ssl_dim} channels, got {batch['ssl'].shape[1]}"
                                 " (features from another content encoder than the model's?)")
-        self._set_rates(epoch)
+        self._set_rates(epoch, step)
         noise = torch.Generator(device=self.device).manual_seed(int(torch.initial_seed()) + 7)
-        learn_codebook = not c.freeze_quantizer and (not s.quantizer_steps or step < s.quantizer_steps)
+        learn_codebook = (not c.freeze_quantizer and not s.freeze_tokens
+                          and (not s.quantizer_steps or step < s.quantizer_steps))
         if learn_codebook:
             vq_draws = torch.Generator().manual_seed(int(torch.initial_seed()) + 11)
             vq_lengths = batch["spec_lengths"] // (2 if c.semantic_frame_rate == "25hz" else 1)
@@ -135,7 +139,7 @@ class SoVITSTrainer:
 
         loss_mel = F.l1_loss(real_mel, fake_mel) * s.c_mel
         loss_kl = losses.kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * s.c_kl
-        loss_g = loss_mel + out.commit_loss + loss_kl
+        loss_g = loss_mel + loss_kl + (0.0 if s.freeze_tokens else out.commit_loss)
         loss_d = torch.zeros(())
         if step >= s.discriminator_start_step:
             with s.autocast():
@@ -152,7 +156,7 @@ class SoVITSTrainer:
             raise TrainingError(f"SoVITS loss became {loss_g.item()} at step {step}; lower the learning rate")
         self.optim_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        if not c.freeze_quantizer and not learn_codebook:
+        if (not c.freeze_quantizer or s.freeze_tokens) and not learn_codebook:
             for param in self.generator.ssl_proj.parameters():  # frozen: AdamW skips parameters without a gradient
                 param.grad = None
         begin_update()
@@ -166,7 +170,8 @@ class SoVITSTrainer:
     def state(self) -> dict[str, Any]:
         """Weights and optimizer moments of both networks."""
         return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict()}
+                "optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict(),
+                "warm_start": self.warm_start}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a `state()`."""
@@ -174,6 +179,7 @@ class SoVITSTrainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.optim_g.load_state_dict(state["optim_g"])
         self.optim_d.load_state_dict(state["optim_d"])
+        self.warm_start = int(state.get("warm_start", 0))
 
     def on_checkpoint(self, step: int, out_dir: Path) -> None:
         """Write samples/step_N.wav: the first item resynthesised from its own tokens and timbre."""

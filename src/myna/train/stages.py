@@ -13,10 +13,11 @@ from typing import Any, TextIO
 import torch
 
 from myna import checkpoints
+from myna.audio.io import resample_soxr
 from myna.models.t2s import T2SConfig
 from myna.train import loop
 from myna.train.config import GPTTrainConfig, SoVITSTrainConfig
-from myna.train.dataset import FeatureCache
+from myna.train.dataset import WAV_RATE, FeatureCache
 
 MIN_SOVITS_SECONDS, MAX_SOVITS_SECONDS = 0.6, 54.0  # upstream's s2 dataset filter
 TOKENS_PER_SECOND = 50
@@ -48,8 +49,8 @@ class TrainRequest:
 class TrainItems(Sequence):
     """Lazy training items of a feature cache, in the dict layout one trainer reads."""
 
-    def __init__(self, utterances: list, kind: str) -> None:
-        self.utterances, self.kind = utterances, kind
+    def __init__(self, utterances: list, kind: str, rate: int = WAV_RATE) -> None:
+        self.utterances, self.kind, self.rate = utterances, kind, rate
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -58,17 +59,20 @@ class TrainItems(Sequence):
         utt = self.utterances[index]
         if self.kind == "gpt":
             return {"phones": utt.phone_ids(), "bert": utt.bert(), "semantic": utt.semantic()}
-        item = {"ssl": utt.ssl()[0], "wav": torch.from_numpy(utt.wav()), "phones": utt.phone_ids()}
+        wav = utt.wav()
+        if self.rate != WAV_RATE:  # a model at another rate (the cache keeps upstream's 32 kHz)
+            wav = resample_soxr(wav, WAV_RATE, self.rate)
+        item = {"ssl": utt.ssl()[0], "wav": torch.from_numpy(wav), "phones": utt.phone_ids()}
         sv = utt.sv_emb()
         if sv is not None:
             item["sv_emb"] = sv[0]
         return item
 
 
-def sovits_items(cache: FeatureCache) -> TrainItems:
-    """Items for the SoVITS trainer (utterances between 0.6 s and 54 s, as upstream keeps)."""
+def sovits_items(cache: FeatureCache, rate: int = WAV_RATE) -> TrainItems:
+    """Items for the SoVITS trainer (utterances between 0.6 s and 54 s, as upstream keeps), audio at `rate`."""
     kept = [u for u in cache.items if MIN_SOVITS_SECONDS < u.record["seconds"] < MAX_SOVITS_SECONDS]
-    return TrainItems(kept, "sovits")
+    return TrainItems(kept, "sovits", rate)
 
 
 def gpt_items(cache: FeatureCache, max_sec: int) -> TrainItems:
@@ -87,7 +91,7 @@ def train_gpt(base: checkpoints.GPTCheckpoint | None, config: T2SConfig, items: 
     settings.save(out / "train_config.json")
     (out / "model_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     sample = items[0] if len(items) else None
-    reference = TrainItems(items.utterances[:1], "sovits")[0] if len(items) else None
+    reference = TrainItems(items.utterances[:1], "sovits", sovits.config.sampling_rate)[0] if len(items) else None
 
     def render(tokens: torch.Tensor, item: dict) -> tuple[Any, int]:
         c = sovits.config

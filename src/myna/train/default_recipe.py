@@ -1,0 +1,332 @@
+"""The default voice's training recipe as stages (scripts/train_default_voice.py is its command line).
+
+State lives in a work folder: the feature caches in WORK/features and WORK/heldout_features, and
+everything that depends on the semantic tokens in WORK/TOKENS (TOKENS/tokens, TOKENS/sovits/DESIGN,
+TOKENS/gpt, exports in TOKENS/exports, TOKENS/curve.json), one folder per token design. Progress that
+must survive the machine goes into a snapshot folder committed with the code (myna.train.snapshot). Every training stage resumes from WORK's training state, else from the
+snapshot (weights only: a fresh optimizer with WARMUP_STEPS of learning-rate warm-up), else from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from myna.engine.loading import load_sovits
+from myna.engine.precision import native_bf16
+from myna.models.sovits import SoVITSConfig
+from myna.train import loop
+from myna.train.dataset import MANIFEST_NAME, FeatureCache
+from myna.train.export import export_gpt, export_sovits
+from myna.train.features import FeatureModels, extract_features
+from myna.train.presets import get_preset
+from myna.train.snapshot import Snapshot, seed_training_state
+
+PRESET = get_preset("small")
+# bf16 autocast where the CPU runs it natively; emulated bf16 is 7x slower than fp32
+PRECISION = "bf16" if native_bf16("cpu") else "fp32"
+DISCRIMINATOR_START = 10**9  # mel + KL only until the decoder is intelligible (the adversarial terms buy naturalness)
+EXPORT_EVERY = 500
+WARMUP_STEPS = 200
+REFERENCE_SPEAKER = "festival-slt-hts"
+TOKENIZER_KEYS = ("ssl_proj.", "quantizer.")  # the phone tokenizer: kept exact in snapshots
+# Token designs (the recipe's `--tokens`): "kmeans1024", 1024 k-means codes of the Whisper states
+# (myna.train.kmeans_tokens); "product16", phone x 16 acoustic sub-codes (880 of the 1024 codes);
+# "phone", the 55 phone classes (myna.train.phonetic). A probe decoder (tokens + phonemes -> mel,
+# Griffin-Lim, Whisper tiny.en on held-out speakers) had WER 0.735 through k-means codes after 300
+# steps (0.532 after 600), 0.893 through product codes, 1.16 through phones: words first, so k-means.
+TOKEN_DESIGNS = {"kmeans1024": 1024, "product16": 16, "phone": 1}  # codes, or sub-codes per phone
+DEFAULT_TOKENS = "kmeans1024"
+RECORD = {"myna": PRESET.encoder_record()}
+SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
+                          discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS)
+GPT_SETTINGS = replace(PRESET.gpt_train, epochs=10_000, save_every_steps=250, seed=1234, warmup_steps=WARMUP_STEPS,
+                       precision=PRECISION)
+_16K = dict(sampling_rate=16000, filter_length=1024, hop_length=320, win_length=1024)
+# Decoder designs compared on the same tokens (the preset's is the shipped one).
+DESIGNS: dict[str, SoVITSConfig] = {
+    "hifigan32": replace(PRESET.sovits, decoder="hifigan", sampling_rate=32000, filter_length=2048, hop_length=640,
+                         win_length=2048, upsample_rates=(10, 8, 4, 2), upsample_kernel_sizes=(20, 16, 8, 4),
+                         segment_size=10240),
+    "hifigan16": replace(PRESET.sovits, decoder="hifigan", **_16K, upsample_rates=(10, 8, 4),
+                         upsample_kernel_sizes=(20, 16, 8), segment_size=5120),
+    "istft16": replace(PRESET.sovits, decoder="istft", **_16K, segment_size=10240),
+}
+DEFAULT_DESIGN = next(name for name, config in DESIGNS.items() if config == PRESET.sovits)
+# The snapshot rule: progress enters the repository only when the held-out resynthesis WER improves
+# on the committed snapshot's best (snapshot history is budgeted at 250 MB); a first snapshot must
+# show that the decoder hears words at all.
+FIRST_SNAPSHOT_WER = 0.9
+
+
+def snapshot_verdict(point: dict | None, committed_wer: float | None) -> str | None:
+    """None when the measured curve `point` earns a snapshot over the committed one's WER, else why not."""
+    if point is None or "resynth_wer" not in point:
+        return "no resynthesis WER measured at a kept SoVITS training state: run the resynth stage first"
+    if committed_wer is None and point["resynth_wer"] > FIRST_SNAPSHOT_WER:
+        return (f"resynthesis WER {point['resynth_wer']:.3f} at SoVITS step {point['sovits_step']} is above the "
+                f"first snapshot's bar, {FIRST_SNAPSHOT_WER}")
+    if committed_wer is not None and point["resynth_wer"] >= committed_wer:
+        return (f"resynthesis WER {point['resynth_wer']:.3f} at SoVITS step {point['sovits_step']} does not beat "
+                f"the committed snapshot's {committed_wer:.3f}")
+    return None
+
+
+class Recipe:
+    """One corpus, one work folder, one committed snapshot folder."""
+
+    def __init__(self, corpus: Path | None, work: Path, snapshot_dir: Path, design: str | None = None,
+                 tokens: str | None = None) -> None:
+        self.corpus, self.work, self.snapshot_dir = corpus, work, snapshot_dir
+        self.design = design or DEFAULT_DESIGN
+        self.config = DESIGNS[self.design]
+        self.tokens = tokens or DEFAULT_TOKENS
+        if self.tokens not in TOKEN_DESIGNS:
+            raise SystemExit(f"unknown token design {self.tokens!r}: one of {', '.join(TOKEN_DESIGNS)}")
+        self.state = work / self.tokens  # everything that depends on the tokens
+        self.tokenizer_file = self.state / "tokens" / "tokenizer_s2.safetensors"
+
+    # ------------------------------------------------------------------ data
+    def feature_models(self, sovits: Path | None = None) -> FeatureModels:
+        """The preset's content and speaker encoders (and a SoVITS for semantic tokens)."""
+        return FeatureModels(None, sovits, device="cpu", content=PRESET.content, speaker=PRESET.speaker,
+                             version=PRESET.sovits.version)
+
+    def features(self) -> None:
+        """Feature caches of the training and the held-out speakers (computed once, then reused)."""
+        for name, listing in (("heldout_features", "heldout_speakers.list"), ("features", "corpus.list")):
+            if not (self.work / name / MANIFEST_NAME).is_file():
+                extract_features(self.corpus / listing, self.work / name, self.feature_models(), progress=True)
+
+    def tokenizer(self) -> Path:
+        """TOKENIZER: the committed snapshot's (when it has this token design), else one fitted here."""
+        if self.tokenizer_file.is_file():
+            return self.tokenizer_file
+        from myna.models.sovits import SoVITS
+
+        self.features()
+        snapshot = Snapshot.open(self.snapshot_dir)
+        model = SoVITS(PRESET.sovits)
+        if "sovits" in snapshot.stages and snapshot.notes.get("tokens") == self.tokens:
+            model.load_state_dict({k: v for k, v in snapshot.weights("sovits").items() if k.startswith(TOKENIZER_KEYS)},
+                                  strict=False)
+        else:
+            cache = FeatureCache.open(self.work / "features")
+            clips = [u.ssl()[0].t() for u in cache.items]
+            if self.tokens.startswith("kmeans"):
+                from myna.train.kmeans_tokens import fit_kmeans_tokenizer
+
+                kept = fit_kmeans_tokenizer(model, clips, TOKEN_DESIGNS[self.tokens])
+                print(f"k-means tokenizer: the projection keeps {kept:.1%} of the variance", file=sys.stderr)
+            else:
+                self._fit_phone_tokenizer(model, cache, clips)
+        self.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
+        export_sovits(model.eval(), self.tokenizer_file.with_suffix(".pth"), f"default voice: {self.tokens} tokenizer",
+                      RECORD, safetensors=True)
+        return self.tokenizer_file
+
+    def _fit_phone_tokenizer(self, model, cache: FeatureCache, clips: list[torch.Tensor]) -> None:
+        """Phone (or product) tokens fitted on an alignment of the corpus, saved for reuse (it takes a while)."""
+        from myna.train.phonetic import fit_phone_tokenizer
+
+        saved = self.work / "alignment.pt"
+        aligned = None
+        if saved.is_file():
+            record = torch.load(saved)
+            if record["names"] == [u.name for u in cache.items]:
+                aligned = [labels.numpy() for labels in record["labels"]]
+        _, aligned = fit_phone_tokenizer(model, clips, [u.phone_ids().tolist() for u in cache.items],
+                                         progress=sys.stderr, per_class=TOKEN_DESIGNS[self.tokens], aligned=aligned)
+        torch.save({"names": [u.name for u in cache.items], "labels": [torch.from_numpy(a) for a in aligned]}, saved)
+
+    def token_cache(self) -> FeatureCache:
+        """The training feature cache with every clip's phone tokens."""
+        extract_features(self.corpus / "corpus.list", self.work / "features", self.feature_models(self.tokenizer()),
+                         progress=True)
+        return FeatureCache.open(self.work / "features")
+
+    # ------------------------------------------------------------------ training
+    def train_sovits(self, max_steps: int, minutes: float | None = None) -> int:
+        """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps."""
+        from myna.train.sovits_trainer import SoVITSTrainer
+        from myna.train.stages import sovits_items
+
+        cache = self.token_cache()
+        settings = replace(SOVITS_SETTINGS, max_steps=max_steps, n_mel_channels=80 if self.config.sampling_rate <= 16000
+                           else SOVITS_SETTINGS.n_mel_channels)
+        out = self.state / "sovits" / self.design
+        items = sovits_items(cache, self.config.sampling_rate)
+        trainer = SoVITSTrainer(self.config, settings, sample_item=items[0])
+        tokenizer = load_sovits(self.tokenizer())
+        trainer.generator.ssl_proj.load_state_dict(tokenizer.ssl_proj.state_dict())
+        trainer.generator.quantizer.load_state_dict(tokenizer.quantizer.state_dict())
+        self._resume_from_snapshot("sovits", trainer, out, settings, lambda s: trainer.generator.load_state_dict(s))
+
+        def on_step(step: int) -> None:
+            if step % EXPORT_EVERY == 0:
+                self.export_sovits(trainer.generator, step)
+
+        steps = self._run(trainer, items, settings, out, "SoVITS", on_step, minutes, "sovits")
+        self.export_sovits(trainer.generator, steps)
+        return steps
+
+    def export_sovits(self, generator, step: int) -> Path:
+        """An inference file of `generator` at `step` in WORK/exports."""
+        generator.eval()
+        path = self.state / "exports" / f"sovits_{self.design}_{step:06d}.pth"
+        export_sovits(generator, path, f"default voice: small preset ({self.design}), SoVITS step {step}", RECORD,
+                      safetensors=True)
+        generator.train()
+        return path.with_suffix(".safetensors")
+
+    def train_gpt(self, max_steps: int, minutes: float | None = None) -> int:
+        """The GPT on the phone tokens, up to `max_steps` (or `minutes` of CPU time)."""
+        from myna.train.gpt_trainer import GPTTrainer
+        from myna.train.stages import gpt_items
+
+        cache = self.token_cache()
+        settings = replace(GPT_SETTINGS, max_steps=max_steps)
+        out = self.state / "gpt"
+        items = gpt_items(cache, PRESET.gpt.max_sec)
+        trainer = GPTTrainer(PRESET.gpt, settings, sample_item=items[0])
+        self._resume_from_snapshot("gpt", trainer, out, settings, lambda s: trainer.model.load_state_dict(s))
+        steps = self._run(trainer, items, settings, out, "GPT", None, minutes, "gpt")
+        self.export_gpt(trainer.model, steps)
+        return steps
+
+    def export_gpt(self, model, step: int) -> Path:
+        """An inference file of the GPT at `step` in WORK/exports."""
+        path = self.state / "exports" / f"gpt_{step:06d}.ckpt"
+        export_gpt(model.eval(), path, f"default voice: small preset GPT, step {step}", RECORD, GPT_SETTINGS.to_dict(),
+                   safetensors=True)
+        model.train()
+        return path.with_suffix(".safetensors")
+
+    def _resume_from_snapshot(self, stage: str, trainer, out: Path, settings, load: Callable) -> None:
+        """No local state: start from the committed snapshot's weights (when they fit this model)."""
+        if loop.checkpoint_paths(out):
+            return
+        snapshot = Snapshot.open(self.snapshot_dir)
+        config = self.config.to_dict() if stage == "sovits" else PRESET.gpt.to_dict()
+        if (stage not in snapshot.stages or snapshot.stages[stage]["config"] != json.loads(json.dumps(config))
+                or snapshot.notes.get("tokens") != self.tokens):
+            return
+        load(snapshot.weights(stage))
+        seed_training_state(trainer, out, snapshot.step(stage), settings)
+        print(f"{stage}: resuming from the committed snapshot at step {snapshot.step(stage)}", file=sys.stderr)
+
+    def _run(self, trainer, items, settings, out: Path, label: str, on_step, minutes: float | None, key: str) -> int:
+        """loop.run for at most `minutes` of this process's CPU time (fair on a shared machine); adds the run's
+        CPU seconds to WORK/progress.json."""
+        deadline = time.process_time() + minutes * 60 if minutes else None
+        out.mkdir(parents=True, exist_ok=True)
+        settings.save(out / "train_config.json")
+        started = time.process_time()
+        try:
+            steps = loop.run(trainer, items, settings, out, label, progress=sys.stderr, on_step=on_step,
+                             stop=(lambda _: time.process_time() > deadline) if deadline else None)
+        finally:
+            progress = self.progress()
+            name = f"{key}_{self.design}" if key == "sovits" else key
+            progress[f"{name}_cpu_seconds"] = progress.get(f"{name}_cpu_seconds", 0.0) + time.process_time() - started
+            (self.state / "progress.json").write_text(json.dumps(progress, indent=1) + "\n")
+        return steps
+
+    def progress(self) -> dict:
+        """WORK/progress.json: CPU seconds per stage so far."""
+        path = self.state / "progress.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    # ------------------------------------------------------------------ files
+    def latest(self, stage: str) -> tuple[Path, int]:
+        """The newest export of `stage` ("sovits" of this design, or "gpt") and its step."""
+        prefix = f"sovits_{self.design}_" if stage == "sovits" else "gpt_"
+        files = sorted((self.state / "exports").glob(f"{prefix}*.safetensors"))
+        if not files:
+            raise SystemExit(f"no {stage} export in {self.state / 'exports'}: train the {stage} stage first")
+        return files[-1], int(files[-1].stem.rsplit("_", 1)[1])
+
+    def training_weights(self, stage: str, step: int | None = None) -> tuple[dict[str, torch.Tensor], int]:
+        """The weights of `stage`'s local training state at `step` (default: the newest) and its step."""
+        out = self.state / "sovits" / self.design if stage == "sovits" else self.state / "gpt"
+        states = loop.checkpoint_paths(out)
+        if step is not None:
+            states = [p for p in states if p.stem.endswith(f"_{step:08d}")]
+        if not states:
+            kept = ", ".join(p.stem for p in loop.checkpoint_paths(out)) or "none"
+            raise SystemExit(f"no {stage} training state {'' if step is None else f'of step {step} '}in {out} "
+                             f"(kept: {kept})")
+        saved = torch.load(states[-1], map_location="cpu", weights_only=True)
+        return saved["stage"]["generator" if stage == "sovits" else "model"], int(saved["step"])
+
+    def snapshot(self) -> Snapshot:
+        """The committed snapshot folder."""
+        return Snapshot.open(self.snapshot_dir)
+
+    def best_point(self) -> dict | None:
+        """The curve's point of lowest resynthesis WER whose SoVITS training state is still kept."""
+        out = self.state / "sovits" / self.design
+        kept = {int(p.stem.rsplit("_", 1)[1]) for p in loop.checkpoint_paths(out)}
+        points = [p for p in self.curve() if "resynth_wer" in p and p.get("sovits_step") in kept]
+        return min(points, key=lambda p: p["resynth_wer"], default=None)
+
+    def write_snapshot(self, point: dict) -> Path:
+        """The weights of the stages trained so far (SoVITS at the measured curve `point`; the newest GPT) into
+        the snapshot folder, with the committed curve extended by this work folder's points."""
+        snapshot = Snapshot.open(self.snapshot_dir)
+        if snapshot.stages and snapshot.notes.get("tokens") != self.tokens:
+            raise SystemExit(f"the snapshot in {self.snapshot_dir} holds {snapshot.notes.get('tokens')} tokens, "
+                             f"not {self.tokens}")
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        for stage, config in (("sovits", self.config.to_dict()), ("gpt", PRESET.gpt.to_dict())):
+            try:
+                weights, step = self.training_weights(stage, point["sovits_step"] if stage == "sovits" else None)
+            except SystemExit:
+                if stage == "sovits":
+                    raise
+                continue  # no GPT yet (it waits for an intelligible decoder)
+            snapshot.put(stage, step, weights, config, exact=TOKENIZER_KEYS)
+        snapshot.curve = snapshot.curve + [p for p in self.curve() if p not in snapshot.curve]
+        snapshot.notes = {"design": self.design, "tokens": self.tokens, "resynth_wer": point["resynth_wer"],
+                          "cpu_seconds": self.progress()}
+        return snapshot.save()
+
+    def curve(self) -> list[dict]:
+        """WORK/curve.json: the measured WER points so far."""
+        path = self.state / "curve.json"
+        return json.loads(path.read_text()) if path.is_file() else []
+
+    def add_point(self, point: dict) -> None:
+        """Append a measured point to WORK/curve.json."""
+        points = self.curve() + [point]
+        (self.state / "curve.json").write_text(json.dumps(points, indent=1) + "\n")
+
+    def reference_clip(self) -> tuple[Path, str]:
+        """The REFERENCE_SPEAKER clip closest to 6 s among its 4-8 s clips."""
+        import soundfile
+
+        from myna.train.listfile import read_list
+
+        clips = [(abs(soundfile.info(e.audio).duration - 6.0), e.audio, e.text)
+                 for e in read_list(self.corpus / "corpus.list")[0] if e.speaker == REFERENCE_SPEAKER
+                 and 4.0 <= soundfile.info(e.audio).duration <= 8.0]
+        if not clips:
+            raise SystemExit(f"no 4-8 s clip of {REFERENCE_SPEAKER} in {self.corpus}")
+        _, audio, text = min(clips)
+        return Path(audio), text
+
+    def bundle(self, out: Path, notice: str | None = None) -> Path:
+        """The default-voice folder from the newest exports of both stages."""
+        from myna.engine.default_voice import write_bundle
+        from myna.engine.voice_file import VoiceFile
+
+        ref, text = self.reference_clip()
+        voice = VoiceFile(gpt=self.latest("gpt")[0], sovits=self.latest("sovits")[0], ref=ref, ref_text=text,
+                          ref_lang="en", name="default", version=PRESET.sovits.version, encoders=PRESET.encoder_record())
+        return write_bundle(voice, out, "en", notice)
