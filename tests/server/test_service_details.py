@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import subprocess
+import sys
+import textwrap
 
 import httpx
 from inprocess import serving, tiny_settings
@@ -78,3 +81,28 @@ def test_hash_key_makes_lines_for_any_scopes(tmp_path, capsys):
     assert not store.allows({"authorization": "Bearer reader-secret"}, "admin")
     assert main(["serve", "--hash-key", "x", "--scopes", "tts,root"]) == 2
     assert "tts and/or admin" in capsys.readouterr().err
+
+
+def test_english_numbers_are_ready_before_a_worker_serves(tiny_set, tmp_path):
+    """inflect (English numbers) is imported at start-up, not by the first request's worker thread: its
+    import parses source with `ast`, which CPython 3.11 does not make thread-safe (a 500 in a test run)."""
+    script = textwrap.dedent("""
+        import json, sys
+        from pathlib import Path
+        from fastapi.testclient import TestClient
+        from myna.config import Settings
+        from myna.server.app import create_app
+        paths = {name: Path(value) for name, value in json.loads(sys.argv[1]).items()}
+        settings = Settings(data_dir=paths["data"], gpt=paths["gpt"], sovits=paths["sovits"], hubert=paths["hubert"],
+                            bert=paths["bert"], ref_dirs=(paths["root"],), workers=1, consent_mode="record")
+        assert "inflect" not in sys.modules
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/ready").status_code == 200
+            print("inflect" in sys.modules)
+    """)
+    paths = {name: str(tiny_set[name]) for name in ("gpt", "sovits", "hubert", "bert", "root")}
+    paths["data"] = str(tmp_path / "data")
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(paths)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "True"

@@ -298,6 +298,9 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from myna.text.en.normalize import prepare as prepare_english_numbers
+
+        await asyncio.to_thread(prepare_english_numbers)  # before any worker thread runs (see its doc)
         await asyncio.to_thread(service.pool.start)
         jobs.open()
         log.info(json.dumps({"event": "ready", "workers": settings.workers, "batch_size": settings.batch_size,

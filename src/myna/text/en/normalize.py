@@ -77,6 +77,16 @@ def _engine() -> Any:
     return inflect.engine()
 
 
+def prepare() -> None:
+    """Import inflect now, before threads synthesize (a server calls this at start-up).
+
+    typeguard instruments inflect at import by parsing its source with `ast`, ~1.5 s, and CPython
+    3.11's ast conversion is not thread-safe: a worker importing it while another thread parsed
+    failed with "SystemError: AST constructor recursion depth mismatch" (a 500).
+    """
+    _engine()
+
+
 def _words(number: int | str, **options: Any) -> str:
     """inflect's `number_to_words`; past its range (37 digits and more) the digits are read one by one.
 
