@@ -52,7 +52,7 @@ def _detect(data: bytes, name: str) -> dict:
     """The detector's answer for an uploaded file's bytes (ApiError 422 when they are not audio)."""
     from myna.audio.decode import decode
     from myna.audio.watermark import DETECT_RATE, Watermarker
-    from myna.voices.audio_checks import _with_data_length
+    from myna.voices.audio_checks import with_data_length
 
     if not data:
         raise ApiError(422, f"{name}: the file is empty; send an audio file", "unreadable_audio")
@@ -60,7 +60,7 @@ def _detect(data: bytes, name: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="myna-detect-") as folder:
         path = Path(folder) / ("upload" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""))
         # a streamed WAV's header states no length: soundfile reads it once completed (else only ffmpeg could)
-        path.write_bytes(_with_data_length(data))
+        path.write_bytes(with_data_length(data))
         try:
             audio = decode(path, DETECT_RATE)
         except AudioError as exc:  # name the upload, not the temporary file

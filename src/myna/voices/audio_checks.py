@@ -49,7 +49,7 @@ def check_clip(audio: bytes, filename: str, limits: ClipLimits) -> CheckedClip:
     import soundfile
 
     label = filename or "the uploaded clip"
-    audio = _with_data_length(audio)
+    audio = with_data_length(audio)
     if not audio:
         raise AudioError(f"{label}: the file is empty; upload 3-60 s of speech as WAV, FLAC, OGG or MP3")
     if len(audio) > limits.max_upload_bytes:
@@ -102,7 +102,7 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "error_string", None) or str(exc).split(": ", 1)[-1]
 
 
-def _with_data_length(audio: bytes) -> bytes:
+def with_data_length(audio: bytes) -> bytes:
     """A streamed WAV (myna's and upstream's say 0, or 0xFFFFFFFF, for the data length) with its real length.
 
     A stream's header is written before its length is known; the samples simply run to the end of
