@@ -20,9 +20,6 @@ without a row (a crash in between) are removed when the store opens.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +30,7 @@ from myna.text.emotion_markup import check_label
 from myna.voices.audio_checks import check_clip, check_language, clip_wav_bytes
 from myna.voices.references import EmotionReference, check_reference_text, new_reference_id
 from myna.voices.registry import CLIPS_DIR, DATABASE_NAME, UnknownVoiceError, VoiceRegistry
-from myna.voices.store import VoiceStorageError
+from myna.voices.store import VoiceDatabase, VoiceStorageError
 
 REFS_FOLDER = "refs"
 _SCHEMA = """
@@ -73,21 +70,17 @@ class ReferenceRecord:
     created_at: str
 
 
-class RegistryReferences:
+class RegistryReferences(VoiceDatabase):
     """The emotion references of the voices in one `VoiceRegistry`; thread-safe."""
 
     def __init__(self, registry: VoiceRegistry) -> None:
         self.registry = registry
         # The registry's own cipher (None without a key): a reference is sealed with its voice's key.
         self._cipher = registry._cipher
-        self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(str(registry.data_dir / DATABASE_NAME), isolation_level=None,
-                                       check_same_thread=False, timeout=30.0)
-            self._db.row_factory = sqlite3.Row
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON", "foreign_keys=ON"):
-                self._db.execute(f"PRAGMA {pragma}")
-            self._db.executescript(_SCHEMA)
+            super().__init__(registry.data_dir / DATABASE_NAME)
+            with self._lock:
+                self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise VoiceStorageError(f"{registry.data_dir}: cannot open the reference table ({exc})") from exc
         self._sweep()
@@ -130,7 +123,7 @@ class RegistryReferences:
             raise
         for row in old:
             self._drop_files(voice_id, row)
-        self._flush()
+        self.flush()  # no old page keeps a removed transcript
         return self.get(voice_id, ref_id)
 
     def list(self, voice_id: str) -> list[ReferenceRecord]:
@@ -154,7 +147,7 @@ class RegistryReferences:
         except sqlite3.Error as exc:
             raise VoiceStorageError(f"could not remove reference {row['id']}: {exc}") from exc
         self._drop_files(voice_id, row)
-        self._flush()
+        self.flush()  # no old page keeps a removed transcript
         return self._record(row)
 
     def clip_path(self, voice_id: str, key: str) -> Path:
@@ -185,27 +178,7 @@ class RegistryReferences:
         return [EmotionReference(rec.id, rec.emotion, self.clip_path(voice_id, rec.id), rec.transcript,
                                  rec.language, rec.clip_seconds) for rec in self.list(voice_id)]
 
-    def close(self) -> None:
-        """Flush and close this store's connection (the registry stays open)."""
-        with self._lock:
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                self._db.close()
-
     # -- internals -------------------------------------------------------------------------------
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, rolled back on any error."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def _voice_exists(self, voice_id: str) -> bool:
         with self._lock:
@@ -248,11 +221,6 @@ class RegistryReferences:
         (self._folder(voice_id) / row["clip_file"]).unlink(missing_ok=True)
         if self.registry._plain_dir is not None:
             (self.registry._plain_dir / f"{voice_id}-ref-{row['id']}.wav").unlink(missing_ok=True)
-
-    def _flush(self) -> None:
-        """Copy the WAL into the database file and truncate it: no old page keeps a removed transcript."""
-        with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _sweep(self) -> None:
         """Remove reference clips without a row (a crash between writing the clip and committing the row)."""

@@ -61,18 +61,53 @@ _VOICE_COLUMNS = (
 _NAME_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS voices_name_key ON voices(name_key)"
 
 
-class VoiceStore:
-    """Rows of voices and their consent records; every method is thread-safe."""
+class VoiceDatabase:
+    """One connection to the voice database behind a lock, set up for erasure (WAL, full sync, secure delete).
+
+    The tables of the voices (VoiceStore) and of their emotion references (registry_references)
+    each hold one; the methods of a subclass take `_lock` around every use of `_db`.
+    """
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
         self._db.row_factory = sqlite3.Row
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON", "foreign_keys=ON"):
+                self._db.execute(f"PRAGMA {pragma}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run statements in one write transaction, rolled back on any error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def flush(self) -> None:
+        """Copy the WAL into the database file and truncate it, so no old page images remain."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        """Flush and close the connection."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self._db.close()
+
+
+class VoiceStore(VoiceDatabase):
+    """Rows of voices and their consent records; every method is thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        with self._lock:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 self._db.close()
@@ -86,18 +121,6 @@ class VoiceStore:
                 self._db.execute("ALTER TABLE voices ADD COLUMN name_key TEXT")
             self._db.execute(_NAME_INDEX)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run statements in one write transaction, rolled back on any error."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def insert(self, voice: dict, consent: dict) -> None:
         """Add a voice row and its consent row in one transaction."""
@@ -161,11 +184,6 @@ class VoiceStore:
             self.flush()
         return found
 
-    def flush(self) -> None:
-        """Copy the WAL into the database file and truncate it, so no old page images remain."""
-        with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
     def meta(self, key: str) -> bytes | None:
         """A registry-wide setting, or None."""
         with self._lock:
@@ -177,10 +195,3 @@ class VoiceStore:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def close(self) -> None:
-        """Flush and close the connection."""
-        with self._lock:
-            try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                self._db.close()
