@@ -49,20 +49,6 @@ def tokens_of(model: T2SModel, case: str, early_stop_num: int | None = None) -> 
                              early_stop_num=early_stop_num or spec["early_stop_num"]).tolist()
 
 
-@torch.inference_mode()
-def forced_argmax(model: T2SModel, tokens: list[int]) -> torch.Tensor:
-    """Argmax per step while being fed `tokens` (teacher forcing) and the logits."""
-    inputs = fx.tiny_inputs()
-    prefix = inputs["phones"].shape[1] + inputs["prompt"].shape[1]
-    model.setup_cache(1, prefix + len(tokens))
-    logits = [model.prefill(inputs["phones"], inputs["bert"], inputs["prompt"])]
-    for step, token in enumerate(tokens[:-1]):
-        pos = torch.tensor([step])
-        logits.append(model.decode_step(torch.tensor([[token]]), pos + prefix, pos + inputs["prompt"].shape[1],
-                                        attend_len=prefix + step + 1))
-    return torch.cat(logits)
-
-
 def test_fp32_mode_is_untouched_and_exact(fp32: T2SModel) -> None:
     model = prepare_gpt(copy.deepcopy(fp32), "fp32")
     assert precision_of(model) == "fp32" and model.h.layers[0].self_attn.in_proj is None
@@ -79,7 +65,7 @@ def test_fast_modes_agree_with_fp32(fp32: T2SModel, mode: str, layer: type, min_
     assert precision_of(model) == mode
     assert isinstance(model.h.layers[0].linear1, layer) and model.h.layers[0].self_attn.in_proj_weight is None
     reference = UPSTREAM["greedy_prompt"]["tokens"][:50]
-    want, got = forced_argmax(fp32, reference), forced_argmax(model, reference)
+    want, got = fx.teacher_forced_logits(fp32, reference), fx.teacher_forced_logits(model, reference)
     assert got.dtype == torch.float32
     # teacher-forced: same prefix every step, top-1 compared (the tiny model has sharp logits)
     assert float((want.argmax(-1) == got.argmax(-1)).float().mean()) >= min_agree
@@ -145,7 +131,7 @@ def test_flat_decode_step_gives_the_module_paths_logits_bit_for_bit(fp32: T2SMod
     flat = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), mode), fused_attention=False)  # see test_cpu_kernels
     assert "decode_step" in vars(flat)
     tokens = UPSTREAM["greedy_prompt"]["tokens"][:30]
-    assert torch.equal(forced_argmax(flat, tokens), forced_argmax(module_path, tokens))
+    assert torch.equal(fx.teacher_forced_logits(flat, tokens), fx.teacher_forced_logits(module_path, tokens))
     assert tokens_of(flat, "default_prompt") == tokens_of(module_path, "default_prompt")
     assert vars(flat)["decode_step"].built_for == mode  # the flat loop ran: it builds on its first call
 
@@ -178,7 +164,7 @@ def test_fused_attention_decodes_as_the_module_path_does(fp32: T2SModel, mode: s
     module_path = prepare_gpt(copy.deepcopy(fp32), mode)
     fused = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), mode))
     tokens = list(range(5, 35))
-    got, expected = forced_argmax(fused, tokens), forced_argmax(module_path, tokens)
+    got, expected = fx.teacher_forced_logits(fused, tokens), fx.teacher_forced_logits(module_path, tokens)
     layers = len(fused.h.layers)
     assert len(kernel_calls) == layers * (len(tokens) - 1)  # every step of every layer ran the kernel
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
@@ -189,7 +175,7 @@ def test_fused_attention_decodes_as_the_module_path_does(fp32: T2SModel, mode: s
 @torch.inference_mode()
 def test_a_step_that_attends_short_of_its_slot_takes_torchs_attention(fp32: T2SModel, kernel_calls: list[int]) -> None:
     fused, module_path = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), "int8")), prepare_gpt(copy.deepcopy(fp32), "int8")
-    forced_argmax(fused, [1, 2, 3]), forced_argmax(module_path, [1, 2, 3])  # fill both caches alike
+    fx.teacher_forced_logits(fused, [1, 2, 3]), fx.teacher_forced_logits(module_path, [1, 2, 3])  # fill both caches alike
     kernel_calls.clear()
     args = (torch.tensor([[4]]), torch.tensor([40]), torch.tensor([2]))
     got = fused.decode_step(*args, attend_len=30)  # slot 40, but only the first 30 slots attended
@@ -199,10 +185,10 @@ def test_a_step_that_attends_short_of_its_slot_takes_torchs_attention(fp32: T2SM
 
 def test_fp32_and_an_opt_out_keep_torch_attention(fp32: T2SModel) -> None:
     exact = use_flat_decode(copy.deepcopy(fp32))
-    forced_argmax(exact, [1, 2, 3])
+    fx.teacher_forced_logits(exact, [1, 2, 3])
     assert vars(exact)["decode_step"].kernels is None  # fp32 stays upstream's numbers
     plain = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), "int8"), fused_attention=False)
-    forced_argmax(plain, [1, 2, 3])
+    fx.teacher_forced_logits(plain, [1, 2, 3])
     step = vars(plain)["decode_step"]
     assert isinstance(step, FlatDecodeStep) and step.kernels is None and step.built_for == "int8"
 
@@ -210,17 +196,17 @@ def test_fp32_and_an_opt_out_keep_torch_attention(fp32: T2SModel) -> None:
 def test_flat_decode_step_follows_a_later_precision_change_and_leaves_other_calls_to_the_modules(fp32: T2SModel) -> None:
     model = use_flat_decode(copy.deepcopy(fp32), fused_attention=False)  # bit for bit, int8 included
     tokens = UPSTREAM["greedy_prompt"]["tokens"][:12]
-    assert torch.equal(forced_argmax(model, tokens), forced_argmax(fp32, tokens))
+    assert torch.equal(fx.teacher_forced_logits(model, tokens), fx.teacher_forced_logits(fp32, tokens))
     with torch.no_grad():  # new weights after the first flattened steps are used as they are
         for layer in model.h.layers:
             layer.norm2.weight.mul_(1.5)
             layer.self_attn.in_proj_weight.mul_(0.5)
     changed = copy.deepcopy(model)
     del changed.decode_step  # the module path
-    assert torch.equal(forced_argmax(model, tokens), forced_argmax(changed, tokens))
-    assert not torch.equal(forced_argmax(model, tokens), forced_argmax(fp32, tokens))
+    assert torch.equal(fx.teacher_forced_logits(model, tokens), fx.teacher_forced_logits(changed, tokens))
+    assert not torch.equal(fx.teacher_forced_logits(model, tokens), fx.teacher_forced_logits(fp32, tokens))
     prepare_gpt(model, "int8")  # after the first steps were flattened in fp32
-    assert torch.equal(forced_argmax(model, tokens), forced_argmax(prepare_gpt(changed, "int8"), tokens))
+    assert torch.equal(fx.teacher_forced_logits(model, tokens), fx.teacher_forced_logits(prepare_gpt(changed, "int8"), tokens))
     # the masked fixed-shape call (no attend_len) takes the module path, with its checks
     model.h.layers[0].self_attn.kv_cache = None
     with pytest.raises(RuntimeError, match="KV cache missing"), torch.inference_mode():
@@ -234,7 +220,7 @@ def test_the_cpu_kernels_switch_reaches_the_decode_step(tiny_set: dict) -> None:
     paths = ModelPaths(tiny_set["gpt"], tiny_set["sovits"], tiny_set["hubert"], tiny_set["bert"])
     for switch in (True, False):
         gpt = load_synthesizer(paths, "cpu", "int8", cpu_kernels=switch).gpt
-        forced_argmax(gpt, [1, 2, 3])  # the step binds its kernels on its first call
+        fx.teacher_forced_logits(gpt, [1, 2, 3])  # the step binds its kernels on its first call
         assert (vars(gpt)["decode_step"].kernels is not None) == (switch and _compiler() is not None)
     assert Settings.from_env({}).cpu_kernels is True
     assert Settings.from_env({"MYNA_CPU_KERNELS": "0"}).cpu_kernels is False

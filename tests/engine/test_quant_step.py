@@ -89,11 +89,11 @@ def test_without_a_c_compiler_the_int8_step_runs_through_torch(tiny: T2SModel, t
         assert quant_step.kernels() is None
         fallback = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
         tokens = list(range(5, 25))
-        got = forced_logits(fallback, tokens)
+        got = fx.teacher_forced_logits(fallback, tokens)
         assert vars(fallback)["decode_step"].quantized is None and vars(fallback)["decode_step"].kernels is None
     finally:
         cpu_kernels.load_kernels.cache_clear()  # later tests build (or find) the real library again
-    expected = forced_logits(prepare_gpt(copy.deepcopy(tiny), "int8"), tokens)
+    expected = fx.teacher_forced_logits(prepare_gpt(copy.deepcopy(tiny), "int8"), tokens)
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5) and torch.equal(got.argmax(-1), expected.argmax(-1))
 
 
@@ -131,30 +131,17 @@ def test_packed_product_is_the_int8_layers_product(lib, rows: int, out_features:
     assert torch.equal(packed(x[1:2], lib=lib)[0] if rows > 1 else got[0], got[1] if rows > 1 else got[0])
 
 
-@torch.inference_mode()
-def forced_logits(model: T2SModel, tokens: list[int]) -> torch.Tensor:
-    inputs = fx.tiny_inputs()
-    prefix = inputs["phones"].shape[1] + inputs["prompt"].shape[1]
-    model.setup_cache(1, prefix + len(tokens))
-    logits = [model.prefill(inputs["phones"], inputs["bert"], inputs["prompt"])]
-    for step, token in enumerate(tokens[:-1]):
-        pos = torch.tensor([step])
-        logits.append(model.decode_step(torch.tensor([[token]]), pos + prefix, pos + inputs["prompt"].shape[1],
-                                        attend_len=prefix + step + 1))
-    return torch.cat(logits)
-
-
 def test_the_c_step_decodes_as_the_module_path(tiny: T2SModel, lib) -> None:
     module_path = prepare_gpt(copy.deepcopy(tiny), "int8")
     fast = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
     tokens = list(range(5, 45))
-    got, expected = forced_logits(fast, tokens), forced_logits(module_path, tokens)
+    got, expected = fx.teacher_forced_logits(fast, tokens), fx.teacher_forced_logits(module_path, tokens)
     assert isinstance(vars(fast)["decode_step"].quantized, quant_step.QuantDecodeStep)  # the C step ran
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert torch.equal(got.argmax(-1), expected.argmax(-1))
     lib.library.myna_quant_force_portable(1)
     try:  # the whole step on the portable loop (CPUs without AVX-512 VNNI): the same floats
-        assert torch.equal(forced_logits(fast, tokens), got)
+        assert torch.equal(fx.teacher_forced_logits(fast, tokens), got)
     finally:
         lib.library.myna_quant_force_portable(0)
     inputs, params = fx.tiny_inputs(), SamplingParams(top_k=5)
@@ -162,7 +149,7 @@ def test_the_c_step_decodes_as_the_module_path(tiny: T2SModel, lib) -> None:
                               early_stop_num=40).tolist() for m in (fast, module_path)]
     assert runs[0] == runs[1] and len(runs[0]) > 10
     # fp32's top-1 token, fed fp32's path: as often as the int8 module path (test_precision measures that)
-    fp32 = forced_logits(tiny, tokens).argmax(-1)
+    fp32 = fx.teacher_forced_logits(tiny, tokens).argmax(-1)
     assert float((got.argmax(-1) == fp32).float().mean()) == float((expected.argmax(-1) == fp32).float().mean())
 
 
@@ -226,7 +213,7 @@ def test_batched_decoding_with_the_c_step_gives_the_solo_tokens(tiny: T2SModel, 
 def test_calls_the_c_step_cannot_take_go_to_the_module_path(tiny: T2SModel, lib, monkeypatch) -> None:
     model = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
     reference = prepare_gpt(copy.deepcopy(tiny), "int8")
-    forced_logits(model, [1, 2, 3]), forced_logits(reference, [1, 2, 3])  # fill both caches alike
+    fx.teacher_forced_logits(model, [1, 2, 3]), fx.teacher_forced_logits(reference, [1, 2, 3])  # fill both caches alike
     calls = []
     step = vars(model)["decode_step"].quantized
     monkeypatch.setattr(step, "_step", lambda *a: calls.append(a))  # the C call is never made below

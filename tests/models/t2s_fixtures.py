@@ -61,3 +61,17 @@ def tiny_inputs(prompt_len: int = 24, text_len: int = 18) -> dict[str, torch.Ten
     bert[:, :, : text_len // 3] = 0.0  # a non-Chinese stretch, as upstream feeds zeros there
     prompt = torch.randint(0, TINY_MODEL["EOS"], (1, prompt_len), generator=gen)
     return {"phones": phones, "bert": bert, "prompt": prompt}
+
+
+@torch.inference_mode()
+def teacher_forced_logits(model, tokens: Sequence[int]) -> torch.Tensor:
+    """Logits (len(tokens), vocab) of `model` (a myna T2SModel) on `tiny_inputs()` while fed `tokens`."""
+    inputs = tiny_inputs()
+    prefix = inputs["phones"].shape[1] + inputs["prompt"].shape[1]
+    model.setup_cache(1, prefix + len(tokens))
+    logits = [model.prefill(inputs["phones"], inputs["bert"], inputs["prompt"])]
+    for step, token in enumerate(tokens[:-1]):
+        pos = torch.tensor([step])
+        logits.append(model.decode_step(torch.tensor([[token]]), pos + prefix, pos + inputs["prompt"].shape[1],
+                                        attend_len=prefix + step + 1))
+    return torch.cat(logits)
