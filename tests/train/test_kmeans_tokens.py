@@ -57,3 +57,16 @@ def test_more_codes_than_the_codebook_holds_are_refused():
     model = SoVITS(get_preset("tiny").sovits)
     with pytest.raises(InputError, match="codebook"):
         kmeans_tokens.fit_kmeans_tokenizer(model, [torch.randn(40, 384)], codes=2048)
+
+
+def test_the_codes_vectors_have_about_unit_spread_per_channel():
+    gen = torch.Generator().manual_seed(2)
+    clips = [5.0 * torch.randn(40, 384, generator=gen) + 2.0 for _ in range(30)]
+    model = SoVITS(get_preset("tiny").sovits).eval()
+    kmeans_tokens.fit_kmeans_tokenizer(model, clips, codes=16, sample=2000)
+    x = torch.stack(clips[:4]).transpose(1, 2)
+    with torch.no_grad():
+        content = model.quantizer.decode(model.extract_latent(x))  # what the prior encoder reads
+        projected = model.ssl_proj(x)
+    assert 0.4 < float(projected.std(dim=(0, 2)).pow(2).mean().sqrt()) < 2.0
+    assert float(content.std(dim=(0, 2)).mean()) > 0.1  # not the old 1/sqrt(384) per channel

@@ -44,6 +44,9 @@ def assign(points: torch.Tensor, centroids: torch.Tensor, chunk: int = 8192) -> 
     return torch.cat([torch.cdist(points[i : i + chunk], centroids).argmin(1) for i in range(0, len(points), chunk)])
 
 
+CONTENT_SCALE = 16.0  # ~ sqrt(384): per-channel spread near 1 for Whisper tiny's 384 axes
+
+
 def fit_kmeans_tokenizer(model, clips: Sequence[torch.Tensor], codes: int = 1024, sample: int = 60_000,
                          rounds: int = 15, seed: int = 0) -> float:
     """Fit `codes` k-means codes of `clips` ((T, ssl_dim) content frames) and install them in `model`.
@@ -64,8 +67,12 @@ def fit_kmeans_tokenizer(model, clips: Sequence[torch.Tensor], codes: int = 1024
     _, spread, axes = torch.linalg.svd(picked - center, full_matrices=False)
     dims = min(c.ssl_dim, axes.shape[0])
     kept = float((spread[:dims] ** 2).sum() / (spread**2).sum())
-    # one scale for every axis keeps the geometry; it brings squared distances near 1 (fp16-friendly)
-    basis = axes[:dims] / math.sqrt(float((spread[:dims] ** 2).sum()) / len(picked))
+    # One scale for every axis keeps the geometry. The prior encoder reads the codes' vectors as its
+    # content input, so they need about unit spread per channel: at a total variance of 1 (0.05 per
+    # channel) its transformer layers passed almost nothing of them on, and a decoder trained from
+    # scratch learned only the mean spectrum. A power of two keeps fp16 rounding, hence the tokens,
+    # the same at any scale.
+    basis = axes[:dims] * CONTENT_SCALE / math.sqrt(float((spread[:dims] ** 2).sum()) / len(picked))
     projection = basis / bank.std.repeat(span).double()  # acts on raw frames
     offset = -(basis @ (bank.mean.repeat(span).double() / bank.std.repeat(span).double() + center))
     projection, offset = projection.half().double(), offset.half().double()  # the exported precision
