@@ -318,3 +318,43 @@ def test_a_stop_callback_ends_the_run_with_its_state_saved(tmp_path):
                      stop=lambda step: step >= 3)
     assert steps == 3
     assert [p.name for p in loop.checkpoint_paths(tmp_path)] == ["state_00000003.pt"]
+
+
+def test_prior_latent_trains_the_inference_path_without_a_posterior():
+    settings = SoVITSTrainConfig(batch_size=2, learning_rate=1e-3, discriminator_narrow=16, latent="prior",
+                                 discriminator_start_step=100)
+    config = SoVITSConfig(**{**_fixtures("sovits_fixtures").TINY_OVERRIDES, "segment_size": 1280, "decoder": "istft",
+                             "decoder_channels": 32, "decoder_layers": 2})
+    trainer = SoVITSTrainer(config, settings)
+    assert not hasattr(trainer.generator, "enc_q")  # nothing to train or export that inference never runs
+    prior_side = _copies(trainer.generator.enc_p)
+    history = []
+    for step in range(6):
+        loop.seed_step(1, 0)
+        history.append(trainer.train_step(sovits_items(), step, 0))
+    assert all(h["kl"] == 0.0 for h in history)
+    assert history[-1]["mel"] < history[0]["mel"]
+    assert _changed(prior_side, trainer.generator.enc_p)  # the decoder's loss reaches the prior encoder
+    with pytest.raises(Exception, match="latent"):
+        SoVITSTrainConfig(latent="both")
+
+
+def test_prior_latent_decodes_what_inference_decodes():
+    torch.manual_seed(0)
+    from myna.models.sovits import SoVITS
+
+    config = SoVITSConfig(**{**_fixtures("sovits_fixtures").TINY_OVERRIDES, "segment_size": 12 * 640})
+    model = SoVITS(config).eval()
+    item = sovits_items(1)[0]
+    from myna.audio.spectrogram import linear_spectrogram
+
+    spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
+    with torch.no_grad():
+        out = model.forward_train(item["ssl"][None], spec, torch.tensor([spec.shape[2]]), item["phones"][None],
+                                  torch.tensor([item["phones"].shape[0]]), prior_noise=0.0)
+        codes = model.extract_latent(item["ssl"][None])
+        expected = model.decode(codes, item["phones"], spec, noise_scale=0.0)
+    # the training pass decodes the whole clip here (one segment): the same audio as inference
+    assert out.z_p is None and out.logs_q is None
+    frames = min(out.audio.shape[-1], expected.shape[-1])
+    assert torch.allclose(out.audio[..., :frames], expected[..., :frames], atol=1e-4)

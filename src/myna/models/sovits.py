@@ -263,10 +263,10 @@ class TrainOutput(NamedTuple):
     commit_loss: torch.Tensor  # VQ commitment loss (upstream's kl_ssl)
     slice_starts: torch.Tensor  # (B,) first latent frame of each slice
     mask: torch.Tensor  # (B, 1, T) spectrogram-frame mask
-    z_p: torch.Tensor  # posterior sample mapped through the flow
+    z_p: torch.Tensor | None  # posterior sample mapped through the flow (None when decoding the prior)
     m_p: torch.Tensor  # prior mean
     logs_p: torch.Tensor  # prior log-std
-    logs_q: torch.Tensor  # posterior log-std
+    logs_q: torch.Tensor | None  # posterior log-std (None when decoding the prior)
     projected: torch.Tensor  # (B, ssl_dim, T') detached quantizer input, for codebook updates (train/)
     codes: torch.Tensor  # (n_q, B, T') the codes chosen for `projected`
 
@@ -491,8 +491,9 @@ class SoVITS(nn.Module):
         phone_lengths: torch.Tensor,
         sv_emb: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        prior_noise: float | None = None,
     ) -> TrainOutput:
-        """Training pass (needs `with_posterior=True`): posterior from `spec`, prior from content + phonemes.
+        """Training pass: posterior from `spec`, prior from content + phonemes.
 
         ssl_features (B, ssl_dim, T_ssl) at 50 Hz, spec (B, 1025, T) linear spectrogram of the target
         audio (the timbre reference too, as upstream trains), phone_ids (B, N). Random slices of
@@ -500,8 +501,14 @@ class SoVITS(nn.Module):
         noise come from `generator`. Like upstream, the quantizer's codebook is frozen and passes
         gradients straight through to `ssl_proj` (a from-scratch run updates the codebook itself from
         `projected` and `codes`, see myna.train.codebook).
+
+        `prior_noise` (a myna addition) decodes the inference path instead: the prior mean plus that
+        scale of its own noise, through the reversed flow (as `decode` does), with no posterior
+        encoder; `z_p` and `logs_q` are then None and only a reconstruction loss applies. A decoder
+        trained from scratch learns words this way where the posterior path collapses (see
+        docs/default-voice.md).
         """
-        if not hasattr(self, "enc_q"):
+        if prior_noise is None and not hasattr(self, "enc_q"):
             raise RuntimeError("forward_train needs the posterior encoder: build SoVITS(config, with_posterior=True)")
         c = self.config
         mask = time_mask(spec_lengths, spec.shape[2], spec.dtype)
@@ -525,8 +532,13 @@ class SoVITS(nn.Module):
         content = content[..., :frames]
         mrte_ge = self.ge_to512(ge.transpose(2, 1)).transpose(2, 1) if c.is_pro else ge
         m_p, logs_p, _ = self.enc_p(content, spec_lengths, phone_ids, phone_lengths, mrte_ge)
-        z, _, logs_q, _ = self.enc_q(spec, spec_lengths, g=ge, generator=generator)
-        z_p = self.flow(z, mask, g=ge)
+        if prior_noise is None:
+            z, _, logs_q, _ = self.enc_q(spec, spec_lengths, g=ge, generator=generator)
+            z_p = self.flow(z, mask, g=ge)
+        else:
+            noise = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
+            z = self.flow((m_p + noise * torch.exp(logs_p) * prior_noise) * mask, mask, g=ge, reverse=True)
+            z_p = logs_q = None
         segment = c.segment_size // c.hop_length
         room = (spec_lengths - segment + 1).clamp(min=1).to(torch.float32)
         draws = torch.rand(spec.shape[0], generator=generator, device=spec.device)

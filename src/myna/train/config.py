@@ -124,9 +124,17 @@ class SoVITSTrainConfig(_Settings):
     # Linear learning-rate warm-up over the first N steps after a start without optimizer moments
     # (from scratch, or resumed from a weights-only snapshot); 0 = none.
     warmup_steps: int = 0
+    # "posterior": upstream's training (the decoder reads the posterior latent; mel + KL losses).
+    # "prior": the decoder reads the inference path (prior mean + `prior_noise` x its noise through the
+    # reversed flow) and trains on the mel loss alone; no posterior encoder, no KL. From-scratch
+    # decoders learn words this way within minutes where the posterior path collapses.
+    latent: str = "posterior"
+    prior_noise: float = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.latent not in ("posterior", "prior"):
+            raise InputError(f"latent must be 'posterior' or 'prior', got {self.latent!r}")
         if self.warmup_steps < 0:
             raise InputError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.discriminator_start_step < 0 or self.quantizer_steps < 0:

@@ -74,7 +74,7 @@ class SoVITSTrainer:
         self.config, self.settings, self.ctx = model_config, settings, ctx or Distributed()
         self.device = torch.device(settings.device)
         torch.manual_seed(settings.seed)  # fresh layers (enc_q, D) start from the same weights every run
-        self.generator = SoVITS(model_config, with_posterior=True)
+        self.generator = SoVITS(model_config, with_posterior=settings.latent == "posterior")
         self.discriminator = MultiPeriodDiscriminator(model_config.version, model_config.use_spectral_norm,
                                                       settings.discriminator_narrow)
         if generator_state is not None:
@@ -130,15 +130,17 @@ class SoVITSTrainer:
                                                 vq_lengths, vq_draws)
         with s.autocast():
             out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
-                               batch["phone_lengths"], batch.get("sv_emb"), noise)
-        out = out._replace(**{k: v.float() for k, v in out._asdict().items() if v.is_floating_point()})  # losses in fp32
+                               batch["phone_lengths"], batch.get("sv_emb"), noise,
+                               s.prior_noise if s.latent == "prior" else None)
+        out = out._replace(**{k: v.float() for k, v in out._asdict().items() if v is not None and v.is_floating_point()})  # losses in fp32
         segment = c.segment_size // c.hop_length
         real_mel = slice_frames(log_mel(batch["spec"], self.filterbank), out.slice_starts, segment)
         fake_mel = wave_log_mel(out.audio.squeeze(1), self.filterbank, c.filter_length, c.hop_length, c.win_length)
         real = slice_frames(batch["wav"].unsqueeze(1), out.slice_starts * c.hop_length, c.segment_size)
 
         loss_mel = F.l1_loss(real_mel, fake_mel) * s.c_mel
-        loss_kl = losses.kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * s.c_kl
+        loss_kl = (torch.zeros((), device=loss_mel.device) if out.z_p is None
+                   else losses.kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * s.c_kl)
         loss_g = loss_mel + loss_kl + (0.0 if s.freeze_tokens else out.commit_loss)
         loss_d = torch.zeros(())
         if step >= s.discriminator_start_step:
