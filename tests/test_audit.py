@@ -256,3 +256,16 @@ def test_cli_find_prints_the_synthesis_records_of_a_payload(tmp_path, monkeypatc
     assert "not a line of `myna watermark detect` output" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["audit", "find", "--log", str(path), "--payload", str(2**32)])
+
+
+def test_a_missing_log_does_not_verify(tmp_path):
+    missing = tmp_path / "typo.jsonl"
+    assert not AuditLog(missing).verify().ok
+    cli = subprocess.run([sys.executable, "-m", "myna", "audit", "verify", "--log", str(missing)],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 1 and "no audit log" in cli.stdout
+    path = tmp_path / "audit.jsonl"
+    _filled(path)
+    path.unlink()  # deleted whole, its head anchor left behind
+    problems = AuditLog(path).verify().problems
+    assert any("no audit log" in p for p in problems) and any("head anchor" in p for p in problems)
