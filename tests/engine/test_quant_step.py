@@ -7,6 +7,7 @@ import ctypes
 import importlib.util
 import platform
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -191,7 +192,6 @@ def test_batched_decoding_with_the_c_step_gives_the_solo_tokens(tiny: T2SModel, 
 
     expected = [solo(*r) for r in requests]
     decoder = BatchDecoder(model, slots=3)
-    import threading
 
     results: list = [None] * 3
 
@@ -243,3 +243,23 @@ def test_loading_packs_the_c_step_from_the_kept_weights_as_from_the_layers(tiny_
         assert all(torch.equal(x, y) for x, y in ((a.weight, b.weight), (a.scales, b.scales), (a.rowsums, b.rowsums)))
         assert (a.bias is None and b.bias is None) or torch.equal(a.bias, b.bias)
     assert vars(second.gpt)["decode_step"]._int8_weights is None  # not kept once packed
+
+
+def test_every_thread_count_and_calling_thread_gives_the_same_floats(tiny: T2SModel, lib) -> None:
+    # the step splits each product among its threads and meets at barriers of its own: the split must not
+    # change a value, whichever thread calls it (3 threads: uneven shares, more threads than some CPUs have)
+    fast = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
+    tokens = list(range(5, 45))
+    alone = fx.teacher_forced_logits(fast, tokens)
+    results: dict[int, torch.Tensor] = {}
+
+    def run(threads: int) -> None:
+        torch.set_num_threads(threads)  # this thread's setting only
+        results[threads] = fx.teacher_forced_logits(fast, tokens)
+
+    for threads in (2, 3):
+        worker = threading.Thread(target=run, args=(threads,))
+        worker.start()
+        worker.join()
+        assert torch.equal(results[threads], alone), threads
+    assert isinstance(vars(fast)["decode_step"].quantized, quant_step.QuantDecodeStep)
