@@ -9,6 +9,7 @@ from typing import BinaryIO, TextIO
 from myna.cli.common import add_model_args
 from myna.cli.train import ASR_HELP, asr_model_path, needs_training_extra
 from myna.errors import InputError, MynaError
+from myna.features.asr import LOW_CONFIDENCE
 
 
 def cmd_data_prepare(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: TextIO) -> int:
@@ -246,8 +247,8 @@ def _add_review_command(steps) -> None:
                     "transcript and the words Whisper was unsure of, and edit, drop, merge or split lines. Every "
                     "change is saved at once; the list before the first change is kept as a .bak file.")
     review.add_argument("list", metavar="LIST", help="transcript list (e.g. data/anna/dataset.list)")
-    review.add_argument("--threshold", type=float, default=0.6,
-                        help="flag words Whisper gave a lower probability than this (default 0.6)")
+    review.add_argument("--threshold", type=float, default=LOW_CONFIDENCE,
+                        help=f"flag words Whisper gave a lower probability than this (default {LOW_CONFIDENCE})")
     review.add_argument("--flagged", action="store_true", help="only print the flagged lines and exit")
     review.add_argument("--start-flagged", action="store_true", help="start at the first flagged line")
     review.set_defaults(handler=needs_training_extra("myna data review", cmd_data_review))

@@ -18,6 +18,9 @@ from myna.errors import InputError, MynaError
 from myna.features.model_dir import check_model_dir
 
 ASR_RATE = 16000
+# A word (or a transcript on average) Whisper gave a lower probability than this is flagged for review
+# (`myna data review`, the fine-tune jobs' transcripts).
+LOW_CONFIDENCE = 0.6
 
 
 class TranscriberUnavailable(MynaError):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from myna.atomic import atomic_write
 from myna.errors import InputError
+from myna.features.asr import LOW_CONFIDENCE
 
 MAX_TEXT_CHARS = 1000
 WORDS_FILE = "transcripts.json"
-LOW_CONFIDENCE = 0.6  # a word (or a transcript on average) under this probability is flagged, as in data review
 _PUNCTUATION = ".,!?;:\"'()[]…，。！？；：、「」『』"  # Whisper's words carry their punctuation; shown without
 
 

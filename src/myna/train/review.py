@@ -20,10 +20,10 @@ import numpy as np
 from myna.audio.decode import decode
 from myna.audio.io import write_wav
 from myna.errors import InputError
+from myna.features.asr import LOW_CONFIDENCE
 from myna.train.listfile import ListEntry, read_list, write_list
 
 REVIEW_RATE = 32000
-LOW_CONFIDENCE = 0.6  # a word (or a transcript on average) under this probability is flagged
 
 
 @dataclass(frozen=True)
