@@ -205,3 +205,26 @@ def test_a_fine_tune_resumes_its_own_run_after_a_restart_and_its_transcripts_sta
             assert late.status_code == 409 and "training has begun" in late.json()["message"]
     finally:
         srv.stop()
+
+
+def test_a_server_with_a_model_key_trains_encrypted_models(tmp_path, monkeypatch):
+    import sys
+
+    from myna.server.job_commands import child_command
+    from myna.server.jobs import Job, JobRunner
+
+    key = bytes(range(32))
+    other = tmp_path / "other.key"
+    other.write_text("ab" * 32)
+    monkeypatch.setenv("MYNA_MODEL_KEY_FILE", str(other))  # the server's own key came from elsewhere
+    runner = JobRunner(tmp_path / "data", tmp_path / "home", model_key=key)
+    job = Job(id="ft_abcdefgh", name="anna", language="en", base="preset:tiny", options={}, consent={},
+              action="train")
+    command = child_command(job, tmp_path, tmp_path / "data", None, "v2", sys.executable, encrypt=True)
+    assert command[2:4] == ["myna", "train"] and "--encrypt" in command
+    assert "--encrypt" not in child_command(job, tmp_path, tmp_path / "data", None, "v2", sys.executable)
+    seen = subprocess.run([sys.executable, "-c", "from myna.config import Settings;"
+                           "print(Settings.from_env().model_key_bytes().hex())"],
+                          env=runner.child_env(), capture_output=True, text=True, timeout=60, check=True)
+    assert seen.stdout.strip() == key.hex()  # the child seals with the key the server holds
+    assert JobRunner(tmp_path / "data", tmp_path / "home").child_env() is None

@@ -294,7 +294,8 @@ def create_app(settings: Settings, factory: Callable[[], Synthesizer] | None = N
     from myna.server.ui import routes as routes_ui
 
     service = Service(settings, factory)
-    jobs = JobRunner(settings.data_dir, settings.home, settings.model_dir, settings.model_version or "v2")
+    jobs = JobRunner(settings.data_dir, settings.home, settings.model_dir, settings.model_version or "v2",
+                     model_key=settings.model_key_bytes())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -29,8 +29,9 @@ class JobError(Exception):
 
 
 def child_command(job: Job, folder: Path, data_dir: Path, model_dir: Path | None, model_version: str,
-                  python: str) -> list[str]:
-    """The command line of the job's next step: `myna data prepare` on its recordings, or `myna train`."""
+                  python: str, encrypt: bool = False) -> list[str]:
+    """The command line of the job's next step: `myna data prepare` on its recordings, or `myna train`
+    (with `--encrypt` when `encrypt`: a server with a model key keeps the models it trains sealed too)."""
     if job.action == "prepare":
         shutil.rmtree(folder / "prepared", ignore_errors=True)  # prepare never writes over a dataset
         command = [python, "-m", "myna", "data", "prepare", str(folder / "recordings"),
@@ -49,6 +50,8 @@ def child_command(job: Job, folder: Path, data_dir: Path, model_dir: Path | None
     for key, flag in _OPTION_FLAGS:
         if job.options.get(key) is not None:
             command += [flag, str(int(job.options[key]))]
+    if encrypt:
+        command.append("--encrypt")
     return command + (["--lang", job.language] if job.language else [])
 
 

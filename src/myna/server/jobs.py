@@ -20,6 +20,7 @@ wait in the queue, oldest first.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -84,10 +85,12 @@ class JobRunner:
     """The jobs of one data folder: their records, the queue, and the child process of the running one."""
 
     def __init__(self, data_dir: Path, home: Path, model_dir: Path | None = None, model_version: str = "v2",
-                 grace_s: float = 60.0, poll_s: float = 0.5, python: str = sys.executable):
+                 grace_s: float = 60.0, poll_s: float = 0.5, python: str = sys.executable,
+                 model_key: bytes | None = None):
         self.data_dir, self.root = data_dir, data_dir / "fine-tunes"
         self.model_dir, self.model_version = model_dir, model_version
         self.grace_s, self.poll_s, self.python = grace_s, poll_s, python
+        self.model_key = model_key  # set: trained models are written encrypted with it (`myna train --encrypt`)
         self.jobs: dict[str, Job] = {}
         self._children: dict[str, subprocess.Popen] = {}
         self._adopted: set[str] = set()  # running jobs whose child was started by an earlier server
@@ -99,6 +102,14 @@ class JobRunner:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
+    def child_env(self) -> dict[str, str] | None:
+        """The environment of a job's child: the server's, with the model key the server holds (None: as is)."""
+        if self.model_key is None:
+            return None
+        env = {k: v for k, v in os.environ.items() if k != "MYNA_MODEL_KEY_FILE"}
+        env["MYNA_MODEL_KEY"] = self.model_key.hex()
+        return env
+
     def open(self) -> None:
         """Load the jobs, take over what an earlier server left running, and start the scheduler thread."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -319,12 +330,12 @@ class JobRunner:
         job = queued[0]
         try:
             command = child_command(job, self.folder(job), self.data_dir, self.model_dir, self.model_version,
-                                    self.python)
+                                    self.python, encrypt=self.model_key is not None)
             log = open(self.folder(job) / LOG_FILE, "ab")  # noqa: SIM115 - the child keeps it
             log.write(f"\n== {job.action} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             log.flush()
             child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=self.folder(job),
+                                     cwd=self.folder(job), env=self.child_env(),
                                      start_new_session=True)  # Ctrl-C on the server is the server's to pass on
             log.close()
         except (OSError, JobError) as exc:
