@@ -48,7 +48,7 @@ RECORD = {"myna": PRESET.encoder_record()}
 # posterior (upstream's way) it collapsed to a mean spectrum over 2,543 steps (docs/default-voice.md).
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS,
-                          latent="prior", learning_rate=1e-3)
+                          latent="prior", learning_rate=3e-4)
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=10_000, save_every_steps=250, seed=1234, warmup_steps=WARMUP_STEPS,
                        precision=PRECISION)
 _16K = dict(sampling_rate=16000, filter_length=1024, hop_length=320, win_length=1024)
