@@ -60,6 +60,15 @@ def one_at_a_time(gpt, requests: list[tuple]) -> tuple[float, list[list[int]], f
     return time.perf_counter() - start, out, time.process_time() - cpu
 
 
+def in_threads(run, count: int) -> None:
+    """run(0) ... run(count - 1), each in its own thread (as concurrent requests), and wait for all."""
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def batched(gpt, requests: list[tuple]) -> tuple[float, list[list[int]], list[float], float]:
     decoder = BatchDecoder(gpt, slots=len(requests))
     out: list[list[int]] = [[] for _ in requests]
@@ -71,11 +80,7 @@ def batched(gpt, requests: list[tuple]) -> tuple[float, list[list[int]], list[fl
         out[i] = list(decoder.iter_tokens(p, b, pr, sp, seeded_generator(s), early_stop_num=e))
         finished[i] = time.perf_counter() - start
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(run, len(requests))
     elapsed, spent = time.perf_counter() - start, time.process_time() - cpu
     decoder.close(timeout=10)
     return elapsed, out, finished, spent
@@ -110,11 +115,7 @@ def end_to_end(gpt, sovits, requests: list[tuple], spec: torch.Tensor, threads: 
         tokens = list(decoder.iter_tokens(p, b, pr, sp, seeded_generator(s), early_stop_num=e))
         seconds[i] = vocode(sovits, requests[i], tokens, spec, worker_threads)
 
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    in_threads(run, len(requests))
     elapsed, spent = time.perf_counter() - start, time.process_time() - cpu
     decoder.close(timeout=10)
     return sum(seconds), elapsed, spent
