@@ -211,3 +211,10 @@ def _parse(name: str, raw: str) -> object:
     if name == "ref_dirs":
         return tuple(Path(part).expanduser() for part in raw.split(os.pathsep) if part)
     return raw
+
+
+def child_environment(values: Mapping[str, str], drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """This process's environment with `values` set and the `drop` names removed, for a child process."""
+    env = {name: value for name, value in os.environ.items() if name not in drop}
+    env.update(values)
+    return env

@@ -20,7 +20,6 @@ wait in the queue, oldest first.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -41,6 +40,7 @@ from myna.server.job_commands import (
     runs_in,
     signal_group,
 )
+from myna.config import child_environment
 from myna.server.train_progress import last_message, read_progress
 from myna.server.transcripts import Utterance, correct
 
@@ -106,9 +106,7 @@ class JobRunner:
         """The environment of a job's child: the server's, with the model key the server holds (None: as is)."""
         if self.model_key is None:
             return None
-        env = {k: v for k, v in os.environ.items() if k != "MYNA_MODEL_KEY_FILE"}
-        env["MYNA_MODEL_KEY"] = self.model_key.hex()
-        return env
+        return child_environment({"MYNA_MODEL_KEY": self.model_key.hex()}, drop=("MYNA_MODEL_KEY_FILE",))
 
     def open(self) -> None:
         """Load the jobs, take over what an earlier server left running, and start the scheduler thread."""
