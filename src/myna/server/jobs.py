@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from myna.atomic import atomic_write
+from myna.config import child_environment
 from myna.server.job_commands import (
     JobError,
     MachineSlot,
@@ -40,7 +41,6 @@ from myna.server.job_commands import (
     runs_in,
     signal_group,
 )
-from myna.config import child_environment
 from myna.server.train_progress import last_message, read_progress
 from myna.server.transcripts import Utterance, correct
 
