@@ -24,7 +24,7 @@ from myna.engine.precision import (
 )
 from myna.engine.t2s_decode import SamplingParams, generate_semantic, seeded_generator
 from myna.errors import InputError
-from myna.models.t2s import T2SConfig, T2SModel
+from myna.models.t2s import T2SModel
 
 MODELS_TESTS = Path(__file__).parents[1] / "models"
 _spec = importlib.util.spec_from_file_location("t2s_fixtures", MODELS_TESTS / "t2s_fixtures.py")
@@ -35,9 +35,7 @@ UPSTREAM = {c["name"]: c for c in json.loads((MODELS_TESTS / "data" / "t2s_upstr
 
 @pytest.fixture(scope="module")
 def fp32() -> T2SModel:
-    model = T2SModel(T2SConfig.from_dict({"model": fx.TINY_MODEL, "data": {"max_sec": fx.TINY_MAX_SEC}})).eval()
-    model.load_state_dict(fx.tiny_weights({k: v.shape for k, v in model.state_dict().items()}), strict=True)
-    return model
+    return fx.tiny_model()
 
 
 def tokens_of(model: T2SModel, case: str, early_stop_num: int | None = None) -> list[int]:

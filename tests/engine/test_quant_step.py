@@ -18,7 +18,7 @@ from myna.engine.batch_decode import BatchDecoder
 from myna.engine.int8_linear import Int8Linear
 from myna.engine.precision import prepare_gpt, use_flat_decode
 from myna.engine.t2s_decode import SamplingParams, generate_semantic, iter_semantic_tokens, seeded_generator
-from myna.models.t2s import T2SConfig, T2SModel
+from myna.models.t2s import T2SModel
 
 _spec = importlib.util.spec_from_file_location("t2s_fixtures", Path(__file__).parents[1] / "models" / "t2s_fixtures.py")
 fx = importlib.util.module_from_spec(_spec)
@@ -47,9 +47,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tiny() -> T2SModel:
-    model = T2SModel(T2SConfig.from_dict({"model": fx.TINY_MODEL, "data": {"max_sec": fx.TINY_MAX_SEC}})).eval()
-    model.load_state_dict(fx.tiny_weights({k: v.shape for k, v in model.state_dict().items()}), strict=True)
-    return model
+    return fx.tiny_model()
 
 
 def test_the_vector_path_is_compiled_in_where_the_cpu_has_avx512_vnni(lib) -> None:

@@ -19,7 +19,7 @@ from myna.engine.t2s_decode import (
     seeded_generator,
 )
 from myna.errors import InputError
-from myna.models.t2s import T2SConfig, T2SModel
+from myna.models.t2s import T2SModel
 
 MODELS_TESTS = Path(__file__).parents[1] / "models"
 _spec = importlib.util.spec_from_file_location("t2s_fixtures", MODELS_TESTS / "t2s_fixtures.py")
@@ -31,9 +31,7 @@ CASES = {case["name"]: case for case in UPSTREAM["cases"]}
 
 @pytest.fixture(scope="module")
 def tiny() -> T2SModel:
-    model = T2SModel(T2SConfig.from_dict({"model": fx.TINY_MODEL, "data": {"max_sec": fx.TINY_MAX_SEC}})).eval()
-    model.load_state_dict(fx.tiny_weights({k: v.shape for k, v in model.state_dict().items()}), strict=True)
-    return model
+    return fx.tiny_model()
 
 
 def params_of(case: dict) -> SamplingParams:

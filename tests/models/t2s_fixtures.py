@@ -75,3 +75,13 @@ def teacher_forced_logits(model, tokens: Sequence[int]) -> torch.Tensor:
         logits.append(model.decode_step(torch.tensor([[token]]), pos + prefix, pos + inputs["prompt"].shape[1],
                                         attend_len=prefix + step + 1))
     return torch.cat(logits)
+
+
+def tiny_model():
+    """The tiny GPT as a myna `T2SModel` in eval mode with `tiny_weights` (myna is imported here, so that
+    this module itself still imports in upstream's environment)."""
+    from myna.models.t2s import T2SConfig, T2SModel
+
+    model = T2SModel(T2SConfig.from_dict({"model": TINY_MODEL, "data": {"max_sec": TINY_MAX_SEC}})).eval()
+    model.load_state_dict(tiny_weights({k: v.shape for k, v in model.state_dict().items()}), strict=True)
+    return model

@@ -27,9 +27,7 @@ S1LONGER_V2 = {  # GPT_SoVITS/configs/s1longer-v2.yaml, model + data.max_sec
 @pytest.fixture(scope="module")
 def tiny() -> T2SModel:
     torch.manual_seed(0)
-    model = T2SModel(T2SConfig.from_dict({"model": fx.TINY_MODEL, "data": {"max_sec": fx.TINY_MAX_SEC}})).eval()
-    model.load_state_dict(fx.tiny_weights({k: v.shape for k, v in model.state_dict().items()}), strict=True)
-    return model
+    return fx.tiny_model()
 
 
 def shapes(model: T2SModel) -> dict[str, list[int]]:
