@@ -126,8 +126,8 @@ class SoVITSTrainConfig(_Settings):
     warmup_steps: int = 0
     # "posterior": upstream's training (the decoder reads the posterior latent; mel + KL losses).
     # "prior": the decoder reads the inference path (prior mean + `prior_noise` x its noise through the
-    # reversed flow) and trains on the mel loss alone; no posterior encoder, no KL. From-scratch
-    # decoders learn words this way within minutes where the posterior path collapses.
+    # reversed flow) and trains on the mel loss alone; no posterior encoder, no KL. A from-scratch
+    # decoder learns words this way where the posterior path collapsed (docs/default-voice.md).
     latent: str = "posterior"
     prior_noise: float = 0.5
 

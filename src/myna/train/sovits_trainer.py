@@ -7,6 +7,8 @@ discriminator is skipped and the generator trains on mel + KL + commitment only.
 "ssl" (ssl_dim, frames) content features at 50 Hz (HuBERT: 768; Whisper tiny: 384), "wav" (samples,) float audio at the model rate,
 "phones" (N,) phoneme ids, and for v2Pro/v2ProPlus "sv_emb" (sv_dim,). A config with
 `freeze_quantizer` false (a from-scratch model) also learns the codebook (myna.train.codebook).
+With `latent="prior"` the slice is decoded from the prior (the inference path) instead of the
+posterior, and there is no KL term (`SoVITS.forward_train`'s `prior_noise`).
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ class SoVITSTrainer:
             out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
                                batch["phone_lengths"], batch.get("sv_emb"), noise,
                                s.prior_noise if s.latent == "prior" else None)
-        out = out._replace(**{k: v.float() for k, v in out._asdict().items() if v is not None and v.is_floating_point()})  # losses in fp32
+        out = out._replace(**{k: v.float() for k, v in out._asdict().items()  # losses in fp32
+                              if v is not None and v.is_floating_point()})
         segment = c.segment_size // c.hop_length
         real_mel = slice_frames(log_mel(batch["spec"], self.filterbank), out.slice_starts, segment)
         fake_mel = wave_log_mel(out.audio.squeeze(1), self.filterbank, c.filter_length, c.hop_length, c.win_length)
