@@ -181,9 +181,20 @@ def test_registration_under_each_consent_mode_is_logged_and_erased(tmp_path, che
         with pytest.raises(ConsentRefused) as missing:
             register_voice(registry, checker, audit, mode="captcha", **common)
         assert missing.value.check == "consent_missing"
-        challenge = checker.issue("en")
-        record, evidence = register_voice(registry, checker, audit, mode="captcha", challenge_id=challenge.id,
-                                          recording=speak("slt", challenge.text), **common)
+        def attempt():
+            challenge = checker.issue("en")
+            try:
+                return challenge, register_voice(registry, checker, audit, mode="captcha", challenge_id=challenge.id,
+                                                 recording=speak("slt", challenge.text), **common)
+            except ConsentRefused as refused:  # flite's diction, now and then misheard: a fresh challenge
+                if refused.check != "wrong_sentence":
+                    raise
+                return challenge, refused
+
+        challenge, outcome = until_heard(attempt, lambda tried: isinstance(tried[1], ConsentRefused))
+        if isinstance(outcome, ConsentRefused):
+            raise outcome
+        record, evidence = outcome
         assert evidence is not None and challenge.id in record.consent.statement
         assert record.created_by == "admin-key"  # the actor is who registered it
         typed, none = register_voice(registry, None, audit, mode="record", statement="I, Sally, agree.",
