@@ -51,8 +51,8 @@ class QModel(ctypes.Structure):
 
     _fields_ = [("layers", ctypes.c_int), ("dim", ctypes.c_int), ("heads", ctypes.c_int), ("head_dim", ctypes.c_int),
                 ("ffn", ctypes.c_int), ("max_len", ctypes.c_int), ("max_rows", ctypes.c_int), ("eps", ctypes.c_float),
-                ("layer", ctypes.POINTER(QLayer)), ("logits", QProj), ("x", _P), ("wide", _P), ("att", _P),
-                ("hidden", _P), ("scores", _P), ("xs", _P), ("xq", _P), ("zero", _P)]
+                ("layer", ctypes.POINTER(QLayer)), ("logits", QProj), ("wide", _P), ("att", _P), ("hidden", _P),
+                ("scores", _P)]
 
 
 @functools.cache
@@ -61,7 +61,7 @@ def _functions(library: ctypes.CDLL) -> tuple:
     linear.restype = None
     linear.argtypes = [ctypes.POINTER(QProj), _P, _P, ctypes.c_int, ctypes.c_int, _P, _P, _P, ctypes.c_int]
     step = library.myna_quant_step
-    step.restype = None
+    step.restype = ctypes.c_int
     step.argtypes = [ctypes.POINTER(QModel), _P, _P, ctypes.c_int, _P, ctypes.c_int]
     library.myna_quant_simd.restype = ctypes.c_int
     library.myna_quant_force_portable.argtypes = [ctypes.c_int]
@@ -157,11 +157,10 @@ class QuantDecodeStep:
         layers = model.h.layers
         rows, heads, max_len, head_dim = caches[0].k_cache.shape
         dim, ffn = model.config.hidden_dim, packed[2].out_features
-        widest = max(3 * dim, ffn)
         keep: list[torch.Tensor] = []
 
-        def buffer(*shape: int, dtype: torch.dtype = torch.float32) -> int:
-            keep.append(torch.zeros(*shape, dtype=dtype))
+        def buffer(*shape: int) -> int:
+            keep.append(torch.zeros(*shape))
             return keep[-1].data_ptr()
 
         def vector(tensor: torch.Tensor) -> int:
@@ -175,9 +174,8 @@ class QuantDecodeStep:
             entry.norm2_weight, entry.norm2_bias = vector(layer.norm2.weight), vector(layer.norm2.bias)
             entry.k_cache, entry.v_cache = cache.k_cache.data_ptr(), cache.v_cache.data_ptr()
         struct = QModel(len(layers), dim, heads, head_dim, ffn, max_len, rows, layers[0].norm1.eps, array,
-                        packed[-1].proj, buffer(rows, dim), buffer(rows, widest), buffer(rows, dim), buffer(rows, ffn),
-                        buffer(rows, heads, max_len), buffer(rows), buffer(rows, widest, dtype=torch.uint8),
-                        buffer(rows, dtype=torch.int32))
+                        packed[-1].proj, buffer(rows, 5 * dim), buffer(rows, dim), buffer(rows, ffn),
+                        buffer(rows, heads, max_len))
         # the caches are not kept alive here: a binding is only used while they are the model's
         self._bound[key] = (struct, keep, array)
         return struct
@@ -202,6 +200,7 @@ class QuantDecodeStep:
         x = model.ar_audio_position.at(model.ar_audio_embedding(tokens), audio_pos.view(-1, 1)).float().contiguous()
         logits = torch.empty(rows, self.packed[-1].out_features)
         positions = torch.tensor(slots, dtype=torch.int32)
-        self._step(ctypes.byref(struct), x.data_ptr(), positions.data_ptr(), rows, logits.data_ptr(),
-                   torch.get_num_threads())
+        if self._step(ctypes.byref(struct), x.data_ptr(), positions.data_ptr(), rows, logits.data_ptr(),
+                      torch.get_num_threads()):
+            raise MemoryError("the int8 decode step could not allocate its per-thread scratch")
         return logits

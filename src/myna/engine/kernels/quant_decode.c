@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -59,11 +60,10 @@ typedef struct {
     float eps;
     const myna_qlayer *layer;
     myna_qproj logits;
-    /* scratch for max_rows rows: x, att (dim); wide (max(3 dim, ffn)); hidden (ffn); scores (heads * max_len);
-     * xq (max(3 dim, ffn) bytes); xs, zero (1 each) */
-    float *x, *wide, *att, *hidden, *scores, *xs;
-    uint8_t *xq;
-    int32_t *zero;
+    /* shared scratch for max_rows rows: wide (5 dim: this layer's q, k, v, then its attention output projection,
+     * then its FFN output, apart so that no thread overwrites what another still reads); att (dim); hidden (ffn);
+     * scores (heads * max_len). Each thread keeps its own residual stream and quantized input (thread_scratch). */
+    float *wide, *att, *hidden, *scores;
 } myna_qmodel;
 
 static int force_portable = 0;
@@ -80,12 +80,27 @@ int myna_quant_simd(void) {
 /* Tests only: run the portable path even where the vector one is compiled in. */
 void myna_quant_force_portable(int on) { force_portable = on; }
 
-/* Rows of x (rows, in) to bytes with a scale and a zero point per row. */
+/* Rows of x (rows, in) to bytes with a scale and a zero point per row. The vector path gives the same bytes: the
+ * same product rounded half to even (the default rounding mode, as lrintf), the same clamp. */
 static void quantize(const float *x, int rows, int in, uint8_t *xq, float *xs, int32_t *zero) {
     for (int m = 0; m < rows; m++) {
         const float *row = x + (size_t)m * in;
+        uint8_t *out = xq + (size_t)m * in;
         float lo = 0.f, hi = 0.f;
-        for (int k = 0; k < in; k++) {
+        int k = 0;
+#ifdef MYNA_QUANT_AVX512
+        if (!force_portable) {
+            __m512 low = _mm512_setzero_ps(), high = _mm512_setzero_ps();
+            for (; k + 16 <= in; k += 16) {
+                const __m512 v = _mm512_loadu_ps(row + k);
+                low = _mm512_min_ps(low, v);
+                high = _mm512_max_ps(high, v);
+            }
+            lo = _mm512_reduce_min_ps(low);
+            hi = _mm512_reduce_max_ps(high);
+        }
+#endif
+        for (; k < in; k++) {
             lo = row[k] < lo ? row[k] : lo;
             hi = row[k] > hi ? row[k] : hi;
         }
@@ -94,9 +109,22 @@ static void quantize(const float *x, int rows, int in, uint8_t *xq, float *xs, i
         const int point = z < 0 ? 0 : z > 255 ? 255 : z;
         xs[m] = scale;
         zero[m] = point;
-        for (int k = 0; k < in; k++) {
+        k = 0;
+#ifdef MYNA_QUANT_AVX512
+        if (!force_portable) {
+            const __m512 inv = _mm512_set1_ps(inverse);
+            const __m512i shift = _mm512_set1_epi32(point), floor = _mm512_setzero_si512(),
+                          ceiling = _mm512_set1_epi32(255);
+            for (; k + 16 <= in; k += 16) {
+                __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row + k), inv)), shift);
+                v = _mm512_min_epi32(_mm512_max_epi32(v, floor), ceiling);
+                _mm_storeu_si128((__m128i *)(out + k), _mm512_cvtepi32_epi8(v));
+            }
+        }
+#endif
+        for (; k < in; k++) {
             const int v = (int)lrintf(row[k] * inverse) + point; /* half to even, as torch.round */
-            xq[(size_t)m * in + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            out[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
     }
 }
@@ -256,61 +284,70 @@ static void add_norm(float *x, const float *residual, const float *weight, const
 }
 
 /* One decode step for `rows` sequences: x_in (rows, dim) embedded tokens; row r writes its key and value at
- * slots[r] of cache row r and attends over slots [0, slots[r]]; logits (rows, vocab). */
-void myna_quant_step(const myna_qmodel *m, const float *x_in, const int *slots, int rows, float *logits,
-                     int threads) {
+ * slots[r] of cache row r and attends over slots [0, slots[r]]; logits (rows, vocab). Returns 0, or -1 when a
+ * thread's scratch could not be allocated (the logits are then not written).
+ *
+ * Every thread runs the residual stream, the layer norms and the quantization of each product's input itself,
+ * on its own copy (the same floats in every thread: they are computed the same way from the same inputs), so
+ * the team meets only where a product or the attention is complete: five barriers a layer. */
+int myna_quant_step(const myna_qmodel *m, const float *x_in, const int *slots, int rows, float *logits, int threads) {
     const int dim = m->dim, heads = m->heads, hd = m->head_dim;
     const size_t block = (size_t)m->max_len * hd, cache_row = (size_t)heads * block;
+    const int widest = 3 * dim > m->ffn ? 3 * dim : m->ffn;
     const float scale = 1.f / sqrtf((float)hd);
-    memcpy(m->x, x_in, sizeof(float) * rows * dim);
-    atomic_int arrived = 0, released = 0;
+    float *qkv_all = m->wide, *projected = m->wide + (size_t)rows * 3 * dim, *ffn_out = projected + (size_t)rows * dim;
+    atomic_int arrived = 0, released = 0, failed = 0;
 #pragma omp parallel num_threads(threads)
     {
         team t = team_here(&arrived, &released);
-        const int lead = t.id == 0;
-        for (int i = 0; i < m->layers; i++) {
-            const myna_qlayer *layer = m->layer + i;
-            if (lead) quantize(m->x, rows, dim, m->xq, m->xs, m->zero);
-            team_barrier(&t);
-            product_part(&layer->qkv, m->xq, m->xs, m->zero, m->wide, rows, 0, &t);
-            team_barrier(&t);
-            const int pairs = rows * heads;
-            for (int rh = pairs * t.id / t.size; rh < pairs * (t.id + 1) / t.size; rh++) {
-                const int r = rh / heads, h = rh % heads;
-                const float *qkv = m->wide + (size_t)r * 3 * dim;
-                float *keys = layer->k_cache + r * cache_row + h * block;
-                float *values = layer->v_cache + r * cache_row + h * block;
-                memcpy(keys + (size_t)slots[r] * hd, qkv + dim + h * hd, sizeof(float) * hd);
-                memcpy(values + (size_t)slots[r] * hd, qkv + 2 * dim + h * hd, sizeof(float) * hd);
-                myna_attend_head(qkv + h * hd, keys, values, m->att + (size_t)r * dim + h * hd, slots[r] + 1, hd, scale,
-                                 m->scores + (size_t)rh * m->max_len);
-            }
-            team_barrier(&t);
-            if (lead) quantize(m->att, rows, dim, m->xq, m->xs, m->zero);
-            team_barrier(&t);
-            product_part(&layer->out, m->xq, m->xs, m->zero, m->wide, rows, 0, &t);
-            team_barrier(&t);
-            if (lead) {
-                for (int r = 0; r < rows; r++)
-                    add_norm(m->x + (size_t)r * dim, m->wide + (size_t)r * dim, layer->norm1_weight, layer->norm1_bias, dim,
-                             m->eps);
-                quantize(m->x, rows, dim, m->xq, m->xs, m->zero);
-            }
-            team_barrier(&t);
-            product_part(&layer->ffn_in, m->xq, m->xs, m->zero, m->hidden, rows, 1, &t);
-            team_barrier(&t);
-            if (lead) quantize(m->hidden, rows, m->ffn, m->xq, m->xs, m->zero);
-            team_barrier(&t);
-            product_part(&layer->ffn_out, m->xq, m->xs, m->zero, m->wide, rows, 0, &t);
-            team_barrier(&t);
-            if (lead)
-                for (int r = 0; r < rows; r++)
-                    add_norm(m->x + (size_t)r * dim, m->wide + (size_t)r * dim, layer->norm2_weight, layer->norm2_bias, dim,
-                             m->eps);
-            /* the next layer's first barrier follows the lead's quantize: add_norm needs none of its own */
-        }
-        if (lead) quantize(m->x, rows, dim, m->xq, m->xs, m->zero);
+        /* this thread's residual stream x (rows, dim), quantized input xq (rows, widest), scales xs and zeros */
+        const size_t floats = (size_t)rows * dim + rows, bytes = (size_t)rows * widest;
+        float *x = malloc(sizeof(float) * floats + sizeof(int32_t) * rows + bytes);
+        if (x == NULL) atomic_store(&failed, 1);
         team_barrier(&t);
-        product_part(&m->logits, m->xq, m->xs, m->zero, logits, rows, 0, &t);
+        if (!atomic_load(&failed)) {
+            float *xs = x + (size_t)rows * dim;
+            int32_t *zero = (int32_t *)(xs + rows);
+            uint8_t *xq = (uint8_t *)(zero + rows);
+            memcpy(x, x_in, sizeof(float) * rows * dim);
+            for (int i = 0; i < m->layers; i++) {
+                const myna_qlayer *layer = m->layer + i;
+                quantize(x, rows, dim, xq, xs, zero);
+                product_part(&layer->qkv, xq, xs, zero, qkv_all, rows, 0, &t);
+                team_barrier(&t);
+                const int pairs = rows * heads;
+                for (int rh = pairs * t.id / t.size; rh < pairs * (t.id + 1) / t.size; rh++) {
+                    const int r = rh / heads, h = rh % heads;
+                    const float *qkv = qkv_all + (size_t)r * 3 * dim;
+                    float *keys = layer->k_cache + r * cache_row + h * block;
+                    float *values = layer->v_cache + r * cache_row + h * block;
+                    memcpy(keys + (size_t)slots[r] * hd, qkv + dim + h * hd, sizeof(float) * hd);
+                    memcpy(values + (size_t)slots[r] * hd, qkv + 2 * dim + h * hd, sizeof(float) * hd);
+                    myna_attend_head(qkv + h * hd, keys, values, m->att + (size_t)r * dim + h * hd, slots[r] + 1, hd,
+                                     scale, m->scores + (size_t)rh * m->max_len);
+                }
+                team_barrier(&t);
+                quantize(m->att, rows, dim, xq, xs, zero);
+                product_part(&layer->out, xq, xs, zero, projected, rows, 0, &t);
+                team_barrier(&t);
+                for (int r = 0; r < rows; r++)
+                    add_norm(x + (size_t)r * dim, projected + (size_t)r * dim, layer->norm1_weight, layer->norm1_bias,
+                             dim, m->eps);
+                quantize(x, rows, dim, xq, xs, zero);
+                product_part(&layer->ffn_in, xq, xs, zero, m->hidden, rows, 1, &t);
+                team_barrier(&t);
+                quantize(m->hidden, rows, m->ffn, xq, xs, zero);
+                product_part(&layer->ffn_out, xq, xs, zero, ffn_out, rows, 0, &t);
+                team_barrier(&t);
+                for (int r = 0; r < rows; r++)
+                    add_norm(x + (size_t)r * dim, ffn_out + (size_t)r * dim, layer->norm2_weight, layer->norm2_bias, dim,
+                             m->eps);
+                /* the next layer's products write q, k, v and the hidden layer, which no thread reads any more */
+            }
+            quantize(x, rows, dim, xq, xs, zero);
+            product_part(&m->logits, xq, xs, zero, logits, rows, 0, &t);
+        }
+        free(x);
     }
+    return atomic_load(&failed) ? -1 : 0;
 }
