@@ -132,3 +132,25 @@ def test_a_library_of_another_source_is_not_reused(tmp_path, monkeypatch) -> Non
     new = build(tmp_path / "out")
     assert old is not None and new is not None and new != old
     assert ctypes.CDLL(str(new)).myna_version() == 2
+
+
+@pytest.mark.parametrize(("dim", "length"), [(32, 300), (16, 1), (24, 50), (8, 17)])  # 16 and 32: the vector loop
+def test_half_float_attention_equals_exact_attention_over_the_rounded_cache(kernels: CpuKernels, dim: int,
+                                                                           length: int) -> None:
+    library = kernels.library
+    if not library.myna_half_cache():
+        pytest.skip("this compiler has no _Float16: the int8 step keeps float32 caches")
+    gen = torch.Generator().manual_seed(dim + length)
+    query = torch.randn(dim, generator=gen)
+    keys, values = torch.randn(length, dim, generator=gen) * 3, torch.randn(length, dim, generator=gen)
+    stored = {}
+    for name, source in (("keys", keys), ("values", values)):
+        stored[name] = torch.empty(length, dim, dtype=torch.float16)
+        library.myna_store_half(ctypes.c_void_p(stored[name].data_ptr()), ctypes.c_void_p(source.data_ptr()),
+                                length * dim)
+        assert torch.equal(stored[name], source.half()), name  # rounded to nearest even, as torch rounds
+    out, scratch, scale = torch.full((dim,), float("nan")), torch.empty(length), 1 / dim**0.5
+    library.myna_attend_head_half(*(ctypes.c_void_p(t.data_ptr()) for t in (query, stored["keys"], stored["values"], out)),
+                                  length, dim, ctypes.c_float(scale), ctypes.c_void_p(scratch.data_ptr()))
+    exact = F.scaled_dot_product_attention(*(t.double().view(1, 1, -1, dim) for t in (query, *stored.values())))
+    assert float((out.double() - exact.view(-1)).abs().max()) < 1e-5

@@ -173,6 +173,7 @@ def test_fused_attention_decodes_as_the_module_path_does(fp32: T2SModel, mode: s
 @torch.inference_mode()
 def test_a_step_that_attends_short_of_its_slot_takes_torchs_attention(fp32: T2SModel, kernel_calls: list[int]) -> None:
     fused, module_path = use_flat_decode(prepare_gpt(copy.deepcopy(fp32), "int8")), prepare_gpt(copy.deepcopy(fp32), "int8")
+    module_path.kv_dtype = fused.kv_dtype  # the same cache (half floats for the int8 C step)
     fx.teacher_forced_logits(fused, [1, 2, 3]), fx.teacher_forced_logits(module_path, [1, 2, 3])  # fill both caches alike
     kernel_calls.clear()
     args = (torch.tensor([[4]]), torch.tensor([40]), torch.tensor([2]))

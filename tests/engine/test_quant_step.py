@@ -133,6 +133,7 @@ def test_packed_product_is_the_int8_layers_product(lib, rows: int, out_features:
 def test_the_c_step_decodes_as_the_module_path(tiny: T2SModel, lib) -> None:
     module_path = prepare_gpt(copy.deepcopy(tiny), "int8")
     fast = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
+    module_path.kv_dtype = fast.kv_dtype  # torch's attention over the same (half-float) cache
     tokens = list(range(5, 45))
     got, expected = fx.teacher_forced_logits(fast, tokens), fx.teacher_forced_logits(module_path, tokens)
     assert isinstance(vars(fast)["decode_step"].quantized, quant_step.QuantDecodeStep)  # the C step ran
@@ -150,6 +151,26 @@ def test_the_c_step_decodes_as_the_module_path(tiny: T2SModel, lib) -> None:
     # fp32's top-1 token, fed fp32's path: as often as the int8 module path (test_precision measures that)
     fp32 = fx.teacher_forced_logits(tiny, tokens).argmax(-1)
     assert float((got.argmax(-1) == fp32).float().mean()) == float((expected.argmax(-1) == fp32).float().mean())
+
+
+def test_an_int8_gpt_keeps_its_cache_in_half_floats_and_decodes_as_with_float32(tiny: T2SModel, lib) -> None:
+    if not lib.library.myna_half_cache():
+        pytest.skip("this compiler has no _Float16: the int8 step keeps float32 caches")
+    fast = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
+    assert fast.kv_dtype == torch.float16 and use_flat_decode(copy.deepcopy(tiny)).kv_dtype is None  # fp32: exact
+    inputs, params = fx.tiny_inputs(), SamplingParams(top_k=5)
+    tokens = list(iter_semantic_tokens(fast, inputs["phones"], inputs["bert"], inputs["prompt"], params,
+                                       seeded_generator(4), early_stop_num=40))
+    assert fast.h.layers[0].self_attn.kv_cache.k_cache.dtype == torch.float16 and len(tokens) > 10
+    wide = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
+    wide.kv_dtype = None  # the same C step over a float32 cache
+    half, full = fx.teacher_forced_logits(fast, tokens), fx.teacher_forced_logits(wide, tokens)
+    assert wide.h.layers[0].self_attn.kv_cache.k_cache.dtype == torch.float32
+    # rounding keys and values to half floats moves the logits far less than int8 itself does
+    exact = fx.teacher_forced_logits(tiny, tokens)
+    assert float((half - full).abs().max()) < 0.5 * float((full - exact).abs().max())
+    fast.kv_dtype = None  # a cache of the other dtype is not reused: the next request allocates its own
+    assert fast.cache_shape() is None
 
 
 @torch.inference_mode()
@@ -211,6 +232,7 @@ def test_batched_decoding_with_the_c_step_gives_the_solo_tokens(tiny: T2SModel, 
 def test_calls_the_c_step_cannot_take_go_to_the_module_path(tiny: T2SModel, lib, monkeypatch) -> None:
     model = use_flat_decode(prepare_gpt(copy.deepcopy(tiny), "int8"))
     reference = prepare_gpt(copy.deepcopy(tiny), "int8")
+    reference.kv_dtype = model.kv_dtype
     fx.teacher_forced_logits(model, [1, 2, 3]), fx.teacher_forced_logits(reference, [1, 2, 3])  # fill both caches alike
     calls = []
     step = vars(model)["decode_step"].quantized

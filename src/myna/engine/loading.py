@@ -195,6 +195,11 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
     with _timed(times, "SoVITS"):
         sovits_file = checkpoints.read_sovits(paths.sovits)  # read once: its config names the encoders too
         encoders = encoder_record(sovits_file.config)
+    if torch.device(device).type == "cpu" and cpu_kernels and precision != "fp32":
+        from myna.engine.cpu_kernels import load_kernels
+
+        with _timed(times, "kernels"):
+            load_kernels()  # built (once per machine, about a second) now rather than in the first request
     int8_weights = None
     with _timed(times, "GPT"):
         if resolve_precision(precision, device) == "int8":
@@ -202,15 +207,10 @@ def load_synthesizer(paths: ModelPaths, device: str = "cpu", precision: str = "f
         else:
             gpt = prepare_gpt(load_gpt(paths.gpt).to(device), precision, device)
         if torch.device(device).type == "cpu":
-            use_flat_decode(gpt, cpu_kernels, int8_weights if cpu_kernels else None)  # less Python per step
+            # less Python per step; int8: the weights packed for the C step now, not in the first request
+            use_flat_decode(gpt, cpu_kernels, int8_weights if cpu_kernels else None)
         elif precision != "fp32":
             use_cuda_graphs(gpt)  # the exact mode stays eager
-    if torch.device(device).type == "cpu" and cpu_kernels and precision != "fp32":
-        from myna.engine.cpu_kernels import load_kernels
-
-        with _timed(times, "kernels"):
-            load_kernels()  # built (once per machine, about a second) now rather than in the first request
-            gpt.decode_step.prepare()  # int8: the weights packed for the C step now, not in the first request
         del int8_weights
     with _timed(times, "SoVITS"):
         sovits = sovits_model(sovits_file, paths.sovits).to(device)

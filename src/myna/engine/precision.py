@@ -179,6 +179,7 @@ def prepare_gpt(model: T2SModel, precision: str = "fp32", device: torch.device |
     if current != "fp32":
         raise InputError(f"the GPT is already in {current}; load it again to switch to {mode}")
     model.eval()
+    model.kv_dtype = None  # the decode step in use decides it again (FlatDecodeStep: half floats for the int8 C step)
     for layer in model.h.layers:
         layer.self_attn.kv_cache = None  # re-allocated in the new dtype by the next decode
     if mode == "int8":
@@ -278,6 +279,8 @@ class FlatDecodeStep:
             lib = kernels()
             step = QuantDecodeStep(model, self.eager, lib, self._int8_weights) if lib is not None else None
             self.quantized = step if step is not None and step.usable() else None
+        # the C step's attention reads half-float caches where the kernels have them: half the bytes per step
+        model.kv_dtype = torch.float16 if self.quantized is not None and self.quantized.half_cache else None
         self._int8_weights = None
         if self.fused_attention and self.built_for != "fp32":  # fp32 stays on torch's kernels: upstream's numbers
             from myna.engine.cpu_kernels import MAX_HEAD_DIM, load_kernels
@@ -327,7 +330,8 @@ class FlatDecodeStep:
                 keys, values = attn.kv_cache.k_cache, attn.kv_cache.v_cache
                 keys[0, :, slot : slot + 1].copy_(k)
                 values[0, :, slot : slot + 1].copy_(v)
-                out = F.scaled_dot_product_attention(q.unsqueeze(0), keys[:, :, :attend_len], values[:, :, :attend_len])
+                out = F.scaled_dot_product_attention(q.unsqueeze(0), keys[:, :, :attend_len].to(q.dtype),
+                                                     values[:, :, :attend_len].to(q.dtype))
             x = F.layer_norm(x + out_proj(out.view(1, dim)), (dim,), norm1.weight, norm1.bias, norm1.eps)
             x = F.layer_norm(x + ffn_out(ffn_in(x)), (dim,), norm2.weight, norm2.bias, norm2.eps)
         return self.logits(x)
@@ -341,6 +345,7 @@ def use_flat_decode(model: T2SModel, fused_attention: bool = True,
     the whole step in C, ``myna.engine.quant_step``, from ``int8_weights`` when given, see ``prepare_gpt``).
     """
     model.decode_step = FlatDecodeStep(model, fused_attention, int8_weights)
+    model.decode_step.prepare()  # now: an int8 GPT's C step decides the KV cache's dtype before the first request
     return model
 
 

@@ -139,8 +139,10 @@ class KVCache(nn.Module):
     def update(self, positions: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write (B, H, T, D) ``k``/``v`` at cache slots ``positions`` (T,); return the full buffers.
 
-        ``positions`` shaped (B, 1) writes each row's single step at that row's own slot.
+        ``positions`` shaped (B, 1) writes each row's single step at that row's own slot. ``k``/``v`` are
+        rounded to the cache's dtype where it is narrower.
         """
+        k, v = k.to(self.k_cache.dtype), v.to(self.v_cache.dtype)
         if positions.dim() == 2:
             index = positions.view(-1, 1, 1, 1).expand(-1, k.shape[1], 1, k.shape[3])
             self.k_cache.scatter_(2, index, k)
@@ -189,11 +191,13 @@ class SelfAttention(nn.Module):
             if length == 1:
                 k, v = k_all, v_all
                 if isinstance(attend_len, list):  # row by row: each row computes exactly what it would alone
-                    out = torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1, :, :n], v[i : i + 1, :, :n])
+                    out = torch.cat([F.scaled_dot_product_attention(q[i : i + 1], k[i : i + 1, :, :n].to(q.dtype),
+                                                                    v[i : i + 1, :, :n].to(q.dtype))
                                      for i, n in enumerate(attend_len)])
                     return self.out_proj(out.transpose(1, 2).reshape(batch, length, dim))
                 if attend_len is not None:
                     k, v = k[:, :, :attend_len], v[:, :, :attend_len]
+                k, v = k.to(q.dtype), v.to(q.dtype)  # a no-op unless the cache is narrower (kv_dtype)
         if self.dropout and self.training:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout)
         else:
@@ -264,6 +268,9 @@ class T2SModel(nn.Module):
         self.ar_audio_position = SinePositions(dim)
         self.h = LayerStack([TransformerLayer(dim, config.head, config.ffn_dim) for _ in range(config.n_layer)])
         self.ar_predict_layer = nn.Linear(dim, config.vocab_size, bias=False)
+        # the KV cache's dtype where it differs from the activations' (None: the same); myna.engine.precision sets
+        # float16 for the int8 C decode step, whose attention then reads half the bytes
+        self.kv_dtype: torch.dtype | None = None
 
     def set_train_dropout(self, p: float) -> T2SModel:
         """Dropout used in train mode only (upstream trains with 0.1 whatever its config says; eval ignores it)."""
@@ -334,15 +341,17 @@ class T2SModel(nn.Module):
         """Allocate static (batch, heads, max_len, head_dim) key/value buffers in every layer."""
         weight = self.ar_audio_embedding.word_embeddings.weight  # stays a float tensor in every precision
         device = weight.device if device is None else device
-        dtype = weight.dtype if dtype is None else dtype
+        dtype = dtype or self.kv_dtype or weight.dtype
         head_dim = self.config.hidden_dim // self.config.head
         for layer in self.h.layers:
             layer.self_attn.kv_cache = KVCache(batch, self.config.head, max_len, head_dim, dtype, device)
 
     def cache_shape(self) -> tuple[int, int] | None:
-        """(batch, max_len) of the allocated cache, or None before ``setup_cache``."""
+        """(batch, max_len) of the allocated cache, or None before ``setup_cache`` or when the cache is not in the
+        dtype a new one would have (``kv_dtype`` changed since)."""
         cache = self.h.layers[0].self_attn.kv_cache if len(self.h.layers) else None
-        if cache is None:
+        weight = self.ar_audio_embedding.word_embeddings.weight
+        if cache is None or cache.k_cache.dtype != (self.kv_dtype or weight.dtype):
             return None
         return cache.k_cache.shape[0], cache.k_cache.shape[2]
 

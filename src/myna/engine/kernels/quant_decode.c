@@ -40,6 +40,10 @@
 
 void myna_attend_head(const float *q, const float *keys, const float *values, float *out, int len, int dim,
                       float scale, float *scores);
+int myna_half_cache(void);
+void myna_store_half(uint16_t *dst, const float *src, int n);
+void myna_attend_head_half(const float *q, const uint16_t *keys, const uint16_t *values, float *out, int len,
+                           int dim, float scale, float *scores);
 
 typedef struct {
     const uint8_t *weight;  /* (blocks, in / 4, 64) int8 */
@@ -52,11 +56,13 @@ typedef struct {
 typedef struct {
     myna_qproj qkv, out, ffn_in, ffn_out;
     const float *norm1_weight, *norm1_bias, *norm2_weight, *norm2_bias;
-    float *k_cache, *v_cache; /* (cache rows, heads, max_len, head_dim): row r of a step uses cache row r */
+    void *k_cache, *v_cache; /* (cache rows, heads, max_len, head_dim) floats, or half floats where the model's
+                                 kv_half is set: row r of a step uses cache row r */
 } myna_qlayer;
 
 typedef struct {
     int layers, dim, heads, head_dim, ffn, max_len, max_rows;
+    int kv_half; /* the caches hold IEEE half floats (only where myna_half_cache() is 1) */
     float eps;
     const myna_qlayer *layer;
     myna_qproj logits;
@@ -319,12 +325,25 @@ int myna_quant_step(const myna_qmodel *m, const float *x_in, const int *slots, i
                 for (int rh = pairs * t.id / t.size; rh < pairs * (t.id + 1) / t.size; rh++) {
                     const int r = rh / heads, h = rh % heads;
                     const float *qkv = qkv_all + (size_t)r * 3 * dim;
-                    float *keys = layer->k_cache + r * cache_row + h * block;
-                    float *values = layer->v_cache + r * cache_row + h * block;
-                    memcpy(keys + (size_t)slots[r] * hd, qkv + dim + h * hd, sizeof(float) * hd);
-                    memcpy(values + (size_t)slots[r] * hd, qkv + 2 * dim + h * hd, sizeof(float) * hd);
-                    myna_attend_head(qkv + h * hd, keys, values, m->att + (size_t)r * dim + h * hd, slots[r] + 1, hd,
-                                     scale, m->scores + (size_t)rh * m->max_len);
+                    const size_t head = r * cache_row + h * block, slot = head + (size_t)slots[r] * hd;
+                    float *out = m->att + (size_t)r * dim + h * hd, *scores = m->scores + (size_t)rh * m->max_len;
+#if defined(__FLT16_MANT_DIG__) /* the half-float kernels are built (myna_half_cache) */
+                    if (m->kv_half) {
+                        uint16_t *keys = (uint16_t *)layer->k_cache, *values = (uint16_t *)layer->v_cache;
+                        myna_store_half(keys + slot, qkv + dim + h * hd, hd);
+                        myna_store_half(values + slot, qkv + 2 * dim + h * hd, hd);
+                        myna_attend_head_half(qkv + h * hd, keys + head, values + head, out, slots[r] + 1, hd, scale,
+                                              scores);
+                        continue;
+                    }
+#endif
+                    {
+                        float *keys = (float *)layer->k_cache, *values = (float *)layer->v_cache;
+                        memcpy(keys + slot, qkv + dim + h * hd, sizeof(float) * hd);
+                        memcpy(values + slot, qkv + 2 * dim + h * hd, sizeof(float) * hd);
+                        myna_attend_head(qkv + h * hd, keys + head, values + head, out, slots[r] + 1, hd, scale,
+                                         scores);
+                    }
                 }
                 team_barrier(&t);
                 quantize(m->att, rows, dim, xq, xs, zero);
