@@ -170,7 +170,7 @@ class QuantDecodeStep:
         first = caches[0].k_cache
         last = self._last
         if (last is not None and last[1] == (first.data_ptr(), first.shape) and len(last[0]) == len(caches)
-                and all(ref() is cache for ref, cache in zip(last[0], caches))):
+                and all(ref() is cache for ref, cache in zip(last[0], caches, strict=True))):
             return last[2]  # the same cache modules, their buffers not moved (a move replaces them all)
         key = tuple((c.k_cache.data_ptr(), c.v_cache.data_ptr(), tuple(c.k_cache.shape), c.k_cache.dtype)
                     for c in caches)
