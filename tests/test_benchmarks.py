@@ -32,12 +32,12 @@ def test_emotion_benchmark_prints_accuracy_per_language_and_confusions():
 
 def test_engine_benchmark_prints_every_figure():
     out = run("benchmarks/engine.py", "--tokens", "12", "--repeats", "1", "--threads", "1", "--modes", "fp32,int8",
-              "--quality-steps", "8", "--seeds", "1", "--no-zh", "--eager-step", "--unfused")
+              "--quality-steps", "8", "--seeds", "1", "--no-zh", "--eager-step")
     lines = out.splitlines()
     header = next(line.split() for line in lines if line.split()[:1] == ["mode"])
     assert {"t2s_tok_s", "sovits_rtf", "e2e_rtf", "first_audio_ms", "peak_rss_mb", "forced_agree", "snr_db"} <= set(header)
-    # the engine's flat decode step, the fast mode with torch's attention (fp32 always has it), then the module path
-    modes = {"fp32", "int8", "int8+unfused", "fp32+eager", "int8+eager"}
+    # the engine's flat decode step (fp32 with torch's attention, int8 in one C call), then the module path
+    modes = {"fp32", "int8", "fp32+eager", "int8+eager"}
     rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] and line.split()[0] in modes}
     assert set(rows) == modes and all(len(row) == len(header) for row in rows.values())
     # both decode steps compute the same numbers: fp32's tokens (and so its audio) agree exactly
