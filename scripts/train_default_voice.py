@@ -7,7 +7,7 @@
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
     python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40]
     python scripts/train_default_voice.py snapshot --corpus DIR --work DIR [--snapshot-dir DIR]
-    python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT]
+    python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT] [--no-measure]
     python scripts/train_default_voice.py cycle    --corpus DIR --work DIR [--minutes 30] [--rounds N]
 
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
@@ -47,7 +47,10 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
   optimizer state), the token design, and the committed curve extended by WORK's points
   (myna.train.snapshot). Training resumes from WORK's state, else
   from that snapshot (a fresh optimizer with a short warm-up), else from scratch.
-- bundle: the default-voice folder from the newest exports and a reference clip.
+- bundle: the default-voice folder from the newest exports and a reference clip, with its MODEL_CARD.md
+  (myna.train.model_card): sources, recipe, curve, and the figures of benchmarks/voice_quality.py
+  measured on the bundle (`--sentences` held-out sentences, 4 seen and 4 unseen voices for similarity;
+  `--no-measure` writes the card without them).
 - cycle: one thread's worth of everything, for a machine left to train: rounds of `--minutes` CPU
   minutes of sovits, resynth, the same of gpt, evaluate (10 sentences), until `--rounds` are done;
   `--sovits-only` skips gpt and evaluate (while the decoder is not yet intelligible, the GPT's
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sentences", type=int, default=40, help="evaluate: held-out sentences")
     parser.add_argument("--out", type=Path, default=REPO / "src/myna/assets/default", help="bundle: the folder")
     parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
+    parser.add_argument("--no-measure", action="store_true",
+                        help="bundle: write the model card without measuring the bundle (WER, similarity)")
     parser.add_argument("--rounds", type=int, default=1000, help="cycle: rounds of sovits, resynth, gpt, evaluate")
     parser.add_argument("--force", action="store_true",
                         help="snapshot: write the best measured point even if it does not improve on the committed one")
@@ -188,6 +193,12 @@ def main(argv: list[str] | None = None) -> None:
                           "megabytes": round(recipe.snapshot().size_bytes() / 1e6, 1)}))
     elif args.stage == "bundle":
         print(recipe.bundle(args.out, args.notice))
+        measured = None
+        if not args.no_measure:
+            report = _voice_quality().run(args.out, args.corpus, args.sentences, 4, 2)
+            measured = {"wer": report.wer, "sentences": report.sentences, "rtf": report.rtf,
+                        "similarity": report.similarity}
+        print(recipe.write_card(args.out, measured))
     else:
         for _ in range(args.rounds):
             recipe.train_sovits(args.max_steps, args.minutes or 30)

@@ -65,3 +65,36 @@ def test_a_snapshot_of_other_tokens_is_not_overwritten(tmp_path):
     kmeans = _trained(tmp_path, "kmeans1024", {300: 0.7}, kept=(300,))
     with pytest.raises(SystemExit, match="phone tokens"):
         kmeans.write_snapshot(kmeans.best_point())
+
+
+def test_the_model_card_states_the_sources_recipe_measured_figures_and_curve(tmp_path):
+    recipe = _trained(tmp_path, "kmeans1024", {100: 0.9, 300: 0.62}, kept=(300,))
+    recipe.corpus = tmp_path / "corpus"
+    recipe.corpus.mkdir()
+    sources = {"note": "Synthetic corpus.", "stats": {"utterances": 120, "hours": 0.2, "speakers": 3,
+                                                      "heldout_speakers": ["festival-ked"]},
+               "packages": [{"package": "flite", "version": "2.2-5", "licence": "CMU (BSD-like, 4 conditions)"}]}
+    (recipe.corpus / "sources.json").write_text(json.dumps(sources))
+    (recipe.corpus / "SOURCES.md").write_text("# Sources\n\nflite: CMU licence, notices kept.\n")
+    (recipe.state / "progress.json").write_text(json.dumps({"gpt_cpu_seconds": 1800.0,
+                                                            "sovits_istft16_cpu_seconds": 5400.0}))
+    exports = recipe.state / "exports"
+    exports.mkdir()
+    for name in (f"sovits_{recipe.design}_000300.safetensors", "gpt_000150.safetensors"):
+        (exports / name).write_bytes(b"")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "sovits.safetensors").write_bytes(b"\0" * 2_500_000)
+    (bundle / "voice.json").write_text("{}")
+    measured = {"wer": 0.3125, "sentences": 40, "rtf": 0.21,
+                "similarity": {"unseen": {"voices": 4, "own": 0.81, "closest_other": 0.74, "closer_share": 0.75}}}
+    card = recipe.write_card(bundle, measured).read_text()
+    assert "| sovits.safetensors | 2.5 |" in card and "MODEL_CARD.md |" not in card  # its own entry is left out
+    assert "| flite | 2.2-5 | CMU (BSD-like, 4 conditions) |" in card and "120 utterances, 0.2 hours" in card
+    assert (bundle / "DATA_SOURCES.md").read_text().startswith("# Sources") and "DATA_SOURCES.md beside" in card
+    assert "festival-ked" in card and "| SoVITS steps | 300 |" in card and "| GPT steps | 150 |" in card
+    assert "gpt 0.50" in card and f"sovits_{recipe.design} 1.50" in card  # CPU hours per stage
+    assert "40 held-out sentences: **0.312**" in card and "| unseen | 4 | 0.810 | 0.740 | 0.750 |" in card
+    assert "| 100 | 0 | - | 0.900 | - |" in card and "| 300 | 0 | - | 0.620 | - |" in card  # the curve
+    unmeasured = recipe.write_card(bundle, None).read_text()
+    assert "Not measured for this bundle" in unmeasured and "**" not in unmeasured.split("## Measured")[1].split("##")[0]

@@ -10,9 +10,10 @@ snapshot (weights only: a fresh optimizer with WARMUP_STEPS of learning-rate war
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from myna.train import loop
 from myna.train.dataset import MANIFEST_NAME, FeatureCache
 from myna.train.export import export_gpt, export_sovits
 from myna.train.features import FeatureModels, extract_features
+from myna.train.model_card import SOURCES_FILE, write_model_card
 from myna.train.presets import get_preset
 from myna.train.snapshot import Snapshot, seed_training_state
 
@@ -325,6 +327,23 @@ class Recipe:
             raise SystemExit(f"no 4-8 s clip of {REFERENCE_SPEAKER} in {self.corpus}")
         _, audio, text = min(clips)
         return Path(audio), text
+
+    def write_card(self, out: Path, measured: Mapping | None) -> Path:
+        """MODEL_CARD.md in the bundle folder `out` (myna.train.model_card): the corpus's sources, this recipe,
+        the `measured` figures of benchmarks/voice_quality.py (None: not measured), the curve."""
+        sources_file = self.corpus / "sources.json" if self.corpus is not None else None
+        sources = json.loads(sources_file.read_text()) if sources_file is not None and sources_file.is_file() else {}
+        if sources_file is not None and sources_file.with_name("SOURCES.md").is_file():  # the licences' notices travel
+            shutil.copyfile(sources_file.with_name("SOURCES.md"), out / SOURCES_FILE)
+        steps = {stage: self.latest(stage)[1] for stage in ("sovits", "gpt")}
+        recipe = {"model": f"myna preset \"small\" (SoVITS {self.config.version}, decoder {self.design})",
+                  "semantic tokens": self.tokens, "SoVITS steps": steps["sovits"], "GPT steps": steps["gpt"],
+                  "SoVITS learning rate": f"{SOVITS_SETTINGS.learning_rate:g}, x{SOVITS_SETTINGS.lr_decay:g} an epoch, "
+                                          f"batch {SOVITS_SETTINGS.batch_size}",
+                  "GPT learning rate": f"{GPT_SETTINGS.learning_rate:g}, batch {GPT_SETTINGS.batch_size}",
+                  "reference speaker": REFERENCE_SPEAKER,
+                  "recipe": "scripts/train_default_voice.py (myna.train.default_recipe)"}
+        return write_model_card(out, sources, self.curve(), self.progress(), measured, recipe)
 
     def bundle(self, out: Path, notice: str | None = None) -> Path:
         """The default-voice folder from the newest exports of both stages."""
