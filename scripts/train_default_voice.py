@@ -5,9 +5,9 @@
     python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
-    python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40]
+    python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40] [--ref-free]
     python scripts/train_default_voice.py snapshot --corpus DIR --work DIR [--snapshot-dir DIR]
-    python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT] [--no-measure]
+    python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT] [--ref-free] [--no-measure]
     python scripts/train_default_voice.py cycle    --corpus DIR --work DIR [--minutes 30] [--rounds N]
 
 The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --pseudo-speakers 16
@@ -131,16 +131,20 @@ def resynthesis_wer(recipe: Recipe, clips: int) -> float:
     return wer
 
 
-def evaluate(recipe: Recipe, sentences: int) -> float:
-    """Full-pipeline WER (GPT tokens -> decoder) of the newest exports, as benchmarks/voice_quality.py measures it."""
+def evaluate(recipe: Recipe, sentences: int, ref_free: bool = False) -> float:
+    """Full-pipeline WER (GPT tokens -> decoder) of the newest exports, as benchmarks/voice_quality.py measures it;
+    `ref_free`: the GPT without the reference clip's prompt (the decoder still takes its timbre)."""
     vq = _voice_quality()
     with tempfile.TemporaryDirectory(prefix="myna-voice-") as tmp:
-        recipe.bundle(Path(tmp))
+        recipe.bundle(Path(tmp), ref_free=ref_free)
         report = vq.run(Path(tmp), None, sentences, 0, 0)
     for said, heard in report.samples[:3]:
         print(f"  {said!r} -> {heard!r}")
-    print(f"full pipeline: WER {report.wer:.3f} over {report.sentences} held-out sentences, RTF {report.rtf:.3f}")
-    recipe.add_point(_point(recipe, wer=round(report.wer, 4), sentences=report.sentences))
+    mode = "ref-free" if ref_free else "prompted"
+    print(f"full pipeline ({mode}): WER {report.wer:.3f} over {report.sentences} held-out sentences, "
+          f"RTF {report.rtf:.3f}")
+    figures = {"wer": round(report.wer, 4), "sentences": report.sentences} | ({"ref_free": True} if ref_free else {})
+    recipe.add_point(_point(recipe, **figures))
     return report.wer
 
 
@@ -163,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sentences", type=int, default=40, help="evaluate: held-out sentences")
     parser.add_argument("--out", type=Path, default=REPO / "src/myna/assets/default", help="bundle: the folder")
     parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
+    parser.add_argument("--ref-free", action="store_true",
+                        help="evaluate, bundle: the GPT speaks without the reference clip's prompt (ref-free)")
     parser.add_argument("--no-measure", action="store_true",
                         help="bundle: write the model card without measuring the bundle (WER, similarity)")
     parser.add_argument("--rounds", type=int, default=1000, help="cycle: rounds of sovits, resynth, gpt, evaluate")
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "resynth":
         resynthesis_wer(recipe, args.clips)
     elif args.stage == "evaluate":
-        evaluate(recipe, args.sentences)
+        evaluate(recipe, args.sentences, args.ref_free)
     elif args.stage == "snapshot":
         point = recipe.best_point()
         reason = snapshot_verdict(point, recipe.snapshot().notes.get("resynth_wer"))
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                           "resynth_wer": point["resynth_wer"],
                           "megabytes": round(recipe.snapshot().size_bytes() / 1e6, 1)}))
     elif args.stage == "bundle":
-        print(recipe.bundle(args.out, args.notice))
+        print(recipe.bundle(args.out, args.notice, ref_free=args.ref_free))
         measured = None
         if not args.no_measure:
             report = _voice_quality().run(args.out, args.corpus, args.sentences, 4, 2)

@@ -98,3 +98,24 @@ def test_the_model_card_states_the_sources_recipe_measured_figures_and_curve(tmp
     assert "| 100 | 0 | - | 0.900 | - |" in card and "| 300 | 0 | - | 0.620 | - |" in card  # the curve
     unmeasured = recipe.write_card(bundle, None).read_text()
     assert "Not measured for this bundle" in unmeasured and "**" not in unmeasured.split("## Measured")[1].split("##")[0]
+
+
+@pytest.mark.parametrize("ref_free", [False, True])
+def test_a_bundle_speaks_prompted_by_its_clip_or_ref_free(tmp_path, ref_free):
+    import numpy as np
+    import soundfile
+
+    from myna.engine.default_voice import find_default_voice
+    from myna.train.default_recipe import REFERENCE_SPEAKER
+
+    recipe = Recipe(tmp_path / "corpus", tmp_path / "work", tmp_path / "snapshot")
+    (recipe.corpus / "wavs").mkdir(parents=True)
+    soundfile.write(str(recipe.corpus / "wavs" / "a.wav"), np.zeros(16000 * 6, np.float32), 16000)
+    (recipe.corpus / "corpus.list").write_text(f"wavs/a.wav|{REFERENCE_SPEAKER}|EN|A clip of six seconds.\n")
+    exports = recipe.state / "exports"
+    exports.mkdir(parents=True)
+    for name in (f"sovits_{recipe.design}_000300.safetensors", "gpt_000150.safetensors"):
+        (exports / name).write_bytes(b"weights")
+    recipe.bundle(tmp_path / "bundle", ref_free=ref_free)
+    voice = find_default_voice(tmp_path / "bundle")
+    assert voice.ref.is_file() and voice.ref_text == (None if ref_free else "A clip of six seconds.")

@@ -345,12 +345,14 @@ class Recipe:
                   "recipe": "scripts/train_default_voice.py (myna.train.default_recipe)"}
         return write_model_card(out, sources, self.curve(), self.progress(), measured, recipe)
 
-    def bundle(self, out: Path, notice: str | None = None) -> Path:
-        """The default-voice folder from the newest exports of both stages."""
+    def bundle(self, out: Path, notice: str | None = None, ref_free: bool = False) -> Path:
+        """The default-voice folder from the newest exports of both stages; `ref_free`: without the reference
+        clip's transcript, so the GPT speaks unprompted (the decoder still takes the clip's timbre)."""
         from myna.engine.default_voice import write_bundle
         from myna.engine.voice_file import VoiceFile
 
         ref, text = self.reference_clip()
-        voice = VoiceFile(gpt=self.latest("gpt")[0], sovits=self.latest("sovits")[0], ref=ref, ref_text=text,
+        voice = VoiceFile(gpt=self.latest("gpt")[0], sovits=self.latest("sovits")[0], ref=ref,
+                          ref_text=None if ref_free else text,
                           ref_lang="en", name="default", version=PRESET.sovits.version, encoders=PRESET.encoder_record())
         return write_bundle(voice, out, "en", notice)
