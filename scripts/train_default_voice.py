@@ -39,7 +39,10 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 100 --ps
 - resynth: held-out speakers' clips decoded from their own tokens, phonemes and timbre by the newest
   SoVITS export and transcribed by Whisper tiny.en: the ceiling the GPT can reach with this decoder.
 - evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
-  (held-out sentences, the bundled reference clip): the full pipeline's WER.
+  (held-out sentences, the bundled reference clip): the full pipeline's WER (`--ref-free`: the GPT
+  unprompted); with it the GPT's teacher-forced loss and accuracy on the held-out speakers' clips,
+  which turn up when more steps only memorize the corpus (at 3.6 h of corpus the small GPT's did from
+  step ~2,500: 3.67 -> 4.11 by step 3,750, while its training loss fell 1.03 -> 0.60).
 - snapshot: the snapshot rule: the best measured point (lowest resynthesis WER whose SoVITS training
   state is kept) goes into the committed snapshot folder only when it beats the committed snapshot's
   WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER, 0.9), else the stage refuses (`--force`
@@ -70,7 +73,7 @@ from pathlib import Path
 
 import torch
 
-from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, TOKEN_DESIGNS, Recipe, snapshot_verdict
+from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, PRESET, TOKEN_DESIGNS, Recipe, snapshot_verdict
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,6 +134,21 @@ def resynthesis_wer(recipe: Recipe, clips: int) -> float:
     return wer
 
 
+def gpt_heldout(recipe: Recipe) -> dict[str, float]:
+    """Teacher-forced loss and top-1 accuracy of the newest GPT export on the held-out speakers' clips: the
+    training loss keeps falling while the GPT memorizes its corpus; this one turns up when it does."""
+    from myna.engine.loading import load_gpt
+    from myna.train.gpt_trainer import teacher_forced_scores
+    from myna.train.stages import gpt_items
+
+    path, step = recipe.latest("gpt")
+    items = gpt_items(recipe.heldout_token_cache(), PRESET.gpt.max_sec)
+    loss, accuracy = teacher_forced_scores(load_gpt(path), [items[i] for i in range(len(items))])
+    print(f"GPT step {step}: held-out teacher-forced loss {loss:.3f}, top-1 accuracy {accuracy:.3f} "
+          f"over {len(items)} clips")
+    return {"gpt_heldout_loss": round(loss, 4), "gpt_heldout_acc": round(accuracy, 4)}
+
+
 def evaluate(recipe: Recipe, sentences: int, ref_free: bool = False) -> float:
     """Full-pipeline WER (GPT tokens -> decoder) of the newest exports, as benchmarks/voice_quality.py measures it;
     `ref_free`: the GPT without the reference clip's prompt (the decoder still takes its timbre)."""
@@ -144,6 +162,7 @@ def evaluate(recipe: Recipe, sentences: int, ref_free: bool = False) -> float:
     print(f"full pipeline ({mode}): WER {report.wer:.3f} over {report.sentences} held-out sentences, "
           f"RTF {report.rtf:.3f}")
     figures = {"wer": round(report.wer, 4), "sentences": report.sentences} | ({"ref_free": True} if ref_free else {})
+    figures |= gpt_heldout(recipe)
     recipe.add_point(_point(recipe, **figures))
     return report.wer
 

@@ -11,7 +11,7 @@ from myna.models.sovits import SoVITSConfig
 from myna.models.t2s import T2SConfig
 from myna.train import loop
 from myna.train.config import GPTTrainConfig, SoVITSTrainConfig
-from myna.train.gpt_trainer import GPTTrainer
+from myna.train.gpt_trainer import GPTTrainer, teacher_forced_scores
 from myna.train.sovits_trainer import SoVITSTrainer
 
 
@@ -59,6 +59,22 @@ def test_gpt_loss_decreases_on_a_fixed_batch():
     trainer = GPTTrainer(TINY_GPT, GPTTrainConfig(batch_size=3, learning_rate=3e-3))
     losses = [trainer.train_step(gpt_items(), step, 0)["loss"] for step in range(12)]
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_teacher_forced_scores_count_what_training_counts_and_separate_seen_from_unseen():
+    trainer = GPTTrainer(TINY_GPT, GPTTrainConfig(batch_size=3, learning_rate=3e-3, dropout=0.0))
+    seen, unseen = gpt_items(), gpt_items(6)[3:]  # other lengths, other patterns
+    before = teacher_forced_scores(trainer.model, seen)
+    for step in range(12):
+        trainer.train_step(seen, step, 0)
+    assert trainer.model.training  # scoring leaves the mode as it found it
+    loss, accuracy = teacher_forced_scores(trainer.model, seen, batch_size=3)  # padded as the training batch is
+    assert loss < 0.7 * before[0] and 0.0 <= accuracy <= 1.0
+    after_step = trainer.train_step(seen, 12, 0)  # the training loss of the same items and weights, before the update
+    assert abs(after_step["loss"] - loss) < 1e-4 and abs(after_step["acc"] - accuracy) < 1e-6
+    assert teacher_forced_scores(trainer.model, unseen)[0] > loss  # what it did not train on scores worse
+    with pytest.raises(loop.TrainingError, match="no items"):
+        teacher_forced_scores(trainer.model, [])
 
 
 def _run_gpt(out: Path, interrupt_at: int | None = None) -> GPTTrainer:

@@ -158,6 +158,12 @@ class Recipe:
                          progress=True)
         return FeatureCache.open(self.work / "features")
 
+    def heldout_token_cache(self) -> FeatureCache:
+        """The held-out speakers' feature cache with their tokens (the GPT's held-out score reads it)."""
+        extract_features(self.corpus / "heldout_speakers.list", self.work / "heldout_features",
+                         self.feature_models(self.tokenizer()), progress=True)
+        return FeatureCache.open(self.work / "heldout_features")
+
     # ------------------------------------------------------------------ training
     def train_sovits(self, max_steps: int, minutes: float | None = None) -> int:
         """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps."""

@@ -45,6 +45,31 @@ def collate(items: list[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     }
 
 
+@torch.no_grad()
+def teacher_forced_scores(model: T2SModel, items: list[Mapping[str, torch.Tensor]], batch_size: int = 8
+                          ) -> tuple[float, float]:
+    """(mean cross-entropy, top-1 accuracy) of `model` (eval mode, dropout off) on `items`, per target token
+    (every semantic token and the EOS after it), as the training loss counts them: on items it never trained
+    on, the figure that shows when more steps stop helping (the training loss keeps falling)."""
+    if not items:
+        raise TrainingError("no items to score the GPT on")
+    was_training = model.training
+    model.eval()
+    total, correct, count = 0.0, 0.0, 0
+    try:
+        for start in range(0, len(items), batch_size):
+            batch = collate(items[start : start + batch_size])
+            logits, targets = model.forward_train(batch["phones"], batch["phone_lengths"], batch["bert"].float(),
+                                                  batch["semantic"], batch["semantic_lengths"])
+            valid = targets != -100
+            total += float(F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="sum"))
+            correct += float((logits.argmax(-1)[valid] == targets[valid]).sum())
+            count += int(valid.sum())
+    finally:
+        model.train(was_training)
+    return total / count, correct / count
+
+
 class _TrainForward(nn.Module):
     """Routes forward() to T2SModel.forward_train, so DistributedDataParallel can wrap it."""
 
