@@ -68,8 +68,11 @@ def test_teacher_forced_scores_count_what_training_counts_and_separate_seen_from
     for step in range(12):
         trainer.train_step(seen, step, 0)
     assert trainer.model.training  # scoring leaves the mode as it found it
-    loss, accuracy = teacher_forced_scores(trainer.model, seen, batch_size=3)  # padded as the training batch is
+    loss, accuracy = teacher_forced_scores(trainer.model, seen, batch_size=3)
     assert loss < 0.7 * before[0] and 0.0 <= accuracy <= 1.0
+    for size in (1, 2):  # a padded item scores as it does alone (its first token read at its own last phoneme)
+        alone = teacher_forced_scores(trainer.model, seen, batch_size=size)
+        assert abs(alone[0] - loss) < 1e-5 and alone[1] == accuracy
     after_step = trainer.train_step(seen, 12, 0)  # the training loss of the same items and weights, before the update
     assert abs(after_step["loss"] - loss) < 1e-4 and abs(after_step["acc"] - accuracy) < 1e-6
     assert teacher_forced_scores(trainer.model, unseen)[0] > loss  # what it did not train on scores worse

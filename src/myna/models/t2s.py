@@ -332,7 +332,9 @@ class T2SModel(nn.Module):
         text_steps = torch.arange(phones.shape[1], device=phones.device).unsqueeze(0)
         valid_keys = torch.cat([text_steps < phone_lengths.unsqueeze(1), valid_audio], dim=1)
         hidden = self.h(stream, mask.unsqueeze(0) & valid_keys.view(batch, 1, 1, -1))
-        return self.ar_predict_layer(hidden[:, phones.shape[-1] - 1 :]), targets
+        # the first token is predicted at each item's own last phoneme, not at the batch's last (padded) text step
+        last_phone = hidden[torch.arange(batch, device=hidden.device), phone_lengths.to(hidden.device) - 1]
+        return self.ar_predict_layer(torch.cat([last_phone.unsqueeze(1), hidden[:, phones.shape[-1] :]], dim=1)), targets
 
     # -- cached inference -----------------------------------------------------------------------
 
