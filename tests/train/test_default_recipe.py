@@ -119,3 +119,21 @@ def test_a_bundle_speaks_prompted_by_its_clip_or_ref_free(tmp_path, ref_free):
     recipe.bundle(tmp_path / "bundle", ref_free=ref_free)
     voice = find_default_voice(tmp_path / "bundle")
     assert voice.ref.is_file() and voice.ref_text == (None if ref_free else "A clip of six seconds.")
+
+
+def test_a_corpus_other_than_the_recipes_is_pointed_out(tmp_path):
+    from myna.train.default_recipe import CORPUS_UTTERANCES
+
+    recipe = Recipe(tmp_path / "corpus", tmp_path / "work", tmp_path / "snapshot")
+    recipe.corpus.mkdir()
+    assert recipe.corpus_mismatch() is None  # nothing recorded: nothing to say
+
+    def record(train: int) -> None:
+        speakers = [{"name": "a", "split": "train", "utterances": train}, {"name": "b", "split": "heldout",
+                                                                           "utterances": 40}]
+        (recipe.corpus / "sources.json").write_text(json.dumps({"speakers": speakers}))
+
+    record(CORPUS_UTTERANCES)
+    assert recipe.corpus_mismatch() is None
+    record(100)
+    assert f"has 100 utterances a training speaker, the recipe's corpus {CORPUS_UTTERANCES}" in recipe.corpus_mismatch()

@@ -36,6 +36,9 @@ PRECISION = "bf16" if native_bf16("cpu") else "fp32"
 DISCRIMINATOR_START = 10**9  # mel + KL only until the decoder is intelligible (the adversarial terms buy naturalness)
 EXPORT_EVERY = 500
 WARMUP_STEPS = 200
+# The corpus: `myna data synth --utterances CORPUS_UTTERANCES --pseudo-speakers 16 --seed 0` (26 training speakers).
+# At 100 a speaker (2,600 clips, 3.6 h) the GPT memorized it after ~2,500 steps (docs/default-voice.md).
+CORPUS_UTTERANCES = 300
 REFERENCE_SPEAKER = "festival-slt-hts"
 TOKENIZER_KEYS = ("ssl_proj.", "quantizer.")  # the phone tokenizer: kept exact in snapshots
 # Token designs (the recipe's `--tokens`): "kmeans1024", 1024 k-means codes of the Whisper states
@@ -48,11 +51,12 @@ DEFAULT_TOKENS = "kmeans1024"
 RECORD = {"myna": PRESET.encoder_record()}
 # The decoder trains through the inference path (prior mean + noise, reversed flow) on the mel loss: through the
 # posterior (upstream's way) it collapsed to a mean spectrum over 2,543 steps (docs/default-voice.md). At a constant
-# 3e-4 the mel loss stopped falling near step 4,750 (epoch 15: 250-step means 28.0 -> 30.0 by step 5,500), so the
-# rate decays by 2% an epoch (x0.74 at epoch 15, x0.36 at epoch 50).
+# 3e-4 the mel loss stopped falling near step 4,750 (250-step means 28.0 -> 30.0 by step 5,500), so the rate decays:
+# 2% every 325 steps (an epoch of the first, 2,600-clip corpus), i.e. x0.94 an epoch of CORPUS_UTTERANCES' 7,800
+# clips (trainers decay by epoch, as upstream's): x0.70 at step 6,000, x0.30 at step 20,000.
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS,
-                          latent="prior", learning_rate=3e-4, lr_decay=0.98)
+                          latent="prior", learning_rate=3e-4, lr_decay=0.98**3)
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=10_000, save_every_steps=250, seed=1234, warmup_steps=WARMUP_STEPS,
                        precision=PRECISION)
 _16K = dict(sampling_rate=16000, filter_length=1024, hop_length=320, win_length=1024)
@@ -152,8 +156,21 @@ class Recipe:
                                          progress=sys.stderr, per_class=TOKEN_DESIGNS[self.tokens], aligned=aligned)
         torch.save({"names": [u.name for u in cache.items], "labels": [torch.from_numpy(a) for a in aligned]}, saved)
 
+    def corpus_mismatch(self) -> str | None:
+        """A warning when the corpus is not the recipe's (another number of utterances a training speaker)."""
+        sources = self.corpus / "sources.json"
+        speakers = json.loads(sources.read_text()).get("speakers", []) if sources.is_file() else []
+        counts = {s.get("utterances") for s in speakers if isinstance(s, dict) and s.get("split") == "train"}
+        if counts and counts != {CORPUS_UTTERANCES}:
+            return (f"{self.corpus} has {', '.join(map(str, sorted(counts)))} utterances a training speaker, the "
+                    f"recipe's corpus {CORPUS_UTTERANCES} (myna data synth --utterances {CORPUS_UTTERANCES}; "
+                    "it resumes an existing corpus)")
+        return None
+
     def token_cache(self) -> FeatureCache:
         """The training feature cache with every clip's phone tokens."""
+        if (mismatch := self.corpus_mismatch()) is not None:
+            print(f"warning: {mismatch}", file=sys.stderr)
         extract_features(self.corpus / "corpus.list", self.work / "features", self.feature_models(self.tokenizer()),
                          progress=True)
         return FeatureCache.open(self.work / "features")
