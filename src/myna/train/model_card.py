@@ -83,10 +83,12 @@ def render_model_card(bundle: Path, sources: Mapping, curve: Sequence[Mapping], 
             lines += ["- Speaker similarity: not measured."]
     lines += ["", "## Word error rate against training", "",
               "`resynth`: held-out clips decoded from their own tokens (the decoder alone); `full`: held-out "
-              "sentences through the whole pipeline (GPT and decoder).", ""]
-    lines += _table(("SoVITS step", "GPT step", "CPU hours", "resynth WER", "full WER"),
-                    [(p.get("sovits_step"), p.get("gpt_step"), p.get("cpu_hours"), p.get("resynth_wer"), p.get("wer"))
-                     for p in curve])
+              "sentences through the whole pipeline (GPT and decoder; prompted by the reference clip unless marked "
+              "ref-free); `GPT held-out loss`: the GPT's teacher-forced loss on the held-out speakers' clips.", ""]
+    lines += _table(("SoVITS step", "GPT step", "CPU hours", "resynth WER", "full WER", "GPT held-out loss"),
+                    [(p.get("sovits_step"), p.get("gpt_step"), p.get("cpu_hours"), p.get("resynth_wer"),
+                      f"{p['wer']:.3f} ref-free" if p.get("ref_free") and "wer" in p else p.get("wer"),
+                      p.get("gpt_heldout_loss")) for p in curve])
     lines += ["", "## Limits", "",
               "- English only; the voices it learned from are synthetic, so it sounds synthetic.",
               "- A preview: judge it by the figures above, not by a promise.", ""]
