@@ -68,7 +68,8 @@ typedef struct {
     myna_qproj logits;
     /* shared scratch for max_rows rows: wide (5 dim: this layer's q, k, v, then its attention output projection,
      * then its FFN output, apart so that no thread overwrites what another still reads); att (dim); hidden (ffn);
-     * scores (heads * max_len). Each thread keeps its own residual stream and quantized input (thread_scratch). */
+     * scores (heads * max_len). Each thread keeps its own residual stream and quantized input, allocated by
+     * myna_quant_step. */
     float *wide, *att, *hidden, *scores;
 } myna_qmodel;
 
