@@ -330,8 +330,7 @@ class FlatDecodeStep:
                 keys, values = attn.kv_cache.k_cache, attn.kv_cache.v_cache
                 keys[0, :, slot : slot + 1].copy_(k)
                 values[0, :, slot : slot + 1].copy_(v)
-                out = F.scaled_dot_product_attention(q.unsqueeze(0), keys[:, :, :attend_len].to(q.dtype),
-                                                     values[:, :, :attend_len].to(q.dtype))
+                out = F.scaled_dot_product_attention(q.unsqueeze(0), keys[:, :, :attend_len], values[:, :, :attend_len])
             x = F.layer_norm(x + out_proj(out.view(1, dim)), (dim,), norm1.weight, norm1.bias, norm1.eps)
             x = F.layer_norm(x + ffn_out(ffn_in(x)), (dim,), norm2.weight, norm2.bias, norm2.eps)
         return self.logits(x)

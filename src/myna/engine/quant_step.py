@@ -157,10 +157,7 @@ class QuantDecodeStep:
         self._attns = [layer.self_attn for layer in layers]
         # whether the step reads float16 caches (the model then allocates them, see T2SModel.kv_dtype)
         self.half_cache = bool(lib.library.myna_half_cache())
-
-    @property
-    def _cache_dtypes(self) -> tuple[torch.dtype, ...]:
-        return (torch.float32, torch.float16) if self.half_cache else (torch.float32,)
+        self._cache_dtypes = (torch.float32, torch.float16) if self.half_cache else (torch.float32,)
 
     def usable(self) -> bool:
         """Whether every projection is int8 and the heads fit the attention kernel."""

@@ -341,19 +341,21 @@ class T2SModel(nn.Module):
     def setup_cache(self, batch: int, max_len: int, device: torch.device | None = None,
                     dtype: torch.dtype | None = None) -> None:
         """Allocate static (batch, heads, max_len, head_dim) key/value buffers in every layer."""
-        weight = self.ar_audio_embedding.word_embeddings.weight  # stays a float tensor in every precision
-        device = weight.device if device is None else device
-        dtype = dtype or self.kv_dtype or weight.dtype
+        device = self.ar_audio_embedding.word_embeddings.weight.device if device is None else device
+        dtype = dtype or self.cache_dtype()
         head_dim = self.config.hidden_dim // self.config.head
         for layer in self.h.layers:
             layer.self_attn.kv_cache = KVCache(batch, self.config.head, max_len, head_dim, dtype, device)
+
+    def cache_dtype(self) -> torch.dtype:
+        """The dtype `setup_cache` allocates: ``kv_dtype``, else the embeddings' (a float tensor in every precision)."""
+        return self.kv_dtype or self.ar_audio_embedding.word_embeddings.weight.dtype
 
     def cache_shape(self) -> tuple[int, int] | None:
         """(batch, max_len) of the allocated cache, or None before ``setup_cache`` or when the cache is not in the
         dtype a new one would have (``kv_dtype`` changed since)."""
         cache = self.h.layers[0].self_attn.kv_cache if len(self.h.layers) else None
-        weight = self.ar_audio_embedding.word_embeddings.weight
-        if cache is None or cache.k_cache.dtype != (self.kv_dtype or weight.dtype):
+        if cache is None or cache.k_cache.dtype != self.cache_dtype():
             return None
         return cache.k_cache.shape[0], cache.k_cache.shape[2]
 

@@ -156,10 +156,14 @@ class Recipe:
                                          progress=sys.stderr, per_class=TOKEN_DESIGNS[self.tokens], aligned=aligned)
         torch.save({"names": [u.name for u in cache.items], "labels": [torch.from_numpy(a) for a in aligned]}, saved)
 
+    def sources(self) -> dict:
+        """The corpus's sources.json (`myna data synth`'s record of packages, licences, speakers), or {}."""
+        path = self.corpus / "sources.json" if self.corpus is not None else None
+        return json.loads(path.read_text()) if path is not None and path.is_file() else {}
+
     def corpus_mismatch(self) -> str | None:
         """A warning when the corpus is not the recipe's (another number of utterances a training speaker)."""
-        sources = self.corpus / "sources.json"
-        speakers = json.loads(sources.read_text()).get("speakers", []) if sources.is_file() else []
+        speakers = self.sources().get("speakers", [])
         counts = {s.get("utterances") for s in speakers if isinstance(s, dict) and s.get("split") == "train"}
         if counts and counts != {CORPUS_UTTERANCES}:
             return (f"{self.corpus} has {', '.join(map(str, sorted(counts)))} utterances a training speaker, the "
@@ -354,10 +358,9 @@ class Recipe:
     def write_card(self, out: Path, measured: Mapping | None) -> Path:
         """MODEL_CARD.md in the bundle folder `out` (myna.train.model_card): the corpus's sources, this recipe,
         the `measured` figures of benchmarks/voice_quality.py (None: not measured), the curve."""
-        sources_file = self.corpus / "sources.json" if self.corpus is not None else None
-        sources = json.loads(sources_file.read_text()) if sources_file is not None and sources_file.is_file() else {}
-        if sources_file is not None and sources_file.with_name("SOURCES.md").is_file():  # the licences' notices travel
-            shutil.copyfile(sources_file.with_name("SOURCES.md"), out / SOURCES_FILE)
+        notices = self.corpus / "SOURCES.md" if self.corpus is not None else None
+        if notices is not None and notices.is_file():  # the licences' notices travel with the voice
+            shutil.copyfile(notices, out / SOURCES_FILE)
         steps = {stage: self.latest(stage)[1] for stage in ("sovits", "gpt")}
         recipe = {"model": f"myna preset \"small\" (SoVITS {self.config.version}, decoder {self.design})",
                   "semantic tokens": self.tokens, "SoVITS steps": steps["sovits"], "GPT steps": steps["gpt"],
@@ -366,7 +369,7 @@ class Recipe:
                   "GPT learning rate": f"{GPT_SETTINGS.learning_rate:g}, batch {GPT_SETTINGS.batch_size}",
                   "reference speaker": REFERENCE_SPEAKER,
                   "recipe": "scripts/train_default_voice.py (myna.train.default_recipe)"}
-        return write_model_card(out, sources, self.curve(), self.progress(), measured, recipe)
+        return write_model_card(out, self.sources(), self.curve(), self.progress(), measured, recipe)
 
     def bundle(self, out: Path, notice: str | None = None, ref_free: bool = False) -> Path:
         """The default-voice folder from the newest exports of both stages; `ref_free`: without the reference

@@ -45,6 +45,17 @@ def collate(items: list[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     }
 
 
+def _loss_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Summed cross-entropy of (B, T, vocab) logits over every target that is not -100 (padding)."""
+    return F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="sum")
+
+
+def _hits(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """How many targets (not -100) are the logits' top-1 token."""
+    valid = targets != -100
+    return float((logits.argmax(-1)[valid] == targets[valid]).sum())
+
+
 @torch.no_grad()
 def teacher_forced_scores(model: T2SModel, items: list[Mapping[str, torch.Tensor]], batch_size: int = 8
                           ) -> tuple[float, float]:
@@ -61,10 +72,9 @@ def teacher_forced_scores(model: T2SModel, items: list[Mapping[str, torch.Tensor
             batch = collate(items[start : start + batch_size])
             logits, targets = model.forward_train(batch["phones"], batch["phone_lengths"], batch["bert"].float(),
                                                   batch["semantic"], batch["semantic_lengths"])
-            valid = targets != -100
-            total += float(F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100, reduction="sum"))
-            correct += float((logits.argmax(-1)[valid] == targets[valid]).sum())
-            count += int(valid.sum())
+            total += float(_loss_sum(logits, targets))
+            correct += _hits(logits, targets)
+            count += int((targets != -100).sum())
     finally:
         model.train(was_training)
     return total / count, correct / count
@@ -136,15 +146,13 @@ class GPTTrainer:
                 with self.settings.autocast():
                     logits, targets = self.train_model(batch["phones"], batch["phone_lengths"], batch["bert"],
                                                        batch["semantic"], batch["semantic_lengths"])
-                logits = logits.float()
-                loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="sum") / targets_total
+                loss = _loss_sum(logits, targets) / targets_total
                 if not torch.isfinite(loss):
                     raise TrainingError(f"GPT loss became {loss.item()} at step {step}; lower the learning rate")
                 loss.backward()
             loss_value += loss.item()
             with torch.no_grad():
-                valid = targets != -100
-                correct += float((logits.argmax(-1)[valid] == targets[valid]).sum())
+                correct += _hits(logits, targets)
             del logits, loss
         if self.settings.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)

@@ -40,7 +40,6 @@
 
 void myna_attend_head(const float *q, const float *keys, const float *values, float *out, int len, int dim,
                       float scale, float *scores);
-int myna_half_cache(void);
 void myna_store_half(uint16_t *dst, const float *src, int n);
 void myna_attend_head_half(const float *q, const uint16_t *keys, const uint16_t *values, float *out, int len,
                            int dim, float scale, float *scores);
