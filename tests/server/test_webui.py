@@ -267,12 +267,15 @@ def test_fine_tune_from_upload_to_a_finished_voice(page, ui_server, speech):
     shot(page, "4-finetune-review")
     page.click("#job-start")
     # stop as soon as it trains, then resume: it continues to the end
-    _progress_seen(page, "anna", {"training", "failed", "done"}, 60)
+    before = _progress_seen(page, "anna", {"training", "failed", "done"}, 60)
     page.click("#job-cancel")
-    _progress_seen(page, "anna", {"stopped", "failed", "done"}, 60)
-    if page.get_attribute("#job-state", "data-state") == "stopped":
+    before += _progress_seen(page, "anna", {"stopped", "failed", "done"}, 60)
+    resumed = page.get_attribute("#job-state", "data-state") == "stopped"
+    if resumed:
         page.click("#job-resume")
     seen = _progress_seen(page, "anna", {"done", "failed"}, 120)
+    if not resumed:  # the toy run finished before the stop reached it: its stages showed before "done"
+        seen = before + seen
     assert page.get_attribute("#job-state", "data-state") == "done", page.inner_text("#job-message")
     page.wait_for_selector("#job-transcripts textarea[readonly]")  # trained on: they stay as they are
     assert page.is_hidden("#job-save")
