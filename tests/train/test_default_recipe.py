@@ -124,7 +124,7 @@ def test_a_bundle_speaks_prompted_by_its_clip_or_ref_free(tmp_path, ref_free):
 
 
 def test_a_corpus_other_than_the_recipes_is_pointed_out(tmp_path):
-    from myna.train.default_recipe import CORPUS_UTTERANCES
+    from myna.train.default_recipe import CORPUS_UTTERANCES, CORPUS_WIDE_UTTERANCES
 
     recipe = Recipe(tmp_path / "corpus", tmp_path / "work", tmp_path / "snapshot")
     recipe.corpus.mkdir()
@@ -135,7 +135,9 @@ def test_a_corpus_other_than_the_recipes_is_pointed_out(tmp_path):
                                                                            "utterances": 40}]
         (recipe.corpus / "sources.json").write_text(json.dumps({"speakers": speakers}))
 
-    record(CORPUS_UTTERANCES)
+    record(CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES)
     assert recipe.corpus_mismatch() is None
-    record(100)
-    assert f"has 100 utterances a training speaker, the recipe's corpus {CORPUS_UTTERANCES}" in recipe.corpus_mismatch()
+    record(CORPUS_UTTERANCES)  # the wide-vocabulary sentences missing
+    total = CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES
+    assert f"has {CORPUS_UTTERANCES} utterances a training speaker, the recipe's corpus {total}" in recipe.corpus_mismatch()
+    assert f"--wide-utterances {CORPUS_WIDE_UTTERANCES}" in recipe.corpus_mismatch()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from myna.errors import InputError
 from myna.train.listfile import read_list
 from myna.train.synth.augment import Speaker, plan_speakers, shift
 from myna.train.synth.corpus import HELDOUT_LIST, TRAIN_LIST, SynthOptions, build_corpus, split_heldout
-from myna.train.synth.sentences import generate_sentences, heldout_sentences, sentence_key
+from myna.train.synth.sentences import (generate_sentences, generate_wide_sentences, heldout_sentences,
+                                        sentence_key, wide_vocabulary)
 from myna.train.synth.voices import BASE_VOICES, VoiceUnavailable
 
 _MISSING = [b for b in ("flite", "espeak-ng", "rubberband") if shutil.which(b) is None]
@@ -44,6 +46,31 @@ def test_generator_never_emits_heldout_sentences():
     plain = generate_sentences(30, seed=1)
     filtered = generate_sentences(30, seed=1, heldout=[plain[0].upper(), plain[5].rstrip(".?!")])
     assert plain[0] not in filtered and plain[5] not in filtered and filtered[:4] == plain[1:5]
+
+
+def test_wide_sentences_draw_on_a_wide_vocabulary():
+    plain, wide = generate_sentences(400, seed=2), generate_wide_sentences(400, seed=2)
+    assert wide == generate_wide_sentences(400, seed=2) and wide != generate_wide_sentences(400, seed=3)
+    assert len({sentence_key(s) for s in wide}) == 400
+    assert not {sentence_key(s) for s in wide} & {sentence_key(s) for s in heldout_sentences()}
+    words = {w for s in wide for w in sentence_key(s).split()}
+    assert len(words) > 2 * len({w for s in plain for w in sentence_key(s).split()})
+    # the open classes come from the vocabulary given; the templates' other words stay
+    tiny = generate_wide_sentences(50, seed=2, vocabulary=("quokka", "zeppelin"))
+    assert sum("quokka" in s or "zeppelin" in s for s in tiny) > 40
+    assert all(s[-1] in ".?!" for s in tiny)
+
+
+def test_wide_vocabulary_is_common_pronounceable_words():
+    from myna.text.en.lexicon import lexicon
+
+    words = wide_vocabulary()
+    assert len(words) > 10_000 and len(set(words)) == len(words)
+    assert all(w.isalpha() and w.islower() and 3 <= len(w) <= 12 and w in lexicon() for w in words)
+    assert "the" not in words and "and" not in words  # the most frequent (function) words are left out
+    # the order follows frequency: everyday words come before rare ones
+    assert words.index("water") < words.index("mountain") < len(words) // 4 < words.index("telescope")
+    assert "wor" not in words  # a word fragment of the byte-pair vocabulary, not in the lexicon
 
 
 def test_sentences_cover_every_english_phoneme():
@@ -125,7 +152,7 @@ def test_shift_moves_pitch_and_formants_the_right_way():
 
 @needs_engines
 def test_build_corpus_writes_lists_wavs_and_sources(tmp_path):
-    options = SynthOptions(tmp_path / "corpus", utterances=2, voices=("flite-slt", "espeak-us-f2"),
+    options = SynthOptions(tmp_path / "corpus", utterances=2, wide_utterances=1, voices=("flite-slt", "espeak-us-f2"),
                            pseudo_speakers=1, seed=5, jobs=2, rate=22050, heldout_family=None,
                            heldout_speakers=1, heldout_utterances=2, progress=False)
     report = build_corpus(options)
@@ -133,7 +160,11 @@ def test_build_corpus_writes_lists_wavs_and_sources(tmp_path):
     train, problems = read_list(options.out / TRAIN_LIST)
     held, held_problems = read_list(options.out / HELDOUT_LIST)
     assert not problems and not held_problems
-    assert {e.speaker for e in train} == {"flite-slt", "espeak-us-f2"} and len(train) == 4
+    assert {e.speaker for e in train} == {"flite-slt", "espeak-us-f2"} and len(train) == 6
+    # each training speaker also speaks one wide-vocabulary sentence, in its own file; held-out speakers none
+    wide = [e for e in train if Path(e.audio).name.startswith("w")]
+    assert sorted(Path(e.audio).name for e in wide) == ["w0000.wav", "w0000.wav"]
+    assert {e.speaker for e in wide} == {"flite-slt", "espeak-us-f2"}
     assert {e.speaker for e in held} == {"flite-slt-p00"}
     assert [e.text for e in held] == [t for t in heldout_sentences()[:2]]  # already in their spoken form
     assert not {sentence_key(e.text) for e in train} & {sentence_key(s) for s in heldout_sentences()}
@@ -150,7 +181,7 @@ def test_build_corpus_writes_lists_wavs_and_sources(tmp_path):
     assert pseudo["split"] == "heldout" and pseudo["base"] == "flite-slt" and pseudo["pitch_semitones"] != 0
     assert "CMU" in (options.out / "SOURCES.md").read_text()
     again = build_corpus(options)  # resumable: everything is reused, nothing rendered
-    assert again.reused == 6 and again.rendered_seconds == 0 and again.speakers == report.speakers
+    assert again.reused == 8 and again.rendered_seconds == 0 and again.speakers == report.speakers
 
 
 def test_cli_rejects_an_unknown_voice(tmp_path, capsys):

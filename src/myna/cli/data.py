@@ -114,7 +114,7 @@ def cmd_data_synth(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: 
     voices = tuple(v.strip() for v in args.voices.split(",") if v.strip()) if args.voices else DEFAULT_VOICES
     try:
         report = build_corpus(SynthOptions(
-            Path(args.out), utterances=args.utterances, voices=voices, pseudo_speakers=args.pseudo_speakers,
+            Path(args.out), utterances=args.utterances, wide_utterances=args.wide_utterances, voices=voices, pseudo_speakers=args.pseudo_speakers,
             seed=args.seed, jobs=args.jobs, rate=args.rate, heldout_family=args.heldout_family or None,
             heldout_speakers=args.heldout_speakers, progress=not args.quiet))
     except MynaError as exc:
@@ -135,6 +135,9 @@ def _add_synth_command(steps) -> None:
                     "OUT/heldout_speakers.list and the licence record OUT/SOURCES.md (resumable).")
     synth.add_argument("--out", required=True, metavar="DIR", help="output folder")
     synth.add_argument("--utterances", type=int, default=100, help="utterances per training speaker (default 100)")
+    synth.add_argument("--wide-utterances", type=int, default=0, metavar="N",
+                       help="more utterances per training speaker, of sentences whose nouns, adjectives and places "
+                            "come mostly from ~16,600 common English words (default 0)")
     synth.add_argument("--voices", metavar="LIST", help="comma-separated base voices (default: every flite, "
                        "festival and espeak-ng voice the recipe knows; an unknown name lists them)")
     synth.add_argument("--pseudo-speakers", type=int, default=16, metavar="K",

@@ -36,9 +36,12 @@ PRECISION = "bf16" if native_bf16("cpu") else "fp32"
 DISCRIMINATOR_START = 10**9  # mel + KL only until the decoder is intelligible (the adversarial terms buy naturalness)
 EXPORT_EVERY = 500
 WARMUP_STEPS = 200
-# The corpus: `myna data synth --utterances CORPUS_UTTERANCES --pseudo-speakers 16 --seed 0` (26 training speakers).
-# At 100 a speaker (2,600 clips, 3.6 h) the GPT memorized it after ~2,500 steps (docs/default-voice.md).
+# The corpus: `myna data synth --utterances CORPUS_UTTERANCES --wide-utterances CORPUS_WIDE_UTTERANCES
+# --pseudo-speakers 16 --seed 0` (26 training speakers). At 100 a speaker (2,600 clips, 3.6 h) the GPT memorized it
+# after ~2,500 steps; at 300 (10.8 h) it still followed only the text of its training sentences, whose templates
+# speak 586 distinct words: the wide-vocabulary sentences draw on ~16,600 (docs/default-voice.md).
 CORPUS_UTTERANCES = 300
+CORPUS_WIDE_UTTERANCES = 200
 REFERENCE_SPEAKER = "festival-slt-hts"
 TOKENIZER_KEYS = ("ssl_proj.", "quantizer.")  # the phone tokenizer: kept exact in snapshots
 # Token designs (the recipe's `--tokens`): "kmeans1024", 1024 k-means codes of the Whisper states
@@ -59,6 +62,9 @@ SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=2
                           latent="prior", learning_rate=3e-4, lr_decay=0.98**3)
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=10_000, save_every_steps=250, seed=1234, warmup_steps=WARMUP_STEPS,
                        precision=PRECISION)
+# The GPT also trains on pairs of one speaker's clips joined (myna.train.stages.JoinedPairs), the shape of a
+# prompted request; from step 3,871 on (before it, single clips only).
+GPT_JOINED_PAIRS = True
 _16K = dict(sampling_rate=16000, filter_length=1024, hop_length=320, win_length=1024)
 # Decoder designs compared on the same tokens (the preset's is the shipped one).
 DESIGNS: dict[str, SoVITSConfig] = {
@@ -165,10 +171,11 @@ class Recipe:
         """A warning when the corpus is not the recipe's (another number of utterances a training speaker)."""
         speakers = self.sources().get("speakers", [])
         counts = {s.get("utterances") for s in speakers if isinstance(s, dict) and s.get("split") == "train"}
-        if counts and counts != {CORPUS_UTTERANCES}:
+        total = CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES
+        if counts and counts != {total}:
             return (f"{self.corpus} has {', '.join(map(str, sorted(counts)))} utterances a training speaker, the "
-                    f"recipe's corpus {CORPUS_UTTERANCES} (myna data synth --utterances {CORPUS_UTTERANCES}; "
-                    "it resumes an existing corpus)")
+                    f"recipe's corpus {total} (myna data synth --utterances {CORPUS_UTTERANCES} --wide-utterances "
+                    f"{CORPUS_WIDE_UTTERANCES}; it resumes an existing corpus)")
         return None
 
     def token_cache(self) -> FeatureCache:
@@ -222,13 +229,14 @@ class Recipe:
     def train_gpt(self, max_steps: int, minutes: float | None = None) -> int:
         """The GPT on the phone tokens, up to `max_steps` (or `minutes` of CPU time)."""
         from myna.train.gpt_trainer import GPTTrainer
-        from myna.train.stages import gpt_items
+        from myna.train.stages import JoinedPairs, gpt_items
 
         cache = self.token_cache()
         settings = replace(GPT_SETTINGS, max_steps=max_steps)
         out = self.state / "gpt"
-        items = gpt_items(cache, PRESET.gpt.max_sec)
-        trainer = GPTTrainer(PRESET.gpt, settings, sample_item=items[0])
+        singles = gpt_items(cache, PRESET.gpt.max_sec)
+        items = JoinedPairs(singles, settings.seed) if GPT_JOINED_PAIRS else singles
+        trainer = GPTTrainer(PRESET.gpt, settings, sample_item=singles[0])
         self._resume_from_snapshot("gpt", trainer, out, settings, lambda s: trainer.model.load_state_dict(s))
         steps = self._run(trainer, items, settings, out, "GPT", None, minutes, "gpt")
         self.export_gpt(trainer.model, steps)

@@ -80,6 +80,42 @@ def gpt_items(cache: FeatureCache, max_sec: int) -> TrainItems:
     return TrainItems([u for u in cache.items if 0 < u.record["tokens"] <= max_sec * TOKENS_PER_SECOND], "gpt")
 
 
+class JoinedPairs(Sequence):
+    """GPT items plus, after them, each item joined to another clip of its speaker (phonemes 1 + 2, BERT 1 + 2,
+    tokens 1 + 2): the shape of a prompted request (the reference clip's phonemes and tokens, then the new
+    text's), which single clips never show the GPT. Item i + len(items) is item i followed by its partner, a
+    fixed draw of `seed` among the same speaker's other clips (items whose speaker has no other clip stay
+    single), so an index always means the same sequence and a resumed run sees what the first one would."""
+
+    def __init__(self, items: TrainItems, seed: int = 0) -> None:
+        self.items = items
+        by_speaker: dict[str, list[int]] = {}
+        for index, utt in enumerate(items.utterances):
+            by_speaker.setdefault(utt.record.get("speaker", ""), []).append(index)
+        draw = torch.Generator().manual_seed(seed)
+        self.partners: list[int] = []
+        for index, utt in enumerate(items.utterances):
+            others = [i for i in by_speaker[utt.record.get("speaker", "")] if i != index]
+            pick = int(torch.randint(len(others), (1,), generator=draw)) if others else -1
+            self.partners.append(others[pick] if others else -1)
+        self.joined = [i for i, partner in enumerate(self.partners) if partner >= 0]
+
+    def __len__(self) -> int:
+        return len(self.items) + len(self.joined)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        if index < len(self.items):
+            return self.items[index]
+        first = self.joined[index - len(self.items)]
+        one, two = self.items[first], self.items[self.partners[first]]
+        return {"phones": torch.cat([one["phones"], two["phones"]]), "bert": torch.cat([one["bert"], two["bert"]], 1),
+                "semantic": torch.cat([one["semantic"], two["semantic"]])}
+
+
 def train_gpt(base: checkpoints.GPTCheckpoint | None, config: T2SConfig, items: TrainItems, settings: GPTTrainConfig,
                out: Path, progress: TextIO | None, sovits, log: loop.RunLog | None = None,
                export_epochs: Callable[[int, int, Any], None] | None = None):

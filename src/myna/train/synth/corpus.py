@@ -1,7 +1,8 @@
 """`myna data synth`: render a multi-speaker English corpus from local voices and pseudo-speakers.
 
-Layout of OUT: `wavs/SPEAKER/NNNN.wav` (16-bit mono at `rate`), `corpus.list` (training speakers,
-generated sentences), `heldout_speakers.list` (speakers kept out of training, speaking the held-out
+Layout of OUT: `wavs/SPEAKER/NNNN.wav` (16-bit mono at `rate`) and `wavs/SPEAKER/wNNNN.wav` (the
+wide-vocabulary sentences, `SynthOptions.wide_utterances`), `corpus.list` (training speakers, generated
+sentences), `heldout_speakers.list` (speakers kept out of training, speaking the held-out
 benchmark sentences), `sources.json` + `SOURCES.md`. Re-running skips utterances already written.
 The transcript is the text after myna's English normalisation, which is also what the voice reads,
 so numbers and money are spoken exactly as the text front-end will spell them when training.
@@ -23,7 +24,7 @@ from myna.train.extras import require
 from myna.train.listfile import ListEntry, write_list
 from myna.train.synth.augment import RUBBERBAND_PACKAGE, Speaker, check_rubberband, plan_speakers, shift
 from myna.train.synth.licences import write_sources
-from myna.train.synth.sentences import generate_sentences, heldout_sentences
+from myna.train.synth.sentences import generate_sentences, generate_wide_sentences, heldout_sentences
 from myna.train.synth.voices import DEFAULT_VOICES, base_voices
 
 TRAIN_LIST = "corpus.list"
@@ -39,6 +40,7 @@ class SynthOptions:
 
     out: Path
     utterances: int = 100
+    wide_utterances: int = 0  # more per training speaker, of wide-vocabulary sentences (generate_wide_sentences)
     voices: tuple[str, ...] = DEFAULT_VOICES
     pseudo_speakers: int = 16
     seed: int = 0
@@ -119,9 +121,9 @@ def _render(task: _Task, rate: int) -> float:
     return audio.size / rate
 
 
-def _tasks(out: Path, speakers: list[Speaker], texts: dict[str, list[str]]) -> list[_Task]:
-    return [_Task(s, text, out / "wavs" / s.name / f"{i:04d}.wav") for s in speakers for i, text in
-            enumerate(texts[s.name])]
+def _tasks(out: Path, speakers: list[Speaker], texts: dict[str, list[str]], prefix: str = "") -> list[_Task]:
+    return [_Task(s, text, out / "wavs" / s.name / f"{prefix}{i:04d}.wav") for s in speakers
+            for i, text in enumerate(texts.get(s.name, ()))]
 
 
 def build_corpus(options: SynthOptions) -> SynthReport:
@@ -132,8 +134,9 @@ def build_corpus(options: SynthOptions) -> SynthReport:
 
     from myna.text.en.normalize import normalize
 
-    if options.utterances < 1 or options.jobs < 1 or options.pseudo_speakers < 0:
-        raise InputError("--utterances and --jobs must be at least 1 and --pseudo-speakers at least 0")
+    if options.utterances < 1 or options.jobs < 1 or options.pseudo_speakers < 0 or options.wide_utterances < 0:
+        raise InputError("--utterances and --jobs must be at least 1, --pseudo-speakers and --wide-utterances "
+                         "at least 0")
     bases = base_voices(list(options.voices))
     if options.pseudo_speakers:
         check_rubberband()
@@ -144,8 +147,10 @@ def build_corpus(options: SynthOptions) -> SynthReport:
     texts = {s.name: [normalize(t) for t in sentences[i::len(training)]] for i, s in enumerate(training)}
     heldout_texts = [normalize(t) for t in heldout_sentences()[:options.heldout_utterances]]
     texts |= {s.name: heldout_texts for s in held}
+    wide = generate_wide_sentences(options.wide_utterances * len(training), options.seed)
+    wide_texts = {s.name: [normalize(t) for t in wide[i::len(training)]] for i, s in enumerate(training)}
     out = Path(options.out)
-    tasks = _tasks(out, speakers, texts)
+    tasks = _tasks(out, speakers, texts) + _tasks(out, training, wide_texts, "w")
     report = SynthReport(out, out / TRAIN_LIST, out / HELDOUT_LIST if held else None, heldout=[s.name for s in held])
     durations: dict[Path, float] = {}
     todo = []
@@ -174,7 +179,7 @@ def build_corpus(options: SynthOptions) -> SynthReport:
                              "utterances": report.speakers.get(s.name, 0)} for s in speakers]
     stats = {"speakers": len(report.speakers), "utterances": sum(report.speakers.values()),
              "hours": round(report.audio_seconds / 3600, 3), "sample_rate": options.rate, "seed": options.seed,
-             "heldout_speakers": report.heldout}
+             "heldout_speakers": report.heldout, "wide_utterances": options.wide_utterances}
     write_sources(out, records, [RUBBERBAND_PACKAGE] if options.pseudo_speakers else [], stats)
     return report
 
