@@ -14,8 +14,13 @@ from myna.errors import InputError
 from myna.train.listfile import read_list
 from myna.train.synth.augment import Speaker, plan_speakers, shift
 from myna.train.synth.corpus import HELDOUT_LIST, TRAIN_LIST, SynthOptions, build_corpus, split_heldout
-from myna.train.synth.sentences import (generate_sentences, generate_wide_sentences, heldout_sentences,
-                                        sentence_key, wide_vocabulary)
+from myna.train.synth.sentences import (
+    generate_sentences,
+    generate_wide_sentences,
+    heldout_sentences,
+    sentence_key,
+    wide_vocabulary,
+)
 from myna.train.synth.voices import BASE_VOICES, VoiceUnavailable
 
 _MISSING = [b for b in ("flite", "espeak-ng", "rubberband") if shutil.which(b) is None]
