@@ -6,6 +6,7 @@
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
     python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40] [--ref-free]
+    python scripts/train_default_voice.py follow   --corpus DIR --work DIR [--clips 20]
     python scripts/train_default_voice.py snapshot --corpus DIR --work DIR [--snapshot-dir DIR]
     python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT] [--ref-free] [--no-measure]
     python scripts/train_default_voice.py cycle    --corpus DIR --work DIR [--minutes 30] [--rounds N]
@@ -43,6 +44,11 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wi
   unprompted); with it the GPT's teacher-forced loss and accuracy on the held-out speakers' clips,
   which turn up when more steps only memorize the corpus (at 3.6 h of corpus the small GPT's did from
   step ~2,500: 3.67 -> 4.11 by step 3,750, while its training loss fell 1.03 -> 0.60).
+- follow: whether the GPT reads, without the decoder: the tokens it generates for held-out and training
+  texts (unprompted, and prompted by the reference clip) are aligned to their text's phones and to another
+  text's, under what each code says of the phone spoken (counted over a phone alignment of the corpus:
+  WORK/alignment.pt, made once); the margin is ~0 when the tokens do not follow the text, and the clips'
+  own tokens give its ceiling. A WER near 1.0 cannot tell a GPT that starts to read from one that does not.
 - snapshot: the snapshot rule: the best measured point (lowest resynthesis WER whose SoVITS training
   state is kept) goes into the committed snapshot folder only when it beats the committed snapshot's
   WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER, 0.9), else the stage refuses (`--force`
@@ -149,6 +155,57 @@ def gpt_heldout(recipe: Recipe) -> dict[str, float]:
     return {"gpt_heldout_loss": round(loss, 4), "gpt_heldout_acc": round(accuracy, 4)}
 
 
+def text_following(recipe: Recipe, clips: int = 20) -> dict[str, float]:
+    """Whether the newest GPT export reads its text, without the decoder: for `clips` held-out clips (and as many
+    training clips), the tokens it generates (engine defaults, seed 0; unprompted, and prompted by the reference
+    clip) are aligned to the text's phones and to another clip's (myna.train.phonetic.text_following). The
+    clips' own tokens give the ceiling; about 0 means the tokens do not follow the text."""
+    import numpy as np
+
+    from myna.engine.loading import load_gpt
+    from myna.engine.t2s_decode import SamplingParams, generate_semantic
+    from myna.train.dataset import FeatureCache
+    from myna.train.phonetic import code_phone_scores
+    from myna.train.phonetic import text_following as margin
+
+    path, step = recipe.latest("gpt")
+    model = load_gpt(path).eval()
+    train = recipe.token_cache()
+    aligned = recipe.alignment()
+    named = [u for u in train.items if u.name in aligned]
+    scores = code_phone_scores([u.semantic().numpy() for u in named], [aligned[u.name] for u in named],
+                               model.config.vocab_size)
+    ref_audio = str(recipe.reference_clip()[0])
+    prompt = next(u for u in train.items if u.record["audio"] == ref_audio)
+
+    def generate(utt, prompted: bool) -> torch.Tensor:
+        phones = torch.cat([prompt.phone_ids(), utt.phone_ids()]) if prompted else utt.phone_ids()
+        return generate_semantic(model, phones.unsqueeze(0), torch.zeros(1, 1024, phones.shape[0]),
+                                 prompt.semantic().unsqueeze(0) if prompted else None, SamplingParams(),
+                                 torch.Generator().manual_seed(0), max_steps=3 * utt.semantic().shape[0] + 20)
+
+    held = FeatureCache.open(recipe.work / "heldout_features").items
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for group, items in (("heldout", held[:: max(1, len(held) // clips)][:clips]),
+                         ("train", train.items[7 :: max(1, len(train.items) // clips)][:clips])):
+        for i, utt in enumerate(items):
+            other = items[(i + 1) % len(items)].phone_ids().tolist()
+            runs = {"true": utt.semantic(), "ref_free": generate(utt, False)}
+            if group == "heldout":
+                runs["prompted"] = generate(utt, True)
+            for name, tokens in runs.items():
+                rows.setdefault(f"{group}_{name}", []).append(
+                    (margin(scores, tokens.tolist(), utt.phone_ids().tolist(), other),
+                     len(tokens) / utt.semantic().shape[0]))
+    figures = {}
+    for key, values in rows.items():
+        follow, length = (float(np.mean(v)) for v in zip(*values, strict=True))
+        print(f"GPT step {step}, {key}: text-following margin {follow:.3f}, length ratio {length:.2f}")
+        figures[f"follow_{key}"] = round(follow, 3)
+    recipe.add_point(_point(recipe, **figures))
+    return figures
+
+
 def evaluate(recipe: Recipe, sentences: int, ref_free: bool = False) -> float:
     """Full-pipeline WER (GPT tokens -> decoder) of the newest exports, as benchmarks/voice_quality.py measures it;
     `ref_free`: the GPT without the reference clip's prompt (the decoder still takes its timbre)."""
@@ -170,8 +227,8 @@ def evaluate(recipe: Recipe, sentences: int, ref_free: bool = False) -> float:
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("features", "tokens", "sovits", "gpt", "resynth", "evaluate", "snapshot",
-                                          "bundle", "cycle"))
+    parser.add_argument("stage", choices=("features", "tokens", "sovits", "gpt", "resynth", "evaluate", "follow",
+                                          "snapshot", "bundle", "cycle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
     parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints, exports)")
     parser.add_argument("--snapshot-dir", type=Path, default=REPO / "src/myna/assets/default/snapshot",
@@ -182,7 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-steps", type=int, default=1_000_000, help="sovits, gpt: stop at this step")
     parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much CPU time in this run")
-    parser.add_argument("--clips", type=int, default=30, help="resynth: held-out clips to transcribe")
+    parser.add_argument("--clips", type=int,
+                        help="resynth: held-out clips to transcribe (default 30); follow: held-out (and as many "
+                             "training) clips to generate from (default 20)")
     parser.add_argument("--sentences", type=int, default=40, help="evaluate: held-out sentences")
     parser.add_argument("--out", type=Path, default=REPO / "src/myna/assets/default", help="bundle: the folder")
     parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
@@ -205,9 +264,11 @@ def main(argv: list[str] | None = None) -> None:
         train = recipe.train_sovits if args.stage == "sovits" else recipe.train_gpt
         print(f"{args.stage}: step {train(args.max_steps, args.minutes)}")
     elif args.stage == "resynth":
-        resynthesis_wer(recipe, args.clips)
+        resynthesis_wer(recipe, args.clips or 30)
     elif args.stage == "evaluate":
         evaluate(recipe, args.sentences, args.ref_free)
+    elif args.stage == "follow":
+        text_following(recipe, args.clips or 20)
     elif args.stage == "snapshot":
         point = recipe.best_point()
         reason = snapshot_verdict(point, recipe.snapshot().notes.get("resynth_wer"))
@@ -227,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         for _ in range(args.rounds):
             recipe.train_sovits(args.max_steps, args.minutes or 30)
-            resynthesis_wer(recipe, args.clips)
+            resynthesis_wer(recipe, args.clips or 30)
             if args.sovits_only:
                 continue
             recipe.train_gpt(args.max_steps, args.minutes or 30)

@@ -135,3 +135,25 @@ def test_fitted_tokenizer_reads_the_phones_of_synthetic_clips(per_class):
     codes = model.extract_latent(clips[0].t().unsqueeze(0))[0, 0]
     assert {phonetic.PHONE_CLASSES[int(c) // per_class] for c in codes} >= {"K", "AE1", "T"}
     assert int(codes.max()) < len(phonetic.PHONE_CLASSES) * per_class
+
+
+def test_text_following_tells_tokens_that_say_their_text_from_tokens_that_do_not():
+    # four codes per phone class, spoken 3 tokens a phone (label frames at twice the token rate)
+    rng = np.random.default_rng(0)
+    words = [_ids("HH", "AY1"), _ids("DH", "EH1", "R"), _ids("K", "AE1", "T"), _ids("S", "IY1"), _ids("M", "UW1", "N")]
+    classes = phonetic.symbol_classes()
+
+    def speak(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.repeat([classes[i] for i in ids], 6)
+        return 4 * labels[::2] + rng.integers(0, 4, len(labels) // 2), labels
+
+    clips = [speak(words[i % 5] + words[(i + 2) % 5]) for i in range(40)]
+    scores = phonetic.code_phone_scores([t for t, _ in clips], [lab for _, lab in clips], 4 * len(phonetic.PHONE_CLASSES))
+    assert scores.shape == (4 * len(phonetic.PHONE_CLASSES), len(phonetic.PHONE_CLASSES))
+    text, other = words[0] + words[2], words[3] + words[4]
+    tokens, _ = speak(text)
+    assert phonetic.text_following(scores, tokens.tolist(), text, other) > 1.0
+    # tokens of another text, or of no text at all, do not follow this one
+    assert phonetic.text_following(scores, speak(other)[0].tolist(), text, other) < -1.0
+    babble = rng.integers(0, 4 * len(phonetic.PHONE_CLASSES), len(tokens))
+    assert abs(phonetic.text_following(scores, babble.tolist(), text, other)) < 0.5

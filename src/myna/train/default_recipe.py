@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from myna.engine.loading import load_sovits
@@ -55,11 +56,13 @@ RECORD = {"myna": PRESET.encoder_record()}
 # The decoder trains through the inference path (prior mean + noise, reversed flow) on the mel loss: through the
 # posterior (upstream's way) it collapsed to a mean spectrum over 2,543 steps (docs/default-voice.md). At a constant
 # 3e-4 the mel loss stopped falling near step 4,750 (250-step means 28.0 -> 30.0 by step 5,500), so the rate decays:
-# 2% every 325 steps (an epoch of the first, 2,600-clip corpus), i.e. x0.94 an epoch of CORPUS_UTTERANCES' 7,800
-# clips (trainers decay by epoch, as upstream's): x0.70 at step 6,000, x0.30 at step 20,000.
+# 2% every 325 steps (an epoch of the first, 2,600-clip corpus), i.e. x0.90 an epoch of the 13,000 clips (1,625
+# steps; trainers decay by epoch, as upstream's): x0.70 at step 6,000, x0.30 at step 20,000. From 2e-4: at ~2.5e-4
+# (0.98 an epoch of the threefold corpus, whose epochs are three times longer) the loss rose again after step
+# ~8,700 (250-step means 26.5 -> 29.3) and the resynthesis WER with it (0.58 at step 9,000, 0.82 at 10,000).
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS,
-                          latent="prior", learning_rate=3e-4, lr_decay=0.98**3)
+                          latent="prior", learning_rate=2e-4, lr_decay=0.98**5)
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=10_000, save_every_steps=250, seed=1234, warmup_steps=WARMUP_STEPS,
                        precision=PRECISION)
 # The GPT also trains on pairs of one speaker's clips joined (myna.train.stages.JoinedPairs), the shape of a
@@ -80,6 +83,7 @@ DEFAULT_DESIGN = next(name for name, config in DESIGNS.items() if config == PRES
 # on the committed snapshot's best (snapshot history is budgeted at 250 MB); a first snapshot must
 # show that the decoder hears words at all.
 FIRST_SNAPSHOT_WER = 0.9
+ALIGN_STRIDE = 5  # the text-following check aligns every 5th training clip when no phone alignment is saved
 
 
 def snapshot_verdict(point: dict | None, committed_wer: float | None) -> str | None:
@@ -177,6 +181,21 @@ class Recipe:
                     f"recipe's corpus {total} (myna data synth --utterances {CORPUS_UTTERANCES} --wide-utterances "
                     f"{CORPUS_WIDE_UTTERANCES}; it resumes an existing corpus)")
         return None
+
+    def alignment(self) -> dict[str, np.ndarray]:
+        """Phone labels of training clips' content frames, by clip name: WORK/alignment.pt (the phone tokenizer's),
+        else a flat-start alignment (myna.train.phonetic.align_corpus) of every ALIGN_STRIDE-th clip, saved there."""
+        saved = self.work / "alignment.pt"
+        if not saved.is_file():
+            from myna.train.phonetic import align_corpus
+
+            self.features()
+            items = FeatureCache.open(self.work / "features").items[::ALIGN_STRIDE]
+            labels = align_corpus([u.ssl()[0].t() for u in items], [u.phone_ids().tolist() for u in items],
+                                  progress=sys.stderr)
+            torch.save({"names": [u.name for u in items], "labels": [torch.from_numpy(a) for a in labels]}, saved)
+        record = torch.load(saved)
+        return {name: labels.numpy() for name, labels in zip(record["names"], record["labels"], strict=True)}
 
     def token_cache(self) -> FeatureCache:
         """The training feature cache with every clip's phone tokens."""

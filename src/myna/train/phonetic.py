@@ -376,3 +376,32 @@ def fit_phone_tokenizer(model, clips: Sequence[torch.Tensor], phone_ids: Sequenc
         print(f"phone tokenizer: {hits / max(total, 1):.1%} of tokens match a label of their frames",
               file=progress, flush=True)
     return hits / max(total, 1), aligned
+
+
+def code_phone_scores(tokens: Sequence[np.ndarray], labels: Sequence[np.ndarray], codes: int,
+                      span: int = 2) -> np.ndarray:
+    """(codes, classes) log P(class | code) - log P(class): what each semantic code says of the phone being
+    spoken, counted over aligned clips (token t covers content frames span * t ...; add-half smoothing)."""
+    counts = np.full((codes, len(PHONE_CLASSES)), 0.5)
+    for token, label in zip(tokens, labels, strict=True):
+        n = min(len(token), len(label) // span)
+        np.add.at(counts, (np.asarray(token[:n]), np.asarray(label[: span * n : span])), 1.0)
+    return np.log(counts / counts.sum(1, keepdims=True)) - np.log(counts.sum(0) / counts.sum())
+
+
+def alignment_score(scores: np.ndarray, tokens: Sequence[int], phone_ids: Sequence[int],
+                    classes_of: np.ndarray | None = None) -> float:
+    """Mean per-token score of the best monotonic alignment of `tokens` to the phones of `phone_ids`
+    under `code_phone_scores`: high when the tokens say those phones in that order."""
+    emit = scores[np.asarray(tokens, dtype=np.int64)]
+    path = viterbi(emit, phone_states(phone_ids, symbol_classes() if classes_of is None else classes_of))
+    return float(emit[np.arange(len(path)), path].mean())
+
+
+def text_following(scores: np.ndarray, tokens: Sequence[int], phone_ids: Sequence[int],
+                   other_ids: Sequence[int]) -> float:
+    """How much better `tokens` align to their own text's phones than to another text's (`other_ids`): about 0
+    when the tokens do not follow the text; a clip's own tokens set the ceiling."""
+    classes_of = symbol_classes()
+    return (alignment_score(scores, tokens, phone_ids, classes_of)
+            - alignment_score(scores, tokens, other_ids, classes_of))
