@@ -95,9 +95,12 @@ def test_the_model_card_states_the_sources_recipe_measured_figures_and_curve(tmp
     assert "festival-ked" in card and "| SoVITS steps | 300 |" in card and "| GPT steps | 150 |" in card
     assert "gpt 0.50" in card and f"sovits_{recipe.design} 1.50" in card  # CPU hours per stage
     assert "40 held-out sentences: **0.312**" in card and "| unseen | 4 | 0.810 | 0.740 | 0.750 |" in card
-    assert "| 100 | 0 | - | 0.900 | - | - |" in card and "| 300 | 0 | - | 0.620 | - | - |" in card  # the curve
+    assert "| 100 | 0 | - | 0.900 | - | - | - |" in card and "| 300 | 0 | - | 0.620 | - | - | - |" in card  # the curve
     recipe.add_point({"sovits_step": 300, "gpt_step": 150, "wer": 0.8, "ref_free": True, "gpt_heldout_loss": 3.5})
-    assert "| 300 | 150 | - | - | 0.800 ref-free | 3.500 |" in recipe.write_card(bundle, measured).read_text()
+    recipe.add_point({"sovits_step": 300, "gpt_step": 150, "follow_heldout_prompted": 0.41, "follow_train_true": 2.5})
+    card = recipe.write_card(bundle, measured).read_text()
+    assert "| 300 | 150 | - | - | 0.800 ref-free | 3.500 | - |" in card
+    assert "| 300 | 150 | - | - | - | - | 0.410 |" in card  # the text-following margin
     unmeasured = recipe.write_card(bundle, None).read_text()
     assert "Not measured for this bundle" in unmeasured and "**" not in unmeasured.split("## Measured")[1].split("##")[0]
 

@@ -84,11 +84,14 @@ def render_model_card(bundle: Path, sources: Mapping, curve: Sequence[Mapping], 
     lines += ["", "## Word error rate against training", "",
               "`resynth`: held-out clips decoded from their own tokens (the decoder alone); `full`: held-out "
               "sentences through the whole pipeline (GPT and decoder; prompted by the reference clip unless marked "
-              "ref-free); `GPT held-out loss`: the GPT's teacher-forced loss on the held-out speakers' clips.", ""]
-    lines += _table(("SoVITS step", "GPT step", "CPU hours", "resynth WER", "full WER", "GPT held-out loss"),
+              "ref-free); `GPT held-out loss`: the GPT's teacher-forced loss on the held-out speakers' clips; "
+              "`GPT follows text`: how much better its tokens for held-out sentences, prompted, align to their text "
+              "than to another (the recipe's `follow` stage; about 0: they do not follow it).", ""]
+    lines += _table(("SoVITS step", "GPT step", "CPU hours", "resynth WER", "full WER", "GPT held-out loss",
+                     "GPT follows text"),
                     [(p.get("sovits_step"), p.get("gpt_step"), p.get("cpu_hours"), p.get("resynth_wer"),
                       f"{p['wer']:.3f} ref-free" if p.get("ref_free") and "wer" in p else p.get("wer"),
-                      p.get("gpt_heldout_loss")) for p in curve])
+                      p.get("gpt_heldout_loss"), p.get("follow_heldout_prompted")) for p in curve])
     lines += ["", "## Limits", "",
               "- English only; the voices it learned from are synthetic, so it sounds synthetic.",
               "- A preview: judge it by the figures above, not by a promise.", ""]
