@@ -55,11 +55,11 @@ DEFAULT_TOKENS = "kmeans1024"
 RECORD = {"myna": PRESET.encoder_record()}
 # The decoder trains through the inference path (prior mean + noise, reversed flow) on the mel loss: through the
 # posterior (upstream's way) it collapsed to a mean spectrum over 2,543 steps (docs/default-voice.md). At a constant
-# 3e-4 the mel loss stopped falling near step 4,750 (250-step means 28.0 -> 30.0 by step 5,500), so the rate decays:
-# 2% every 325 steps (an epoch of the first, 2,600-clip corpus), i.e. x0.90 an epoch of the 13,000 clips (1,625
-# steps; trainers decay by epoch, as upstream's): x0.70 at step 6,000, x0.30 at step 20,000. From 2e-4: at ~2.5e-4
-# (0.98 an epoch of the threefold corpus, whose epochs are three times longer) the loss rose again after step
-# ~8,700 (250-step means 26.5 -> 29.3) and the resynthesis WER with it (0.58 at step 9,000, 0.82 at 10,000).
+# 3e-4 the mel loss stopped falling near step 4,750 (250-step means 28.0 -> 30.0 by step 5,500), and at ~2.5e-4
+# (a 2%-an-epoch decay whose epochs grew threefold with the corpus) it rose again after step ~8,700 (26.5 -> 29.3),
+# the resynthesis WER with it (0.58 at step 9,000, 0.82 at 10,000). So the rate starts at 2e-4 and decays about 2%
+# every 325 steps: x0.98^5 an epoch of the 13,000 clips (1,625 steps; trainers decay by epoch, as upstream's),
+# i.e. 1.5e-4 at step 6,000 and 0.6e-4 at step 20,000.
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS,
                           latent="prior", learning_rate=2e-4, lr_decay=0.98**5)
