@@ -61,6 +61,7 @@ def test_wide_sentences_draw_on_a_wide_vocabulary():
     words = {w for s in wide for w in sentence_key(s).split()}
     assert len(words) > 2 * len({w for s in plain for w in sentence_key(s).split()})
     # the open classes come from the vocabulary given; the templates' other words stay
+    assert generate_wide_sentences(0) == [] and generate_sentences(0) == []  # none asked for: none made
     tiny = generate_wide_sentences(50, seed=2, vocabulary=("quokka", "zeppelin"))
     assert sum("quokka" in s or "zeppelin" in s for s in tiny) > 40
     assert all(s[-1] in ".?!" for s in tiny)

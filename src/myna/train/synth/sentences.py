@@ -3,7 +3,7 @@
 Sentences are built from templates written for myna (statements, questions, commands, exclamations,
 numbers, money, dates, percentages) over the word lists in `words.py`, and joined into longer ones.
 `generate_wide_sentences` uses the same templates with most nouns, adjectives and places drawn from a
-wide vocabulary instead (`wide_vocabulary`: ~17,000 common English words), so that a model trained on
+wide vocabulary instead (`wide_vocabulary`: ~16,600 common English words), so that a model trained on
 them meets most words of new text: over the 586 words of the lists alone, 255 of the 329 distinct words of
 the held-out sentences were never spoken in training, and a small GPT learnt the list's words, not reading.
 The held-out sentences (`heldout.txt`) belong to the quality benchmark: the generators never emit one.
@@ -58,7 +58,7 @@ def wide_vocabulary() -> tuple[str, ...]:
     words = lexicon()
     found = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        word = line[1:]  # "\u0120" marks a token that starts a word
+        word = line[1:]  # a token that starts a word begins with U+0120 ("Ġ")
         if line.startswith("\u0120") and _WORD.fullmatch(word) and word in words:
             found.append(word)
     return tuple(dict.fromkeys(found))[_FUNCTION_WORDS:]
@@ -195,6 +195,8 @@ def generate_wide_sentences(count: int, seed: int = 0, max_words: int = 26,
                             ) -> list[str]:
     """As `generate_sentences`, from another stream whose nouns, adjectives and places come mostly from
     `vocabulary` (default: `wide_vocabulary()`)."""
+    if count <= 0:
+        return []
     words = vocabulary if vocabulary is not None else wide_vocabulary()
     if not words:
         raise ValueError("no words to draw wide sentences from")
@@ -202,6 +204,8 @@ def generate_wide_sentences(count: int, seed: int = 0, max_words: int = 26,
 
 
 def _distinct(stream: Iterator[str], count: int, max_words: int, heldout: Iterable[str] | None) -> list[str]:
+    if count <= 0:
+        return []
     held = {sentence_key(s) for s in heldout_sentences()} | {sentence_key(s) for s in heldout or ()}
     seen: set[str] = set()
     out: list[str] = []
