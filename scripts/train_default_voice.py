@@ -164,6 +164,7 @@ def text_following(recipe: Recipe, clips: int = 20) -> dict[str, float]:
 
     from myna.engine.loading import load_gpt
     from myna.engine.t2s_decode import SamplingParams, generate_semantic
+    from myna.models.t2s import BERT_DIM
     from myna.train.dataset import FeatureCache
     from myna.train.phonetic import code_phone_scores
     from myna.train.phonetic import text_following as margin
@@ -176,11 +177,13 @@ def text_following(recipe: Recipe, clips: int = 20) -> dict[str, float]:
     scores = code_phone_scores([u.semantic().numpy() for u in named], [aligned[u.name] for u in named],
                                model.config.vocab_size)
     ref_audio = str(recipe.reference_clip()[0])
-    prompt = next(u for u in train.items if u.record["audio"] == ref_audio)
+    prompt = next((u for u in train.items if u.record["audio"] == ref_audio), None)
+    if prompt is None:
+        raise SystemExit(f"the reference clip {ref_audio} is not in the training features")
 
     def generate(utt, prompted: bool) -> torch.Tensor:
         phones = torch.cat([prompt.phone_ids(), utt.phone_ids()]) if prompted else utt.phone_ids()
-        return generate_semantic(model, phones.unsqueeze(0), torch.zeros(1, 1024, phones.shape[0]),
+        return generate_semantic(model, phones.unsqueeze(0), torch.zeros(1, BERT_DIM, phones.shape[0]),
                                  prompt.semantic().unsqueeze(0) if prompted else None, SamplingParams(),
                                  torch.Generator().manual_seed(0), max_steps=3 * utt.semantic().shape[0] + 20)
 
