@@ -105,6 +105,11 @@ def _point(recipe: Recipe, **figures) -> dict:
     return point | figures
 
 
+def _spread(items: list, count: int, start: int = 0) -> list:
+    """`count` of `items`, evenly spaced from `start` (the same ones every run)."""
+    return items[start :: max(1, len(items) // count)][:count]
+
+
 def resynthesis_wer(recipe: Recipe, clips: int) -> float:
     """WER of held-out speakers' clips decoded from their own tokens by the newest SoVITS export."""
     import jiwer
@@ -122,7 +127,7 @@ def resynthesis_wer(recipe: Recipe, clips: int) -> float:
     rate = model.config.sampling_rate
     recipe.features()
     cache = FeatureCache.open(recipe.work / "heldout_features")
-    utterances = cache.items[:: max(1, len(cache.items) // clips)][:clips]
+    utterances = _spread(cache.items, clips)
     items = sovits_items(FeatureCache(cache.root, cache.version, cache.symbols, cache.models, utterances), rate)
     asr = Transcriber()
     texts, heard = [], []
@@ -189,8 +194,7 @@ def text_following(recipe: Recipe, clips: int = 20) -> dict[str, float]:
 
     held = FeatureCache.open(recipe.work / "heldout_features").items
     rows: dict[str, list[tuple[float, float]]] = {}
-    for group, items in (("heldout", held[:: max(1, len(held) // clips)][:clips]),
-                         ("train", train.items[7 :: max(1, len(train.items) // clips)][:clips])):
+    for group, items in (("heldout", _spread(held, clips)), ("train", _spread(train.items, clips, start=7))):
         for i, utt in enumerate(items):
             other = items[(i + 1) % len(items)].phone_ids().tolist()
             runs = {"true": utt.semantic(), "ref_free": generate(utt, False)}
