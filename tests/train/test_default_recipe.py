@@ -8,18 +8,26 @@ import pytest
 import torch
 
 from myna.train import loop
-from myna.train.default_recipe import FIRST_SNAPSHOT_WER, Recipe, snapshot_verdict
+from myna.train.default_recipe import (
+    DISCRIMINATOR_START,
+    FIRST_SNAPSHOT_WER,
+    SOVITS_SETTINGS,
+    Recipe,
+    snapshot_verdict,
+)
 from myna.train.snapshot import Snapshot
 
 
 def _trained(tmp_path, tokens: str, points: dict[int, float], kept: tuple[int, ...]) -> Recipe:
-    """A work folder with SoVITS training states at `kept` steps and resynthesis WER `points` {step: wer}."""
+    """A work folder with SoVITS training states at `kept` steps (generator and discriminator) and resynthesis WER
+    `points` {step: wer}."""
     recipe = Recipe(None, tmp_path / "work", tmp_path / "snapshot", tokens=tokens)
     states = recipe.state / "sovits" / recipe.design / "checkpoints"
-    states.mkdir(parents=True)
+    states.mkdir(parents=True, exist_ok=True)
     for step in kept:
         weights = {"dec.weight": torch.full((64, 80), float(step)), "ssl_proj.weight": torch.ones(4, 4)}
-        torch.save({"stage": {"generator": weights}, "step": step}, states / f"{loop.STATE_PREFIX}{step:08d}.pt")
+        stage = {"generator": weights, "discriminator": {"conv.weight": torch.full((32, 16), -float(step))}}
+        torch.save({"stage": stage, "step": step}, states / f"{loop.STATE_PREFIX}{step:08d}.pt")
     curve = [{"design": recipe.design, "tokens": tokens, "sovits_step": s, "gpt_step": 0, "resynth_wer": w}
              for s, w in points.items()]
     (recipe.state / "curve.json").write_text(json.dumps(curve))
@@ -43,6 +51,7 @@ def test_the_best_kept_point_is_snapshotted_with_its_weights_and_the_curve(tmp_p
     recipe.write_snapshot(point)
     snapshot = Snapshot.open(tmp_path / "snapshot")
     assert snapshot.step("sovits") == 300 and "gpt" not in snapshot.stages
+    assert "discriminator" not in snapshot.stages  # the recipe's decoder trains on the mel loss alone until then
     assert torch.allclose(snapshot.weights("sovits")["dec.weight"], torch.full((64, 80), 300.0), rtol=1e-2)
     assert snapshot.notes["tokens"] == "kmeans1024" and snapshot.notes["resynth_wer"] == 0.8
     assert [p["sovits_step"] for p in snapshot.curve] == [100, 300, 500]
@@ -144,3 +153,53 @@ def test_a_corpus_other_than_the_recipes_is_pointed_out(tmp_path):
     total = CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES
     assert f"has {CORPUS_UTTERANCES} utterances a training speaker, the recipe's corpus {total}" in recipe.corpus_mismatch()
     assert f"--wide-utterances {CORPUS_WIDE_UTTERANCES}" in recipe.corpus_mismatch()
+
+
+def test_the_discriminator_enters_the_snapshot_once_the_decoder_trains_against_it(tmp_path):
+    late, early = DISCRIMINATOR_START + 250, DISCRIMINATOR_START - 250
+    recipe = _trained(tmp_path, "kmeans1024", {late: 0.4, early: 0.45}, kept=(early, late))
+    recipe.write_snapshot(recipe.best_point())
+    snapshot = Snapshot.open(tmp_path / "snapshot")
+    assert snapshot.step("discriminator") == snapshot.step("sovits") == late
+    assert snapshot.stages["discriminator"]["config"] == recipe.discriminator_config()
+    torch.testing.assert_close(snapshot.weights("discriminator")["conv.weight"], torch.full((32, 16), -float(late)),
+                               rtol=1e-2, atol=0)
+    stored = tmp_path / "snapshot" / snapshot.stages["discriminator"]["file"]
+    assert stored.is_file()
+    # a snapshot of a generator from before the adversarial losses drops the discriminator it cannot pair with
+    recipe.write_snapshot({"sovits_step": early, "resynth_wer": 0.45})
+    again = Snapshot.open(tmp_path / "snapshot")
+    assert again.step("sovits") == early and "discriminator" not in again.stages and not stored.exists()
+
+
+def test_a_decoder_resumed_from_the_snapshot_gets_its_discriminator_back(tmp_path):
+    from dataclasses import replace
+
+    from myna.train.presets import get_preset
+    from myna.train.sovits_trainer import SoVITSTrainer
+
+    recipe = Recipe(None, tmp_path / "work", tmp_path / "snapshot")
+    config = replace(get_preset("tiny").sovits, version=recipe.config.version)
+    settings = replace(SOVITS_SETTINGS, precision="fp32")
+    trained = SoVITSTrainer(config, settings)
+    with torch.no_grad():
+        for param in trained.discriminator.parameters():
+            param.add_(0.5)  # unlike a fresh discriminator (each trainer starts from the same seed)
+    snapshot = Snapshot.open(tmp_path / "snapshot")
+    snapshot.put("sovits", 900, trained.generator.state_dict(), config.to_dict())
+    snapshot.put("discriminator", 900, trained.discriminator.state_dict(), recipe.discriminator_config())
+
+    def resumed(snapshot: Snapshot) -> tuple[bool, float]:
+        trainer = SoVITSTrainer(config, settings)
+        loaded = recipe.load_sovits_snapshot(trainer, snapshot)
+        gap = max(float((a - b).abs().max()) for a, b in zip(trainer.discriminator.state_dict().values(),
+                                                               trained.discriminator.state_dict().values(), strict=True))
+        return loaded, gap
+
+    loaded, gap = resumed(snapshot)
+    assert loaded and gap < 0.02  # int8 rounding only
+    snapshot.stages["discriminator"]["config"] = recipe.discriminator_config() | {"narrow": 1}
+    loaded, gap = resumed(snapshot)
+    assert not loaded and gap > 0.4  # another layout: a fresh discriminator
+    snapshot.put("discriminator", 800, trained.discriminator.state_dict(), recipe.discriminator_config())
+    assert not resumed(snapshot)[0]  # saved at another step than the generator

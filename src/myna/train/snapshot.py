@@ -1,7 +1,8 @@
 """Weights-only training snapshots: small enough to keep in the repository, enough to resume from.
 
-A snapshot folder holds, per stage ("sovits", "gpt"), the weights a training run needs (the SoVITS
-generator with its posterior encoder, the GPT) in safetensors: matrices and kernels in int8 with one
+A snapshot folder holds, per stage ("sovits", "gpt", and "discriminator" once the recipe trains the decoder
+against it), the weights a training run needs (the SoVITS generator with its posterior encoder, the GPT, the
+SoVITS discriminator at the generator's step) in safetensors: matrices and kernels in int8 with one
 fp16 scale per output channel (about 0.2% of a weight's range as rounding, which a resumed run trains
 away at once), everything else and the `exact` prefixes (the tokenizer, whose argmax must not move)
 in fp16; plus `snapshot.json`::
@@ -12,7 +13,7 @@ in fp16; plus `snapshot.json`::
      "curve": [{"sovits_step": ..., "gpt_step": ..., "resynth_wer": ..., "wer": ..., ...}, ...],
      "notes": {...}}
 
-No optimizer moments and no discriminator: a run resumed from a snapshot starts its optimizer
+No optimizer moments: a run resumed from a snapshot starts its optimizers
 afresh at the snapshot's step, with the trainer's learning-rate warm-up counted from there
 (`warm_start`). That keeps a snapshot at a few tens of MB instead of the ~5x larger training state.
 """
@@ -32,7 +33,7 @@ from myna.train import loop
 
 FORMAT = 1
 MANIFEST = "snapshot.json"
-STAGES = ("sovits", "gpt")
+STAGES = ("sovits", "gpt", "discriminator")
 _SCALE = ":scale"
 _INT8_MIN_SIZE = 4096  # smaller tensors (norms, biases, tiny kernels) stay fp16
 
