@@ -6,7 +6,7 @@
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
     python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40] [--ref-free]
-    python scripts/train_default_voice.py follow   --corpus DIR --work DIR [--clips 20]
+    python scripts/train_default_voice.py follow   --corpus DIR --work DIR [--clips 40]
     python scripts/train_default_voice.py snapshot --corpus DIR --work DIR [--snapshot-dir DIR]
     python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT] [--ref-free] [--no-measure]
     python scripts/train_default_voice.py cycle    --corpus DIR --work DIR [--minutes 30] [--rounds N]
@@ -160,7 +160,7 @@ def gpt_heldout(recipe: Recipe) -> dict[str, float]:
     return {"gpt_heldout_loss": round(loss, 4), "gpt_heldout_acc": round(accuracy, 4)}
 
 
-def text_following(recipe: Recipe, clips: int = 20) -> dict[str, float]:
+def text_following(recipe: Recipe, clips: int = 40) -> dict[str, float]:
     """Whether the newest GPT export reads its text, without the decoder: for `clips` held-out clips (and as many
     training clips), the tokens it generates (engine defaults, seed 0; unprompted, and prompted by the reference
     clip) are aligned to the text's phones and to another clip's (myna.train.phonetic.text_following). The
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much CPU time in this run")
     parser.add_argument("--clips", type=int,
                         help="resynth: held-out clips to transcribe (default 30); follow: held-out (and as many "
-                             "training) clips to generate from (default 20)")
+                             "training) clips to generate from (default 40: one sample a clip, 20 clips move by ~0.1)")
     parser.add_argument("--sentences", type=int, default=40, help="evaluate: held-out sentences")
     parser.add_argument("--out", type=Path, default=REPO / "src/myna/assets/default", help="bundle: the folder")
     parser.add_argument("--notice", help="bundle: a line `myna say` prints when it speaks with this voice")
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "evaluate":
         evaluate(recipe, args.sentences, args.ref_free)
     elif args.stage == "follow":
-        text_following(recipe, args.clips or 20)
+        text_following(recipe, args.clips or 40)
     elif args.stage == "snapshot":
         point = recipe.best_point()
         reason = snapshot_verdict(point, recipe.snapshot().notes.get("resynth_wer"))
