@@ -115,8 +115,9 @@ def cmd_data_synth(args: argparse.Namespace, stdin: BinaryIO, out: TextIO, err: 
     try:
         report = build_corpus(SynthOptions(
             Path(args.out), utterances=args.utterances, wide_utterances=args.wide_utterances, voices=voices,
-            pseudo_speakers=args.pseudo_speakers, seed=args.seed, jobs=args.jobs, rate=args.rate, heldout_family=args.heldout_family or None,
-            heldout_speakers=args.heldout_speakers, progress=not args.quiet))
+            pseudo_speakers=args.pseudo_speakers, seed=args.seed, jobs=args.jobs, rate=args.rate,
+            heldout_family=args.heldout_family or None, heldout_speakers=args.heldout_speakers,
+            progress=not args.quiet))
     except MynaError as exc:
         err.write(f"myna data synth: {exc}\n")
         return 1

@@ -43,6 +43,8 @@ PRECISION = "bf16" if native_bf16("cpu") else "fp32"
 # loss still fell; 1,150 steps with the discriminator from step 10,348 brought it to 0.415 (docs/default-voice.md).
 DISCRIMINATOR_START = 10_348
 EXPORT_EVERY = 500
+# The networks of each stage's training state (loop checkpoints): the exported one first.
+NETWORKS = {"sovits": ("generator", "discriminator"), "gpt": ("model",)}
 WARMUP_STEPS = 200
 # The corpus: `myna data synth --utterances CORPUS_UTTERANCES --wide-utterances CORPUS_WIDE_UTTERANCES
 # --pseudo-speakers 16 --seed 0` (26 training speakers). At 100 a speaker (2,600 clips, 3.6 h) the GPT memorized it
@@ -233,7 +235,8 @@ class Recipe:
         tokenizer = load_sovits(self.tokenizer())
         trainer.generator.ssl_proj.load_state_dict(tokenizer.ssl_proj.state_dict())
         trainer.generator.quantizer.load_state_dict(tokenizer.quantizer.state_dict())
-        self._resume_from_snapshot("sovits", trainer, out, settings, lambda s: self.load_sovits_snapshot(trainer, s))
+        self._resume_from_snapshot("sovits", trainer, out, settings,
+                                   lambda snapshot: self.load_sovits_snapshot(trainer, snapshot))
 
         def on_step(step: int) -> None:
             if step % EXPORT_EVERY == 0:
@@ -263,7 +266,8 @@ class Recipe:
         singles = gpt_items(cache, PRESET.gpt.max_sec)
         items = JoinedPairs(singles, settings.seed) if GPT_JOINED_PAIRS else singles
         trainer = GPTTrainer(PRESET.gpt, settings, sample_item=singles[0])
-        self._resume_from_snapshot("gpt", trainer, out, settings, lambda s: trainer.model.load_state_dict(s.weights("gpt")))
+        self._resume_from_snapshot("gpt", trainer, out, settings,
+                                   lambda snapshot: trainer.model.load_state_dict(snapshot.weights("gpt")))
         steps = self._run(trainer, items, settings, out, "GPT", None, minutes, "gpt")
         self.export_gpt(trainer.model, steps)
         return steps
@@ -335,9 +339,10 @@ class Recipe:
         """What a snapshot's discriminator weights must match to be loaded: the layout the trainer builds."""
         return {"version": self.config.version, "narrow": SOVITS_SETTINGS.discriminator_narrow}
 
-    def training_weights(self, stage: str, step: int | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], int]:
+    def training_weights(self, stage: str,
+                         step: int | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], int]:
         """The networks of `stage`'s local training state at `step` (default: the newest), {name: weights}
-        ("generator" and "discriminator" for SoVITS, "model" for the GPT), and its step."""
+        (NETWORKS[stage]: the first is the one exported), and its step."""
         out = self.state / "sovits" / self.design if stage == "sovits" else self.state / "gpt"
         states = loop.checkpoint_paths(out)
         if step is not None:
@@ -347,8 +352,8 @@ class Recipe:
             raise SystemExit(f"no {stage} training state {'' if step is None else f'of step {step} '}in {out} "
                              f"(kept: {kept})")
         saved = torch.load(states[-1], map_location="cpu", weights_only=True)
-        names = ("generator", "discriminator") if stage == "sovits" else ("model",)
-        return {name: saved["stage"][name] for name in names if name in saved["stage"]}, int(saved["step"])
+        return ({name: saved["stage"][name] for name in NETWORKS[stage] if name in saved["stage"]},
+                int(saved["step"]))
 
     def snapshot(self) -> Snapshot:
         """The committed snapshot folder."""
@@ -377,7 +382,7 @@ class Recipe:
                 if stage == "sovits":
                     raise
                 continue  # no GPT yet (it waits for an intelligible decoder)
-            snapshot.put(stage, step, weights["generator" if stage == "sovits" else "model"], config, exact=TOKENIZER_KEYS)
+            snapshot.put(stage, step, weights[NETWORKS[stage][0]], config, exact=TOKENIZER_KEYS)
             if stage == "sovits" and step >= SOVITS_SETTINGS.discriminator_start_step and "discriminator" in weights:
                 snapshot.put("discriminator", step, weights["discriminator"], self.discriminator_config())
             elif stage == "sovits" and "discriminator" in snapshot.stages:  # an older one fits no generator here
