@@ -136,23 +136,25 @@ def test_a_bundle_speaks_prompted_by_its_clip_or_ref_free(tmp_path, ref_free):
 
 
 def test_a_corpus_other_than_the_recipes_is_pointed_out(tmp_path):
-    from myna.train.default_recipe import CORPUS_UTTERANCES, CORPUS_WIDE_UTTERANCES
+    from myna.train.default_recipe import CORPUS_SPEAKERS, CORPUS_UTTERANCES, CORPUS_WIDE_UTTERANCES
 
     recipe = Recipe(tmp_path / "corpus", tmp_path / "work", tmp_path / "snapshot")
     recipe.corpus.mkdir()
     assert recipe.corpus_mismatch() is None  # nothing recorded: nothing to say
 
-    def record(train: int) -> None:
-        speakers = [{"name": "a", "split": "train", "utterances": train}, {"name": "b", "split": "heldout",
-                                                                           "utterances": 40}]
-        (recipe.corpus / "sources.json").write_text(json.dumps({"speakers": speakers}))
+    def record(train: int, speakers: int = CORPUS_SPEAKERS) -> None:
+        listed = [{"name": f"s{i}", "split": "train", "utterances": train} for i in range(speakers)]
+        listed.append({"name": "held", "split": "heldout", "utterances": 40})
+        (recipe.corpus / "sources.json").write_text(json.dumps({"speakers": listed}))
 
-    record(CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES)
+    total = CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES
+    record(total)
     assert recipe.corpus_mismatch() is None
     record(CORPUS_UTTERANCES)  # the wide-vocabulary sentences missing
-    total = CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES
     assert f"has {CORPUS_UTTERANCES} utterances a training speaker, the recipe's corpus {total}" in recipe.corpus_mismatch()
     assert f"--wide-utterances {CORPUS_WIDE_UTTERANCES}" in recipe.corpus_mismatch()
+    record(total, speakers=CORPUS_SPEAKERS - 3)  # the epoch, hence the decay a step, would differ
+    assert f"has {CORPUS_SPEAKERS - 3} training speakers, the recipe's corpus {CORPUS_SPEAKERS}" in recipe.corpus_mismatch()
 
 
 def test_the_discriminator_enters_the_snapshot_once_the_decoder_trains_against_it(tmp_path):

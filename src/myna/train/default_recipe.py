@@ -49,9 +49,12 @@ WARMUP_STEPS = 200
 # The corpus: `myna data synth --utterances CORPUS_UTTERANCES --wide-utterances CORPUS_WIDE_UTTERANCES
 # --pseudo-speakers 16 --seed 0` (26 training speakers). At 100 a speaker (2,600 clips, 3.6 h) the GPT memorized it
 # after ~2,500 steps; at 300 (10.8 h) it still followed only the text of its training sentences, whose templates
-# speak 586 distinct words: the wide-vocabulary sentences draw on ~16,600 (docs/default-voice.md).
+# speak 586 distinct words: the wide-vocabulary sentences draw on ~16,600 (docs/default-voice.md). At 200 of those a
+# speaker (13,000 clips) the GPT's unprompted margin was 2.05 on its training sentences and 0.55 on new ones by step
+# 8,000, so they grew to 400 (18,200 clips, 24.7 h).
 CORPUS_UTTERANCES = 300
-CORPUS_WIDE_UTTERANCES = 200
+CORPUS_WIDE_UTTERANCES = 400
+CORPUS_SPEAKERS = 26  # training speakers: 13 base voices and 16 pseudo-speakers, less the 3 held out
 REFERENCE_SPEAKER = "festival-slt-hts"
 TOKENIZER_KEYS = ("ssl_proj.", "quantizer.")  # the phone tokenizer: kept exact in snapshots
 # Token designs (the recipe's `--tokens`): "kmeans1024", 1024 k-means codes of the Whisper states
@@ -66,12 +69,14 @@ RECORD = {"myna": PRESET.encoder_record()}
 # posterior (upstream's way) it collapsed to a mean spectrum over 2,543 steps (docs/default-voice.md). At a constant
 # 3e-4 the mel loss stopped falling near step 4,750 (250-step means 28.0 -> 30.0 by step 5,500), and at ~2.5e-4
 # (a 2%-an-epoch decay whose epochs grew threefold with the corpus) it rose again after step ~8,700 (26.5 -> 29.3),
-# the resynthesis WER with it (0.58 at step 9,000, 0.82 at 10,000). So the rate starts at 2e-4 and decays about 2%
-# every 325 steps: x0.98^5 an epoch of the 13,000 clips (1,625 steps; trainers decay by epoch, as upstream's),
-# i.e. 1.5e-4 at step 6,000 and 0.6e-4 at step 20,000.
+# the resynthesis WER with it (0.58 at step 9,000, 0.82 at 10,000). So the rate starts at 2e-4 and decays 2% every
+# LR_DECAY_STEPS, whatever the corpus's size (trainers decay by epoch, as upstream's; an epoch's length follows the
+# corpus, and the epoch is the step over the steps an epoch): 1.5e-4 at step 6,000 and 0.6e-4 at step 20,000.
+LR_DECAY_STEPS = 325
+_EPOCH_STEPS = CORPUS_SPEAKERS * (CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES) // PRESET.sovits_train.batch_size
 SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=250, seed=1234, precision=PRECISION,
                           discriminator_start_step=DISCRIMINATOR_START, freeze_tokens=True, warmup_steps=WARMUP_STEPS,
-                          latent="prior", learning_rate=2e-4, lr_decay=0.98**5)
+                          latent="prior", learning_rate=2e-4, lr_decay=0.98 ** (_EPOCH_STEPS / LR_DECAY_STEPS))
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=10_000, save_every_steps=250, seed=1234, warmup_steps=WARMUP_STEPS,
                        precision=PRECISION)
 # The GPT also trains on pairs of one speaker's clips joined (myna.train.stages.JoinedPairs), the shape of a
@@ -181,14 +186,19 @@ class Recipe:
         return json.loads(path.read_text()) if path is not None and path.is_file() else {}
 
     def corpus_mismatch(self) -> str | None:
-        """A warning when the corpus is not the recipe's (another number of utterances a training speaker)."""
-        speakers = self.sources().get("speakers", [])
-        counts = {s.get("utterances") for s in speakers if isinstance(s, dict) and s.get("split") == "train"}
+        """A warning when the corpus is not the recipe's: another number of training speakers or of utterances a
+        training speaker (the decoder's learning-rate decay a step assumes the recipe's epoch length)."""
+        speakers = [s for s in self.sources().get("speakers", []) if isinstance(s, dict) and s.get("split") == "train"]
+        counts = {s.get("utterances") for s in speakers}
         total = CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES
+        recipe = (f"myna data synth --utterances {CORPUS_UTTERANCES} --wide-utterances {CORPUS_WIDE_UTTERANCES}; "
+                  "it resumes an existing corpus")
         if counts and counts != {total}:
             return (f"{self.corpus} has {', '.join(map(str, sorted(counts)))} utterances a training speaker, the "
-                    f"recipe's corpus {total} (myna data synth --utterances {CORPUS_UTTERANCES} --wide-utterances "
-                    f"{CORPUS_WIDE_UTTERANCES}; it resumes an existing corpus)")
+                    f"recipe's corpus {total} ({recipe})")
+        if speakers and len(speakers) != CORPUS_SPEAKERS:
+            return (f"{self.corpus} has {len(speakers)} training speakers, the recipe's corpus {CORPUS_SPEAKERS} "
+                    f"({recipe})")
         return None
 
     def alignment(self) -> dict[str, np.ndarray]:
