@@ -49,6 +49,7 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wi
   text's, under what each code says of the phone spoken (counted over a phone alignment of the corpus:
   WORK/alignment.pt, made once); the margin is ~0 when the tokens do not follow the text, and the clips'
   own tokens give its ceiling. A WER near 1.0 cannot tell a GPT that starts to read from one that does not.
+  The held-out teacher-forced loss and accuracy (as in evaluate) are recorded with the margins.
 - snapshot: the snapshot rule: the best measured point (lowest resynthesis WER whose SoVITS training
   state is kept) goes into the committed snapshot folder only when it beats the committed snapshot's
   WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER, 0.9), else the stage refuses (`--force`
@@ -165,7 +166,9 @@ def text_following(recipe: Recipe, clips: int = 40) -> dict[str, float]:
     training clips), the tokens it generates (engine defaults, seed 0; unprompted, and prompted by the reference
     clip) are aligned to the text's phones and to another clip's (myna.train.phonetic.text_following). The
     clips' own tokens give the ceiling; about 0 means the tokens do not follow the text. Lengths are over the
-    clips' own token counts: their median and how many clips end at <= 0.6 show a GPT that stops early."""
+    clips' own token counts: their median and how many clips end at <= 0.6 show a GPT that stops early. The
+    held-out teacher-forced scores (`gpt_heldout`) come with them: they move far less between runs than a margin
+    over 40 sampled clips."""
     import numpy as np
 
     from myna.engine.loading import load_gpt
@@ -214,6 +217,7 @@ def text_following(recipe: Recipe, clips: int = 40) -> dict[str, float]:
         figures[f"follow_{key}"] = round(follow, 3)
         if not key.endswith("_true"):  # an early stop shows in the median length, not in the margin
             figures[f"follow_{key}_length"] = round(median, 2)
+    figures |= gpt_heldout(recipe)
     recipe.add_point(_point(recipe, **figures))
     return figures
 
