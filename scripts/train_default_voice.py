@@ -52,11 +52,13 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wi
   The held-out teacher-forced loss and accuracy (as in evaluate) are recorded with the margins.
 - snapshot: the snapshot rule: the best measured point (lowest resynthesis WER whose SoVITS training
   state is kept) goes into the committed snapshot folder only when it beats the committed snapshot's
-  WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER, 0.9), else the stage refuses (`--force`
-  overrides). Written: SoVITS at that point and the newest GPT if one trained (int8/fp16, no
-  optimizer state), the token design, and the committed curve extended by WORK's points
-  (myna.train.snapshot). Training resumes from WORK's state, else
-  from that snapshot (a fresh optimizer with a short warm-up), else from scratch.
+  WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER, 0.9; `--force` overrides). Written: SoVITS at
+  that point and the newest GPT if one trained (int8/fp16, no optimizer state), the token design, and
+  the committed curve extended by WORK's points (myna.train.snapshot). Otherwise the GPT alone, at its
+  kept point of lowest held-out teacher-forced loss (measured by follow or evaluate), when that beats
+  the committed GPT's, so that its progress survives while the decoder's WER stalls; else the stage
+  refuses. Training resumes from WORK's state, else from that snapshot (a fresh optimizer with a short
+  warm-up), else from scratch.
 - bundle: the default-voice folder from the newest exports and a reference clip, with its MODEL_CARD.md
   (myna.train.model_card): sources, recipe, curve, and the figures of benchmarks/voice_quality.py
   measured on the bundle (`--sentences` held-out sentences, 4 seen and 4 unseen voices for similarity;
@@ -80,7 +82,15 @@ from pathlib import Path
 
 import torch
 
-from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, PRESET, TOKEN_DESIGNS, Recipe, snapshot_verdict
+from myna.train.default_recipe import (
+    DEFAULT_TOKENS,
+    DESIGNS,
+    PRESET,
+    TOKEN_DESIGNS,
+    Recipe,
+    gpt_snapshot_verdict,
+    snapshot_verdict,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -240,6 +250,25 @@ def evaluate(recipe: Recipe, sentences: int, ref_free: bool = False) -> float:
     return report.wer
 
 
+def snapshot(recipe: Recipe, force: bool = False) -> None:
+    """The snapshot rule: the decoder's best kept point when it beats the committed WER (with the newest GPT),
+    else the GPT's best kept point alone when it beats the committed GPT's held-out loss, else nothing."""
+    committed = recipe.snapshot().notes
+    point = recipe.best_point()
+    reason = snapshot_verdict(point, committed.get("resynth_wer"))
+    if reason is None or (force and point is not None):
+        manifest, figures = recipe.write_snapshot(point), {k: point[k] for k in ("sovits_step", "resynth_wer")}
+    else:
+        gpt_point = recipe.gpt_point()
+        gpt_reason = gpt_snapshot_verdict(gpt_point, committed.get("gpt_heldout_loss"))
+        if gpt_reason is not None:
+            raise SystemExit(f"no snapshot: {reason}; {gpt_reason}")
+        manifest, figures = recipe.write_gpt_snapshot(gpt_point), {k: gpt_point[k] for k in ("gpt_step",
+                                                                                              "gpt_heldout_loss")}
+    print(json.dumps({"manifest": str(manifest)} | figures
+                     | {"megabytes": round(recipe.snapshot().size_bytes() / 1e6, 1)}))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -286,13 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "follow":
         text_following(recipe, args.clips or 40)
     elif args.stage == "snapshot":
-        point = recipe.best_point()
-        reason = snapshot_verdict(point, recipe.snapshot().notes.get("resynth_wer"))
-        if reason is not None and not (args.force and point is not None):
-            raise SystemExit(f"no snapshot: {reason}")
-        print(json.dumps({"manifest": str(recipe.write_snapshot(point)), "sovits_step": point["sovits_step"],
-                          "resynth_wer": point["resynth_wer"],
-                          "megabytes": round(recipe.snapshot().size_bytes() / 1e6, 1)}))
+        snapshot(recipe, args.force)
     elif args.stage == "bundle":
         print(recipe.bundle(args.out, args.notice, ref_free=args.ref_free))
         measured = None

@@ -13,6 +13,7 @@ from myna.train.default_recipe import (
     FIRST_SNAPSHOT_WER,
     SOVITS_SETTINGS,
     Recipe,
+    gpt_snapshot_verdict,
     snapshot_verdict,
 )
 from myna.train.snapshot import Snapshot
@@ -67,6 +68,44 @@ def test_the_snapshot_rule_refuses_what_does_not_improve(tmp_path):
     assert "does not beat" in snapshot_verdict(point | {"resynth_wer": 0.7}, 0.7)
     assert snapshot_verdict(point | {"resynth_wer": 0.69}, 0.7) is None
     assert "resynth" in snapshot_verdict(None, None)
+
+
+def _gpt_states(recipe: Recipe, losses: dict[int, float], kept: tuple[int, ...]) -> None:
+    """GPT training states at `kept` steps and held-out loss points `losses` {step: loss} on `recipe`'s curve."""
+    states = recipe.state / "gpt" / "checkpoints"
+    states.mkdir(parents=True, exist_ok=True)
+    for step in kept:
+        stage = {"model": {"h.weight": torch.full((32, 16), float(step) / 100)}}
+        torch.save({"stage": stage, "step": step}, states / f"{loop.STATE_PREFIX}{step:08d}.pt")
+    for step, loss in losses.items():
+        recipe.add_point({"sovits_step": 300, "gpt_step": step, "gpt_heldout_loss": loss})
+
+
+def test_the_gpt_alone_is_snapshotted_when_its_held_out_loss_improves(tmp_path):
+    recipe = _trained(tmp_path, "kmeans1024", {300: 0.8}, kept=(300,))
+    with pytest.raises(SystemExit, match="no decoder"):
+        recipe.write_gpt_snapshot({"gpt_step": 1000, "gpt_heldout_loss": 2.9})
+    recipe.write_snapshot(recipe.best_point())  # the decoder first; no GPT trained yet
+    assert "gpt" not in Snapshot.open(tmp_path / "snapshot").stages
+    _gpt_states(recipe, {500: 2.5, 1000: 2.9, 1500: 2.8}, kept=(1000, 1500))
+    point = recipe.gpt_point()
+    assert point["gpt_step"] == 1500  # step 500 measured better, but its state is gone
+    assert gpt_snapshot_verdict(point, None) is None
+    recipe.write_gpt_snapshot(point)
+    snapshot = Snapshot.open(tmp_path / "snapshot")
+    assert snapshot.step("gpt") == 1500 and snapshot.step("sovits") == 300  # the decoder stays as committed
+    torch.testing.assert_close(snapshot.weights("gpt")["h.weight"], torch.full((32, 16), 15.0), rtol=1e-2, atol=0)
+    assert snapshot.notes["gpt_heldout_loss"] == 2.8 and snapshot.notes["resynth_wer"] == 0.8
+    assert [p.get("gpt_step") for p in snapshot.curve] == [0, 500, 1000, 1500]
+    # the rule: only a lower held-out loss at a kept state earns the GPT another snapshot
+    assert "does not beat" in gpt_snapshot_verdict(point, snapshot.notes["gpt_heldout_loss"])
+    assert gpt_snapshot_verdict(point | {"gpt_heldout_loss": 2.79}, 2.8) is None
+    assert "follow" in gpt_snapshot_verdict(None, 2.8)
+    # a decoder snapshot takes the newest GPT; unmeasured, it carries no figure to beat
+    _gpt_states(recipe, {}, kept=(2000,))
+    recipe.write_snapshot(recipe.best_point())
+    again = Snapshot.open(tmp_path / "snapshot")
+    assert again.step("gpt") == 2000 and "gpt_heldout_loss" not in again.notes
 
 
 def test_a_snapshot_of_other_tokens_is_not_overwritten(tmp_path):

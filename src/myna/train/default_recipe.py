@@ -100,6 +100,19 @@ FIRST_SNAPSHOT_WER = 0.9
 ALIGN_STRIDE = 5  # the text-following check aligns every 5th training clip when no phone alignment is saved
 
 
+def gpt_snapshot_verdict(point: dict | None, committed_loss: float | None) -> str | None:
+    """None when the measured curve `point` earns the GPT alone a snapshot, else why not: the decoder's WER may stall
+    while the GPT still learns to read, and that progress must survive the machine too. The measure is the
+    held-out teacher-forced loss (its margins move ~0.1 between runs); with no loss recorded for the committed
+    GPT, any measured point earns it."""
+    if point is None or "gpt_heldout_loss" not in point:
+        return "no held-out GPT loss measured at a kept GPT training state: run the follow stage first"
+    if committed_loss is not None and point["gpt_heldout_loss"] >= committed_loss:
+        return (f"held-out GPT loss {point['gpt_heldout_loss']:.3f} at GPT step {point['gpt_step']} does not beat "
+                f"the committed GPT's {committed_loss:.3f}")
+    return None
+
+
 def snapshot_verdict(point: dict | None, committed_wer: float | None) -> str | None:
     """None when the measured curve `point` earns a snapshot over the committed one's WER, else why not."""
     if point is None or "resynth_wer" not in point:
@@ -376,34 +389,69 @@ class Recipe:
         points = [p for p in self.curve() if "resynth_wer" in p and p.get("sovits_step") in kept]
         return min(points, key=lambda p: p["resynth_wer"], default=None)
 
-    def write_snapshot(self, point: dict) -> Path:
-        """The weights of the stages trained so far (SoVITS at the measured curve `point`; the newest GPT) into
-        the snapshot folder, with the committed curve extended by this work folder's points."""
+    def gpt_point(self) -> dict | None:
+        """The curve's point of lowest held-out teacher-forced GPT loss whose GPT training state is still kept."""
+        kept = {int(p.stem.rsplit("_", 1)[1]) for p in loop.checkpoint_paths(self.state / "gpt")}
+        points = [p for p in self.curve() if "gpt_heldout_loss" in p and p.get("gpt_step") in kept]
+        return min(points, key=lambda p: p["gpt_heldout_loss"], default=None)
+
+    def _gpt_loss_at(self, step: int) -> float | None:
+        """The held-out GPT loss measured at GPT `step` (the newest such point), if any."""
+        losses = [p["gpt_heldout_loss"] for p in self.curve() if p.get("gpt_step") == step and "gpt_heldout_loss" in p]
+        return losses[-1] if losses else None
+
+    def _open_snapshot_for_writing(self) -> Snapshot:
         snapshot = Snapshot.open(self.snapshot_dir)
         if snapshot.stages and snapshot.notes.get("tokens") != self.tokens:
             raise SystemExit(f"the snapshot in {self.snapshot_dir} holds {snapshot.notes.get('tokens')} tokens, "
                              f"not {self.tokens}")
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        return snapshot
+
+    def _put_gpt(self, snapshot: Snapshot, step: int | None) -> None:
+        """The GPT's training state at `step` (default: the newest) into `snapshot`, with its measured held-out loss
+        in the notes (or none, when it was not measured at that step)."""
+        weights, step = self.training_weights("gpt", step)
+        snapshot.put("gpt", step, weights[NETWORKS["gpt"][0]], PRESET.gpt.to_dict())
+        snapshot.notes.pop("gpt_heldout_loss", None)
+        if (loss := self._gpt_loss_at(step)) is not None:
+            snapshot.notes["gpt_heldout_loss"] = loss
+
+    def write_snapshot(self, point: dict) -> Path:
+        """The weights of the stages trained so far (SoVITS at the measured curve `point`; the newest GPT) into
+        the snapshot folder, with the committed curve extended by this work folder's points."""
+        snapshot = self._open_snapshot_for_writing()
         stale: list[Path] = []
-        for stage, config in (("sovits", self.config.to_dict()), ("gpt", PRESET.gpt.to_dict())):
-            try:
-                weights, step = self.training_weights(stage, point["sovits_step"] if stage == "sovits" else None)
-            except SystemExit:
-                if stage == "sovits":
-                    raise
-                continue  # no GPT yet (it waits for an intelligible decoder)
-            snapshot.put(stage, step, weights[NETWORKS[stage][0]], config, exact=TOKENIZER_KEYS)
-            if stage == "sovits" and step >= SOVITS_SETTINGS.discriminator_start_step and "discriminator" in weights:
-                snapshot.put("discriminator", step, weights["discriminator"], self.discriminator_config())
-            elif stage == "sovits" and "discriminator" in snapshot.stages:  # an older one fits no generator here
-                stale.append(self.snapshot_dir / snapshot.stages.pop("discriminator")["file"])
+        weights, step = self.training_weights("sovits", point["sovits_step"])
+        snapshot.put("sovits", step, weights[NETWORKS["sovits"][0]], self.config.to_dict(), exact=TOKENIZER_KEYS)
+        if step >= SOVITS_SETTINGS.discriminator_start_step and "discriminator" in weights:
+            snapshot.put("discriminator", step, weights["discriminator"], self.discriminator_config())
+        elif "discriminator" in snapshot.stages:  # an older one fits no generator here
+            stale.append(self.snapshot_dir / snapshot.stages.pop("discriminator")["file"])
         snapshot.curve = snapshot.curve + [p for p in self.curve() if p not in snapshot.curve]
+        committed_gpt = {k: v for k, v in snapshot.notes.items() if k == "gpt_heldout_loss"}
         snapshot.notes = {"design": self.design, "tokens": self.tokens, "resynth_wer": point["resynth_wer"],
-                          "cpu_seconds": self.progress()}
+                          "cpu_seconds": self.progress()} | committed_gpt
+        try:
+            self._put_gpt(snapshot, None)
+        except SystemExit:
+            pass  # no GPT trained here: the committed one (if any) stays, with its figure
         manifest = snapshot.save()
         for path in stale:  # after the manifest, which no longer names them
             path.unlink(missing_ok=True)
         return manifest
+
+    def write_gpt_snapshot(self, point: dict) -> Path:
+        """The GPT's training state at the measured curve `point` into the snapshot folder beside its decoder
+        (which stays as committed), with the committed curve extended by this work folder's points."""
+        snapshot = self._open_snapshot_for_writing()
+        if "sovits" not in snapshot.stages:
+            raise SystemExit(f"the snapshot in {self.snapshot_dir} has no decoder for a GPT to join: snapshot the "
+                             "decoder first")
+        self._put_gpt(snapshot, point["gpt_step"])
+        snapshot.curve = snapshot.curve + [p for p in self.curve() if p not in snapshot.curve]
+        snapshot.notes["cpu_seconds"] = self.progress()
+        return snapshot.save()
 
     def curve(self) -> list[dict]:
         """WORK/curve.json: the measured WER points so far."""
