@@ -11,7 +11,7 @@
     python scripts/train_default_voice.py bundle   --corpus DIR --work DIR [--out DIR] [--notice TEXT] [--ref-free] [--no-measure]
     python scripts/train_default_voice.py cycle    --corpus DIR --work DIR [--minutes 30] [--rounds N]
 
-The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wide-utterances 400
+The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wide-utterances 800
 --pseudo-speakers 16 --seed 0 --out OUT`; deterministic, never committed). The stages (myna.train.default_recipe):
 
 - features: the feature caches of the training and of the held-out speakers (once).
