@@ -11,6 +11,7 @@ from myna.train import loop
 from myna.train.default_recipe import (
     DISCRIMINATOR_START,
     FIRST_SNAPSHOT_WER,
+    SNAPSHOT_CLIPS,
     SOVITS_SETTINGS,
     Recipe,
     gpt_snapshot_verdict,
@@ -29,8 +30,8 @@ def _trained(tmp_path, tokens: str, points: dict[int, float], kept: tuple[int, .
         weights = {"dec.weight": torch.full((64, 80), float(step)), "ssl_proj.weight": torch.ones(4, 4)}
         stage = {"generator": weights, "discriminator": {"conv.weight": torch.full((32, 16), -float(step))}}
         torch.save({"stage": stage, "step": step}, states / f"{loop.STATE_PREFIX}{step:08d}.pt")
-    curve = [{"design": recipe.design, "tokens": tokens, "sovits_step": s, "gpt_step": 0, "resynth_wer": w}
-             for s, w in points.items()]
+    curve = [{"design": recipe.design, "tokens": tokens, "sovits_step": s, "gpt_step": 0, "resynth_wer": w,
+              "resynth_clips": SNAPSHOT_CLIPS} for s, w in points.items()]
     (recipe.state / "curve.json").write_text(json.dumps(curve))
     return recipe
 
@@ -49,17 +50,19 @@ def test_the_best_kept_point_is_snapshotted_with_its_weights_and_the_curve(tmp_p
     point = recipe.best_point()
     assert point["sovits_step"] == 300  # step 100 measured better, but its state is gone
     assert snapshot_verdict(point, None) is None
+    recipe.add_point({"sovits_step": 500, "resynth_wer": 0.3, "resynth_clips": 30})
+    assert recipe.best_point() == point  # a figure over fewer held-out clips does not count
     recipe.write_snapshot(point)
     snapshot = Snapshot.open(tmp_path / "snapshot")
     assert snapshot.step("sovits") == 300 and "gpt" not in snapshot.stages
     assert "discriminator" not in snapshot.stages  # the recipe's decoder trains on the mel loss alone until then
     assert torch.allclose(snapshot.weights("sovits")["dec.weight"], torch.full((64, 80), 300.0), rtol=1e-2)
     assert snapshot.notes["tokens"] == "kmeans1024" and snapshot.notes["resynth_wer"] == 0.8
-    assert [p["sovits_step"] for p in snapshot.curve] == [100, 300, 500]
+    assert [p["sovits_step"] for p in snapshot.curve] == [100, 300, 500, 500]
     # a later run resumes the curve: points already committed are not repeated
     recipe.add_point({"sovits_step": 700, "resynth_wer": 0.6})
     recipe.write_snapshot(recipe.curve()[-1] | {"sovits_step": 500})
-    assert [p["sovits_step"] for p in Snapshot.open(tmp_path / "snapshot").curve] == [100, 300, 500, 700]
+    assert [p["sovits_step"] for p in Snapshot.open(tmp_path / "snapshot").curve] == [100, 300, 500, 500, 700]
 
 
 def test_the_snapshot_rule_refuses_what_does_not_improve(tmp_path):
