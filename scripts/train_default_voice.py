@@ -51,10 +51,11 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wi
   own tokens give its ceiling. A WER near 1.0 cannot tell a GPT that starts to read from one that does not.
   The held-out teacher-forced loss and accuracy (as in evaluate) are recorded with the margins.
 - snapshot: the snapshot rule: the best measured point (lowest resynthesis WER over all 120 held-out
-  clips, `resynth --clips 120`, whose SoVITS training state is kept) goes into the committed snapshot folder only when it beats the committed snapshot's
-  WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER, 0.9; `--force` overrides). Written: SoVITS at
-  that point and the newest GPT if one trained (int8/fp16, no optimizer state), the token design, and
-  the committed curve extended by WORK's points (myna.train.snapshot). Otherwise the GPT alone, at its
+  clips, `resynth --clips 120`, whose SoVITS training state is kept) goes into the committed snapshot
+  folder only when it beats the committed snapshot's WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER,
+  0.9; `--force` overrides). Written: SoVITS at that point and the newest GPT if one trained
+  (int8/fp16, no optimizer state), the token design, and the committed curve extended by WORK's points
+  (myna.train.snapshot). Otherwise the GPT alone, at its
   kept point of lowest held-out teacher-forced loss (measured by follow or evaluate), when that beats
   the committed GPT's, so that its progress survives while the decoder's WER stalls; else the stage
   refuses. Training resumes from WORK's state, else from that snapshot (a fresh optimizer with a short
