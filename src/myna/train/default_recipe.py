@@ -372,7 +372,7 @@ class Recipe:
                          step: int | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], int]:
         """The networks of `stage`'s local training state at `step` (default: the newest), {name: weights}
         (NETWORKS[stage]: the first is the one exported), and its step."""
-        out = self.state / "sovits" / self.design if stage == "sovits" else self.state / "gpt"
+        out = self._state_dir(stage)
         states = loop.checkpoint_paths(out)
         if step is not None:
             states = [p for p in states if p.stem.endswith(f"_{step:08d}")]
@@ -384,6 +384,14 @@ class Recipe:
         return ({name: saved["stage"][name] for name in NETWORKS[stage] if name in saved["stage"]},
                 int(saved["step"]))
 
+    def _state_dir(self, stage: str) -> Path:
+        """Where `stage` ("sovits": this design's decoder, or "gpt") keeps its training states."""
+        return self.state / "sovits" / self.design if stage == "sovits" else self.state / "gpt"
+
+    def _kept_steps(self, stage: str) -> set[int]:
+        """The steps of `stage`'s training states still kept (the loop keeps the newest few)."""
+        return {int(p.stem.removeprefix(loop.STATE_PREFIX)) for p in loop.checkpoint_paths(self._state_dir(stage))}
+
     def snapshot(self) -> Snapshot:
         """The committed snapshot folder."""
         return Snapshot.open(self.snapshot_dir)
@@ -391,15 +399,14 @@ class Recipe:
     def best_point(self) -> dict | None:
         """The curve's point of lowest resynthesis WER over SNAPSHOT_CLIPS (or more) held-out clips whose SoVITS
         training state is still kept."""
-        out = self.state / "sovits" / self.design
-        kept = {int(p.stem.rsplit("_", 1)[1]) for p in loop.checkpoint_paths(out)}
+        kept = self._kept_steps("sovits")
         points = [p for p in self.curve() if "resynth_wer" in p and p.get("sovits_step") in kept
                   and p.get("resynth_clips", 0) >= SNAPSHOT_CLIPS]
         return min(points, key=lambda p: p["resynth_wer"], default=None)
 
     def gpt_point(self) -> dict | None:
         """The curve's point of lowest held-out teacher-forced GPT loss whose GPT training state is still kept."""
-        kept = {int(p.stem.rsplit("_", 1)[1]) for p in loop.checkpoint_paths(self.state / "gpt")}
+        kept = self._kept_steps("gpt")
         points = [p for p in self.curve() if "gpt_heldout_loss" in p and p.get("gpt_step") in kept]
         return min(points, key=lambda p: p["gpt_heldout_loss"], default=None)
 
@@ -409,11 +416,15 @@ class Recipe:
         return losses[-1] if losses else None
 
     def _open_snapshot_for_writing(self) -> Snapshot:
+        """The committed snapshot (refused when it holds other tokens), its curve extended by this work folder's
+        points and its CPU time brought up to date."""
         snapshot = Snapshot.open(self.snapshot_dir)
         if snapshot.stages and snapshot.notes.get("tokens") != self.tokens:
             raise SystemExit(f"the snapshot in {self.snapshot_dir} holds {snapshot.notes.get('tokens')} tokens, "
                              f"not {self.tokens}")
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        snapshot.curve = snapshot.curve + [p for p in self.curve() if p not in snapshot.curve]
+        snapshot.notes["cpu_seconds"] = self.progress()
         return snapshot
 
     def _put_gpt(self, snapshot: Snapshot, step: int | None) -> None:
@@ -436,10 +447,7 @@ class Recipe:
             snapshot.put("discriminator", step, weights["discriminator"], self.discriminator_config())
         elif "discriminator" in snapshot.stages:  # an older one fits no generator here
             stale.append(self.snapshot_dir / snapshot.stages.pop("discriminator")["file"])
-        snapshot.curve = snapshot.curve + [p for p in self.curve() if p not in snapshot.curve]
-        committed_gpt = {k: v for k, v in snapshot.notes.items() if k == "gpt_heldout_loss"}
-        snapshot.notes = {"design": self.design, "tokens": self.tokens, "resynth_wer": point["resynth_wer"],
-                          "cpu_seconds": self.progress()} | committed_gpt
+        snapshot.notes.update(design=self.design, tokens=self.tokens, resynth_wer=point["resynth_wer"])
         try:
             self._put_gpt(snapshot, None)
         except SystemExit:
@@ -457,8 +465,6 @@ class Recipe:
             raise SystemExit(f"the snapshot in {self.snapshot_dir} has no decoder for a GPT to join: snapshot the "
                              "decoder first")
         self._put_gpt(snapshot, point["gpt_step"])
-        snapshot.curve = snapshot.curve + [p for p in self.curve() if p not in snapshot.curve]
-        snapshot.notes["cpu_seconds"] = self.progress()
         return snapshot.save()
 
     def curve(self) -> list[dict]:
