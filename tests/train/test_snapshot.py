@@ -55,6 +55,15 @@ def test_snapshot_round_trips_weights_in_int8_and_fp16(tmp_path):
     assert again.size_bytes() < 64 * 96 * (1 + 2) + 4000  # int8 codes for "big", fp16 for the tokenizer
     with pytest.raises(InputError, match="no sovits"):
         again.weights("sovits")
+    # the exact tensors have a file of their own, with no step in it: a later snapshot writes the same bytes
+    exact_file = tmp_path / again.stages["gpt"]["exact_file"]
+    assert set(again.files("gpt")) == {"gpt.safetensors", exact_file.name}
+    first = exact_file.read_bytes()
+    assert again.put("gpt", 240, {"big": big * 2, "tok.w": tokenizer}, {}, exact=("tok.",)) == []
+    assert exact_file.read_bytes() == first and (tmp_path / "gpt.safetensors").read_bytes() != first
+    # a stage stored without exact prefixes names one file, and the stale exact file is handed back to delete
+    assert again.put("gpt", 360, {"big": big}, {}) == [exact_file]
+    assert again.files("gpt") == ["gpt.safetensors"] and set(again.weights("gpt")) == {"big"}
     with pytest.raises(InputError, match="unknown snapshot stage"):
         again.put("vocoder", 1, {}, {})
 
@@ -82,3 +91,22 @@ def test_training_resumes_at_the_snapshot_step_with_a_fresh_warm_up(tmp_path):
     assert resumed_steps == 8  # 2 steps an epoch, 4 epochs: it went on from step 4
     assert rates[0] == pytest.approx(1e-3 / 3) and rates[-1] == pytest.approx(1e-3)
     assert resumed.warm_start == 4
+
+
+def test_a_snapshot_with_its_exact_tensors_inside_the_stage_file_still_reads(tmp_path):
+    """Snapshots written before the exact tensors had a file of their own keep them in the stage's file."""
+    from safetensors.torch import save_file
+
+    tokenizer = torch.randn(64, 96)
+    save_file({"tok.w": tokenizer.half(), "bias": torch.ones(3).half()}, str(tmp_path / "sovits.safetensors"))
+    (tmp_path / "snapshot.json").write_text(json.dumps(
+        {"format": 1, "stages": {"sovits": {"file": "sovits.safetensors", "step": 7, "config": {}}}}))
+    snapshot = Snapshot.open(tmp_path)
+    weights = snapshot.weights("sovits")
+    torch.testing.assert_close(weights["tok.w"], tokenizer.half().float(), atol=0, rtol=0)
+    assert snapshot.files("sovits") == ["sovits.safetensors"]
+    assert snapshot.put("sovits", 8, weights, {}, exact=("tok.",)) == []  # rewritten in the new layout
+    snapshot.save()
+    again = Snapshot.open(tmp_path)
+    assert again.files("sovits") == ["sovits.safetensors", "sovits.exact.safetensors"]
+    torch.testing.assert_close(again.weights("sovits")["tok.w"], tokenizer.half().float(), atol=0, rtol=0)

@@ -440,13 +440,13 @@ class Recipe:
         """The weights of the stages trained so far (SoVITS at the measured curve `point`; the newest GPT) into
         the snapshot folder, with the committed curve extended by this work folder's points."""
         snapshot = self._open_snapshot_for_writing()
-        stale: list[Path] = []
         weights, step = self.training_weights("sovits", point["sovits_step"])
-        snapshot.put("sovits", step, weights[NETWORKS["sovits"][0]], self.config.to_dict(), exact=TOKENIZER_KEYS)
+        stale = snapshot.put("sovits", step, weights[NETWORKS["sovits"][0]], self.config.to_dict(),
+                             exact=TOKENIZER_KEYS)
         if step >= SOVITS_SETTINGS.discriminator_start_step and "discriminator" in weights:
-            snapshot.put("discriminator", step, weights["discriminator"], self.discriminator_config())
-        elif "discriminator" in snapshot.stages:  # an older one fits no generator here
-            stale.append(self.snapshot_dir / snapshot.stages.pop("discriminator")["file"])
+            stale += snapshot.put("discriminator", step, weights["discriminator"], self.discriminator_config())
+        else:  # an older one fits no generator here
+            stale += snapshot.drop("discriminator")
         snapshot.notes.update(design=self.design, tokens=self.tokens, resynth_wer=point["resynth_wer"])
         try:
             self._put_gpt(snapshot, None)

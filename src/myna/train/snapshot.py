@@ -4,11 +4,14 @@ A snapshot folder holds, per stage ("sovits", "gpt", and "discriminator" once th
 against it), the weights a training run needs (the SoVITS generator with its posterior encoder, the GPT, the
 SoVITS discriminator at the generator's step) in safetensors: matrices and kernels in int8 with one
 fp16 scale per output channel (about 0.2% of a weight's range as rounding, which a resumed run trains
-away at once), everything else and the `exact` prefixes (the tokenizer, whose argmax must not move)
-in fp16; plus `snapshot.json`::
+away at once), everything else in fp16. The `exact` prefixes (the tokenizer, whose argmax must not move and
+which training never changes) are kept in fp16 in a file of their own, `STAGE.exact.safetensors`, that does
+not name the step: successive snapshots write it byte for byte the same, so the repository's history stores
+it once. Plus `snapshot.json`::
 
     {"format": 1,
-     "stages": {"sovits": {"file": "sovits.safetensors", "step": 4000, "config": {...}},
+     "stages": {"sovits": {"file": "sovits.safetensors", "exact_file": "sovits.exact.safetensors",
+                           "step": 4000, "config": {...}},
                 "gpt": {"file": "gpt.safetensors", "step": 3000, "config": {...}}},
      "curve": [{"sovits_step": ..., "gpt_step": ..., "resynth_wer": ..., "wer": ..., ...}, ...],
      "notes": {...}}
@@ -80,7 +83,9 @@ class Snapshot:
 
         if stage not in self.stages:
             raise InputError(f"{self.root}: the snapshot has no {stage} weights")
-        stored = load_file(str(self.root / self.stages[stage]["file"]))
+        stored = {}
+        for name in self.files(stage):
+            stored.update(load_file(str(self.root / name)))
         state = {}
         for key, value in stored.items():
             if key.endswith(_SCALE):
@@ -91,25 +96,44 @@ class Snapshot:
                 state[key] = value.float() if value.is_floating_point() else value
         return state
 
+    def files(self, stage: str) -> list[str]:
+        """The names of `stage`'s weight files in the folder (none when it is not in the snapshot)."""
+        entry = self.stages.get(stage, {})
+        return [entry[key] for key in ("file", "exact_file") if key in entry]
+
     def put(self, stage: str, step: int, state: dict[str, torch.Tensor], config: dict[str, Any],
-            exact: tuple[str, ...] = ()) -> None:
-        """Store `stage`'s weights at `step` with its model config (see the module doc for the precision);
-        call `save` to write the manifest."""
+            exact: tuple[str, ...] = ()) -> list[Path]:
+        """Store `stage`'s weights at `step` with its model config (see the module doc for the precision and the
+        `exact` prefixes' file); call `save` to write the manifest. Returns the stage's files the new manifest
+        no longer names, to delete after `save`."""
         from safetensors.torch import save
 
         if stage not in STAGES:
             raise InputError(f"unknown snapshot stage {stage!r}; expected one of {', '.join(STAGES)}")
         stored: dict[str, torch.Tensor] = {}
+        kept: dict[str, torch.Tensor] = {}
         for key, value in state.items():
             value = value.detach().cpu()
-            if value.is_floating_point() and value.dim() >= 2 and value.numel() >= _INT8_MIN_SIZE \
-                    and not key.startswith(exact):
+            if key.startswith(exact):
+                kept[key] = (value.half() if value.is_floating_point() else value).contiguous()
+            elif value.is_floating_point() and value.dim() >= 2 and value.numel() >= _INT8_MIN_SIZE:
                 stored[key], stored[key + _SCALE] = _int8(value)
             else:
                 stored[key] = (value.half() if value.is_floating_point() else value).contiguous()
-        name = f"{stage}.safetensors"
-        atomic_write(self.root / name, save(stored, metadata={"stage": stage, "step": str(step)}), parents=True)
-        self.stages[stage] = {"file": name, "step": int(step), "config": config}
+        old = set(self.files(stage))
+        entry: dict[str, Any] = {"file": f"{stage}.safetensors"}
+        atomic_write(self.root / entry["file"], save(stored, metadata={"stage": stage, "step": str(step)}), parents=True)
+        if kept:
+            entry["exact_file"] = f"{stage}.exact.safetensors"
+            atomic_write(self.root / entry["exact_file"], save(kept, metadata={"stage": stage}))
+        self.stages[stage] = {**entry, "step": int(step), "config": config}
+        return [self.root / name for name in sorted(old - set(entry.values()))]
+
+    def drop(self, stage: str) -> list[Path]:
+        """Take `stage` out of the manifest; returns its files, to delete after `save`."""
+        files = [self.root / name for name in self.files(stage)]
+        self.stages.pop(stage, None)
+        return files
 
     def save(self) -> Path:
         """Write the manifest (after the weights, so a reader never sees a manifest without its files)."""
@@ -120,7 +144,7 @@ class Snapshot:
 
     def size_bytes(self) -> int:
         """Bytes of the weight files and manifest."""
-        files = [self.root / MANIFEST, *(self.root / s["file"] for s in self.stages.values())]
+        files = [self.root / MANIFEST, *(self.root / name for stage in self.stages for name in self.files(stage))]
         return sum(p.stat().st_size for p in files if p.is_file())
 
 
