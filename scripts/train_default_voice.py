@@ -83,15 +83,8 @@ from pathlib import Path
 
 import torch
 
-from myna.train.default_recipe import (
-    DEFAULT_TOKENS,
-    DESIGNS,
-    PRESET,
-    TOKEN_DESIGNS,
-    Recipe,
-    gpt_snapshot_verdict,
-    snapshot_verdict,
-)
+from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, PRESET, TOKEN_DESIGNS, Recipe
+from myna.train.snapshot_rule import take_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -252,20 +245,8 @@ def evaluate(recipe: Recipe, sentences: int, ref_free: bool = False) -> float:
 
 
 def snapshot(recipe: Recipe, force: bool = False) -> None:
-    """The snapshot rule: the decoder's best kept point when it beats the committed WER (with the newest GPT),
-    else the GPT's best kept point alone when it beats the committed GPT's held-out loss, else nothing."""
-    committed = recipe.snapshot().notes
-    point = recipe.best_point()
-    reason = snapshot_verdict(point, committed.get("resynth_wer"))
-    if reason is None or (force and point is not None):
-        manifest, figures = recipe.write_snapshot(point), {k: point[k] for k in ("sovits_step", "resynth_wer")}
-    else:
-        gpt_point = recipe.gpt_point()
-        gpt_reason = gpt_snapshot_verdict(gpt_point, committed.get("gpt_heldout_loss"))
-        if gpt_reason is not None:
-            raise SystemExit(f"no snapshot: {reason}; {gpt_reason}")
-        manifest, figures = recipe.write_gpt_snapshot(gpt_point), {k: gpt_point[k] for k in ("gpt_step",
-                                                                                              "gpt_heldout_loss")}
+    """The snapshot rule (myna.train.snapshot_rule), and what it wrote."""
+    manifest, figures = take_snapshot(recipe, force)
     print(json.dumps({"manifest": str(manifest)} | figures
                      | {"megabytes": round(recipe.snapshot().size_bytes() / 1e6, 1)}))
 

@@ -1,4 +1,5 @@
-"""The default voice's recipe: token designs keep apart, and the snapshot rule commits only measured improvements."""
+"""The default voice's recipe: token designs keep apart, the model card, bundles, the corpus check, resuming from the
+snapshot (the snapshot rule: test_snapshot_rule.py)."""
 
 from __future__ import annotations
 
@@ -7,33 +8,8 @@ import json
 import pytest
 import torch
 
-from myna.train import loop
-from myna.train.default_recipe import (
-    DISCRIMINATOR_START,
-    FIRST_SNAPSHOT_WER,
-    SNAPSHOT_CLIPS,
-    SOVITS_SETTINGS,
-    Recipe,
-    gpt_snapshot_verdict,
-    snapshot_verdict,
-)
+from myna.train.default_recipe import SOVITS_SETTINGS, Recipe
 from myna.train.snapshot import Snapshot
-
-
-def _trained(tmp_path, tokens: str, points: dict[int, float], kept: tuple[int, ...]) -> Recipe:
-    """A work folder with SoVITS training states at `kept` steps (generator and discriminator) and resynthesis WER
-    `points` {step: wer}."""
-    recipe = Recipe(None, tmp_path / "work", tmp_path / "snapshot", tokens=tokens)
-    states = recipe.state / "sovits" / recipe.design / "checkpoints"
-    states.mkdir(parents=True, exist_ok=True)
-    for step in kept:
-        weights = {"dec.weight": torch.full((64, 80), float(step)), "ssl_proj.weight": torch.ones(4, 4)}
-        stage = {"generator": weights, "discriminator": {"conv.weight": torch.full((32, 16), -float(step))}}
-        torch.save({"stage": stage, "step": step}, states / f"{loop.STATE_PREFIX}{step:08d}.pt")
-    curve = [{"design": recipe.design, "tokens": tokens, "sovits_step": s, "gpt_step": 0, "resynth_wer": w,
-              "resynth_clips": SNAPSHOT_CLIPS} for s, w in points.items()]
-    (recipe.state / "curve.json").write_text(json.dumps(curve))
-    return recipe
 
 
 def test_token_designs_keep_their_state_apart(tmp_path):
@@ -45,83 +21,12 @@ def test_token_designs_keep_their_state_apart(tmp_path):
         Recipe(None, tmp_path, tmp_path / "snapshot", tokens="bogus")
 
 
-def test_the_best_kept_point_is_snapshotted_with_its_weights_and_the_curve(tmp_path):
-    recipe = _trained(tmp_path, "kmeans1024", {100: 0.5, 300: 0.8, 500: 0.85}, kept=(300, 500))
-    point = recipe.best_point()
-    assert point["sovits_step"] == 300  # step 100 measured better, but its state is gone
-    assert snapshot_verdict(point, None) is None
-    recipe.add_point({"sovits_step": 500, "resynth_wer": 0.3, "resynth_clips": 30})
-    assert recipe.best_point() == point  # a figure over fewer held-out clips does not count
-    recipe.write_snapshot(point)
-    snapshot = Snapshot.open(tmp_path / "snapshot")
-    assert snapshot.step("sovits") == 300 and "gpt" not in snapshot.stages
-    assert "discriminator" not in snapshot.stages  # the recipe's decoder trains on the mel loss alone until then
-    assert torch.allclose(snapshot.weights("sovits")["dec.weight"], torch.full((64, 80), 300.0), rtol=1e-2)
-    assert snapshot.notes["tokens"] == "kmeans1024" and snapshot.notes["resynth_wer"] == 0.8
-    assert [p["sovits_step"] for p in snapshot.curve] == [100, 300, 500, 500]
-    # a later run resumes the curve: points already committed are not repeated
-    recipe.add_point({"sovits_step": 700, "resynth_wer": 0.6})
-    recipe.write_snapshot(recipe.curve()[-1] | {"sovits_step": 500})
-    assert [p["sovits_step"] for p in Snapshot.open(tmp_path / "snapshot").curve] == [100, 300, 500, 500, 700]
-
-
-def test_the_snapshot_rule_refuses_what_does_not_improve(tmp_path):
-    point = {"sovits_step": 900, "resynth_wer": FIRST_SNAPSHOT_WER + 0.05}
-    assert "first snapshot" in snapshot_verdict(point, None)
-    assert "does not beat" in snapshot_verdict(point | {"resynth_wer": 0.7}, 0.7)
-    assert snapshot_verdict(point | {"resynth_wer": 0.69}, 0.7) is None
-    assert "resynth" in snapshot_verdict(None, None)
-
-
-def _gpt_states(recipe: Recipe, losses: dict[int, float], kept: tuple[int, ...]) -> None:
-    """GPT training states at `kept` steps and held-out loss points `losses` {step: loss} on `recipe`'s curve."""
-    states = recipe.state / "gpt" / "checkpoints"
-    states.mkdir(parents=True, exist_ok=True)
-    for step in kept:
-        stage = {"model": {"h.weight": torch.full((32, 16), float(step) / 100)}}
-        torch.save({"stage": stage, "step": step}, states / f"{loop.STATE_PREFIX}{step:08d}.pt")
-    for step, loss in losses.items():
-        recipe.add_point({"sovits_step": 300, "gpt_step": step, "gpt_heldout_loss": loss})
-
-
-def test_the_gpt_alone_is_snapshotted_when_its_held_out_loss_improves(tmp_path):
-    recipe = _trained(tmp_path, "kmeans1024", {300: 0.8}, kept=(300,))
-    with pytest.raises(SystemExit, match="no decoder"):
-        recipe.write_gpt_snapshot({"gpt_step": 1000, "gpt_heldout_loss": 2.9})
-    recipe.write_snapshot(recipe.best_point())  # the decoder first; no GPT trained yet
-    assert "gpt" not in Snapshot.open(tmp_path / "snapshot").stages
-    _gpt_states(recipe, {500: 2.5, 1000: 2.9, 1500: 2.8}, kept=(1000, 1500))
-    point = recipe.gpt_point()
-    assert point["gpt_step"] == 1500  # step 500 measured better, but its state is gone
-    assert gpt_snapshot_verdict(point, None) is None
-    recipe.write_gpt_snapshot(point)
-    snapshot = Snapshot.open(tmp_path / "snapshot")
-    assert snapshot.step("gpt") == 1500 and snapshot.step("sovits") == 300  # the decoder stays as committed
-    torch.testing.assert_close(snapshot.weights("gpt")["h.weight"], torch.full((32, 16), 15.0), rtol=1e-2, atol=0)
-    assert snapshot.notes["gpt_heldout_loss"] == 2.8 and snapshot.notes["resynth_wer"] == 0.8
-    assert [p.get("gpt_step") for p in snapshot.curve] == [0, 500, 1000, 1500]
-    # the rule: only a lower held-out loss at a kept state earns the GPT another snapshot
-    assert "does not beat" in gpt_snapshot_verdict(point, snapshot.notes["gpt_heldout_loss"])
-    assert gpt_snapshot_verdict(point | {"gpt_heldout_loss": 2.79}, 2.8) is None
-    assert "follow" in gpt_snapshot_verdict(None, 2.8)
-    # a decoder snapshot takes the newest GPT; unmeasured, it carries no figure to beat
-    _gpt_states(recipe, {}, kept=(2000,))
-    recipe.write_snapshot(recipe.best_point())
-    again = Snapshot.open(tmp_path / "snapshot")
-    assert again.step("gpt") == 2000 and "gpt_heldout_loss" not in again.notes
-
-
-def test_a_snapshot_of_other_tokens_is_not_overwritten(tmp_path):
-    _trained(tmp_path, "phone", {300: 0.8}, kept=(300,)).write_snapshot({"sovits_step": 300, "resynth_wer": 0.8})
-    kmeans = _trained(tmp_path, "kmeans1024", {300: 0.7}, kept=(300,))
-    with pytest.raises(SystemExit, match="phone tokens"):
-        kmeans.write_snapshot(kmeans.best_point())
-
-
 def test_the_model_card_states_the_sources_recipe_measured_figures_and_curve(tmp_path):
-    recipe = _trained(tmp_path, "kmeans1024", {100: 0.9, 300: 0.62}, kept=(300,))
-    recipe.corpus = tmp_path / "corpus"
+    recipe = Recipe(tmp_path / "corpus", tmp_path / "work", tmp_path / "snapshot")
     recipe.corpus.mkdir()
+    recipe.state.mkdir(parents=True)
+    for step, wer in ((100, 0.9), (300, 0.62)):
+        recipe.add_point({"sovits_step": step, "gpt_step": 0, "resynth_wer": wer, "resynth_clips": 120})
     sources = {"note": "Synthetic corpus.", "stats": {"utterances": 120, "hours": 0.2, "speakers": 3,
                                                       "heldout_speakers": ["festival-ked"]},
                "packages": [{"package": "flite", "version": "2.2-5", "licence": "CMU (BSD-like, 4 conditions)"}]}
@@ -197,23 +102,6 @@ def test_a_corpus_other_than_the_recipes_is_pointed_out(tmp_path):
     assert f"--wide-utterances {CORPUS_WIDE_UTTERANCES}" in recipe.corpus_mismatch()
     record(total, speakers=CORPUS_SPEAKERS - 3)  # the epoch, hence the decay a step, would differ
     assert f"has {CORPUS_SPEAKERS - 3} training speakers, the recipe's corpus {CORPUS_SPEAKERS}" in recipe.corpus_mismatch()
-
-
-def test_the_discriminator_enters_the_snapshot_once_the_decoder_trains_against_it(tmp_path):
-    late, early = DISCRIMINATOR_START + 250, DISCRIMINATOR_START - 250
-    recipe = _trained(tmp_path, "kmeans1024", {late: 0.4, early: 0.45}, kept=(early, late))
-    recipe.write_snapshot(recipe.best_point())
-    snapshot = Snapshot.open(tmp_path / "snapshot")
-    assert snapshot.step("discriminator") == snapshot.step("sovits") == late
-    assert snapshot.stages["discriminator"]["config"] == recipe.discriminator_config()
-    torch.testing.assert_close(snapshot.weights("discriminator")["conv.weight"], torch.full((32, 16), -float(late)),
-                               rtol=1e-2, atol=0)
-    stored = tmp_path / "snapshot" / snapshot.stages["discriminator"]["file"]
-    assert stored.is_file()
-    # a snapshot of a generator from before the adversarial losses drops the discriminator it cannot pair with
-    recipe.write_snapshot({"sovits_step": early, "resynth_wer": 0.45})
-    again = Snapshot.open(tmp_path / "snapshot")
-    assert again.step("sovits") == early and "discriminator" not in again.stages and not stored.exists()
 
 
 def test_a_decoder_resumed_from_the_snapshot_gets_its_discriminator_back(tmp_path):

@@ -3,7 +3,8 @@
 State lives in a work folder: the feature caches in WORK/features and WORK/heldout_features, and
 everything that depends on the semantic tokens in WORK/TOKENS (TOKENS/tokens, TOKENS/sovits/DESIGN,
 TOKENS/gpt, exports in TOKENS/exports, TOKENS/curve.json), one folder per token design. Progress that
-must survive the machine goes into a snapshot folder committed with the code (myna.train.snapshot). Every training stage resumes from WORK's training state, else from the
+must survive the machine goes into a snapshot folder committed with the code (myna.train.snapshot), by the
+rule of myna.train.snapshot_rule. Every training stage resumes from WORK's training state, else from the
 snapshot (weights only: a fresh optimizer with WARMUP_STEPS of learning-rate warm-up), else from scratch.
 """
 
@@ -95,41 +96,7 @@ DESIGNS: dict[str, SoVITSConfig] = {
     "istft16": replace(PRESET.sovits, decoder="istft", **_16K, segment_size=10240),
 }
 DEFAULT_DESIGN = next(name for name, config in DESIGNS.items() if config == PRESET.sovits)
-# The snapshot rule: progress enters the repository only when the held-out resynthesis WER improves
-# on the committed snapshot's best (snapshot history is budgeted at 250 MB); a first snapshot must
-# show that the decoder hears words at all. Only a WER over SNAPSHOT_CLIPS held-out clips counts: over the
-# resynth stage's default 30 the figure moves by ~0.04 between neighbouring steps (0.374, 0.438, 0.372, 0.407 at
-# steps 12,504-13,804), so a lucky 30-clip point would win.
-FIRST_SNAPSHOT_WER = 0.9
-SNAPSHOT_CLIPS = 120
 ALIGN_STRIDE = 5  # the text-following check aligns every 5th training clip when no phone alignment is saved
-
-
-def gpt_snapshot_verdict(point: dict | None, committed_loss: float | None) -> str | None:
-    """None when the measured curve `point` earns the GPT alone a snapshot, else why not: the decoder's WER may stall
-    while the GPT still learns to read, and that progress must survive the machine too. The measure is the
-    held-out teacher-forced loss (its margins move ~0.1 between runs); with no loss recorded for the committed
-    GPT, any measured point earns it."""
-    if point is None or "gpt_heldout_loss" not in point:
-        return "no held-out GPT loss measured at a kept GPT training state: run the follow stage first"
-    if committed_loss is not None and point["gpt_heldout_loss"] >= committed_loss:
-        return (f"held-out GPT loss {point['gpt_heldout_loss']:.3f} at GPT step {point['gpt_step']} does not beat "
-                f"the committed GPT's {committed_loss:.3f}")
-    return None
-
-
-def snapshot_verdict(point: dict | None, committed_wer: float | None) -> str | None:
-    """None when the measured curve `point` earns a snapshot over the committed one's WER, else why not."""
-    if point is None or "resynth_wer" not in point:
-        return (f"no resynthesis WER over {SNAPSHOT_CLIPS} held-out clips measured at a kept SoVITS training state: "
-                f"run the resynth stage first (--clips {SNAPSHOT_CLIPS})")
-    if committed_wer is None and point["resynth_wer"] > FIRST_SNAPSHOT_WER:
-        return (f"resynthesis WER {point['resynth_wer']:.3f} at SoVITS step {point['sovits_step']} is above the "
-                f"first snapshot's bar, {FIRST_SNAPSHOT_WER}")
-    if committed_wer is not None and point["resynth_wer"] >= committed_wer:
-        return (f"resynthesis WER {point['resynth_wer']:.3f} at SoVITS step {point['sovits_step']} does not beat "
-                f"the committed snapshot's {committed_wer:.3f}")
-    return None
 
 
 class Recipe:
@@ -388,84 +355,13 @@ class Recipe:
         """Where `stage` ("sovits": this design's decoder, or "gpt") keeps its training states."""
         return self.state / "sovits" / self.design if stage == "sovits" else self.state / "gpt"
 
-    def _kept_steps(self, stage: str) -> set[int]:
+    def kept_steps(self, stage: str) -> set[int]:
         """The steps of `stage`'s training states still kept (the loop keeps the newest few)."""
         return {int(p.stem.removeprefix(loop.STATE_PREFIX)) for p in loop.checkpoint_paths(self._state_dir(stage))}
 
     def snapshot(self) -> Snapshot:
         """The committed snapshot folder."""
         return Snapshot.open(self.snapshot_dir)
-
-    def best_point(self) -> dict | None:
-        """The curve's point of lowest resynthesis WER over SNAPSHOT_CLIPS (or more) held-out clips whose SoVITS
-        training state is still kept."""
-        kept = self._kept_steps("sovits")
-        points = [p for p in self.curve() if "resynth_wer" in p and p.get("sovits_step") in kept
-                  and p.get("resynth_clips", 0) >= SNAPSHOT_CLIPS]
-        return min(points, key=lambda p: p["resynth_wer"], default=None)
-
-    def gpt_point(self) -> dict | None:
-        """The curve's point of lowest held-out teacher-forced GPT loss whose GPT training state is still kept."""
-        kept = self._kept_steps("gpt")
-        points = [p for p in self.curve() if "gpt_heldout_loss" in p and p.get("gpt_step") in kept]
-        return min(points, key=lambda p: p["gpt_heldout_loss"], default=None)
-
-    def _gpt_loss_at(self, step: int) -> float | None:
-        """The held-out GPT loss measured at GPT `step` (the newest such point), if any."""
-        losses = [p["gpt_heldout_loss"] for p in self.curve() if p.get("gpt_step") == step and "gpt_heldout_loss" in p]
-        return losses[-1] if losses else None
-
-    def _open_snapshot_for_writing(self) -> Snapshot:
-        """The committed snapshot (refused when it holds other tokens), its curve extended by this work folder's
-        points and its CPU time brought up to date."""
-        snapshot = Snapshot.open(self.snapshot_dir)
-        if snapshot.stages and snapshot.notes.get("tokens") != self.tokens:
-            raise SystemExit(f"the snapshot in {self.snapshot_dir} holds {snapshot.notes.get('tokens')} tokens, "
-                             f"not {self.tokens}")
-        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
-        snapshot.curve = snapshot.curve + [p for p in self.curve() if p not in snapshot.curve]
-        snapshot.notes["cpu_seconds"] = self.progress()
-        return snapshot
-
-    def _put_gpt(self, snapshot: Snapshot, step: int | None) -> None:
-        """The GPT's training state at `step` (default: the newest) into `snapshot`, with its measured held-out loss
-        in the notes (or none, when it was not measured at that step)."""
-        weights, step = self.training_weights("gpt", step)
-        snapshot.put("gpt", step, weights[NETWORKS["gpt"][0]], PRESET.gpt.to_dict())
-        snapshot.notes.pop("gpt_heldout_loss", None)
-        if (loss := self._gpt_loss_at(step)) is not None:
-            snapshot.notes["gpt_heldout_loss"] = loss
-
-    def write_snapshot(self, point: dict) -> Path:
-        """The weights of the stages trained so far (SoVITS at the measured curve `point`; the newest GPT) into
-        the snapshot folder, with the committed curve extended by this work folder's points."""
-        snapshot = self._open_snapshot_for_writing()
-        weights, step = self.training_weights("sovits", point["sovits_step"])
-        stale = snapshot.put("sovits", step, weights[NETWORKS["sovits"][0]], self.config.to_dict(),
-                             exact=TOKENIZER_KEYS)
-        if step >= SOVITS_SETTINGS.discriminator_start_step and "discriminator" in weights:
-            stale += snapshot.put("discriminator", step, weights["discriminator"], self.discriminator_config())
-        else:  # an older one fits no generator here
-            stale += snapshot.drop("discriminator")
-        snapshot.notes.update(design=self.design, tokens=self.tokens, resynth_wer=point["resynth_wer"])
-        try:
-            self._put_gpt(snapshot, None)
-        except SystemExit:
-            pass  # no GPT trained here: the committed one (if any) stays, with its figure
-        manifest = snapshot.save()
-        for path in stale:  # after the manifest, which no longer names them
-            path.unlink(missing_ok=True)
-        return manifest
-
-    def write_gpt_snapshot(self, point: dict) -> Path:
-        """The GPT's training state at the measured curve `point` into the snapshot folder beside its decoder
-        (which stays as committed), with the committed curve extended by this work folder's points."""
-        snapshot = self._open_snapshot_for_writing()
-        if "sovits" not in snapshot.stages:
-            raise SystemExit(f"the snapshot in {self.snapshot_dir} has no decoder for a GPT to join: snapshot the "
-                             "decoder first")
-        self._put_gpt(snapshot, point["gpt_step"])
-        return snapshot.save()
 
     def curve(self) -> list[dict]:
         """WORK/curve.json: the measured WER points so far."""
