@@ -1,5 +1,6 @@
 """The recipe of the bundled default voice (myna/assets/default): the "small" preset, trained on a CPU.
 
+    python scripts/train_default_voice.py corpus   --corpus DIR --work DIR [--jobs 2]
     python scripts/train_default_voice.py features --corpus DIR --work DIR
     python scripts/train_default_voice.py tokens   --corpus DIR --work DIR
     python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
@@ -14,6 +15,9 @@
 The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wide-utterances 800
 --pseudo-speakers 16 --seed 0 --out OUT`; deterministic, never committed). The stages (myna.train.default_recipe):
 
+- corpus: renders that corpus into --corpus (`--jobs` renderers; it resumes a partial one), then the features
+  stage: all a fresh machine needs before training resumes from the committed snapshot (28,720 clips: ~50 min
+  of rendering on two jobs, then the features).
 - features: the feature caches of the training and of the held-out speakers (once).
 - tokens: the semantic tokens' tokenizer, written into SoVITS's `ssl_proj` and codebook (frozen from
   then on). `--tokens` picks the design (each keeps its state in WORK/TOKENS):
@@ -254,7 +258,7 @@ def snapshot(recipe: Recipe, force: bool = False) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("features", "tokens", "sovits", "gpt", "resynth", "evaluate", "follow",
+    parser.add_argument("stage", choices=("corpus", "features", "tokens", "sovits", "gpt", "resynth", "evaluate", "follow",
                                           "snapshot", "bundle", "cycle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
     parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints, exports)")
@@ -264,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", choices=tuple(TOKEN_DESIGNS), default=DEFAULT_TOKENS,
                         help="the semantic token design (each keeps its state in WORK/TOKENS)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="corpus: parallel renderers (default 1)")
     parser.add_argument("--max-steps", type=int, default=1_000_000, help="sovits, gpt: stop at this step")
     parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much CPU time in this run")
     parser.add_argument("--clips", type=int,
@@ -283,7 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     recipe = Recipe(args.corpus, args.work, args.snapshot_dir, args.design, args.tokens)
-    if args.stage == "features":
+    if args.stage == "corpus":
+        recipe.build_corpus(args.jobs)
+    elif args.stage == "features":
         recipe.features()
     elif args.stage == "tokens":
         print(recipe.tokenizer())

@@ -135,3 +135,20 @@ def test_a_decoder_resumed_from_the_snapshot_gets_its_discriminator_back(tmp_pat
     assert not loaded and gap > 0.4  # another layout: a fresh discriminator
     snapshot.put("discriminator", 800, trained.discriminator.state_dict(), recipe.discriminator_config())
     assert not resumed(snapshot)[0]  # saved at another step than the generator
+
+
+def test_the_recipes_corpus_has_the_training_speakers_its_schedule_assumes(tmp_path):
+    """The corpus stage renders what the decoder's decay a step was set for (CORPUS_SPEAKERS with the installed voices)."""
+    from myna.train.default_recipe import CORPUS_SPEAKERS, CORPUS_UTTERANCES, CORPUS_WIDE_UTTERANCES
+    from myna.train.synth.augment import plan_speakers
+    from myna.train.synth.corpus import split_heldout
+    from myna.train.synth.voices import base_voices
+
+    options = Recipe(tmp_path / "corpus", tmp_path / "work", tmp_path / "snapshot").corpus_options(jobs=2)
+    assert options.out == tmp_path / "corpus" and options.jobs == 2
+    assert (options.utterances, options.wide_utterances) == (CORPUS_UTTERANCES, CORPUS_WIDE_UTTERANCES)
+    speakers = plan_speakers(base_voices(list(options.voices)), options.pseudo_speakers, options.seed)
+    held = split_heldout(speakers, options.heldout_family, options.heldout_speakers)
+    assert len(speakers) - len(held) == CORPUS_SPEAKERS and len(held) == 3
+    with pytest.raises(SystemExit, match="no corpus"):
+        Recipe(None, tmp_path / "work", tmp_path / "snapshot").corpus_options()

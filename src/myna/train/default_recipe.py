@@ -35,6 +35,7 @@ from myna.train.snapshot import Snapshot, seed_training_state
 
 if TYPE_CHECKING:
     from myna.train.sovits_trainer import SoVITSTrainer
+    from myna.train.synth.corpus import SynthOptions
 
 PRESET = get_preset("small")
 # bf16 autocast where the CPU runs it natively; emulated bf16 is 7x slower than fp32
@@ -47,8 +48,8 @@ EXPORT_EVERY = 500
 # The networks of each stage's training state (loop checkpoints): the exported one first.
 NETWORKS = {"sovits": ("generator", "discriminator"), "gpt": ("model",)}
 WARMUP_STEPS = 200
-# The corpus: `myna data synth --utterances CORPUS_UTTERANCES --wide-utterances CORPUS_WIDE_UTTERANCES
-# --pseudo-speakers 16 --seed 0` (26 training speakers). At 100 a speaker (2,600 clips, 3.6 h) the GPT memorized it
+# The corpus (Recipe.corpus_options; `myna data synth --utterances CORPUS_UTTERANCES --wide-utterances
+# CORPUS_WIDE_UTTERANCES --pseudo-speakers 16 --seed 0`): 26 training speakers. At 100 a speaker (2,600 clips, 3.6 h) the GPT memorized it
 # after ~2,500 steps; at 300 (10.8 h) it still followed only the text of its training sentences, whose templates
 # speak 586 distinct words: the wide-vocabulary sentences draw on ~16,600 (docs/default-voice.md). At 200 of those a
 # speaker (13,000 clips) the GPT's unprompted margin was 2.05 on its training sentences and 0.55 on new ones by step
@@ -57,6 +58,8 @@ WARMUP_STEPS = 200
 # 2.479, the rate was back to ~0.05: each growth buys a step down in held-out loss, docs/default-voice.md.)
 CORPUS_UTTERANCES = 300
 CORPUS_WIDE_UTTERANCES = 800
+CORPUS_PSEUDO_SPEAKERS = 16
+CORPUS_SEED = 0
 CORPUS_SPEAKERS = 26  # training speakers: 13 base voices and 16 pseudo-speakers, less the 3 held out
 REFERENCE_SPEAKER = "festival-slt-hts"
 TOKENIZER_KEYS = ("ssl_proj.", "quantizer.")  # the phone tokenizer: kept exact in snapshots
@@ -119,6 +122,24 @@ class Recipe:
         return FeatureModels(None, sovits, device="cpu", content=PRESET.content, speaker=PRESET.speaker,
                              version=PRESET.sovits.version)
 
+    def corpus_options(self, jobs: int = 1, progress: bool = True) -> SynthOptions:
+        """What `myna data synth` renders for this recipe into the corpus folder (with `jobs` renderers)."""
+        from myna.train.synth.corpus import SynthOptions
+
+        if self.corpus is None:
+            raise SystemExit("no corpus folder given")
+        return SynthOptions(self.corpus, utterances=CORPUS_UTTERANCES, wide_utterances=CORPUS_WIDE_UTTERANCES,
+                            pseudo_speakers=CORPUS_PSEUDO_SPEAKERS, seed=CORPUS_SEED, jobs=jobs, progress=progress)
+
+    def build_corpus(self, jobs: int = 1) -> None:
+        """The recipe's corpus rendered (or completed: rendering resumes) and its feature caches: what a fresh
+        machine needs before training resumes from the committed snapshot."""
+        from myna.train.synth.corpus import build_corpus
+
+        for line in build_corpus(self.corpus_options(jobs)).summary():
+            print(f"corpus: {line}", file=sys.stderr)
+        self.features()
+
     def features(self) -> None:
         """Feature caches of the training and the held-out speakers (computed once, then reused)."""
         for name, listing in (("heldout_features", "heldout_speakers.list"), ("features", "corpus.list")):
@@ -177,8 +198,8 @@ class Recipe:
         speakers = [s for s in self.sources().get("speakers", []) if isinstance(s, dict) and s.get("split") == "train"]
         counts = {s.get("utterances") for s in speakers}
         total = CORPUS_UTTERANCES + CORPUS_WIDE_UTTERANCES
-        recipe = (f"myna data synth --utterances {CORPUS_UTTERANCES} --wide-utterances {CORPUS_WIDE_UTTERANCES}; "
-                  "it resumes an existing corpus")
+        recipe = (f"myna data synth --utterances {CORPUS_UTTERANCES} --wide-utterances {CORPUS_WIDE_UTTERANCES}, which "
+                  "the corpus stage of scripts/train_default_voice.py runs; it resumes an existing corpus")
         if counts and counts != {total}:
             return (f"{self.corpus} has {', '.join(map(str, sorted(counts)))} utterances a training speaker, the "
                     f"recipe's corpus {total} ({recipe})")
