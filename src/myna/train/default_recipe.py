@@ -49,13 +49,13 @@ EXPORT_EVERY = 500
 NETWORKS = {"sovits": ("generator", "discriminator"), "gpt": ("model",)}
 WARMUP_STEPS = 200
 # The corpus (Recipe.corpus_options; `myna data synth --utterances CORPUS_UTTERANCES --wide-utterances
-# CORPUS_WIDE_UTTERANCES --pseudo-speakers 16 --seed 0`): 26 training speakers. At 100 a speaker (2,600 clips, 3.6 h) the GPT memorized it
-# after ~2,500 steps; at 300 (10.8 h) it still followed only the text of its training sentences, whose templates
-# speak 586 distinct words: the wide-vocabulary sentences draw on ~16,600 (docs/default-voice.md). At 200 of those a
-# speaker (13,000 clips) the GPT's unprompted margin was 2.05 on its training sentences and 0.55 on new ones by step
-# 8,000. At 400 (18,200 clips) its held-out teacher-forced loss fell 0.155 a 1,000 steps (2.747 at step 9,137, 2.536
-# at 10,500), against 0.042 on the 13,000 clips, so they grew again, to 800 (28,600 clips, 38.6 h). (By step 11,715,
-# 2.479, the rate was back to ~0.05: each growth buys a step down in held-out loss, docs/default-voice.md.)
+# CORPUS_WIDE_UTTERANCES --pseudo-speakers 16 --seed 0`): 26 training speakers. At 100 a speaker (2,600 clips, 3.6 h)
+# the GPT memorized it after ~2,500 steps; at 300 (10.8 h) it still followed only the text of its training sentences,
+# whose templates speak 586 distinct words: the wide-vocabulary sentences draw on ~16,600 (docs/default-voice.md). At
+# 200 of those a speaker (13,000 clips) the GPT's unprompted margin was 2.05 on its training sentences and 0.55 on new
+# ones by step 8,000. At 400 (18,200 clips) its held-out teacher-forced loss fell 0.155 a 1,000 steps (2.747 at step
+# 9,137, 2.536 at 10,500), against 0.042 on the 13,000 clips, so they grew again, to 800 (28,600 clips, 38.6 h). (By
+# step 11,715, 2.479, the rate was back to ~0.05: each growth buys a step down in held-out loss, docs/default-voice.md.)
 CORPUS_UTTERANCES = 300
 CORPUS_WIDE_UTTERANCES = 800
 CORPUS_PSEUDO_SPEAKERS = 16
