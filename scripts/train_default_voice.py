@@ -13,7 +13,8 @@
     python scripts/train_default_voice.py cycle    --corpus DIR --work DIR [--minutes 30] [--rounds N]
 
 The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wide-utterances 800
---pseudo-speakers 16 --seed 0 --out OUT`; deterministic, never committed). The stages (myna.train.default_recipe):
+--pseudo-speakers 16 --seed 0 --out OUT`; deterministic, never committed). The stages (myna.train.default_recipe;
+the snapshot rule: myna.train.snapshot_rule):
 
 - corpus: renders that corpus into --corpus (`--jobs` renderers; it resumes a partial one), then the features
   stage: all a fresh machine needs before training resumes from the committed snapshot (28,720 clips: ~50 min

@@ -58,9 +58,9 @@ def test_snapshot_round_trips_weights_in_int8_and_fp16(tmp_path):
     # the exact tensors have a file of their own, with no step in it: a later snapshot writes the same bytes
     exact_file = tmp_path / again.stages["gpt"]["exact_file"]
     assert set(again.files("gpt")) == {"gpt.safetensors", exact_file.name}
-    first = exact_file.read_bytes()
+    first, stage_file = exact_file.read_bytes(), (tmp_path / "gpt.safetensors").read_bytes()
     assert again.put("gpt", 240, {"big": big * 2, "tok.w": tokenizer}, {}, exact=("tok.",)) == []
-    assert exact_file.read_bytes() == first and (tmp_path / "gpt.safetensors").read_bytes() != first
+    assert exact_file.read_bytes() == first and (tmp_path / "gpt.safetensors").read_bytes() != stage_file
     # a stage stored without exact prefixes names one file, and the stale exact file is handed back to delete
     assert again.put("gpt", 360, {"big": big}, {}) == [exact_file]
     assert again.files("gpt") == ["gpt.safetensors"] and set(again.weights("gpt")) == {"big"}
@@ -95,7 +95,7 @@ def test_training_resumes_at_the_snapshot_step_with_a_fresh_warm_up(tmp_path):
 
 def test_a_snapshot_with_its_exact_tensors_inside_the_stage_file_still_reads(tmp_path):
     """Snapshots written before the exact tensors had a file of their own keep them in the stage's file."""
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     tokenizer = torch.randn(64, 96)
     save_file({"tok.w": tokenizer.half(), "bias": torch.ones(3).half()}, str(tmp_path / "sovits.safetensors"))
@@ -109,4 +109,5 @@ def test_a_snapshot_with_its_exact_tensors_inside_the_stage_file_still_reads(tmp
     snapshot.save()
     again = Snapshot.open(tmp_path)
     assert again.files("sovits") == ["sovits.safetensors", "sovits.exact.safetensors"]
+    assert set(load_file(str(tmp_path / "sovits.safetensors"))) == {"bias"}  # the tokenizer is stored once
     torch.testing.assert_close(again.weights("sovits")["tok.w"], tokenizer.half().float(), atol=0, rtol=0)

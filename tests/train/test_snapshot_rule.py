@@ -131,8 +131,6 @@ def test_the_discriminator_enters_the_snapshot_once_the_decoder_trains_against_i
     assert again.step("sovits") == early and "discriminator" not in again.stages and not stored.exists()
 
 
-
-
 def test_take_snapshot_writes_the_decoder_else_the_gpt_alone_else_says_why_not(tmp_path):
     recipe = _trained(tmp_path, "kmeans1024", {300: 0.8, 500: 0.7}, kept=(300, 500))
     _gpt_states(recipe, {1000: 2.9}, kept=(1000,))

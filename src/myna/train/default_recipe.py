@@ -122,22 +122,31 @@ class Recipe:
         return FeatureModels(None, sovits, device="cpu", content=PRESET.content, speaker=PRESET.speaker,
                              version=PRESET.sovits.version)
 
-    def corpus_options(self, jobs: int = 1, progress: bool = True) -> SynthOptions:
+    def corpus_options(self, jobs: int = 1) -> SynthOptions:
         """What `myna data synth` renders for this recipe into the corpus folder (with `jobs` renderers)."""
         from myna.train.synth.corpus import SynthOptions
 
         if self.corpus is None:
             raise SystemExit("no corpus folder given")
         return SynthOptions(self.corpus, utterances=CORPUS_UTTERANCES, wide_utterances=CORPUS_WIDE_UTTERANCES,
-                            pseudo_speakers=CORPUS_PSEUDO_SPEAKERS, seed=CORPUS_SEED, jobs=jobs, progress=progress)
+                            pseudo_speakers=CORPUS_PSEUDO_SPEAKERS, seed=CORPUS_SEED, jobs=jobs)
 
     def build_corpus(self, jobs: int = 1) -> None:
         """The recipe's corpus rendered (or completed: rendering resumes) and its feature caches: what a fresh
-        machine needs before training resumes from the committed snapshot."""
+        machine needs before training resumes from the committed snapshot. Stops before the features when a clip
+        could not be rendered (the caches are computed once, so they must see the whole corpus)."""
+        from myna.errors import MynaError
         from myna.train.synth.corpus import build_corpus
 
-        for line in build_corpus(self.corpus_options(jobs)).summary():
+        try:
+            report = build_corpus(self.corpus_options(jobs))
+        except MynaError as exc:
+            raise SystemExit(f"corpus: {exc}") from None
+        for line in report.summary():
             print(f"corpus: {line}", file=sys.stderr)
+        if report.failures:
+            raise SystemExit(f"corpus: {len(report.failures)} clips could not be rendered (first: {report.failures[0]}); "
+                             "run the corpus stage again once the cause is fixed")
         self.features()
 
     def features(self) -> None:

@@ -136,7 +136,9 @@ class Snapshot:
         return files
 
     def save(self) -> Path:
-        """Write the manifest (after the weights, so a reader never sees a manifest without its files)."""
+        """Write the manifest (after the weights, so that it never names a file not yet written). The weight files
+        are overwritten in place before it: an interrupted write leaves newer weights beside the older manifest, which
+        the committed folder's version control restores."""
         data = {"format": FORMAT, "stages": self.stages, "curve": self.curve, "notes": self.notes}
         path = self.root / MANIFEST
         atomic_write(path, json.dumps(data, indent=1) + "\n", parents=True)

@@ -97,13 +97,10 @@ def write_snapshot(recipe: Recipe, point: dict) -> Path:
         stale += snapshot.drop("discriminator")
     snapshot.notes.update(design=recipe.design, tokens=recipe.tokens, resynth_wer=point["resynth_wer"])
     try:
-        _put_gpt(recipe, snapshot, None)
+        stale += _put_gpt(recipe, snapshot, None)
     except SystemExit:
         pass  # no GPT trained here: the committed one (if any) stays, with its figure
-    manifest = snapshot.save()
-    for path in stale:  # after the manifest, which no longer names them
-        path.unlink(missing_ok=True)
-    return manifest
+    return _save(snapshot, stale)
 
 
 def write_gpt_snapshot(recipe: Recipe, point: dict) -> Path:
@@ -113,8 +110,15 @@ def write_gpt_snapshot(recipe: Recipe, point: dict) -> Path:
     if "sovits" not in snapshot.stages:
         raise SystemExit(f"the snapshot in {recipe.snapshot_dir} has no decoder for a GPT to join: snapshot the "
                          "decoder first")
-    _put_gpt(recipe, snapshot, point["gpt_step"])
-    return snapshot.save()
+    return _save(snapshot, _put_gpt(recipe, snapshot, point["gpt_step"]))
+
+
+def _save(snapshot: Snapshot, stale: list[Path]) -> Path:
+    """Write the manifest, then delete the `stale` files it no longer names; the manifest's path."""
+    manifest = snapshot.save()
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return manifest
 
 
 def _open_for_writing(recipe: Recipe) -> Snapshot:
@@ -130,12 +134,13 @@ def _open_for_writing(recipe: Recipe) -> Snapshot:
     return snapshot
 
 
-def _put_gpt(recipe: Recipe, snapshot: Snapshot, step: int | None) -> None:
+def _put_gpt(recipe: Recipe, snapshot: Snapshot, step: int | None) -> list[Path]:
     """The GPT's training state at `step` (default: the newest) into `snapshot`, with its measured held-out loss in
-    the notes (or none, when it was not measured at that step)."""
+    the notes (or none, when it was not measured at that step); the files to delete after saving (Snapshot.put)."""
     weights, step = recipe.training_weights("gpt", step)
-    snapshot.put("gpt", step, weights[NETWORKS["gpt"][0]], PRESET.gpt.to_dict())
+    stale = snapshot.put("gpt", step, weights[NETWORKS["gpt"][0]], PRESET.gpt.to_dict())
     snapshot.notes.pop("gpt_heldout_loss", None)
     losses = [p["gpt_heldout_loss"] for p in recipe.curve() if p.get("gpt_step") == step and "gpt_heldout_loss" in p]
     if losses:  # the newest measurement at that step
         snapshot.notes["gpt_heldout_loss"] = losses[-1]
+    return stale
