@@ -104,13 +104,14 @@ def _voice_quality():
 
 
 def _point(recipe: Recipe, **figures) -> dict:
-    """A curve point: the steps of both stages' newest exports, CPU hours so far, and `figures`."""
+    """A curve point: the steps of both stages' newest exports (a stage not exported here: the committed snapshot's
+    step, which training resumed from), CPU hours so far, and `figures`."""
     point = {"design": recipe.design, "tokens": recipe.tokens}
     for stage in ("sovits", "gpt"):
         try:
             point[f"{stage}_step"] = recipe.latest(stage)[1]
         except SystemExit:
-            point[f"{stage}_step"] = 0
+            point[f"{stage}_step"] = recipe.snapshot().step(stage)
     point["cpu_hours"] = round(sum(v for k, v in recipe.progress().items() if k.endswith("cpu_seconds")) / 3600, 3)
     return point | figures
 

@@ -157,3 +157,26 @@ def test_the_recipes_corpus_has_the_training_speakers_its_schedule_assumes(tmp_p
     assert len(speakers) - len(held) == CORPUS_SPEAKERS and len(held) == 3
     with pytest.raises(SystemExit, match="no corpus"):
         Recipe(None, tmp_path / "work", tmp_path / "snapshot").corpus_options()
+
+
+def test_a_stage_resumed_from_the_snapshot_goes_on_counting_its_cpu_time(tmp_path):
+    from myna.train.default_recipe import GPT_SETTINGS, PRESET
+    from myna.train.gpt_trainer import GPTTrainer
+
+    recipe = Recipe(None, tmp_path / "work", tmp_path / "snapshot")
+    trainer = GPTTrainer(PRESET.gpt, GPT_SETTINGS)
+    snapshot = Snapshot.open(recipe.snapshot_dir)
+    snapshot.put("gpt", 700, trainer.model.state_dict(), PRESET.gpt.to_dict())
+    snapshot.notes.update(tokens=recipe.tokens, cpu_seconds={"gpt_cpu_seconds": 3600.0, "sovits_istft16_cpu_seconds": 7200.0})
+    snapshot.save()
+
+    def resume() -> None:
+        recipe._resume_from_snapshot("gpt", trainer, recipe.state / "gpt", GPT_SETTINGS,
+                                     lambda snap: trainer.model.load_state_dict(snap.weights("gpt")))
+
+    resume()
+    assert recipe.kept_steps("gpt") == {700}
+    assert recipe.progress() == {"gpt_cpu_seconds": 3600.0}  # the decoder's count joins when the decoder resumes
+    (recipe.state / "progress.json").write_text(json.dumps({"gpt_cpu_seconds": 4000.0}))
+    resume()  # a local state exists: nothing is resumed or carried again
+    assert recipe.progress() == {"gpt_cpu_seconds": 4000.0}

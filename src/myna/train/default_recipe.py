@@ -318,6 +318,11 @@ class Recipe:
             return
         load(snapshot)
         seed_training_state(trainer, out, snapshot.step(stage), settings)
+        # the CPU time spent on the snapshot's weights goes on counting here (a fresh machine would restart it at 0)
+        progress, key = self.progress(), self._progress_key(stage)
+        if key not in progress and key in snapshot.notes.get("cpu_seconds", {}):
+            progress[key] = snapshot.notes["cpu_seconds"][key]
+            self._write_progress(progress)
         print(f"{stage}: resuming from the committed snapshot at step {snapshot.step(stage)}", file=sys.stderr)
 
     def _run(self, trainer, items, settings, out: Path, label: str, on_step, minutes: float | None, key: str) -> int:
@@ -331,11 +336,18 @@ class Recipe:
             steps = loop.run(trainer, items, settings, out, label, progress=sys.stderr, on_step=on_step,
                              stop=(lambda _: time.process_time() > deadline) if deadline else None)
         finally:
-            progress = self.progress()
-            name = f"{key}_{self.design}" if key == "sovits" else key
-            progress[f"{name}_cpu_seconds"] = progress.get(f"{name}_cpu_seconds", 0.0) + time.process_time() - started
-            (self.state / "progress.json").write_text(json.dumps(progress, indent=1) + "\n")
+            progress, name = self.progress(), self._progress_key(key)
+            progress[name] = progress.get(name, 0.0) + time.process_time() - started
+            self._write_progress(progress)
         return steps
+
+    def _progress_key(self, stage: str) -> str:
+        """`stage`'s entry in WORK/progress.json (and in a snapshot's CPU seconds)."""
+        return f"sovits_{self.design}_cpu_seconds" if stage == "sovits" else f"{stage}_cpu_seconds"
+
+    def _write_progress(self, progress: dict) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "progress.json").write_text(json.dumps(progress, indent=1) + "\n")
 
     def progress(self) -> dict:
         """WORK/progress.json: CPU seconds per stage so far."""
