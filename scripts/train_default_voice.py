@@ -17,8 +17,8 @@ The corpus is a `myna data synth` folder (`myna data synth --utterances 300 --wi
 the snapshot rule: myna.train.snapshot_rule):
 
 - corpus: renders that corpus into --corpus (`--jobs` renderers; it resumes a partial one), then the features
-  stage: all a fresh machine needs before training resumes from the committed snapshot (28,720 clips: ~50 min
-  of rendering on two jobs, then the features).
+  stage: all a fresh machine needs before training resumes from the committed snapshot (28,720 clips: ~1.5 h
+  of rendering and ~1.3 h of features on a 2-core AVX2 machine, docs/default-voice.md).
 - features: the feature caches of the training and of the held-out speakers (once).
 - tokens: the semantic tokens' tokenizer, written into SoVITS's `ssl_proj` and codebook (frozen from
   then on). `--tokens` picks the design (each keeps its state in WORK/TOKENS):
