@@ -114,12 +114,11 @@ class Snapshot:
         kept: dict[str, torch.Tensor] = {}
         for key, value in state.items():
             value = value.detach().cpu()
-            if key.startswith(exact):
-                kept[key] = (value.half() if value.is_floating_point() else value).contiguous()
-            elif value.is_floating_point() and value.dim() >= 2 and value.numel() >= _INT8_MIN_SIZE:
+            is_exact = key.startswith(exact)
+            if not is_exact and value.is_floating_point() and value.dim() >= 2 and value.numel() >= _INT8_MIN_SIZE:
                 stored[key], stored[key + _SCALE] = _int8(value)
             else:
-                stored[key] = (value.half() if value.is_floating_point() else value).contiguous()
+                (kept if is_exact else stored)[key] = (value.half() if value.is_floating_point() else value).contiguous()
         old = set(self.files(stage))
         entry: dict[str, Any] = {"file": f"{stage}.safetensors"}
         atomic_write(self.root / entry["file"], save(stored, metadata={"stage": stage, "step": str(step)}), parents=True)
