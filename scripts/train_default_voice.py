@@ -5,7 +5,9 @@
     python scripts/train_default_voice.py tokens   --corpus DIR --work DIR
     python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
+    python scripts/train_default_voice.py export   --corpus DIR --work DIR [--design D]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
+    python scripts/train_default_voice.py heldout  --corpus DIR --work DIR
     python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40] [--ref-free]
     python scripts/train_default_voice.py follow   --corpus DIR --work DIR [--clips 40]
     python scripts/train_default_voice.py snapshot --corpus DIR --work DIR [--snapshot-dir DIR]
@@ -42,6 +44,8 @@ the snapshot rule: myna.train.snapshot_rule):
 - sovits: SoVITS on those tokens (frozen), mel + KL losses, 2-s windows, an inference export every
   EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's).
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
+- export: inference files of both stages' newest training states, where not exported yet: a run stopped by
+  Ctrl-C saves its state but exports nothing, and the measuring stages read the newest exports.
 - resynth: held-out speakers' clips decoded from their own tokens, phonemes and timbre by the newest
   SoVITS export and transcribed by Whisper tiny.en: the ceiling the GPT can reach with this decoder.
 - evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
@@ -49,6 +53,8 @@ the snapshot rule: myna.train.snapshot_rule):
   unprompted); with it the GPT's teacher-forced loss and accuracy on the held-out speakers' clips,
   which turn up when more steps only memorize the corpus (at 3.6 h of corpus the small GPT's did from
   step ~2,500: 3.67 -> 4.11 by step 3,750, while its training loss fell 1.03 -> 0.60).
+- heldout: those teacher-forced figures of the newest GPT export alone (seconds, and no alignment): what
+  the snapshot rule needs for a GPT-only snapshot.
 - follow: whether the GPT reads, without the decoder: the tokens it generates for held-out and training
   texts (unprompted, and prompted by the reference clip) are aligned to their text's phones and to another
   text's, under what each code says of the phone spoken (counted over a phone alignment of the corpus:
@@ -61,7 +67,7 @@ the snapshot rule: myna.train.snapshot_rule):
   0.9; `--force` overrides). Written: SoVITS at that point and the newest GPT if one trained
   (int8/fp16, no optimizer state), the token design, and the committed curve extended by WORK's points
   (myna.train.snapshot). Otherwise the GPT alone, at its
-  kept point of lowest held-out teacher-forced loss (measured by follow or evaluate), when that beats
+  kept point of lowest held-out teacher-forced loss (measured by heldout, follow or evaluate), when that beats
   the committed GPT's, so that its progress survives while the decoder's WER stalls; else the stage
   refuses. Training resumes from WORK's state, else from that snapshot (a fresh optimizer with a short
   warm-up), else from scratch.
@@ -74,7 +80,7 @@ the snapshot rule: myna.train.snapshot_rule):
   `--sovits-only` skips gpt and evaluate (while the decoder is not yet intelligible, the GPT's
   figures say nothing).
 
-resynth and evaluate append their figures to WORK/TOKENS/curve.json (with the steps and CPU time so far).
+resynth, heldout, follow and evaluate append their figures to WORK/TOKENS/curve.json (with the steps and CPU time so far).
 """
 
 from __future__ import annotations
@@ -171,6 +177,23 @@ def gpt_heldout(recipe: Recipe) -> dict[str, float]:
     return {"gpt_heldout_loss": round(loss, 4), "gpt_heldout_acc": round(accuracy, 4)}
 
 
+def export_states(recipe: Recipe) -> None:
+    """Exports of both stages' newest local training states not exported yet (a run stopped by Ctrl-C exports
+    nothing), so that `resynth`, `heldout` and the others measure them."""
+    for stage in ("sovits", "gpt"):
+        if not recipe.kept_steps(stage):
+            print(f"{stage}: no training state here")
+            continue
+        step = max(recipe.kept_steps(stage))
+        try:
+            if recipe.latest(stage)[1] == step:
+                print(f"{stage}: step {step} is exported already")
+                continue
+        except SystemExit:
+            pass  # no export yet
+        print(f"{stage}: exported step {step} to {recipe.export_state(stage)}")
+
+
 def text_following(recipe: Recipe, clips: int = 40) -> dict[str, float]:
     """Whether the newest GPT export reads its text, without the decoder: for `clips` held-out clips (and as many
     training clips), the tokens it generates (engine defaults, seed 0; unprompted, and prompted by the reference
@@ -260,8 +283,8 @@ def snapshot(recipe: Recipe, force: bool = False) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("corpus", "features", "tokens", "sovits", "gpt", "resynth", "evaluate", "follow",
-                                          "snapshot", "bundle", "cycle"))
+    parser.add_argument("stage", choices=("corpus", "features", "tokens", "sovits", "gpt", "export", "resynth", "heldout",
+                                          "evaluate", "follow", "snapshot", "bundle", "cycle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
     parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints, exports)")
     parser.add_argument("--snapshot-dir", type=Path, default=REPO / "src/myna/assets/default/snapshot",
@@ -299,8 +322,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage in ("sovits", "gpt"):
         train = recipe.train_sovits if args.stage == "sovits" else recipe.train_gpt
         print(f"{args.stage}: step {train(args.max_steps, args.minutes)}")
+    elif args.stage == "export":
+        export_states(recipe)
     elif args.stage == "resynth":
         resynthesis_wer(recipe, args.clips or 30)
+    elif args.stage == "heldout":
+        recipe.add_point(_point(recipe, **gpt_heldout(recipe)))
     elif args.stage == "evaluate":
         evaluate(recipe, args.sentences, args.ref_free)
     elif args.stage == "follow":

@@ -180,3 +180,33 @@ def test_a_stage_resumed_from_the_snapshot_goes_on_counting_its_cpu_time(tmp_pat
     (recipe.state / "progress.json").write_text(json.dumps({"gpt_cpu_seconds": 4000.0}))
     resume()  # a local state exists: nothing is resumed or carried again
     assert recipe.progress() == {"gpt_cpu_seconds": 4000.0}
+
+
+@pytest.mark.parametrize("stage", ["sovits", "gpt"])
+def test_the_newest_training_state_is_exported_for_measuring(tmp_path, stage):
+    # a run stopped by Ctrl-C leaves a training state and no export: `export_state` writes the export from it
+    from myna.engine.loading import load_gpt, load_sovits
+    from myna.models.sovits import SoVITS
+    from myna.models.t2s import T2SModel
+    from myna.train import loop
+    from myna.train.default_recipe import NETWORKS, PRESET
+
+    recipe = Recipe(None, tmp_path / "work", tmp_path / "snapshot")
+    with pytest.raises(SystemExit, match=f"no {stage} training state"):
+        recipe.export_state(stage)
+    states = recipe._state_dir(stage) / "checkpoints"
+    states.mkdir(parents=True)
+    models = {}
+    for step in (40, 60):
+        torch.manual_seed(step)
+        model = SoVITS(recipe.config) if stage == "sovits" else T2SModel(PRESET.gpt)
+        models[step] = model
+        torch.save({"stage": {NETWORKS[stage][0]: model.state_dict()}, "step": step},
+                   states / f"{loop.STATE_PREFIX}{step:08d}.pt")
+    path = recipe.export_state(stage)
+    assert recipe.latest(stage) == (path, 60)
+    exported = (load_sovits if stage == "sovits" else load_gpt)(path).state_dict()
+    newest, older = models[60].state_dict(), models[40].state_dict()
+    key = next(k for k, v in exported.items() if v.is_floating_point() and v.numel() > 1000 and k in newest)
+    torch.testing.assert_close(exported[key].float(), newest[key], atol=2e-3, rtol=2e-3)  # fp16 export
+    assert not torch.allclose(exported[key].float(), older[key], atol=2e-3)

@@ -306,6 +306,21 @@ class Recipe:
         model.train()
         return path.with_suffix(".safetensors")
 
+    def export_state(self, stage: str) -> Path:
+        """An inference file of `stage`'s newest local training state: a run stopped by Ctrl-C saves its state but
+        exports nothing, and the measuring stages read exports."""
+        from myna.models.sovits import SoVITS
+        from myna.models.t2s import T2SModel
+
+        weights, step = self.training_weights(stage)
+        if stage == "sovits":
+            generator = SoVITS(self.config, with_posterior=SOVITS_SETTINGS.latent == "posterior")
+            generator.load_state_dict(weights[NETWORKS["sovits"][0]])
+            return self.export_sovits(generator, step)
+        model = T2SModel(PRESET.gpt)
+        model.load_state_dict(weights[NETWORKS["gpt"][0]])
+        return self.export_gpt(model, step)
+
     def _resume_from_snapshot(self, stage: str, trainer, out: Path, settings, load: Callable) -> None:
         """No local state: start from the committed snapshot's weights (when they fit this model); `load` takes the
         Snapshot and loads what of it the trainer uses."""
