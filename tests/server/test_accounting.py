@@ -79,6 +79,24 @@ def test_an_unexpected_fault_is_a_500_and_one_json_line(tiny_set, tmp_path, capf
     assert "RuntimeError: an unexpected fault deep inside" in faults[0]["traceback"]
 
 
+def test_log_lines_go_to_the_stderr_of_the_moment(monkeypatch):
+    # whoever swaps sys.stderr (a test harness, a supervisor wrapper) may close the old one: lines must not go there
+    import io
+    import logging
+    import sys
+
+    from myna.server.app import configure_logging
+
+    configure_logging()
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logging.getLogger("myna.server").info(json.dumps({"event": "one"}))
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("myna.server").info(json.dumps({"event": "two"}))
+    assert [json.loads(line)["event"] for line in second.getvalue().splitlines()] == ["two"]
+
+
 def _raw_exchange(url: str, head: bytes, body: bytes = b"", timeout: float = 10.0) -> bytes:
     """Send a request's bytes on a plain socket and return what the server answers within `timeout`."""
     parts = urlsplit(url)

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -261,9 +262,22 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler writing to whatever `sys.stderr` is when a record comes, not to the stream it was when the
+    handler was made (which whoever swapped it may have closed since)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging() -> None:
     """One JSON object per line on stderr for myna's server logger and uvicorn's (tracebacks become a field)."""
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(_JsonFormatter())
     for name, level in (("myna.server", logging.INFO), ("uvicorn", logging.WARNING), ("uvicorn.error", logging.WARNING),
                         ("uvicorn.access", logging.WARNING)):
