@@ -63,12 +63,12 @@ the snapshot rule: myna.train.snapshot_rule):
   The held-out teacher-forced loss and accuracy (as in evaluate) are recorded with the margins.
 - snapshot: the snapshot rule: the best measured point (lowest resynthesis WER over all 120 held-out
   clips, `resynth --clips 120`, whose SoVITS training state is kept) goes into the committed snapshot
-  folder only when it beats the committed snapshot's WER (a first snapshot: WER <= FIRST_SNAPSHOT_WER,
-  0.9; `--force` overrides). Written: SoVITS at that point and the newest GPT if one trained
-  (int8/fp16, no optimizer state), the token design, and the committed curve extended by WORK's points
-  (myna.train.snapshot). Otherwise the GPT alone, at its
-  kept point of lowest held-out teacher-forced loss (measured by heldout, follow or evaluate), when that beats
-  the committed GPT's, so that its progress survives while the decoder's WER stalls; else the stage
+  folder only when it beats the committed snapshot's WER by MIN_WER_GAIN, 0.02 (a first snapshot: WER <=
+  FIRST_SNAPSHOT_WER, 0.9; `--force` overrides). Written: SoVITS at that point and the newest GPT if one
+  trained (int8/fp16, no optimizer state), the token design, and the committed curve extended by WORK's
+  points (myna.train.snapshot). Otherwise the GPT alone, at its kept point of lowest held-out
+  teacher-forced loss (measured by heldout, follow or evaluate), when that beats the committed GPT's by
+  MIN_LOSS_GAIN, 0.05, so that its progress survives while the decoder's WER stalls; else the stage
   refuses. Training resumes from WORK's state, else from that snapshot (a fresh optimizer with a short
   warm-up), else from scratch.
 - bundle: the default-voice folder from the newest exports and a reference clip, with its MODEL_CARD.md

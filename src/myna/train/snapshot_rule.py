@@ -4,11 +4,11 @@ Progress enters the repository only when it is measured to improve on what is co
 is budgeted at 250 MB):
 
 - the decoder, at its kept training state of lowest held-out resynthesis WER over SNAPSHOT_CLIPS clips, when
-  that beats the committed snapshot's WER (a first snapshot must show that the decoder hears words at all:
-  WER <= FIRST_SNAPSHOT_WER), with the newest GPT riding along;
+  that beats the committed snapshot's WER by at least MIN_WER_GAIN (a first snapshot must show that the decoder
+  hears words at all: WER <= FIRST_SNAPSHOT_WER), with the newest GPT riding along;
 - else the GPT alone, at its kept training state of lowest held-out teacher-forced loss, when that beats the
-  committed GPT's: the decoder's WER may stall while the GPT still learns to read, and that progress must
-  survive the machine too.
+  committed GPT's by at least MIN_LOSS_GAIN: the decoder's WER may stall while the GPT still learns to read, and
+  that progress must survive the machine too.
 
 Only a WER over SNAPSHOT_CLIPS held-out clips counts: over the resynth stage's default 30 the figure moves by
 ~0.04 between neighbouring steps (0.374, 0.438, 0.372, 0.407 at steps 12,504-13,804), so a lucky 30-clip point
@@ -26,6 +26,17 @@ from myna.train.snapshot import Snapshot
 
 FIRST_SNAPSHOT_WER = 0.9
 SNAPSHOT_CLIPS = 120
+# Gains worth the budget. A decoder snapshot costs ~26 MB of history (generator, discriminator) and a GPT-only one
+# ~9 MB, against ~78 MB left at the sixth snapshot. Neighbouring 120-clip WERs of one decoder run move by ~0.02
+# (0.415, 0.436, 0.429, 0.411 at steps 11,500-13,804), so a smaller gain may be noise; the held-out loss is
+# deterministic, and 0.05 is ~600 steps of the GPT's progress at its last measured rate (0.084 a 1,000 steps).
+MIN_WER_GAIN = 0.02
+MIN_LOSS_GAIN = 0.05
+
+
+def _gained(gain: float, least: float) -> bool:
+    """Whether `gain` reaches `least`; the figures are recorded rounded, so 0.411 - 0.391 counts as 0.02."""
+    return round(gain, 6) >= least
 
 
 def snapshot_verdict(point: dict | None, committed_wer: float | None) -> str | None:
@@ -36,9 +47,9 @@ def snapshot_verdict(point: dict | None, committed_wer: float | None) -> str | N
     if committed_wer is None and point["resynth_wer"] > FIRST_SNAPSHOT_WER:
         return (f"resynthesis WER {point['resynth_wer']:.3f} at SoVITS step {point['sovits_step']} is above the "
                 f"first snapshot's bar, {FIRST_SNAPSHOT_WER}")
-    if committed_wer is not None and point["resynth_wer"] >= committed_wer:
+    if committed_wer is not None and not _gained(committed_wer - point["resynth_wer"], MIN_WER_GAIN):
         return (f"resynthesis WER {point['resynth_wer']:.3f} at SoVITS step {point['sovits_step']} does not beat "
-                f"the committed snapshot's {committed_wer:.3f}")
+                f"the committed snapshot's {committed_wer:.3f} by {MIN_WER_GAIN}")
     return None
 
 
@@ -46,10 +57,10 @@ def gpt_snapshot_verdict(point: dict | None, committed_loss: float | None) -> st
     """None when the measured curve `point` earns the GPT alone a snapshot, else why not. With no loss recorded
     for the committed GPT, any measured point earns it."""
     if point is None or "gpt_heldout_loss" not in point:
-        return "no held-out GPT loss measured at a kept GPT training state: run the follow stage first"
-    if committed_loss is not None and point["gpt_heldout_loss"] >= committed_loss:
+        return "no held-out GPT loss measured at a kept GPT training state: run the heldout stage first"
+    if committed_loss is not None and not _gained(committed_loss - point["gpt_heldout_loss"], MIN_LOSS_GAIN):
         return (f"held-out GPT loss {point['gpt_heldout_loss']:.3f} at GPT step {point['gpt_step']} does not beat "
-                f"the committed GPT's {committed_loss:.3f}")
+                f"the committed GPT's {committed_loss:.3f} by {MIN_LOSS_GAIN}")
     return None
 
 
