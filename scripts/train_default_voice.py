@@ -4,6 +4,7 @@
     python scripts/train_default_voice.py features --corpus DIR --work DIR
     python scripts/train_default_voice.py tokens   --corpus DIR --work DIR
     python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
+                                                   [--token-noise F]
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py export   --corpus DIR --work DIR [--design D]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
@@ -42,7 +43,9 @@ the snapshot rule: myna.train.snapshot_rule):
   With a committed snapshot of the same design, its tokenizer is used, so the tokens never change
   between runs.
 - sovits: SoVITS on those tokens (frozen), mel + KL losses, 2-s windows, an inference export every
-  EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's).
+  EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's). `--token-noise F`
+  replaces that share of the token frames by random codes while training (an experiment: the decoder ignores
+  its phonemes, docs/default-voice.md; kept in WORK's train_config.json for the run).
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
 - export: inference files of both stages' newest training states, where not exported yet: a run stopped by
   Ctrl-C saves its state but exports nothing, and the measuring stages read the newest exports.
@@ -296,6 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="corpus: parallel renderers (default 1)")
     parser.add_argument("--max-steps", type=int, default=1_000_000, help="sovits, gpt: stop at this step")
     parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much CPU time in this run")
+    parser.add_argument("--token-noise", type=float,
+                        help="sovits: share of token frames replaced by random codes while training (default: the "
+                             "recipe's, 0)")
     parser.add_argument("--clips", type=int,
                         help="resynth: held-out clips to transcribe (default 30); follow: held-out (and as many "
                              "training) clips to generate from (default 40: one sample a clip, 20 clips move by ~0.1)")
@@ -320,8 +326,10 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "tokens":
         print(recipe.tokenizer())
     elif args.stage in ("sovits", "gpt"):
-        train = recipe.train_sovits if args.stage == "sovits" else recipe.train_gpt
-        print(f"{args.stage}: step {train(args.max_steps, args.minutes)}")
+        if args.stage == "sovits":
+            print(f"sovits: step {recipe.train_sovits(args.max_steps, args.minutes, args.token_noise)}")
+        else:
+            print(f"gpt: step {recipe.train_gpt(args.max_steps, args.minutes)}")
     elif args.stage == "export":
         export_states(recipe)
     elif args.stage == "resynth":

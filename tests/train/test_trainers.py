@@ -364,6 +364,7 @@ def test_prior_latent_decodes_what_inference_decodes():
 
     config = SoVITSConfig(**{**_fixtures("sovits_fixtures").TINY_OVERRIDES, "segment_size": 12 * 640})
     model = SoVITS(config).eval()
+    model.quantizer.vq.layers[0]._codebook.embed.normal_()  # a fresh codebook is all zeros: every code alike
     item = sovits_items(1)[0]
     from myna.audio.spectrogram import linear_spectrogram
 
@@ -376,4 +377,43 @@ def test_prior_latent_decodes_what_inference_decodes():
     # the training pass decodes the whole clip here (one segment): the same audio as inference
     assert out.z_p is None and out.logs_q is None
     frames = min(out.audio.shape[-1], expected.shape[-1])
-    assert torch.allclose(out.audio[..., :frames], expected[..., :frames], atol=1e-4)
+    scale = float(expected.abs().max())  # a random model's audio is tiny: compare at its scale
+    assert scale > 0
+    torch.testing.assert_close(out.audio[..., :frames], expected[..., :frames], rtol=0, atol=1e-4 * scale)
+
+
+def test_token_noise_decodes_randomly_replaced_codes_as_inference_would():
+    # the decoder trained with token_noise sees the tokens the GPT might get wrong: some frames' codes drawn at random
+    torch.manual_seed(0)
+    from myna.audio.spectrogram import linear_spectrogram
+    from myna.models.sovits import SoVITS, _replace_at_random
+
+    codes = torch.zeros(2, 4, 5000, dtype=torch.long)
+    noisy = _replace_at_random(codes, 0.3, 1024, torch.Generator().manual_seed(1))
+    changed = noisy != 0
+    assert 0.27 < changed.any(0).float().mean() < 0.33  # the share of frames
+    assert (changed[0] | changed[1]).sum() - (changed[0] & changed[1]).sum() < 20  # a frame's stages together
+    config = SoVITSConfig(**{**_fixtures("sovits_fixtures").TINY_OVERRIDES, "segment_size": 12 * 640})
+    model = SoVITS(config).eval()
+    model.quantizer.vq.layers[0]._codebook.embed.normal_()  # a fresh codebook is all zeros: every code alike
+    item = sovits_items(1)[0]
+    spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
+    lengths = torch.tensor([spec.shape[2]]), torch.tensor([item["phones"].shape[0]])
+
+    def trained(token_noise: float) -> torch.Tensor:
+        return model.forward_train(item["ssl"][None], spec, lengths[0], item["phones"][None], lengths[1],
+                                   generator=torch.Generator().manual_seed(5), prior_noise=0.0,
+                                   token_noise=token_noise).audio
+
+    with torch.no_grad():
+        clean, noised = trained(0.0), trained(0.5)
+        replaced = _replace_at_random(model.extract_latent(item["ssl"][None]), 0.5, 1024,
+                                      torch.Generator().manual_seed(5))
+        expected = model.decode(replaced, item["phones"], spec, noise_scale=0.0)
+    frames = min(noised.shape[-1], expected.shape[-1])
+    scale = float(expected.abs().max())  # a random model's audio is tiny: compare at its scale
+    assert scale > 0
+    torch.testing.assert_close(noised[..., :frames], expected[..., :frames], rtol=0, atol=1e-4 * scale)
+    assert float((noised - clean).abs().max()) > 0.05 * scale
+    with pytest.raises(Exception, match="token_noise"):
+        SoVITSTrainConfig(token_noise=1.0)

@@ -339,6 +339,7 @@ class SoVITS(nn.Module):
         sv_emb: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         prior_noise: float | None = None,
+        token_noise: float = 0.0,
     ) -> TrainOutput:
         """Training pass: posterior from `spec`, prior from content + phonemes.
 
@@ -354,6 +355,10 @@ class SoVITS(nn.Module):
         encoder; `z_p` and `logs_q` are then None and only a reconstruction loss applies. A decoder
         trained from scratch learns words this way where the posterior path collapses (see
         docs/default-voice.md).
+
+        `token_noise` (a myna addition): that share of the token frames, drawn from `generator`, is replaced by
+        random codes before decoding, so that the decoder must take the words from the phonemes where the tokens
+        are wrong, as the GPT's generated tokens sometimes are. The commitment loss keeps the true codes.
         """
         if prior_noise is None and not hasattr(self, "enc_q"):
             raise RuntimeError("forward_train needs the posterior encoder: build SoVITS(config, with_posterior=True)")
@@ -370,6 +375,10 @@ class SoVITS(nn.Module):
                 codes = self.quantizer.encode(projected)
                 quantized = self.quantizer.decode(codes)
         commit_loss = F.mse_loss(quantized, projected)
+        if token_noise:
+            codes = _replace_at_random(codes, token_noise, self.quantizer.vq.layers[0]._codebook.embed.shape[0],
+                                       generator)
+            quantized = self.quantizer.decode(codes)
         content = projected + (quantized - projected).detach()
         if c.semantic_frame_rate == "25hz":
             content = F.interpolate(content, size=content.shape[-1] * 2, mode="nearest")
@@ -392,6 +401,14 @@ class SoVITS(nn.Module):
         starts = (draws * room).long()
         audio = self.dec(slice_frames(z, starts, segment), g=ge)
         return TrainOutput(audio, commit_loss, starts, mask, z_p, m_p, logs_p, logs_q, projected.detach(), codes)
+
+
+def _replace_at_random(codes: torch.Tensor, share: float, bins: int, generator: torch.Generator | None) -> torch.Tensor:
+    """`codes` (n_q, B, T) with about `share` of their frames (all stages of a frame together) replaced by
+    uniformly drawn codes."""
+    hit = torch.rand(codes.shape[1:], generator=generator, device=codes.device) < share
+    drawn = torch.randint(0, bins, codes.shape, generator=generator, device=codes.device)
+    return torch.where(hit.unsqueeze(0), drawn, codes)
 
 
 def _content_hint(dim: int) -> str:

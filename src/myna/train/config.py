@@ -130,11 +130,16 @@ class SoVITSTrainConfig(_Settings):
     # decoder learns words this way where the posterior path collapsed (docs/default-voice.md).
     latent: str = "posterior"
     prior_noise: float = 0.5
+    # Share of the token frames replaced by random codes in each training pass (SoVITS.forward_train's
+    # `token_noise`): the decoder then has to take the words from the phonemes where the tokens are wrong. 0: none.
+    token_noise: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.latent not in ("posterior", "prior"):
             raise InputError(f"latent must be 'posterior' or 'prior', got {self.latent!r}")
+        if not 0.0 <= self.token_noise < 1.0:
+            raise InputError(f"token_noise must be in [0, 1), got {self.token_noise}")
         if self.warmup_steps < 0:
             raise InputError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.discriminator_start_step < 0 or self.quantizer_steps < 0:

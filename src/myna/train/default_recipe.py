@@ -247,14 +247,16 @@ class Recipe:
         return FeatureCache.open(self.work / "heldout_features")
 
     # ------------------------------------------------------------------ training
-    def train_sovits(self, max_steps: int, minutes: float | None = None) -> int:
-        """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps."""
+    def train_sovits(self, max_steps: int, minutes: float | None = None, token_noise: float | None = None) -> int:
+        """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps;
+        `token_noise` overrides the recipe's share of token frames replaced at random (an experiment)."""
         from myna.train.sovits_trainer import SoVITSTrainer
         from myna.train.stages import sovits_items
 
         cache = self.token_cache()
         settings = replace(SOVITS_SETTINGS, max_steps=max_steps, n_mel_channels=80 if self.config.sampling_rate <= 16000
-                           else SOVITS_SETTINGS.n_mel_channels)
+                           else SOVITS_SETTINGS.n_mel_channels,
+                           token_noise=SOVITS_SETTINGS.token_noise if token_noise is None else token_noise)
         out = self.state / "sovits" / self.design
         items = sovits_items(cache, self.config.sampling_rate)
         trainer = SoVITSTrainer(self.config, settings, sample_item=items[0])

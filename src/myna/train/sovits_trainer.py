@@ -133,7 +133,7 @@ class SoVITSTrainer:
         with s.autocast():
             out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
                                batch["phone_lengths"], batch.get("sv_emb"), noise,
-                               s.prior_noise if s.latent == "prior" else None)
+                               s.prior_noise if s.latent == "prior" else None, s.token_noise)
         out = out._replace(**{k: v.float() for k, v in out._asdict().items()  # losses in fp32
                               if v is not None and v.is_floating_point()})
         segment = c.segment_size // c.hop_length
