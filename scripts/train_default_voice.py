@@ -8,6 +8,7 @@
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py export   --corpus DIR --work DIR [--design D]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
+    python scripts/train_default_voice.py reading  --corpus DIR --work DIR [--clips 30] [--design D]
     python scripts/train_default_voice.py heldout  --corpus DIR --work DIR
     python scripts/train_default_voice.py evaluate --corpus DIR --work DIR [--sentences 40] [--ref-free]
     python scripts/train_default_voice.py follow   --corpus DIR --work DIR [--clips 40]
@@ -51,6 +52,9 @@ the snapshot rule: myna.train.snapshot_rule):
   Ctrl-C saves its state but exports nothing, and the measuring stages read the newest exports.
 - resynth: held-out speakers' clips decoded from their own tokens, phonemes and timbre by the newest
   SoVITS export and transcribed by Whisper tiny.en: the ceiling the GPT can reach with this decoder.
+- reading: whether that decoder reads its phonemes: the same clips decoded with the next clip's phonemes, and
+  with 30% of their token frames replaced at random (with their own phonemes and the next clip's). The decoder
+  of the eighth period did not (docs/default-voice.md); `--token-noise` is meant to change that.
 - evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
   (held-out sentences, the bundled reference clip): the full pipeline's WER (`--ref-free`: the GPT
   unprompted); with it the GPT's teacher-forced loss and accuracy on the held-out speakers' clips,
@@ -83,7 +87,8 @@ the snapshot rule: myna.train.snapshot_rule):
   `--sovits-only` skips gpt and evaluate (while the decoder is not yet intelligible, the GPT's
   figures say nothing).
 
-resynth, heldout, follow and evaluate append their figures to WORK/TOKENS/curve.json (with the steps and CPU time so far).
+resynth, reading, heldout, follow and evaluate append their figures to WORK/TOKENS/curve.json (with the steps and
+CPU time so far).
 """
 
 from __future__ import annotations
@@ -130,10 +135,9 @@ def _spread(items: list, count: int, start: int = 0) -> list:
     return items[start :: max(1, len(items) // count)][:count]
 
 
-def resynthesis_wer(recipe: Recipe, clips: int) -> float:
-    """WER of held-out speakers' clips decoded from their own tokens by the newest SoVITS export."""
-    import jiwer
-
+def _heldout_decoding(recipe: Recipe, clips: int):
+    """The newest SoVITS export, its step, and `clips` held-out clips as decoder items, with a function that
+    decodes an item (optionally with its tokens replaced) and transcribes it with Whisper tiny.en."""
     from myna.audio.io import resample_soxr
     from myna.engine.loading import load_sovits
     from myna.features.asr import Transcriber
@@ -141,7 +145,6 @@ def resynthesis_wer(recipe: Recipe, clips: int) -> float:
     from myna.train.sovits_trainer import render_item
     from myna.train.stages import sovits_items
 
-    vq = _voice_quality()
     path, step = recipe.latest("sovits")
     model = load_sovits(path).eval()
     rate = model.config.sampling_rate
@@ -150,10 +153,23 @@ def resynthesis_wer(recipe: Recipe, clips: int) -> float:
     utterances = _spread(cache.items, clips)
     items = sovits_items(FeatureCache(cache.root, cache.version, cache.symbols, cache.models, utterances), rate)
     asr = Transcriber()
+
+    def heard(item) -> str:
+        return asr.transcribe(resample_soxr(render_item(model, item, torch.device("cpu")), rate, 16000), "en")[0]
+
+    return model, step, items, heard
+
+
+def resynthesis_wer(recipe: Recipe, clips: int) -> float:
+    """WER of held-out speakers' clips decoded from their own tokens by the newest SoVITS export."""
+    import jiwer
+
+    vq = _voice_quality()
+    _, step, items, decode = _heldout_decoding(recipe, clips)
     texts, heard = [], []
     for utt, item in zip(items.utterances, items, strict=True):
         texts.append(utt.record["text"])
-        heard.append(asr.transcribe(resample_soxr(render_item(model, item, torch.device("cpu")), rate, 16000), "en")[0])
+        heard.append(decode(item))
     for text, got in list(zip(texts, heard, strict=True))[:3]:
         print(f"  {text!r} -> {got!r}")
     wer = vq.word_error_rate(texts, heard)
@@ -163,6 +179,41 @@ def resynthesis_wer(recipe: Recipe, clips: int) -> float:
           f"{share:.1%} of the words heard")
     recipe.add_point(_point(recipe, resynth_wer=round(wer, 4), resynth_clips=len(texts)))
     return wer
+
+
+def phoneme_reading(recipe: Recipe, clips: int, share: float = 0.3) -> dict[str, float]:
+    """Whether the newest SoVITS export reads its phonemes: held-out clips decoded from their own tokens with their
+    own phonemes and with the next clip's, then with `share` of their token frames replaced at random (with both
+    phonemes again). A decoder that reads its phonemes says the other clip's words with the other's phonemes and
+    keeps its words through the replaced tokens; one that does not (docs/default-voice.md, eighth period) says
+    the same words whatever phonemes it gets, and loses them with the tokens."""
+    from myna.models.sovits import replace_codes_at_random
+
+    vq = _voice_quality()
+    model, step, items, decode = _heldout_decoding(recipe, clips)
+    data = [items[i] for i in range(len(items))]
+    texts = [utt.record["text"] for utt in items.utterances]
+    others = texts[1:] + texts[:1]
+    extract = model.extract_latent
+    heard: dict[str, list[str]] = {}
+    for noised in (False, True):
+        if noised:  # the same draw for a clip every run: seeded by its length
+            model.extract_latent = lambda ssl: replace_codes_at_random(
+                extract(ssl), share, model.quantizer.vq.layers[0]._codebook.embed.shape[0],
+                torch.Generator().manual_seed(int(ssl.shape[-1])))
+        for i, item in enumerate(data):
+            swapped = dict(item, phones=data[(i + 1) % len(data)]["phones"])
+            heard.setdefault(f"{'noised' if noised else 'own'}_tokens", []).append(decode(item))
+            heard.setdefault(f"{'noised' if noised else 'own'}_tokens_other_phones", []).append(decode(swapped))
+    model.extract_latent = extract
+    figures = {f"reading_{key}": round(vq.word_error_rate(texts, said), 4) for key, said in heard.items()}
+    other_words = vq.word_error_rate(others, heard["own_tokens_other_phones"])
+    figures["reading_other_phones_vs_their_text"] = round(other_words, 4)
+    print(f"SoVITS {recipe.design} step {step}, WER over {len(texts)} held-out clips ({share:.0%} of the tokens "
+          "noised): " + ", ".join(f"{key.removeprefix('reading_')} {value:.3f}" for key, value in figures.items()))
+    figures |= {"reading_noise": share, "reading_clips": len(texts)}
+    recipe.add_point(_point(recipe, **figures))
+    return figures
 
 
 def gpt_heldout(recipe: Recipe) -> dict[str, float]:
@@ -286,8 +337,8 @@ def snapshot(recipe: Recipe, force: bool = False) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("corpus", "features", "tokens", "sovits", "gpt", "export", "resynth", "heldout",
-                                          "evaluate", "follow", "snapshot", "bundle", "cycle"))
+    parser.add_argument("stage", choices=("corpus", "features", "tokens", "sovits", "gpt", "export", "resynth",
+                                          "reading", "heldout", "evaluate", "follow", "snapshot", "bundle", "cycle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
     parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints, exports)")
     parser.add_argument("--snapshot-dir", type=Path, default=REPO / "src/myna/assets/default/snapshot",
@@ -334,6 +385,8 @@ def main(argv: list[str] | None = None) -> None:
         export_states(recipe)
     elif args.stage == "resynth":
         resynthesis_wer(recipe, args.clips or 30)
+    elif args.stage == "reading":
+        phoneme_reading(recipe, args.clips or 30)
     elif args.stage == "heldout":
         recipe.add_point(_point(recipe, **gpt_heldout(recipe)))
     elif args.stage == "evaluate":

@@ -386,10 +386,10 @@ def test_token_noise_decodes_randomly_replaced_codes_as_inference_would():
     # the decoder trained with token_noise sees the tokens the GPT might get wrong: some frames' codes drawn at random
     torch.manual_seed(0)
     from myna.audio.spectrogram import linear_spectrogram
-    from myna.models.sovits import SoVITS, _replace_at_random
+    from myna.models.sovits import SoVITS, replace_codes_at_random
 
     codes = torch.zeros(2, 4, 5000, dtype=torch.long)
-    noisy = _replace_at_random(codes, 0.3, 1024, torch.Generator().manual_seed(1))
+    noisy = replace_codes_at_random(codes, 0.3, 1024, torch.Generator().manual_seed(1))
     changed = noisy != 0
     assert 0.27 < changed.any(0).float().mean() < 0.33  # the share of frames
     assert (changed[0] | changed[1]).sum() - (changed[0] & changed[1]).sum() < 20  # a frame's stages together
@@ -407,7 +407,7 @@ def test_token_noise_decodes_randomly_replaced_codes_as_inference_would():
 
     with torch.no_grad():
         clean, noised = trained(0.0), trained(0.5)
-        replaced = _replace_at_random(model.extract_latent(item["ssl"][None]), 0.5, 1024,
+        replaced = replace_codes_at_random(model.extract_latent(item["ssl"][None]), 0.5, 1024,
                                       torch.Generator().manual_seed(5))
         expected = model.decode(replaced, item["phones"], spec, noise_scale=0.0)
     frames = min(noised.shape[-1], expected.shape[-1])

@@ -376,7 +376,7 @@ class SoVITS(nn.Module):
                 quantized = self.quantizer.decode(codes)
         commit_loss = F.mse_loss(quantized, projected)
         if token_noise:
-            codes = _replace_at_random(codes, token_noise, self.quantizer.vq.layers[0]._codebook.embed.shape[0],
+            codes = replace_codes_at_random(codes, token_noise, self.quantizer.vq.layers[0]._codebook.embed.shape[0],
                                        generator)
             quantized = self.quantizer.decode(codes)
         content = projected + (quantized - projected).detach()
@@ -403,7 +403,8 @@ class SoVITS(nn.Module):
         return TrainOutput(audio, commit_loss, starts, mask, z_p, m_p, logs_p, logs_q, projected.detach(), codes)
 
 
-def _replace_at_random(codes: torch.Tensor, share: float, bins: int, generator: torch.Generator | None) -> torch.Tensor:
+def replace_codes_at_random(codes: torch.Tensor, share: float, bins: int,
+                            generator: torch.Generator | None) -> torch.Tensor:
     """`codes` (n_q, B, T) with about `share` of their frames (all stages of a frame together) replaced by
     uniformly drawn codes."""
     hit = torch.rand(codes.shape[1:], generator=generator, device=codes.device) < share
