@@ -400,13 +400,15 @@ def test_token_noise_decodes_randomly_replaced_codes_as_inference_would():
     spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
     lengths = torch.tensor([spec.shape[2]]), torch.tensor([item["phones"].shape[0]])
 
-    def trained(token_noise: float) -> torch.Tensor:
+    def trained(token_noise: float):
         return model.forward_train(item["ssl"][None], spec, lengths[0], item["phones"][None], lengths[1],
                                    generator=torch.Generator().manual_seed(5), prior_noise=0.0,
-                                   token_noise=token_noise).audio
+                                   token_noise=token_noise)
 
     with torch.no_grad():
-        clean, noised = trained(0.0), trained(0.5)
+        clean_out, noised_out = trained(0.0), trained(0.5)
+        clean, noised = clean_out.audio, noised_out.audio
+        assert torch.equal(noised_out.codes, clean_out.codes)  # the true codes, for a codebook learning from them
         replaced = replace_codes_at_random(model.extract_latent(item["ssl"][None]), 0.5, 1024,
                                       torch.Generator().manual_seed(5))
         expected = model.decode(replaced, item["phones"], spec, noise_scale=0.0)

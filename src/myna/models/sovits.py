@@ -358,7 +358,8 @@ class SoVITS(nn.Module):
 
         `token_noise` (a myna addition): that share of the token frames, drawn from `generator`, is replaced by
         random codes before decoding, so that the decoder must take the words from the phonemes where the tokens
-        are wrong, as the GPT's generated tokens sometimes are. The commitment loss keeps the true codes.
+        are wrong, as the GPT's generated tokens sometimes are. The commitment loss and the returned `codes` keep
+        the true codes.
         """
         if prior_noise is None and not hasattr(self, "enc_q"):
             raise RuntimeError("forward_train needs the posterior encoder: build SoVITS(config, with_posterior=True)")
@@ -375,10 +376,9 @@ class SoVITS(nn.Module):
                 codes = self.quantizer.encode(projected)
                 quantized = self.quantizer.decode(codes)
         commit_loss = F.mse_loss(quantized, projected)
-        if token_noise:
-            codes = replace_codes_at_random(codes, token_noise, self.quantizer.vq.layers[0]._codebook.embed.shape[0],
-                                       generator)
-            quantized = self.quantizer.decode(codes)
+        if token_noise:  # `codes` stay the true ones: a codebook learned from scratch updates from them
+            bins = self.quantizer.vq.layers[0]._codebook.embed.shape[0]
+            quantized = self.quantizer.decode(replace_codes_at_random(codes, token_noise, bins, generator))
         content = projected + (quantized - projected).detach()
         if c.semantic_frame_rate == "25hz":
             content = F.interpolate(content, size=content.shape[-1] * 2, mode="nearest")
