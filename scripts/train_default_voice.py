@@ -137,7 +137,7 @@ def _spread(items: list, count: int, start: int = 0) -> list:
 
 def _heldout_decoding(recipe: Recipe, clips: int):
     """The newest SoVITS export, its step, and `clips` held-out clips as decoder items, with a function that
-    decodes an item (optionally with its tokens replaced) and transcribes it with Whisper tiny.en."""
+    decodes an item (from its own tokens, or from `codes` in their place) and transcribes it with Whisper tiny.en."""
     from myna.audio.io import resample_soxr
     from myna.engine.loading import load_sovits
     from myna.features.asr import Transcriber
@@ -154,8 +154,9 @@ def _heldout_decoding(recipe: Recipe, clips: int):
     items = sovits_items(FeatureCache(cache.root, cache.version, cache.symbols, cache.models, utterances), rate)
     asr = Transcriber()
 
-    def heard(item) -> str:
-        return asr.transcribe(resample_soxr(render_item(model, item, torch.device("cpu")), rate, 16000), "en")[0]
+    def heard(item, codes: torch.Tensor | None = None) -> str:
+        audio = render_item(model, item, torch.device("cpu"), codes)
+        return asr.transcribe(resample_soxr(audio, rate, 16000), "en")[0]
 
     return model, step, items, heard
 
@@ -194,18 +195,18 @@ def phoneme_reading(recipe: Recipe, clips: int, share: float = 0.3) -> dict[str,
     data = [items[i] for i in range(len(items))]
     texts = [utt.record["text"] for utt in items.utterances]
     others = texts[1:] + texts[:1]
-    extract = model.extract_latent
     heard: dict[str, list[str]] = {}
     for noised in (False, True):
-        if noised:  # the same draw for a clip every run: seeded by its length
-            model.extract_latent = lambda ssl: replace_codes_at_random(
-                extract(ssl), share, model.quantizer.vq.layers[0]._codebook.embed.shape[0],
-                torch.Generator().manual_seed(int(ssl.shape[-1])))
         for i, item in enumerate(data):
+            codes = None
+            if noised:  # the same draw for a clip every run: seeded by its length
+                with torch.no_grad():
+                    codes = replace_codes_at_random(model.extract_latent(item["ssl"].float().unsqueeze(0)), share,
+                                                    model.quantizer.bins,
+                                                    torch.Generator().manual_seed(int(item["ssl"].shape[-1])))
             swapped = dict(item, phones=data[(i + 1) % len(data)]["phones"])
-            heard.setdefault(f"{'noised' if noised else 'own'}_tokens", []).append(decode(item))
-            heard.setdefault(f"{'noised' if noised else 'own'}_tokens_other_phones", []).append(decode(swapped))
-    model.extract_latent = extract
+            heard.setdefault(f"{'noised' if noised else 'own'}_tokens", []).append(decode(item, codes))
+            heard.setdefault(f"{'noised' if noised else 'own'}_tokens_other_phones", []).append(decode(swapped, codes))
     figures = {f"reading_{key}": round(vq.word_error_rate(texts, said), 4) for key, said in heard.items()}
     other_words = vq.word_error_rate(others, heard["own_tokens_other_phones"])
     figures["reading_other_phones_vs_their_text"] = round(other_words, 4)
@@ -235,10 +236,11 @@ def export_states(recipe: Recipe) -> None:
     """Exports of both stages' newest local training states not exported yet (a run stopped by Ctrl-C exports
     nothing), so that `resynth`, `heldout` and the others measure them."""
     for stage in ("sovits", "gpt"):
-        if not recipe.kept_steps(stage):
+        kept = recipe.kept_steps(stage)
+        if not kept:
             print(f"{stage}: no training state here")
             continue
-        step = max(recipe.kept_steps(stage))
+        step = max(kept)
         try:
             if recipe.latest(stage)[1] == step:
                 print(f"{stage}: step {step} is exported already")
@@ -376,11 +378,10 @@ def main(argv: list[str] | None = None) -> None:
         recipe.features()
     elif args.stage == "tokens":
         print(recipe.tokenizer())
-    elif args.stage in ("sovits", "gpt"):
-        if args.stage == "sovits":
-            print(f"sovits: step {recipe.train_sovits(args.max_steps, args.minutes, args.token_noise)}")
-        else:
-            print(f"gpt: step {recipe.train_gpt(args.max_steps, args.minutes)}")
+    elif args.stage == "sovits":
+        print(f"sovits: step {recipe.train_sovits(args.max_steps, args.minutes, args.token_noise)}")
+    elif args.stage == "gpt":
+        print(f"gpt: step {recipe.train_gpt(args.max_steps, args.minutes)}")
     elif args.stage == "export":
         export_states(recipe)
     elif args.stage == "resynth":

@@ -56,6 +56,11 @@ class ResidualVectorQuantizer(nn.Module):
         super().__init__()
         self.vq = _Stages(dimension, bins, n_q)
 
+    @property
+    def bins(self) -> int:
+        """Codes per stage."""
+        return self.vq.layers[0]._codebook.embed.shape[0]
+
     def encode(self, features: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         """Codes (n_q, B, T) for `features` (B, dim, T)."""
         residual = features.transpose(1, 2)

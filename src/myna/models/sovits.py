@@ -377,8 +377,8 @@ class SoVITS(nn.Module):
                 quantized = self.quantizer.decode(codes)
         commit_loss = F.mse_loss(quantized, projected)
         if token_noise:  # `codes` stay the true ones: a codebook learned from scratch updates from them
-            bins = self.quantizer.vq.layers[0]._codebook.embed.shape[0]
-            quantized = self.quantizer.decode(replace_codes_at_random(codes, token_noise, bins, generator))
+            quantized = self.quantizer.decode(replace_codes_at_random(codes, token_noise, self.quantizer.bins,
+                                                                      generator))
         content = projected + (quantized - projected).detach()
         if c.semantic_frame_rate == "25hz":
             content = F.interpolate(content, size=content.shape[-1] * 2, mode="nearest")

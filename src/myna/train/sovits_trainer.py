@@ -210,14 +210,18 @@ def crop_item(item: Mapping[str, torch.Tensor], config: SoVITSConfig, seconds: f
             "wav": item["wav"][start * config.hop_length : (start + frames) * config.hop_length]}
 
 
-def render_item(model: SoVITS, item: Mapping[str, torch.Tensor], device: torch.device) -> Any:
-    """Resynthesise one training item (its semantic tokens, phonemes and own timbre) as float audio."""
+def render_item(model: SoVITS, item: Mapping[str, torch.Tensor], device: torch.device,
+                codes: torch.Tensor | None = None) -> Any:
+    """Resynthesise one training item (its semantic tokens, or `codes` (n_q, 1, T) in their place, phonemes and own
+    timbre) as float audio."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             c = model.config
-            codes = model.extract_latent(item["ssl"].float().unsqueeze(0).to(device))
+            if codes is None:
+                codes = model.extract_latent(item["ssl"].float().unsqueeze(0).to(device))
+            codes = codes.to(device)
             spec = linear_spectrogram(item["wav"].float().to(device), c.filter_length, c.hop_length, c.win_length)
             sv = item["sv_emb"].float().reshape(1, -1).to(device) if c.is_pro else None
             wave = model.decode(codes, item["phones"].long().to(device), spec, noise_scale=0.5, sv_emb=sv,
