@@ -4,7 +4,7 @@
     python scripts/train_default_voice.py features --corpus DIR --work DIR
     python scripts/train_default_voice.py tokens   --corpus DIR --work DIR
     python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
-                                                   [--token-noise F]
+                                                   [--token-noise F [--token-noise-span N]] [--crop-phones]
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py export   --corpus DIR --work DIR [--design D]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
@@ -22,7 +22,7 @@ the snapshot rule: myna.train.snapshot_rule):
 
 - corpus: renders that corpus into --corpus (`--jobs` renderers; it resumes a partial one), then the features
   stage: all a fresh machine needs before training resumes from the committed snapshot (28,720 clips: ~1.5 h
-  of rendering and ~1.3 h of features on a 2-core AVX2 machine, docs/default-voice.md).
+  of rendering and ~1.3 h of features on a 2-core AVX2 machine, docs/default-voice-history.md).
 - features: the feature caches of the training and of the held-out speakers (once).
 - tokens: the semantic tokens' tokenizer, written into SoVITS's `ssl_proj` and codebook (frozen from
   then on). `--tokens` picks the design (each keeps its state in WORK/TOKENS):
@@ -45,8 +45,9 @@ the snapshot rule: myna.train.snapshot_rule):
   between runs.
 - sovits: SoVITS on those tokens (frozen), mel + KL losses, 2-s windows, an inference export every
   EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's). `--token-noise F`
-  replaces that share of the token frames by random codes while training (an experiment: the decoder ignores
-  its phonemes, docs/default-voice.md; kept in WORK's train_config.json for the run).
+  replaces that share of the token frames by random codes while training, in runs of `--token-noise-span N`
+  frames, and `--crop-phones` gives each 2-s window only its own share of the phonemes (experiments: the decoder
+  ignores its phonemes, docs/default-voice-history.md; kept in WORK's train_config.json for the run).
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
 - export: inference files of both stages' newest training states, where not exported yet: a run stopped by
   Ctrl-C saves its state but exports nothing, and the measuring stages read the newest exports.
@@ -54,7 +55,7 @@ the snapshot rule: myna.train.snapshot_rule):
   SoVITS export and transcribed by Whisper tiny.en: the ceiling the GPT can reach with this decoder.
 - reading: whether that decoder reads its phonemes: the same clips decoded with the next clip's phonemes, and
   with 30% of their token frames replaced at random (with their own phonemes and the next clip's). The decoder
-  of the eighth period did not (docs/default-voice.md); `--token-noise` is meant to change that.
+  of the eighth period did not (docs/default-voice-history.md); `--token-noise` is meant to change that.
 - evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
   (held-out sentences, the bundled reference clip): the full pipeline's WER (`--ref-free`: the GPT
   unprompted); with it the GPT's teacher-forced loss and accuracy on the held-out speakers' clips,
@@ -186,7 +187,7 @@ def phoneme_reading(recipe: Recipe, clips: int, share: float = 0.3) -> dict[str,
     """Whether the newest SoVITS export reads its phonemes: held-out clips decoded from their own tokens with their
     own phonemes and with the next clip's, then with `share` of their token frames replaced at random (with both
     phonemes again). A decoder that reads its phonemes says the other clip's words with the other's phonemes and
-    keeps its words through the replaced tokens; one that does not (docs/default-voice.md, eighth period) says
+    keeps its words through the replaced tokens; one that does not (docs/default-voice-history.md, eighth period) says
     the same words whatever phonemes it gets, and loses them with the tokens."""
     from myna.models.sovits import replace_codes_at_random
 
@@ -355,6 +356,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-noise", type=float,
                         help="sovits: share of token frames replaced by random codes while training (default: the "
                              "recipe's, 0)")
+    parser.add_argument("--token-noise-span", type=int,
+                        help="sovits: replaced token frames come in runs of this many (default: the recipe's, 1)")
+    parser.add_argument("--crop-phones", action="store_true", default=None,
+                        help="sovits: a training window keeps only its share of the clip's phonemes (default: the "
+                             "recipe's, whole phonemes)")
     parser.add_argument("--clips", type=int,
                         help="resynth: held-out clips to transcribe (default 30); follow: held-out (and as many "
                              "training) clips to generate from (default 40: one sample a clip, 20 clips move by ~0.1)")
@@ -379,7 +385,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "tokens":
         print(recipe.tokenizer())
     elif args.stage == "sovits":
-        print(f"sovits: step {recipe.train_sovits(args.max_steps, args.minutes, args.token_noise)}")
+        steps = recipe.train_sovits(args.max_steps, args.minutes, token_noise=args.token_noise,
+                                    token_noise_span=args.token_noise_span, crop_phones=args.crop_phones)
+        print(f"sovits: step {steps}")
     elif args.stage == "gpt":
         print(f"gpt: step {recipe.train_gpt(args.max_steps, args.minutes)}")
     elif args.stage == "export":

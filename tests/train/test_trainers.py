@@ -244,6 +244,27 @@ def test_crop_takes_an_aligned_window_of_long_clips_only():
     assert crop_item(short, TINY_SOVITS, seconds)["wav"].shape[0] == 8 * hop
 
 
+def test_crop_can_keep_only_the_phonemes_of_its_window():
+    # at inference the phonemes cover just the decoded tokens; a window can be given its share of them
+    from myna.train.sovits_trainer import PHONE_MARGIN_SECONDS, crop_item
+
+    frames, hop = 200, TINY_SOVITS.hop_length
+    item = {"ssl": torch.arange(frames).float().expand(768, frames), "wav": torch.zeros(frames * hop),
+            "phones": torch.arange(frames // 4)}  # a phoneme every 4 frames
+    margin = PHONE_MARGIN_SECONDS * TINY_SOVITS.sampling_rate / hop
+    seconds = 40 * hop / TINY_SOVITS.sampling_rate
+    for seed in range(20):
+        torch.manual_seed(seed)
+        window = crop_item(item, TINY_SOVITS, seconds, phones=True)
+        start = int(window["ssl"][0, 0])
+        kept = window["phones"].tolist()
+        assert kept == list(range(kept[0], kept[-1] + 1))  # a run of the clip's phonemes, in order
+        assert kept[0] <= max(0, (start - margin) / 4) and kept[-1] >= min(frames // 4 - 1, (start + 40 + margin) / 4 - 1)
+        assert len(kept) <= (40 + 2 * margin) / 4 + 2  # and not many more
+        torch.manual_seed(seed)
+        assert torch.equal(crop_item(item, TINY_SOVITS, seconds)["phones"], item["phones"])  # the default: whole
+
+
 def test_sovits_trains_on_cropped_clips():
     trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=2, discriminator_narrow=16,
                                                            crop_seconds=6 * 640 / TINY_SOVITS.sampling_rate))
@@ -419,3 +440,26 @@ def test_token_noise_decodes_randomly_replaced_codes_as_inference_would():
     assert float((noised - clean).abs().max()) > 0.05 * scale
     with pytest.raises(Exception, match="token_noise"):
         SoVITSTrainConfig(token_noise=1.0)
+
+
+def test_token_noise_can_replace_runs_of_frames():
+    # a single wrong frame can be guessed from its neighbours; runs of them cannot
+    from myna.models.sovits import replace_codes_at_random
+
+    codes = torch.zeros(2, 4, 5000, dtype=torch.long)
+
+    def runs(span: int) -> tuple[float, list[int]]:
+        changed = (replace_codes_at_random(codes, 0.3, 1024, torch.Generator().manual_seed(1), span=span) != 0).any(0)
+        lengths = []
+        for row in changed.int().tolist():
+            text = "".join(map(str, row)).strip("1")  # runs cut by either end can be short
+            lengths += [len(run) for run in text.split("0") if run]
+        return float(changed.float().mean()), lengths
+
+    share, lengths = runs(4)
+    assert 0.27 < share < 0.33  # the share of frames stays the asked one
+    assert lengths and min(lengths) >= 4
+    share, lengths = runs(1)
+    assert 0.27 < share < 0.33 and lengths.count(1) > 100  # span 1: lone frames
+    with pytest.raises(Exception, match="token_noise_span"):
+        SoVITSTrainConfig(token_noise_span=0)

@@ -340,6 +340,7 @@ class SoVITS(nn.Module):
         generator: torch.Generator | None = None,
         prior_noise: float | None = None,
         token_noise: float = 0.0,
+        token_noise_span: int = 1,
     ) -> TrainOutput:
         """Training pass: posterior from `spec`, prior from content + phonemes.
 
@@ -354,12 +355,13 @@ class SoVITS(nn.Module):
         scale of its own noise, through the reversed flow (as `decode` does), with no posterior
         encoder; `z_p` and `logs_q` are then None and only a reconstruction loss applies. A decoder
         trained from scratch learns words this way where the posterior path collapses (see
-        docs/default-voice.md).
+        docs/default-voice-history.md).
 
         `token_noise` (a myna addition): that share of the token frames, drawn from `generator`, is replaced by
         random codes before decoding, so that the decoder must take the words from the phonemes where the tokens
-        are wrong, as the GPT's generated tokens sometimes are. The commitment loss and the returned `codes` keep
-        the true codes.
+        are wrong, as the GPT's generated tokens sometimes are; `token_noise_span` replaces runs of that many frames
+        (single frames can be guessed from their neighbours). The commitment loss and the returned `codes` keep the
+        true codes.
         """
         if prior_noise is None and not hasattr(self, "enc_q"):
             raise RuntimeError("forward_train needs the posterior encoder: build SoVITS(config, with_posterior=True)")
@@ -378,7 +380,7 @@ class SoVITS(nn.Module):
         commit_loss = F.mse_loss(quantized, projected)
         if token_noise:  # `codes` stay the true ones: a codebook learned from scratch updates from them
             quantized = self.quantizer.decode(replace_codes_at_random(codes, token_noise, self.quantizer.bins,
-                                                                      generator))
+                                                                      generator, token_noise_span))
         content = projected + (quantized - projected).detach()
         if c.semantic_frame_rate == "25hz":
             content = F.interpolate(content, size=content.shape[-1] * 2, mode="nearest")
@@ -404,10 +406,16 @@ class SoVITS(nn.Module):
 
 
 def replace_codes_at_random(codes: torch.Tensor, share: float, bins: int,
-                            generator: torch.Generator | None) -> torch.Tensor:
+                            generator: torch.Generator | None, span: int = 1) -> torch.Tensor:
     """`codes` (n_q, B, T) with about `share` of their frames (all stages of a frame together) replaced by
-    uniformly drawn codes."""
-    hit = torch.rand(codes.shape[1:], generator=generator, device=codes.device) < share
+    uniformly drawn codes, in runs of `span` frames (runs may overlap; their starts are drawn so that the share
+    covered stays `share`)."""
+    if span < 1:
+        raise ValueError(f"span must be >= 1, got {span}")
+    start_share = 1.0 - (1.0 - share) ** (1.0 / span)
+    hit = torch.rand(codes.shape[1:], generator=generator, device=codes.device) < start_share
+    if span > 1:  # each start covers itself and the span - 1 frames after it
+        hit = F.max_pool1d(F.pad(hit.float().unsqueeze(1), (span - 1, 0)), span, stride=1)[:, 0] > 0
     drawn = torch.randint(0, bins, codes.shape, generator=generator, device=codes.device)
     return torch.where(hit.unsqueeze(0), drawn, codes)
 

@@ -127,12 +127,17 @@ class SoVITSTrainConfig(_Settings):
     # "posterior": upstream's training (the decoder reads the posterior latent; mel + KL losses).
     # "prior": the decoder reads the inference path (prior mean + `prior_noise` x its noise through the
     # reversed flow) and trains on the mel loss alone; no posterior encoder, no KL. A from-scratch
-    # decoder learns words this way where the posterior path collapsed (docs/default-voice.md).
+    # decoder learns words this way where the posterior path collapsed (docs/default-voice-history.md).
     latent: str = "posterior"
     prior_noise: float = 0.5
     # Share of the token frames replaced by random codes in each training pass (SoVITS.forward_train's
     # `token_noise`): the decoder then has to take the words from the phonemes where the tokens are wrong. 0: none.
     token_noise: float = 0.0
+    # ... replaced in runs of this many token frames (a single wrong frame can be guessed from its neighbours).
+    token_noise_span: int = 1
+    # With `crop_seconds`: True keeps only the window's share of the phonemes (by position, with a margin), as at
+    # inference, where the phonemes cover just the decoded tokens; False keeps the whole clip's phonemes.
+    crop_phones: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -140,6 +145,8 @@ class SoVITSTrainConfig(_Settings):
             raise InputError(f"latent must be 'posterior' or 'prior', got {self.latent!r}")
         if not 0.0 <= self.token_noise < 1.0:
             raise InputError(f"token_noise must be in [0, 1), got {self.token_noise}")
+        if self.token_noise_span < 1:
+            raise InputError(f"token_noise_span must be >= 1, got {self.token_noise_span}")
         if self.warmup_steps < 0:
             raise InputError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.discriminator_start_step < 0 or self.quantizer_steps < 0:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ PRESET = get_preset("small")
 PRECISION = "bf16" if native_bf16("cpu") else "fp32"
 # The decoder trains on the mel loss alone until the adversarial and feature-matching losses join at this step.
 # On the mel loss its held-out resynthesis WER stayed at 0.45-0.46 (120 clips) from step 7,536 to 10,000 while the
-# loss still fell; 1,150 steps with the discriminator from step 10,348 brought it to 0.415 (docs/default-voice.md).
+# loss still fell; 1,150 steps with the discriminator from step 10,348 brought it to 0.415 (docs/default-voice-history.md).
 DISCRIMINATOR_START = 10_348
 EXPORT_EVERY = 500
 # The networks of each stage's training state (loop checkpoints): the exported one first.
@@ -51,11 +51,11 @@ WARMUP_STEPS = 200
 # The corpus (Recipe.corpus_options; `myna data synth --utterances CORPUS_UTTERANCES --wide-utterances
 # CORPUS_WIDE_UTTERANCES --pseudo-speakers 16 --seed 0`): 26 training speakers. At 100 a speaker (2,600 clips, 3.6 h)
 # the GPT memorized it after ~2,500 steps; at 300 (10.8 h) it still followed only the text of its training sentences,
-# whose templates speak 586 distinct words: the wide-vocabulary sentences draw on ~16,600 (docs/default-voice.md). At
+# whose templates speak 586 distinct words: the wide-vocabulary sentences draw on ~16,600 (docs/default-voice-history.md). At
 # 200 of those a speaker (13,000 clips) the GPT's unprompted margin was 2.05 on its training sentences and 0.55 on new
 # ones by step 8,000. At 400 (18,200 clips) its held-out teacher-forced loss fell 0.155 a 1,000 steps (2.747 at step
 # 9,137, 2.536 at 10,500), against 0.042 on the 13,000 clips, so they grew again, to 800 (28,600 clips, 38.6 h). (By
-# step 11,715, 2.479, the rate was back to ~0.05: each growth buys a step down in held-out loss, docs/default-voice.md.)
+# step 11,715, 2.479, the rate was back to ~0.05: each growth buys a step down in held-out loss, docs/default-voice-history.md.)
 CORPUS_UTTERANCES = 300
 CORPUS_WIDE_UTTERANCES = 800
 CORPUS_PSEUDO_SPEAKERS = 16
@@ -72,7 +72,7 @@ TOKEN_DESIGNS = {"kmeans1024": 1024, "product16": 16, "phone": 1}  # codes, or s
 DEFAULT_TOKENS = "kmeans1024"
 RECORD = {"myna": PRESET.encoder_record()}
 # The decoder trains through the inference path (prior mean + noise, reversed flow) on the mel loss: through the
-# posterior (upstream's way) it collapsed to a mean spectrum over 2,543 steps (docs/default-voice.md). At a constant
+# posterior (upstream's way) it collapsed to a mean spectrum over 2,543 steps (docs/default-voice-history.md). At a constant
 # 3e-4 the mel loss stopped falling near step 4,750 (250-step means 28.0 -> 30.0 by step 5,500), and at ~2.5e-4
 # (a 2%-an-epoch decay whose epochs grew threefold with the corpus) it rose again after step ~8,700 (26.5 -> 29.3),
 # the resynthesis WER with it (0.58 at step 9,000, 0.82 at 10,000). So the rate starts at 2e-4 and decays 2% every
@@ -247,16 +247,17 @@ class Recipe:
         return FeatureCache.open(self.work / "heldout_features")
 
     # ------------------------------------------------------------------ training
-    def train_sovits(self, max_steps: int, minutes: float | None = None, token_noise: float | None = None) -> int:
+    def train_sovits(self, max_steps: int, minutes: float | None = None, **experiment: Any) -> int:
         """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps;
-        `token_noise` overrides the recipe's share of token frames replaced at random (an experiment)."""
+        `experiment` overrides the recipe's training settings by name (SoVITSTrainConfig's fields; None: the
+        recipe's), e.g. token_noise, the share of token frames replaced at random."""
         from myna.train.sovits_trainer import SoVITSTrainer
         from myna.train.stages import sovits_items
 
         cache = self.token_cache()
         settings = replace(SOVITS_SETTINGS, max_steps=max_steps, n_mel_channels=80 if self.config.sampling_rate <= 16000
                            else SOVITS_SETTINGS.n_mel_channels,
-                           token_noise=SOVITS_SETTINGS.token_noise if token_noise is None else token_noise)
+                           **{name: value for name, value in experiment.items() if value is not None})
         out = self.state / "sovits" / self.design
         items = sovits_items(cache, self.config.sampling_rate)
         trainer = SoVITSTrainer(self.config, settings, sample_item=items[0])

@@ -13,6 +13,7 @@ posterior, and there is no KL term (`SoVITS.forward_train`'s `prior_noise`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ class SoVITSTrainer:
         """One discriminator and one generator update on `items`."""
         c, s = self.config, self.settings
         if s.crop_seconds:
-            items = [crop_item(item, c, s.crop_seconds) for item in items]
+            items = [crop_item(item, c, s.crop_seconds, s.crop_phones) for item in items]
         batch = {k: v.to(self.device) for k, v in collate(items, c).items()}
         if batch["ssl"].shape[1] != c.ssl_dim:
             raise TrainingError(f"SoVITS items need 'ssl' features of {c.ssl_dim} channels, got {batch['ssl'].shape[1]}"
@@ -133,7 +134,8 @@ class SoVITSTrainer:
         with s.autocast():
             out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
                                batch["phone_lengths"], batch.get("sv_emb"), noise,
-                               s.prior_noise if s.latent == "prior" else None, s.token_noise)
+                               s.prior_noise if s.latent == "prior" else None, s.token_noise,
+                               s.token_noise_span)
         out = out._replace(**{k: v.float() for k, v in out._asdict().items()  # losses in fp32
                               if v is not None and v.is_floating_point()})
         segment = c.segment_size // c.hop_length
@@ -197,17 +199,31 @@ class SoVITSTrainer:
         write_wav(out_dir / "samples" / f"step_{step:08d}.wav", audio, self.config.sampling_rate)
 
 
-def crop_item(item: Mapping[str, torch.Tensor], config: SoVITSConfig, seconds: float) -> dict[str, torch.Tensor]:
-    """A random window of `seconds` of a longer item (content frames and audio aligned; phonemes whole).
+# crop_item(phones=True) keeps the phonemes of the window widened by this many seconds on each side
+PHONE_MARGIN_SECONDS = 0.3
 
-    The start comes from the global RNG, which the training loop seeds per step (resumes stay exact)."""
+
+def crop_item(item: Mapping[str, torch.Tensor], config: SoVITSConfig, seconds: float,
+              phones: bool = False) -> dict[str, torch.Tensor]:
+    """A random window of `seconds` of a longer item (content frames and audio aligned).
+
+    The phonemes stay whole, or with `phones` only the share of them that falls in the window by position (the clip's
+    phonemes spread evenly over its frames), widened by PHONE_MARGIN_SECONDS each side for uneven speech. The start
+    comes from the global RNG, which the training loop seeds per step (resumes stay exact)."""
     frames = max(2, int(seconds * config.sampling_rate / config.hop_length)) // 2 * 2  # whole 25 Hz tokens
     total = min(item["ssl"].shape[1], item["wav"].shape[0] // config.hop_length)
     if total <= frames:
         return dict(item)
     start = int(torch.randint(0, (total - frames) // 2 + 1, ()).item()) * 2
-    return {**item, "ssl": item["ssl"][:, start : start + frames],
-            "wav": item["wav"][start * config.hop_length : (start + frames) * config.hop_length]}
+    window = {**item, "ssl": item["ssl"][:, start : start + frames],
+              "wav": item["wav"][start * config.hop_length : (start + frames) * config.hop_length]}
+    if phones:
+        count = item["phones"].shape[0]
+        margin = PHONE_MARGIN_SECONDS * config.sampling_rate / config.hop_length
+        first = max(0, math.floor((start - margin) / total * count))
+        last = min(count, math.ceil((start + frames + margin) / total * count))
+        window["phones"] = item["phones"][first:last]
+    return window
 
 
 def render_item(model: SoVITS, item: Mapping[str, torch.Tensor], device: torch.device,
