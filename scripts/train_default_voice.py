@@ -5,6 +5,7 @@
     python scripts/train_default_voice.py tokens   --corpus DIR --work DIR
     python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
                                                    [--token-noise F [--token-noise-span N]] [--crop-phones]
+                                                   [--mrte-guide W]
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py export   --corpus DIR --work DIR [--design D]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
@@ -46,7 +47,8 @@ the snapshot rule: myna.train.snapshot_rule):
 - sovits: SoVITS on those tokens (frozen), mel + KL losses, 2-s windows, an inference export every
   EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's). `--token-noise F`
   replaces that share of the token frames by random codes while training, in runs of `--token-noise-span N`
-  frames, and `--crop-phones` gives each 2-s window only its own share of the phonemes (experiments: the decoder
+  frames, `--crop-phones` gives each 2-s window only its own share of the phonemes, and `--mrte-guide W` adds a
+  guided-attention loss (weight W) that pulls the text attention towards the diagonal (experiments: the decoder
   ignores its phonemes, docs/default-voice-history.md; kept in WORK's train_config.json for the run).
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
 - export: inference files of both stages' newest training states, where not exported yet: a run stopped by
@@ -361,6 +363,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crop-phones", action="store_true", default=None,
                         help="sovits: a training window keeps only its share of the clip's phonemes (default: the "
                              "recipe's, whole phonemes)")
+    parser.add_argument("--mrte-guide", type=float,
+                        help="sovits: weight of a guided-attention loss on the text attention (default: the recipe's, 0)")
     parser.add_argument("--clips", type=int,
                         help="resynth: held-out clips to transcribe (default 30); follow: held-out (and as many "
                              "training) clips to generate from (default 40: one sample a clip, 20 clips move by ~0.1)")
@@ -386,7 +390,8 @@ def main(argv: list[str] | None = None) -> None:
         print(recipe.tokenizer())
     elif args.stage == "sovits":
         steps = recipe.train_sovits(args.max_steps, args.minutes, token_noise=args.token_noise,
-                                    token_noise_span=args.token_noise_span, crop_phones=args.crop_phones)
+                                    token_noise_span=args.token_noise_span, crop_phones=args.crop_phones,
+                                    mrte_guide=args.mrte_guide)
         print(f"sovits: step {steps}")
     elif args.stage == "gpt":
         print(f"gpt: step {recipe.train_gpt(args.max_steps, args.minutes)}")

@@ -463,3 +463,67 @@ def test_token_noise_can_replace_runs_of_frames():
     assert 0.27 < share < 0.33 and lengths.count(1) > 100  # span 1: lone frames
     with pytest.raises(Exception, match="token_noise_span"):
         SoVITSTrainConfig(token_noise_span=0)
+
+
+def test_guided_attention_loss_is_low_on_the_diagonal_and_high_when_parked():
+    from myna.train.losses import guided_attention_loss
+
+    frames, phones = torch.tensor([40, 30]), torch.tensor([10, 6])
+    diagonal = torch.zeros(2, 40, 10)
+    parked = torch.zeros(2, 40, 10)
+    for b in range(2):
+        for t in range(int(frames[b])):
+            diagonal[b, t, t * int(phones[b]) // int(frames[b])] = 1
+            parked[b, t, int(phones[b]) - 1] = 1  # every frame on the last phoneme (a sink)
+    on_diagonal = float(guided_attention_loss(diagonal, frames, phones))
+    assert on_diagonal < 0.05 and float(guided_attention_loss(parked, frames, phones)) > 0.3
+    padded = diagonal.clone()
+    padded[1, 30:, :] = 1.0  # past a clip's frames and phonemes nothing counts
+    padded[1, :, 6:] = 1.0
+    assert float(guided_attention_loss(padded, frames, phones)) == pytest.approx(on_diagonal)
+
+
+def test_mrte_guide_trains_the_text_attention_towards_the_diagonal():
+    from myna.audio.spectrogram import linear_spectrogram
+    from myna.models.sovits import SoVITS
+    from myna.train.losses import guided_attention_loss
+
+    item = sovits_items(1)[0]
+    config = SoVITSConfig(**{**_fixtures("sovits_fixtures").TINY_OVERRIDES, "segment_size": 12 * 640})
+    model = SoVITS(config, with_posterior=True).eval()
+    spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
+    lengths = torch.tensor([spec.shape[2]]), torch.tensor([item["phones"].shape[0]])
+
+    def attention(model: SoVITS, with_attention: bool = True) -> torch.Tensor | None:
+        with torch.no_grad():
+            return model.forward_train(item["ssl"][None], spec, lengths[0], item["phones"][None], lengths[1],
+                                       generator=torch.Generator().manual_seed(5), prior_noise=0.5,
+                                       with_attention=with_attention).text_attention
+
+    weights = attention(model)
+    assert weights.shape == (1, spec.shape[2], item["phones"].shape[0])
+    torch.testing.assert_close(weights.sum(-1), torch.ones(1, spec.shape[2]))  # a distribution over the phonemes
+    assert attention(model, with_attention=False) is None
+
+    def guide_loss(trainer: SoVITSTrainer) -> float:
+        trainer.generator.eval()
+        return float(guided_attention_loss(attention(trainer.generator), lengths[0], lengths[1]))
+
+    def trained(guide: float) -> tuple[float, float, dict[str, float]]:
+        torch.manual_seed(0)
+        trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=1, learning_rate=5e-3, discriminator_narrow=16,
+                                                               mrte_guide=guide, discriminator_start_step=100))
+        before = guide_loss(trainer)
+        for step in range(8):
+            loop.seed_step(1, step)
+            shown = trainer.train_step([item], step, 0)
+        return before, guide_loss(trainer), shown
+
+    start, unguided, shown = trained(0.0)
+    assert "guide" not in shown
+    same_start, guided, shown = trained(50.0)
+    assert same_start == start and "guide" in shown
+    # no position reaches MRTE (the attention can only match content), so random features move it a little
+    assert guided < min(start, unguided) - 0.02
+    with pytest.raises(Exception, match="mrte_guide"):
+        SoVITSTrainConfig(mrte_guide=-1.0)

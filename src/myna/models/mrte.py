@@ -41,12 +41,17 @@ class MRTE(nn.Module):
         text: torch.Tensor,
         text_mask: torch.Tensor,
         ge: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """Fuse `content` (B, C, T) with `text` (B, C, N) and timbre `ge` (B, hidden, 1)."""
+        with_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Fuse `content` (B, C, T) with `text` (B, C, N) and timbre `ge` (B, hidden, 1); `with_attention` also
+        returns the attention weights (B, T, N), averaged over heads, before dropout (as `text_attention`)."""
         cross_mask = text_mask.unsqueeze(2) * content_mask.unsqueeze(-1)
         content = self.c_pre(content * content_mask)
         text = self.text_pre(text * text_mask)
         fused = self.cross_attention(content * content_mask, text * text_mask, cross_mask) + content
         if ge is not None:
             fused = fused + ge
-        return self.c_post(fused * content_mask)
+        out = self.c_post(fused * content_mask)
+        if not with_attention:
+            return out
+        return out, self.cross_attention.attention_weights(content * content_mask, text * text_mask, cross_mask).mean(1)

@@ -57,14 +57,17 @@ class TextEncoder(nn.Module):
         ge: torch.Tensor | None,
         speed: float = 1.0,
         frame_positions: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with_attention: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
         """content (B, ssl_dim, T), phone_ids (B, N), ge (B, 512, 1) -> (mean, log_std, mask) at T / speed.
 
         `frame_positions` (L,): instead of `speed`, output frame i reads the (fractional) content frame
         `frame_positions[i]`, interpolated linearly: any time warp, e.g. a word spoken slower than the rest.
+        `with_attention`: MRTE's attention (B, T, N) from content frames to phonemes comes fourth (training).
         """
         x, mask, text, text_mask = self._encode(content, content_lengths, phone_ids, phone_lengths)
-        x = self.mrte(x, mask, text, text_mask, ge)
+        x, attention = self.mrte(x, mask, text, text_mask, ge, with_attention=True) if with_attention else (
+            self.mrte(x, mask, text, text_mask, ge), None)
         x = self.encoder2(x * mask, mask)
         if frame_positions is not None:
             x = warp_frames(x, frame_positions)
@@ -73,7 +76,7 @@ class TextEncoder(nn.Module):
             x = F.interpolate(x, size=int(x.shape[-1] / speed) + 1, mode="linear")
             mask = F.interpolate(mask, size=x.shape[-1], mode="nearest")
         mean, log_std = torch.split(self.proj(x) * mask, self.out_channels, dim=1)
-        return mean, log_std, mask
+        return (mean, log_std, mask, attention) if with_attention else (mean, log_std, mask)
 
 
     def _encode(self, content, content_lengths, phone_ids, phone_lengths):
@@ -116,6 +119,7 @@ class TrainOutput(NamedTuple):
     logs_q: torch.Tensor | None  # posterior log-std (None when decoding the prior)
     projected: torch.Tensor  # (B, ssl_dim, T') detached quantizer input, for codebook updates (train/)
     codes: torch.Tensor  # (n_q, B, T') the codes chosen for `projected`
+    text_attention: torch.Tensor | None = None  # (B, T, N) MRTE's attention to the phonemes, when asked for
 
 
 def slice_frames(x: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
@@ -341,6 +345,7 @@ class SoVITS(nn.Module):
         prior_noise: float | None = None,
         token_noise: float = 0.0,
         token_noise_span: int = 1,
+        with_attention: bool = False,
     ) -> TrainOutput:
         """Training pass: posterior from `spec`, prior from content + phonemes.
 
@@ -361,7 +366,7 @@ class SoVITS(nn.Module):
         random codes before decoding, so that the decoder must take the words from the phonemes where the tokens
         are wrong, as the GPT's generated tokens sometimes are; `token_noise_span` replaces runs of that many frames
         (single frames can be guessed from their neighbours). The commitment loss and the returned `codes` keep the
-        true codes.
+        true codes. `with_attention` also returns MRTE's attention to the phonemes (for an alignment loss).
         """
         if prior_noise is None and not hasattr(self, "enc_q"):
             raise RuntimeError("forward_train needs the posterior encoder: build SoVITS(config, with_posterior=True)")
@@ -389,7 +394,8 @@ class SoVITS(nn.Module):
             content = F.pad(content, (0, frames - content.shape[-1]), mode="replicate")
         content = content[..., :frames]
         mrte_ge = self.ge_to512(ge.transpose(2, 1)).transpose(2, 1) if c.is_pro else ge
-        m_p, logs_p, _ = self.enc_p(content, spec_lengths, phone_ids, phone_lengths, mrte_ge)
+        m_p, logs_p, _, *attention = self.enc_p(content, spec_lengths, phone_ids, phone_lengths, mrte_ge,
+                                                with_attention=with_attention)
         if prior_noise is None:
             z, _, logs_q, _ = self.enc_q(spec, spec_lengths, g=ge, generator=generator)
             z_p = self.flow(z, mask, g=ge)
@@ -402,7 +408,8 @@ class SoVITS(nn.Module):
         draws = torch.rand(spec.shape[0], generator=generator, device=spec.device)
         starts = (draws * room).long()
         audio = self.dec(slice_frames(z, starts, segment), g=ge)
-        return TrainOutput(audio, commit_loss, starts, mask, z_p, m_p, logs_p, logs_q, projected.detach(), codes)
+        return TrainOutput(audio, commit_loss, starts, mask, z_p, m_p, logs_p, logs_q, projected.detach(), codes,
+                           attention[0] if attention else None)
 
 
 def replace_codes_at_random(codes: torch.Tensor, share: float, bins: int,

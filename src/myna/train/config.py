@@ -138,6 +138,10 @@ class SoVITSTrainConfig(_Settings):
     # With `crop_seconds`: True keeps only the window's share of the phonemes (by position, with a margin), as at
     # inference, where the phonemes cover just the decoded tokens; False keeps the whole clip's phonemes.
     crop_phones: bool = False
+    # Weight of a guided-attention loss on MRTE's attention from content frames to phonemes (myna.train.losses.
+    # guided_attention_loss): it pulls that attention towards the diagonal, where a from-scratch decoder's can park
+    # on one phoneme and carry nothing of the text. 0: none (upstream's training).
+    mrte_guide: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -145,6 +149,8 @@ class SoVITSTrainConfig(_Settings):
             raise InputError(f"latent must be 'posterior' or 'prior', got {self.latent!r}")
         if not 0.0 <= self.token_noise < 1.0:
             raise InputError(f"token_noise must be in [0, 1), got {self.token_noise}")
+        if self.mrte_guide < 0:
+            raise InputError(f"mrte_guide must be >= 0, got {self.mrte_guide}")
         if self.token_noise_span < 1:
             raise InputError(f"token_noise_span must be >= 1, got {self.token_noise_span}")
         if self.warmup_steps < 0:

@@ -34,3 +34,18 @@ def feature_loss(real: list[list[torch.Tensor]], fake: list[list[torch.Tensor]])
         for r, g in zip(rs, gs, strict=True)
     )
     return total * 2
+
+
+def guided_attention_loss(weights: torch.Tensor, frame_lengths: torch.Tensor, text_lengths: torch.Tensor,
+                          width: float = 0.2) -> torch.Tensor:
+    """Mean over frames of the attention (B, T, N) that falls far from the diagonal, where frame t of T and
+    phoneme n of N sit at the same share of their sequences: 1 - exp(-(n/N - t/T)^2 / 2 width^2) per weight
+    (Tachibana et al. 2017, "guided attention"). 0 for a monotonic alignment at an even pace; up to ~1 for
+    attention parked on one place."""
+    frames = torch.arange(weights.shape[1], device=weights.device, dtype=weights.dtype)
+    phones = torch.arange(weights.shape[2], device=weights.device, dtype=weights.dtype)
+    t = (frames[None, :, None] + 0.5) / frame_lengths[:, None, None].to(weights.dtype)
+    n = (phones[None, None, :] + 0.5) / text_lengths[:, None, None].to(weights.dtype)
+    valid = (t < 1) & (n < 1)
+    penalty = 1 - torch.exp(-((n - t) ** 2) / (2 * width**2))
+    return (weights * penalty * valid).sum() / frame_lengths.sum().to(weights.dtype)

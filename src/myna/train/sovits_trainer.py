@@ -135,7 +135,7 @@ class SoVITSTrainer:
             out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
                                batch["phone_lengths"], batch.get("sv_emb"), noise,
                                s.prior_noise if s.latent == "prior" else None, s.token_noise,
-                               s.token_noise_span)
+                               s.token_noise_span, with_attention=s.mrte_guide > 0)
         out = out._replace(**{k: v.float() for k, v in out._asdict().items()  # losses in fp32
                               if v is not None and v.is_floating_point()})
         segment = c.segment_size // c.hop_length
@@ -147,6 +147,9 @@ class SoVITSTrainer:
         loss_kl = (torch.zeros((), device=loss_mel.device) if out.z_p is None
                    else losses.kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.mask) * s.c_kl)
         loss_g = loss_mel + loss_kl + (0.0 if s.freeze_tokens else out.commit_loss)
+        if s.mrte_guide:
+            loss_guide = losses.guided_attention_loss(out.text_attention, batch["spec_lengths"], batch["phone_lengths"])
+            loss_g = loss_g + loss_guide * s.mrte_guide
         loss_d = torch.zeros(())
         if step >= s.discriminator_start_step:
             with s.autocast():
@@ -169,6 +172,8 @@ class SoVITSTrainer:
         begin_update()
         self.optim_g.step()
         shown = {"g": loss_g.item(), "d": loss_d.item(), "mel": loss_mel.item(), "kl": loss_kl.item()}
+        if s.mrte_guide:
+            shown["guide"] = loss_guide.item()
         if learn_codebook:
             shown.update(codebook.train_codebook(self.generator.quantizer, out.projected, out.codes, vq_lengths,
                                                  vq_draws))
