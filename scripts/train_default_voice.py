@@ -4,8 +4,7 @@
     python scripts/train_default_voice.py features --corpus DIR --work DIR
     python scripts/train_default_voice.py tokens   --corpus DIR --work DIR
     python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
-                                                   [--token-noise F [--token-noise-span N]] [--crop-phones]
-                                                   [--mrte-guide W]
+                                                   [--set NAME=VALUE ...]
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py export   --corpus DIR --work DIR [--design D]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
@@ -45,11 +44,12 @@ the snapshot rule: myna.train.snapshot_rule):
   With a committed snapshot of the same design, its tokenizer is used, so the tokens never change
   between runs.
 - sovits: SoVITS on those tokens (frozen), mel + KL losses, 2-s windows, an inference export every
-  EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's). `--token-noise F`
-  replaces that share of the token frames by random codes while training, in runs of `--token-noise-span N`
-  frames, `--crop-phones` gives each 2-s window only its own share of the phonemes, and `--mrte-guide W` adds a
-  guided-attention loss (weight W) that pulls the text attention towards the diagonal (experiments: the decoder
-  ignores its phonemes, docs/default-voice-history.md; kept in WORK's train_config.json for the run).
+  EXPORT_EVERY steps; `--design` picks one of the compared decoders (default: the preset's). `--set NAME=VALUE`
+  overrides one of the recipe's training settings (SoVITSTrainConfig's fields, JSON values) for an experiment,
+  kept in WORK's train_config.json for the run; those meant to make the decoder read its phonemes (it ignores
+  them, docs/default-voice-history.md): `token_noise=0.25 token_noise_span=4` (runs of token frames replaced at
+  random), `crop_phones=true` (a 2-s window keeps only its share of the phonemes), `mrte_guide=10` (a
+  guided-attention loss on the text attention), `text_low_lr_rate=5` (the text side learns faster).
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
 - export: inference files of both stages' newest training states, where not exported yet: a run stopped by
   Ctrl-C saves its state but exports nothing, and the measuring stages read the newest exports.
@@ -57,7 +57,8 @@ the snapshot rule: myna.train.snapshot_rule):
   SoVITS export and transcribed by Whisper tiny.en: the ceiling the GPT can reach with this decoder.
 - reading: whether that decoder reads its phonemes: the same clips decoded with the next clip's phonemes, and
   with 30% of their token frames replaced at random (with their own phonemes and the next clip's). The decoder
-  of the eighth period did not (docs/default-voice-history.md); `--token-noise` is meant to change that.
+  of the eighth period did not (docs/default-voice-history.md); the `--set` experiments above are meant to change
+  that.
 - evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
   (held-out sentences, the bundled reference clip): the full pipeline's WER (`--ref-free`: the GPT
   unprompted); with it the GPT's teacher-forced loss and accuracy on the held-out speakers' clips,
@@ -105,7 +106,7 @@ from pathlib import Path
 
 import torch
 
-from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, PRESET, TOKEN_DESIGNS, Recipe
+from myna.train.default_recipe import DEFAULT_TOKENS, DESIGNS, PRESET, TOKEN_DESIGNS, Recipe, parse_settings
 from myna.train.snapshot_rule import take_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -355,16 +356,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="corpus: parallel renderers (default 1)")
     parser.add_argument("--max-steps", type=int, default=1_000_000, help="sovits, gpt: stop at this step")
     parser.add_argument("--minutes", type=float, help="sovits, gpt: stop after this much CPU time in this run")
-    parser.add_argument("--token-noise", type=float,
-                        help="sovits: share of token frames replaced by random codes while training (default: the "
-                             "recipe's, 0)")
-    parser.add_argument("--token-noise-span", type=int,
-                        help="sovits: replaced token frames come in runs of this many (default: the recipe's, 1)")
-    parser.add_argument("--crop-phones", action="store_true", default=None,
-                        help="sovits: a training window keeps only its share of the clip's phonemes (default: the "
-                             "recipe's, whole phonemes)")
-    parser.add_argument("--mrte-guide", type=float,
-                        help="sovits: weight of a guided-attention loss on the text attention (default: the recipe's, 0)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
+                        help="sovits: override a training setting for an experiment (a SoVITSTrainConfig field and a "
+                             "JSON value, e.g. token_noise=0.25 or crop_phones=true); repeatable")
     parser.add_argument("--clips", type=int,
                         help="resynth: held-out clips to transcribe (default 30); follow: held-out (and as many "
                              "training) clips to generate from (default 40: one sample a clip, 20 clips move by ~0.1)")
@@ -389,9 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "tokens":
         print(recipe.tokenizer())
     elif args.stage == "sovits":
-        steps = recipe.train_sovits(args.max_steps, args.minutes, token_noise=args.token_noise,
-                                    token_noise_span=args.token_noise_span, crop_phones=args.crop_phones,
-                                    mrte_guide=args.mrte_guide)
+        steps = recipe.train_sovits(args.max_steps, args.minutes, **parse_settings(args.settings))
         print(f"sovits: step {steps}")
     elif args.stage == "gpt":
         print(f"gpt: step {recipe.train_gpt(args.max_steps, args.minutes)}")

@@ -210,3 +210,15 @@ def test_the_newest_training_state_is_exported_for_measuring(tmp_path, stage):
     key = next(k for k, v in exported.items() if v.is_floating_point() and v.numel() > 1000 and k in newest)
     torch.testing.assert_close(exported[key].float(), newest[key], atol=2e-3, rtol=2e-3)  # fp16 export
     assert not torch.allclose(exported[key].float(), older[key], atol=2e-3)
+
+
+def test_experiment_settings_are_parsed_and_checked():
+    from myna.errors import InputError
+    from myna.train.default_recipe import parse_settings
+
+    assert parse_settings(["token_noise=0.25", "crop_phones=true", "token_noise_span=4", "latent=prior"]) == {
+        "token_noise": 0.25, "crop_phones": True, "token_noise_span": 4, "latent": "prior"}
+    with pytest.raises(InputError, match="no decoder training setting 'tokn_noise'"):
+        parse_settings(["tokn_noise=0.2"])
+    with pytest.raises(InputError, match="NAME=VALUE"):
+        parse_settings(["token_noise"])

@@ -527,3 +527,14 @@ def test_mrte_guide_trains_the_text_attention_towards_the_diagonal():
     assert guided < min(start, unguided) - 0.02
     with pytest.raises(Exception, match="mrte_guide"):
         SoVITSTrainConfig(mrte_guide=-1.0)
+
+
+def test_a_resumed_run_takes_its_own_text_learning_rate():
+    # the optimizer's saved groups carry the old run's text-side scale; the resuming run's setting wins
+    first = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=1, discriminator_narrow=16, text_low_lr_rate=0.4))
+    state = first.state()
+    second = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=1, discriminator_narrow=16, text_low_lr_rate=5.0))
+    second.load_state(state)
+    second._set_rates(0, 10_000)
+    base, text = second.optim_g.param_groups
+    assert text["lr"] == pytest.approx(base["lr"] * 5.0)

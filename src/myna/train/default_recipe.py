@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ import torch
 
 from myna.engine.loading import load_sovits
 from myna.engine.precision import native_bf16
+from myna.errors import InputError
 from myna.models.sovits import SoVITSConfig
 from myna.train import loop
 from myna.train.dataset import MANIFEST_NAME, FeatureCache
@@ -100,6 +101,25 @@ DESIGNS: dict[str, SoVITSConfig] = {
 }
 DEFAULT_DESIGN = next(name for name, config in DESIGNS.items() if config == PRESET.sovits)
 ALIGN_STRIDE = 5  # the text-following check aligns every 5th training clip when no phone alignment is saved
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """`NAME=VALUE` overrides of the decoder's training settings (SoVITSTrainConfig's fields; VALUE is JSON, or
+    taken as a string) -> {name: value}; unknown names and malformed pairs are refused."""
+    known = {field.name for field in fields(SOVITS_SETTINGS)}
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError(f"a setting is NAME=VALUE, got {pair!r}")
+        if name not in known:
+            raise InputError(f"no decoder training setting {name!r}; known: {', '.join(sorted(known))}")
+        try:
+            settings[name] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[name] = text
+    return settings
 
 
 class Recipe:
@@ -249,15 +269,15 @@ class Recipe:
     # ------------------------------------------------------------------ training
     def train_sovits(self, max_steps: int, minutes: float | None = None, **experiment: Any) -> int:
         """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps;
-        `experiment` overrides the recipe's training settings by name (SoVITSTrainConfig's fields; None: the
-        recipe's), e.g. token_noise, the share of token frames replaced at random."""
+        `experiment` overrides the recipe's training settings by name (SoVITSTrainConfig's fields, see
+        `parse_settings`), e.g. token_noise, the share of token frames replaced at random."""
         from myna.train.sovits_trainer import SoVITSTrainer
         from myna.train.stages import sovits_items
 
         cache = self.token_cache()
         settings = replace(SOVITS_SETTINGS, max_steps=max_steps, n_mel_channels=80 if self.config.sampling_rate <= 16000
                            else SOVITS_SETTINGS.n_mel_channels,
-                           **{name: value for name, value in experiment.items() if value is not None})
+                           **experiment)
         out = self.state / "sovits" / self.design
         items = sovits_items(cache, self.config.sampling_rate)
         trainer = SoVITSTrainer(self.config, settings, sample_item=items[0])

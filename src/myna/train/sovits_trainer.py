@@ -190,6 +190,8 @@ class SoVITSTrainer:
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.optim_g.load_state_dict(state["optim_g"])
+        for group, scale in zip(self.optim_g.param_groups, (1.0, self.settings.text_low_lr_rate), strict=True):
+            group["scale"] = scale  # the saved groups carry the old run's; a resumed run may set another
         self.optim_d.load_state_dict(state["optim_d"])
         self.warm_start = int(state.get("warm_start", 0))
 
