@@ -214,11 +214,33 @@ def phoneme_reading(recipe: Recipe, clips: int, share: float = 0.3) -> dict[str,
     figures = {f"reading_{key}": round(vq.word_error_rate(texts, said), 4) for key, said in heard.items()}
     other_words = vq.word_error_rate(others, heard["own_tokens_other_phones"])
     figures["reading_other_phones_vs_their_text"] = round(other_words, 4)
+    figures |= text_attention_figures(model, data)
     print(f"SoVITS {recipe.design} step {step}, WER over {len(texts)} held-out clips ({share:.0%} of the tokens "
           "noised): " + ", ".join(f"{key.removeprefix('reading_')} {value:.3f}" for key, value in figures.items()))
     figures |= {"reading_noise": share, "reading_clips": len(texts)}
     recipe.add_point(_point(recipe, **figures))
     return figures
+
+
+def text_attention_figures(model, items: list[dict]) -> dict[str, float]:
+    """Where the decoder's text attention (MRTE, content frames to phonemes) looks, averaged over `items`:
+    `guide`, its guided-attention loss (0 on the diagonal, ~0.57 spread evenly, more when parked off it); `peak`,
+    the largest weight of a frame times the phoneme count (1: spread evenly; the phoneme count: all on one);
+    `order`, the rank correlation of frame and most-attended phoneme (1: a monotonic alignment)."""
+    from myna.train.losses import guided_attention_loss
+
+    guide, peak, order = [], [], []
+    for item in items:
+        with torch.no_grad():
+            weights = model.text_alignment(model.extract_latent(item["ssl"].float().unsqueeze(0))[0, 0],
+                                           item["phones"].long())
+        frames, phones = weights.shape
+        guide.append(float(guided_attention_loss(weights[None], torch.tensor([frames]), torch.tensor([phones]))))
+        peak.append(float(weights.max(-1).values.mean()) * phones)
+        ranks = torch.stack([torch.arange(frames).float(), weights.argmax(-1).float().argsort().argsort().float()])
+        order.append(float(torch.corrcoef(ranks)[0, 1].nan_to_num()))
+    return {f"reading_attention_{name}": round(sum(values) / len(values), 4)
+            for name, values in (("guide", guide), ("peak", peak), ("order", order))}
 
 
 def gpt_heldout(recipe: Recipe) -> dict[str, float]:
