@@ -275,9 +275,8 @@ class Recipe:
         from myna.train.stages import sovits_items
 
         cache = self.token_cache()
-        settings = replace(SOVITS_SETTINGS, max_steps=max_steps, n_mel_channels=80 if self.config.sampling_rate <= 16000
-                           else SOVITS_SETTINGS.n_mel_channels,
-                           **experiment)
+        mels = 80 if self.config.sampling_rate <= 16000 else SOVITS_SETTINGS.n_mel_channels
+        settings = replace(SOVITS_SETTINGS, **({"max_steps": max_steps, "n_mel_channels": mels} | experiment))
         out = self.state / "sovits" / self.design
         items = sovits_items(cache, self.config.sampling_rate)
         trainer = SoVITSTrainer(self.config, settings, sample_item=items[0])
