@@ -506,15 +506,18 @@ def test_mrte_guide_trains_the_text_attention_towards_the_diagonal():
     assert attention(model, with_attention=False) is None
 
     def guide_loss(trainer: SoVITSTrainer) -> float:
-        trainer.generator.eval()
-        return float(guided_attention_loss(attention(trainer.generator), lengths[0], lengths[1]))
+        trainer.generator.eval()  # no dropout while measuring
+        try:
+            return float(guided_attention_loss(attention(trainer.generator), lengths[0], lengths[1]))
+        finally:
+            trainer.generator.train()
 
     def trained(guide: float) -> tuple[float, float, dict[str, float]]:
         torch.manual_seed(0)
         trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=1, learning_rate=5e-3, discriminator_narrow=16,
                                                                mrte_guide=guide, discriminator_start_step=100))
         before = guide_loss(trainer)
-        for step in range(8):
+        for step in range(16):
             loop.seed_step(1, step)
             shown = trainer.train_step([item], step, 0)
         return before, guide_loss(trainer), shown
@@ -524,7 +527,7 @@ def test_mrte_guide_trains_the_text_attention_towards_the_diagonal():
     same_start, guided, shown = trained(50.0)
     assert same_start == start and "guide" in shown
     # no position reaches MRTE (the attention can only match content), so random features move it a little
-    assert guided < min(start, unguided) - 0.02
+    assert guided < min(start, unguided) - 0.03
     with pytest.raises(Exception, match="mrte_guide"):
         SoVITSTrainConfig(mrte_guide=-1.0)
 
