@@ -65,20 +65,12 @@ class MultiHeadAttention(nn.Module):
         batch, _, length = x.shape
         return x.view(batch, self.n_heads, self.head_dim, length).transpose(2, 3)
 
-    def attention_weights(
-        self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Softmax weights (B, heads, Tq, Tk) from `x` to `context` (cross-attention: no relative positions)."""
-        query = self._split_heads(self.conv_q(x)) / math.sqrt(self.head_dim)
-        scores = torch.matmul(query, self._split_heads(self.conv_k(context)).transpose(-2, -1))
-        if mask is not None:
-            scores = scores.masked_fill(mask == 0, MASKED_SCORE)
-        return F.softmax(scores, dim=-1)
-
     def forward(
-        self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Attend from `x` (B, C, Tq) to `context` (B, C, Tk); `mask` (B, 1, Tq, Tk) is 1 where allowed."""
+        self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Attend from `x` (B, C, Tq) to `context` (B, C, Tk); `mask` (B, 1, Tq, Tk) is 1 where allowed.
+
+        `need_weights`: also return the softmax weights (B, heads, Tq, Tk), before dropout."""
         batch, channels, q_len = x.shape
         query = self._split_heads(self.conv_q(x)) / math.sqrt(self.head_dim)
         key = self._split_heads(self.conv_k(context))
@@ -94,7 +86,8 @@ class MultiHeadAttention(nn.Module):
             scores = scores + torch.gather(rel_logits, 3, index)
         if mask is not None:
             scores = scores.masked_fill(mask == 0, MASKED_SCORE)
-        weights = self.drop(F.softmax(scores, dim=-1))
+        softmax = F.softmax(scores, dim=-1)
+        weights = self.drop(softmax)
         out = torch.matmul(weights, value)
         if self.window_size is not None:
             # scatter each row's weights into relative-offset columns, then mix the value table
@@ -103,8 +96,8 @@ class MultiHeadAttention(nn.Module):
             rel_weights.scatter_(3, index, weights)
             rel_values = _relative_window(self.emb_rel_v, q_len, self.window_size)
             out = out + torch.matmul(rel_weights, rel_values.unsqueeze(0))
-        out = out.transpose(2, 3).contiguous().view(batch, channels, q_len)
-        return self.conv_o(out)
+        out = self.conv_o(out.transpose(2, 3).contiguous().view(batch, channels, q_len))
+        return (out, softmax) if need_weights else out
 
 
 class FeedForward(nn.Module):

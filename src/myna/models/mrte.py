@@ -29,10 +29,7 @@ class MRTE(nn.Module):
         self, content: torch.Tensor, content_mask: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor
     ) -> torch.Tensor:
         """Cross-attention weights (B, T, N) from each content frame to the phonemes, averaged over heads."""
-        cross_mask = text_mask.unsqueeze(2) * content_mask.unsqueeze(-1)
-        query = self.c_pre(content * content_mask)
-        key = self.text_pre(text * text_mask)
-        return self.cross_attention.attention_weights(query * content_mask, key * text_mask, cross_mask).mean(1)
+        return self.forward(content, content_mask, text, text_mask, None, with_attention=True)[1]
 
     def forward(
         self,
@@ -44,14 +41,13 @@ class MRTE(nn.Module):
         with_attention: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Fuse `content` (B, C, T) with `text` (B, C, N) and timbre `ge` (B, hidden, 1); `with_attention` also
-        returns the attention weights (B, T, N), averaged over heads, before dropout (as `text_attention`)."""
+        returns the attention weights (B, T, N), averaged over heads, before dropout (what `text_attention` gives)."""
         cross_mask = text_mask.unsqueeze(2) * content_mask.unsqueeze(-1)
         content = self.c_pre(content * content_mask)
         text = self.text_pre(text * text_mask)
-        fused = self.cross_attention(content * content_mask, text * text_mask, cross_mask) + content
+        attended, weights = self.cross_attention(content * content_mask, text * text_mask, cross_mask, need_weights=True)
+        fused = attended + content
         if ge is not None:
             fused = fused + ge
         out = self.c_post(fused * content_mask)
-        if not with_attention:
-            return out
-        return out, self.cross_attention.attention_weights(content * content_mask, text * text_mask, cross_mask).mean(1)
+        return (out, weights.mean(1)) if with_attention else out

@@ -66,8 +66,8 @@ class TextEncoder(nn.Module):
         `with_attention`: MRTE's attention (B, T, N) from content frames to phonemes comes fourth (training).
         """
         x, mask, text, text_mask = self._encode(content, content_lengths, phone_ids, phone_lengths)
-        x, attention = self.mrte(x, mask, text, text_mask, ge, with_attention=True) if with_attention else (
-            self.mrte(x, mask, text, text_mask, ge), None)
+        x = self.mrte(x, mask, text, text_mask, ge, with_attention=with_attention)
+        x, attention = x if with_attention else (x, None)
         x = self.encoder2(x * mask, mask)
         if frame_positions is not None:
             x = warp_frames(x, frame_positions)
