@@ -222,3 +222,68 @@ def test_experiment_settings_are_parsed_and_checked():
         parse_settings(["tokn_noise=0.2"])
     with pytest.raises(InputError, match="NAME=VALUE"):
         parse_settings(["token_noise"])
+
+
+def _aligned_cache(root, clips: int = 30) -> list[list[int]]:
+    """A feature cache at ROOT of short clips: one phone class a content frame, known; returns each clip's truth
+    (the phoneme index of every frame, -1 in the silences at the ends)."""
+    import soundfile
+
+    from myna.text.symbols import symbol_to_id
+    from myna.train.dataset import CACHE_FORMAT, MANIFEST_NAME, save_tensors
+    from myna.train.phonetic import PHONE_CLASSES, symbol_classes
+
+    ids = symbol_to_id("v2")
+    words = [("K", "AE1", "T"), ("S", "IY1"), ("D", "AO1", "G")]
+    gen = torch.Generator().manual_seed(0)
+    means = torch.randn(len(PHONE_CLASSES), 384, generator=gen) * 3
+    classes = symbol_classes()
+    records, truths = [], []
+    for n in range(clips):
+        word = words[n % len(words)]
+        lengths = torch.randint(3, 7, (len(word),), generator=gen).tolist()
+        frame_classes = [0] * 16 + [int(classes[ids[p]]) for p, k in zip(word, lengths, strict=True) for _ in range(k)]
+        frame_classes += [0] * 16  # > 0.6 s: the decoder's items keep it
+        ssl = means[frame_classes] + 0.3 * torch.randn(len(frame_classes), 384, generator=gen)
+        save_tensors(root / f"hubert/u{n}.safetensors", {"ssl": ssl.t()[None].contiguous()})
+        save_tensors(root / f"phonemes/u{n}.safetensors", {"phone_ids": torch.tensor([ids[p] for p in word])})
+        (root / "wav32k").mkdir(exist_ok=True)
+        soundfile.write(root / f"wav32k/u{n}.wav", torch.zeros(len(frame_classes) * 640).numpy(), 32000, "PCM_16")
+        records.append({"name": f"u{n}", "seconds": len(frame_classes) / 50, "tokens": len(frame_classes) // 2,
+                        "hubert": f"hubert/u{n}.safetensors", "phonemes": f"phonemes/u{n}.safetensors",
+                        "wav32k": f"wav32k/u{n}.wav"})
+        truths.append([-1] * 16 + [i for i, k in enumerate(lengths) for _ in range(k)] + [-1] * 16)
+    (root / MANIFEST_NAME).write_text(json.dumps({"format": CACHE_FORMAT, "version": "v2", "symbols": "v2",
+                                                  "models": {}, "items": records}))
+    return truths
+
+
+def test_the_decoder_can_be_told_each_frames_phoneme_from_the_alignment(tmp_path):
+    import numpy as np
+
+    from myna.train.dataset import FeatureCache
+    from myna.train.default_recipe import ALIGN_STRIDE
+    from myna.train.stages import sovits_items
+
+    recipe = Recipe(None, tmp_path / "work", tmp_path / "snapshot")
+    truths = _aligned_cache(recipe.work / "features", clips=10 * ALIGN_STRIDE)
+    recipe.work.joinpath("heldout_features").mkdir()
+    recipe.work.joinpath("heldout_features", "features.json").write_text("{}")  # features() finds both caches
+    positions = recipe.alignment(positions=True)
+    assert sorted(positions) == sorted(f"u{n}" for n in range(0, len(truths), ALIGN_STRIDE))  # every 5th clip
+    for n in range(0, len(truths), ALIGN_STRIDE):  # (how well it aligns: tests/train/test_phonetic.py)
+        found, phones = positions[f"u{n}"], max(truths[n]) + 1
+        spoken = found[found >= 0]
+        assert found.shape == (len(truths[n]),) and np.all(np.diff(spoken) >= 0)  # a frame each, in order
+        assert spoken.tolist() and set(spoken.tolist()) == set(range(phones))  # every phoneme spoken
+    labels = recipe.alignment()
+    assert sorted(labels) == sorted(positions)
+    record = torch.load(recipe.work / "alignment.pt")  # a labels-only record (the phone tokenizer's) is aligned again
+    torch.save({"names": record["names"][:3], "labels": record["labels"][:3]}, recipe.work / "alignment.pt")
+    assert sorted(recipe.alignment(positions=True)) == sorted(record["names"][:3])
+
+    items = sovits_items(FeatureCache.open(recipe.work / "features"), 32000, positions)
+    aligned = [item for item in items if "phone_positions" in item]
+    assert len(aligned) == len(positions) and len(aligned) < len(items)  # only the aligned clips carry them
+    assert all(item["phone_positions"].dtype == torch.int64 and int(item["phone_positions"].max()) < item["phones"].shape[0]
+               for item in aligned)

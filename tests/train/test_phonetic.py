@@ -38,6 +38,10 @@ def test_phone_states_make_pauses_and_ends_optional():
     names = [phonetic.PHONE_CLASSES[c] for c in states.classes]
     assert names == ["SIL", "HH", "AY1", "SIL", "DH", "EH1", "R", "SIL"]
     assert states.optional.tolist() == [True, False, False, True, False, False, False, True]
+    # each state's phoneme: the comma is index 2, the end silence has none, the final "." replaces it
+    assert states.phones.tolist() == [-1, 0, 1, 2, 3, 4, 5, 6]
+    leading = phonetic.phone_states(_ids(",", "K", "AE1"), phonetic.symbol_classes())
+    assert leading.phones.tolist() == [0, 1, 2, -1]  # the opening silence is the leading pause
     with pytest.raises(InputError, match="not an English phone"):
         phonetic.phone_states(_ids("a1"), phonetic.symbol_classes())
 
@@ -65,7 +69,7 @@ def test_flat_start_alignment_recovers_phone_boundaries():
     gen = torch.Generator().manual_seed(0)
     dim, words = 16, [("K", "AE1", "T"), ("S", "IY1"), ("D", "AO1", "G")]
     means = {name: torch.randn(dim, generator=gen) * 3 for name in phonetic.PHONE_CLASSES}
-    clips, ids, truths = [], [], []
+    clips, ids, truths, where = [], [], [], []
     for n in range(60):
         word = words[n % len(words)]
         lengths = torch.randint(2, 7, (len(word),), generator=gen).tolist()
@@ -73,10 +77,15 @@ def test_flat_start_alignment_recovers_phone_boundaries():
         clips.append(torch.stack([means[p] + 0.3 * torch.randn(dim, generator=gen) for p in truth]))
         ids.append(_ids(*word))
         truths.append([_cls(p) for p in truth])
-    labels = phonetic.align_corpus(clips, ids, iterations=3, context=1, hidden=32, epochs=4,
-                                    batch=64)
+        where.append([-1] * 2 + [i for i, k in enumerate(lengths) for _ in range(k)] + [-1] * 2)
+    labels, positions = phonetic.align_corpus(clips, ids, iterations=3, context=1, hidden=32, epochs=4,
+                                              batch=64, positions=True)
     accuracy = np.mean(np.concatenate(labels) == np.concatenate(truths))
     assert accuracy > 0.9
+    assert np.mean(np.concatenate(positions) == np.concatenate(where)) > 0.9
+    for clip_positions in positions:  # monotonic, and every phoneme is visited
+        spoken = clip_positions[clip_positions >= 0]
+        assert np.all(np.diff(spoken) >= 0) and len(np.unique(spoken)) == spoken.max() + 1
 
 
 @pytest.mark.parametrize("rate", ["25hz", "50hz"])

@@ -1,6 +1,7 @@
 """SoVITS and GPT trainers: loss goes down, resume is exact, checkpoints are written atomically."""
 
 import importlib.util
+import math
 import pickle
 from pathlib import Path
 
@@ -263,6 +264,52 @@ def test_crop_can_keep_only_the_phonemes_of_its_window():
         assert len(kept) <= (40 + 2 * margin) / 4 + 2  # and not many more
         torch.manual_seed(seed)
         assert torch.equal(crop_item(item, TINY_SOVITS, seconds)["phones"], item["phones"])  # the default: whole
+
+
+def test_a_crop_keeps_each_frames_phoneme_on_the_phonemes_it_keeps():
+    from myna.train.sovits_trainer import collate, crop_item
+
+    frames, hop = 200, TINY_SOVITS.hop_length
+    where = torch.arange(frames) // 4 - 2  # a phoneme every 4 frames, the first 8 frames before the first phoneme
+    item = {"ssl": torch.arange(frames).float().expand(768, frames), "wav": torch.zeros(frames * hop),
+            "phones": torch.arange(100, 100 + frames // 4), "phone_positions": where.clamp(min=-1)}
+    seconds = 40 * hop / TINY_SOVITS.sampling_rate
+    for seed in range(20):
+        torch.manual_seed(seed)
+        window = crop_item(item, TINY_SOVITS, seconds, phones=True)
+        start = int(window["ssl"][0, 0])
+        original = item["phone_positions"][start : start + 40]
+        kept = window["phone_positions"]
+        assert kept.shape == (40,)
+        known = kept >= 0
+        # a frame's kept index names the same phoneme in the window's phonemes as its old index did in the clip's
+        assert torch.equal(window["phones"][kept[known]], item["phones"][original[known]])
+        assert bool((original[known] >= 0).all()) and float(known.float().mean()) > 0.5  # most keep their phoneme
+        torch.manual_seed(seed)
+        assert torch.equal(crop_item(item, TINY_SOVITS, seconds)["phone_positions"], original)  # whole phonemes
+    bare = {k: v for k, v in item.items() if k != "phone_positions"}
+    batch = collate([item, bare], TINY_SOVITS)
+    assert batch["phone_positions"].shape == batch["spec"].shape[::2]  # one per spectrogram frame
+    assert torch.equal(batch["phone_positions"][0, :frames], item["phone_positions"][: batch["spec"].shape[2]])
+    assert bool((batch["phone_positions"][1] == -1).all())  # an item without an alignment: nothing known
+    assert "phone_positions" not in collate([bare], TINY_SOVITS)
+
+
+def test_aligned_attention_loss_rewards_attention_on_the_aligned_phoneme():
+    from myna.train.losses import aligned_attention_loss
+
+    positions = torch.tensor([[0, 0, 1, 2, 2, -1], [1, 1, 0, -1, -1, -1]])
+    on = torch.nn.functional.one_hot(positions.clamp(min=0), 3).float()
+    even = torch.full((2, 6, 3), 1 / 3)
+    assert float(aligned_attention_loss(on, positions)) == pytest.approx(0.0, abs=1e-5)
+    assert float(aligned_attention_loss(even, positions)) == pytest.approx(math.log(3), rel=1e-5)
+    elsewhere = on.clone()
+    elsewhere[positions < 0] = torch.tensor([0.0, 0.0, 1.0])  # frames without a phoneme do not count
+    assert float(aligned_attention_loss(elsewhere, positions)) == pytest.approx(0.0, abs=1e-5)
+    weights = even.clone().requires_grad_()
+    loss = aligned_attention_loss(weights, torch.full((2, 6), -1))
+    loss.backward()  # nothing known: 0, and still part of the graph
+    assert float(loss.detach()) == 0.0 and weights.grad is not None
 
 
 def test_sovits_trains_on_cropped_clips():
@@ -530,6 +577,46 @@ def test_mrte_guide_trains_the_text_attention_towards_the_diagonal():
     assert guided < min(start, unguided) - 0.03
     with pytest.raises(Exception, match="mrte_guide"):
         SoVITSTrainConfig(mrte_guide=-1.0)
+
+
+def test_mrte_align_pulls_the_text_attention_onto_the_aligned_phonemes():
+    from myna.audio.spectrogram import linear_spectrogram
+    from myna.train.losses import aligned_attention_loss
+
+    item = dict(sovits_items(1)[0])
+    spec = linear_spectrogram(item["wav"], TINY_SOVITS.filter_length, TINY_SOVITS.hop_length, TINY_SOVITS.win_length)
+    frames, phones = spec.shape[2], item["phones"].shape[0]
+    item["phone_positions"] = torch.arange(frames) * phones // frames  # an even pace through the phonemes
+    lengths = torch.tensor([frames]), torch.tensor([phones])
+
+    def align_loss(trainer: SoVITSTrainer) -> float:
+        trainer.generator.eval()
+        try:
+            with torch.no_grad():
+                weights = trainer.generator.forward_train(
+                    item["ssl"][None], spec, lengths[0], item["phones"][None], lengths[1],
+                    generator=torch.Generator().manual_seed(5), prior_noise=0.5, with_attention=True).text_attention
+            return float(aligned_attention_loss(weights, item["phone_positions"][None]))
+        finally:
+            trainer.generator.train()
+
+    def trained(weight: float) -> tuple[float, float, dict[str, float]]:
+        torch.manual_seed(0)
+        trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=1, learning_rate=5e-3, discriminator_narrow=16,
+                                                               mrte_align=weight, discriminator_start_step=100))
+        before = align_loss(trainer)
+        for step in range(16):
+            loop.seed_step(1, step)
+            shown = trainer.train_step([item], step, 0)
+        return before, align_loss(trainer), shown
+
+    start, free, shown = trained(0.0)
+    assert "align" not in shown
+    same_start, aligned, shown = trained(5.0)
+    assert same_start == start and "align" in shown
+    assert aligned < min(start, free) - 0.1
+    with pytest.raises(Exception, match="mrte_align"):
+        SoVITSTrainConfig(mrte_align=-1.0)
 
 
 def test_a_resumed_run_takes_its_own_text_learning_rate():

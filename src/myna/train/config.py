@@ -142,6 +142,10 @@ class SoVITSTrainConfig(_Settings):
     # guided_attention_loss): it pulls that attention towards the diagonal, where a from-scratch decoder's can park
     # on one phoneme and carry nothing of the text. 0: none (upstream's training).
     mrte_guide: float = 0.0
+    # Weight of a loss that tells MRTE's attention each frame's phoneme (myna.train.losses.aligned_attention_loss):
+    # items carrying "phone_positions" (a frame-level phone alignment) have their attention pulled onto the aligned
+    # phoneme. 0: none.
+    mrte_align: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -149,8 +153,8 @@ class SoVITSTrainConfig(_Settings):
             raise InputError(f"latent must be 'posterior' or 'prior', got {self.latent!r}")
         if not 0.0 <= self.token_noise < 1.0:
             raise InputError(f"token_noise must be in [0, 1), got {self.token_noise}")
-        if self.mrte_guide < 0:
-            raise InputError(f"mrte_guide must be >= 0, got {self.mrte_guide}")
+        if self.mrte_guide < 0 or self.mrte_align < 0:
+            raise InputError(f"mrte_guide and mrte_align must be >= 0, got {self.mrte_guide} and {self.mrte_align}")
         if self.token_noise_span < 1:
             raise InputError(f"token_noise_span must be >= 1, got {self.token_noise_span}")
         if self.warmup_steps < 0:

@@ -237,20 +237,30 @@ class Recipe:
                     f"({recipe})")
         return None
 
-    def alignment(self) -> dict[str, np.ndarray]:
+    def alignment(self, positions: bool = False) -> dict[str, np.ndarray]:
         """Phone labels of training clips' content frames, by clip name: WORK/alignment.pt (the phone tokenizer's),
-        else a flat-start alignment (myna.train.phonetic.align_corpus) of every ALIGN_STRIDE-th clip, saved there."""
+        else a flat-start alignment (myna.train.phonetic.align_corpus) of every ALIGN_STRIDE-th clip, saved there.
+        `positions`: each frame's phoneme index (-1 in the end silences) instead, aligning again once where the
+        saved record has only labels."""
         saved = self.work / "alignment.pt"
-        if not saved.is_file():
+        record = torch.load(saved) if saved.is_file() else None
+        if record is None or (positions and "positions" not in record):
             from myna.train.phonetic import align_corpus
 
             self.features()
-            items = FeatureCache.open(self.work / "features").items[::ALIGN_STRIDE]
-            labels = align_corpus([u.ssl()[0].t() for u in items], [u.phone_ids().tolist() for u in items],
-                                  progress=sys.stderr)
-            torch.save({"names": [u.name for u in items], "labels": [torch.from_numpy(a) for a in labels]}, saved)
-        record = torch.load(saved)
-        return {name: labels.numpy() for name, labels in zip(record["names"], record["labels"], strict=True)}
+            items = FeatureCache.open(self.work / "features").items
+            if record is None:
+                items = items[::ALIGN_STRIDE]
+            else:  # the same clips as the saved labels
+                by_name = {u.name: u for u in items}
+                items = [by_name[name] for name in record["names"]]
+            labels, where = align_corpus([u.ssl()[0].t() for u in items], [u.phone_ids().tolist() for u in items],
+                                         progress=sys.stderr, positions=True)
+            record = {"names": [u.name for u in items], "labels": [torch.from_numpy(a) for a in labels],
+                      "positions": [torch.from_numpy(a) for a in where]}
+            torch.save(record, saved)
+        key = "positions" if positions else "labels"
+        return {name: values.numpy() for name, values in zip(record["names"], record[key], strict=True)}
 
     def token_cache(self) -> FeatureCache:
         """The training feature cache with every clip's phone tokens."""
@@ -278,7 +288,8 @@ class Recipe:
         mels = 80 if self.config.sampling_rate <= 16000 else SOVITS_SETTINGS.n_mel_channels
         settings = replace(SOVITS_SETTINGS, **({"max_steps": max_steps, "n_mel_channels": mels} | experiment))
         out = self.state / "sovits" / self.design
-        items = sovits_items(cache, self.config.sampling_rate)
+        positions = self.alignment(positions=True) if settings.mrte_align else None
+        items = sovits_items(cache, self.config.sampling_rate, positions)
         trainer = SoVITSTrainer(self.config, settings, sample_item=items[0])
         tokenizer = load_sovits(self.tokenizer())
         trainer.generator.ssl_proj.load_state_dict(tokenizer.ssl_proj.state_dict())

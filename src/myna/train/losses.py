@@ -49,3 +49,13 @@ def guided_attention_loss(weights: torch.Tensor, frame_lengths: torch.Tensor, te
     valid = (t < 1) & (n < 1)
     penalty = 1 - torch.exp(-((n - t) ** 2) / (2 * width**2))
     return (weights * penalty * valid).sum() / frame_lengths.sum().to(weights.dtype)
+
+
+def aligned_attention_loss(weights: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Mean over frames with a known phoneme of minus the log of the attention (B, T, N) it gives that phoneme;
+    positions (B, T) hold each frame's phoneme index, or -1 where it is not known (0 when none is known)."""
+    known = positions >= 0
+    if not bool(known.any()):
+        return weights.sum() * 0.0
+    picked = weights.gather(2, positions.clamp(min=0).unsqueeze(2)).squeeze(2)
+    return -((picked + 1e-6).log() * known).sum() / known.sum()  # + eps: a gradient even where ~0

@@ -60,16 +60,18 @@ def symbol_classes(version: str = "v2") -> np.ndarray:
 
 @dataclass(frozen=True)
 class PhoneStates:
-    """The states a clip passes through: phone classes in order, and which of them may be skipped."""
+    """The states a clip passes through: phone classes in order, which of them may be skipped, and the phoneme
+    (index into the clip's phone ids) each one comes from: a pause's first symbol, -1 for the clip's end silences."""
 
     classes: np.ndarray  # (S,) int64
     optional: np.ndarray  # (S,) bool: silences (clip ends, punctuation)
+    phones: np.ndarray  # (S,) int64
 
 
 def phone_states(phone_ids: Sequence[int], classes_of: np.ndarray) -> PhoneStates:
     """A clip's states: optional silence, its phones (pauses become optional silences), optional silence."""
-    states, optional = [SILENCE], [True]
-    for sid in phone_ids:
+    states, optional, source = [SILENCE], [True], [-1]
+    for position, sid in enumerate(phone_ids):
         cls = int(classes_of[int(sid)])
         if cls < 0:
             raise InputError(f"symbol id {int(sid)} is not an English phone; phonetic tokens need English clips")
@@ -77,32 +79,47 @@ def phone_states(phone_ids: Sequence[int], classes_of: np.ndarray) -> PhoneState
             if states[-1] != SILENCE:
                 states.append(SILENCE)
                 optional.append(True)
+                source.append(position)
+            elif source[-1] < 0:  # a pause right after the opening silence: that silence is the pause
+                source[-1] = position
         else:
             states.append(cls)
             optional.append(False)
+            source.append(position)
     if states[-1] != SILENCE:
         states.append(SILENCE)
         optional.append(True)
-    return PhoneStates(np.asarray(states, np.int64), np.asarray(optional, bool))
+        source.append(-1)
+    return PhoneStates(np.asarray(states, np.int64), np.asarray(optional, bool), np.asarray(source, np.int64))
 
 
 def even_split(frames: int, states: PhoneStates) -> np.ndarray:
-    """Flat start: frames split evenly over the required states (silences only at the clip's ends)."""
+    """Flat start: frames split evenly over the required states (silences only at the clip's ends); labels (T,)."""
+    return states.classes[even_split_states(frames, states)]
+
+
+def even_split_states(frames: int, states: PhoneStates) -> np.ndarray:
+    """`even_split` as state indices (T,)."""
     keep = ~states.optional
     keep[0] = keep[-1] = True
-    chosen = states.classes[keep]
+    chosen = np.flatnonzero(keep)
     bounds = np.linspace(0, frames, len(chosen) + 1).round().astype(np.int64)
     return np.repeat(chosen, np.diff(bounds))
 
 
 def viterbi(scores: np.ndarray, states: PhoneStates) -> np.ndarray:
-    """Frame labels (T,) of the best monotonic path through `states` under log-scores (T, classes).
+    """Frame labels (T,) of the best monotonic path through `states` under log-scores (T, classes)."""
+    return states.classes[viterbi_states(scores, states)]
+
+
+def viterbi_states(scores: np.ndarray, states: PhoneStates) -> np.ndarray:
+    """The best monotonic path through `states` under log-scores (T, classes), as state indices (T,).
 
     Every required state lasts one frame or more; an optional state may be skipped. Falls back to
-    `even_split` when the clip has fewer frames than required states."""
+    `even_split_states` when the clip has fewer frames than required states."""
     frames, count = scores.shape[0], len(states.classes)
-    if frames < int((~states.optional).sum()) + 0:
-        return even_split(frames, states)
+    if frames < int((~states.optional).sum()):
+        return even_split_states(frames, states)
     emit = scores[:, states.classes]  # (T, S)
     minus = -np.inf
     skip_ok = np.zeros(count, bool)
@@ -123,12 +140,12 @@ def viterbi(scores: np.ndarray, states: PhoneStates) -> np.ndarray:
     if states.optional[-1] and count > 1 and dp[count - 2] > dp[end]:
         end = count - 2
     if not np.isfinite(dp[end]):
-        return even_split(frames, states)
+        return even_split_states(frames, states)
     path = np.empty(frames, np.int64)
     for t in range(frames - 1, -1, -1):
         path[t] = end
         end -= int(back[t, end])
-    return states.classes[path]
+    return path
 
 
 class FrameBank:
@@ -192,14 +209,17 @@ def frame_log_probs(model: torch.nn.Module, bank: FrameBank, offsets: Sequence[i
 
 def align_corpus(clips: Sequence[torch.Tensor], phone_ids: Sequence[Sequence[int]], iterations: int = 4,
                  context: int = 2, hidden: int = 512, epochs: int = 2, batch: int = 2048,
-                 progress=None) -> list[np.ndarray]:
+                 progress=None, positions: bool = False) -> list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray]]:
     """Flat-start alignment: per clip, one phone class per content frame (clips: (T, D) features at 50 Hz).
 
     Each round fits a classifier (one hidden layer, +-`context` frames) to the current labels and
-    re-aligns every clip to its phone sequence with its scores (log posterior over class prior)."""
+    re-aligns every clip to its phone sequence with its scores (log posterior over class prior). With
+    `positions`, also returns each frame's phoneme: its index in the clip's phone ids, -1 in the silence
+    before the first phoneme or after the last (`PhoneStates.phones`)."""
     classes_of = symbol_classes()
     states = [phone_states(p, classes_of) for p in phone_ids]
-    labels = [even_split(c.shape[0], s) for c, s in zip(clips, states, strict=True)]
+    paths = [even_split_states(c.shape[0], s) for c, s in zip(clips, states, strict=True)]
+    labels = [s.classes[path] for s, path in zip(states, paths, strict=True)]
     bank = FrameBank(clips)
     offsets = tuple(range(-context, context + 1))
     for round_ in range(iterations):
@@ -209,12 +229,16 @@ def align_corpus(clips: Sequence[torch.Tensor], phone_ids: Sequence[Sequence[int
         prior = torch.bincount(flat, minlength=len(PHONE_CLASSES)).float().add(1.0)
         scores = (logp - (prior / prior.sum()).log()).numpy()
         accuracy = float((logp.argmax(-1) == flat).float().mean())
-        new = [viterbi(scores[int(a) : int(b)], s) for a, b, s in zip(bank.starts, bank.ends, states, strict=True)]
+        paths = [viterbi_states(scores[int(a) : int(b)], s)
+                 for a, b, s in zip(bank.starts, bank.ends, states, strict=True)]
+        new = [s.classes[path] for s, path in zip(states, paths, strict=True)]
         changed = float(np.mean(np.concatenate(new) != np.concatenate(labels)))
         labels = new
         if progress is not None:
             print(f"alignment round {round_ + 1}: frame accuracy {accuracy:.3f}, {changed:.1%} of labels moved",
                   file=progress, flush=True)
+    if positions:
+        return labels, [s.phones[path] for s, path in zip(states, paths, strict=True)]
     return labels
 
 

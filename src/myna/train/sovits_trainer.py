@@ -5,7 +5,8 @@ One step: the generator decodes a random latent slice of each clip; the discrimi
 least-squares adversarial + feature-matching losses. Before `discriminator_start_step` the
 discriminator is skipped and the generator trains on mel + KL + commitment only. Items are dicts of unpadded tensors:
 "ssl" (ssl_dim, frames) content features at 50 Hz (HuBERT: 768; Whisper tiny: 384), "wav" (samples,) float audio at the model rate,
-"phones" (N,) phoneme ids, and for v2Pro/v2ProPlus "sv_emb" (sv_dim,). A config with
+"phones" (N,) phoneme ids, and for v2Pro/v2ProPlus "sv_emb" (sv_dim,); items may carry "phone_positions" (frames,),
+each content frame's phoneme index or -1, for `mrte_align`. A config with
 `freeze_quantizer` false (a from-scratch model) also learns the codebook (myna.train.codebook).
 With `latent="prior"` the slice is decoded from the prior (the inference path) instead of the
 posterior, and there is no KL term (`SoVITS.forward_train`'s `prior_noise`).
@@ -52,6 +53,11 @@ def collate(items: list[Mapping[str, torch.Tensor]], config: SoVITSConfig) -> di
     }
     if config.is_pro:
         batch["sv_emb"] = torch.stack([item["sv_emb"].float().reshape(-1) for item in items])
+    if any("phone_positions" in item for item in items):  # -1: no known phoneme (padding, unaligned items)
+        unknown = torch.full((frames,), -1, dtype=torch.long)
+        batch["phone_positions"] = torch.stack([
+            F.pad(item["phone_positions"][:frames].long(), (0, frames - min(frames, item["phone_positions"].shape[0])),
+                  value=-1) if "phone_positions" in item else unknown for item in items])
     return batch
 
 
@@ -135,7 +141,7 @@ class SoVITSTrainer:
             out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
                                batch["phone_lengths"], batch.get("sv_emb"), noise,
                                s.prior_noise if s.latent == "prior" else None, s.token_noise,
-                               s.token_noise_span, with_attention=s.mrte_guide > 0)
+                               s.token_noise_span, with_attention=s.mrte_guide > 0 or s.mrte_align > 0)
         out = out._replace(**{k: v.float() for k, v in out._asdict().items()  # losses in fp32
                               if v is not None and v.is_floating_point()})
         segment = c.segment_size // c.hop_length
@@ -150,6 +156,9 @@ class SoVITSTrainer:
         if s.mrte_guide:
             loss_guide = losses.guided_attention_loss(out.text_attention, batch["spec_lengths"], batch["phone_lengths"])
             loss_g = loss_g + loss_guide * s.mrte_guide
+        if s.mrte_align and "phone_positions" in batch:
+            loss_align = losses.aligned_attention_loss(out.text_attention, batch["phone_positions"])
+            loss_g = loss_g + loss_align * s.mrte_align
         loss_d = torch.zeros(())
         if step >= s.discriminator_start_step:
             with s.autocast():
@@ -174,6 +183,8 @@ class SoVITSTrainer:
         shown = {"g": loss_g.item(), "d": loss_d.item(), "mel": loss_mel.item(), "kl": loss_kl.item()}
         if s.mrte_guide:
             shown["guide"] = loss_guide.item()
+        if s.mrte_align and "phone_positions" in batch:
+            shown["align"] = loss_align.item()
         if learn_codebook:
             shown.update(codebook.train_codebook(self.generator.quantizer, out.projected, out.codes, vq_lengths,
                                                  vq_draws))
@@ -224,12 +235,18 @@ def crop_item(item: Mapping[str, torch.Tensor], config: SoVITSConfig, seconds: f
     start = int(torch.randint(0, (total - frames) // 2 + 1, ()).item()) * 2
     window = {**item, "ssl": item["ssl"][:, start : start + frames],
               "wav": item["wav"][start * config.hop_length : (start + frames) * config.hop_length]}
+    if "phone_positions" in item:
+        window["phone_positions"] = item["phone_positions"][start : start + frames]
     if phones:
         count = item["phones"].shape[0]
         margin = PHONE_MARGIN_SECONDS * config.sampling_rate / config.hop_length
         first = max(0, math.floor((start - margin) / total * count))
         last = min(count, math.ceil((start + frames + margin) / total * count))
         window["phones"] = item["phones"][first:last]
+        if "phone_positions" in item:  # indices into the kept phonemes; a frame whose phoneme was cut has none
+            shifted = window["phone_positions"] - first
+            window["phone_positions"] = torch.where((shifted >= 0) & (shifted < last - first) &
+                                                    (window["phone_positions"] >= 0), shifted, -1)
     return window
 
 

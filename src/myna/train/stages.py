@@ -5,11 +5,12 @@ the default reference clip recorded in voice.json."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import torch
 
 from myna import checkpoints
@@ -49,8 +50,10 @@ class TrainRequest:
 class TrainItems(Sequence):
     """Lazy training items of a feature cache, in the dict layout one trainer reads."""
 
-    def __init__(self, utterances: list, kind: str, rate: int = WAV_RATE) -> None:
+    def __init__(self, utterances: list, kind: str, rate: int = WAV_RATE,
+                 phone_positions: Mapping[str, np.ndarray] | None = None) -> None:
         self.utterances, self.kind, self.rate = utterances, kind, rate
+        self.phone_positions = phone_positions or {}  # SoVITS items' frame-level phoneme indices, by clip name
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -66,13 +69,17 @@ class TrainItems(Sequence):
         sv = utt.sv_emb()
         if sv is not None:
             item["sv_emb"] = sv[0]
+        if (positions := self.phone_positions.get(utt.name)) is not None:
+            item["phone_positions"] = torch.from_numpy(np.asarray(positions, dtype=np.int64))
         return item
 
 
-def sovits_items(cache: FeatureCache, rate: int = WAV_RATE) -> TrainItems:
-    """Items for the SoVITS trainer (utterances between 0.6 s and 54 s, as upstream keeps), audio at `rate`."""
+def sovits_items(cache: FeatureCache, rate: int = WAV_RATE,
+                 phone_positions: Mapping[str, np.ndarray] | None = None) -> TrainItems:
+    """Items for the SoVITS trainer (utterances between 0.6 s and 54 s, as upstream keeps), audio at `rate`;
+    clips named in `phone_positions` carry them (SoVITSTrainConfig.mrte_align)."""
     kept = [u for u in cache.items if MIN_SOVITS_SECONDS < u.record["seconds"] < MAX_SOVITS_SECONDS]
-    return TrainItems(kept, "sovits", rate)
+    return TrainItems(kept, "sovits", rate, phone_positions)
 
 
 def gpt_items(cache: FeatureCache, max_sec: int) -> TrainItems:
