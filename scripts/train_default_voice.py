@@ -49,7 +49,9 @@ the snapshot rule: myna.train.snapshot_rule):
   kept in WORK's train_config.json for the run; those meant to make the decoder read its phonemes (it ignores
   them, docs/default-voice-history.md): `token_noise=0.25 token_noise_span=4` (runs of token frames replaced at
   random), `crop_phones=true` (a 2-s window keeps only its share of the phonemes), `mrte_guide=10` (a
-  guided-attention loss on the text attention), `text_low_lr_rate=5` (the text side learns faster).
+  guided-attention loss on the text attention), `mrte_align=2` (the text attention told each frame's phoneme by a
+  phone alignment of every ALIGN_STRIDE-th clip, WORK/alignment.pt, made once and shared with `follow`),
+  `text_low_lr_rate=5` (the text side learns faster).
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
 - export: inference files of both stages' newest training states, where not exported yet: a run stopped by
   Ctrl-C saves its state but exports nothing, and the measuring stages read the newest exports.
@@ -223,24 +225,18 @@ def phoneme_reading(recipe: Recipe, clips: int, share: float = 0.3) -> dict[str,
 
 
 def text_attention_figures(model, items: list[dict]) -> dict[str, float]:
-    """Where the decoder's text attention (MRTE, content frames to phonemes) looks, averaged over `items`:
-    `guide`, its guided-attention loss (0 on the diagonal, ~0.57 spread evenly, more when parked off it); `peak`,
-    the largest weight of a frame times the phoneme count (1: spread evenly; the phoneme count: all on one);
-    `order`, the rank correlation of frame and most-attended phoneme (1: a monotonic alignment)."""
-    from myna.train.losses import guided_attention_loss
+    """Where the decoder's text attention (MRTE, content frames to phonemes) looks, averaged over `items`: its
+    guided-attention loss, peak and order (myna.train.text_attention.attention_figures)."""
+    from myna.train.text_attention import attention_figures
 
-    guide, peak, order = [], [], []
+    figures = []
     for item in items:
         with torch.no_grad():
             weights = model.text_alignment(model.extract_latent(item["ssl"].float().unsqueeze(0))[0, 0],
                                            item["phones"].long())
-        frames, phones = weights.shape
-        guide.append(float(guided_attention_loss(weights[None], torch.tensor([frames]), torch.tensor([phones]))))
-        peak.append(float(weights.max(-1).values.mean()) * phones)
-        ranks = torch.stack([torch.arange(frames).float(), weights.argmax(-1).float().argsort().argsort().float()])
-        order.append(float(torch.corrcoef(ranks)[0, 1].nan_to_num()))
-    return {f"reading_attention_{name}": round(sum(values) / len(values), 4)
-            for name, values in (("guide", guide), ("peak", peak), ("order", order))}
+        figures.append(attention_figures(weights))
+    return {f"reading_attention_{name}": round(sum(f[name] for f in figures) / len(figures), 4)
+            for name in ("guide", "peak", "order")}
 
 
 def gpt_heldout(recipe: Recipe) -> dict[str, float]:
