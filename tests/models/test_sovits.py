@@ -304,3 +304,34 @@ def test_config_from_upstream_hps() -> None:
         SoVITSConfig.from_dict(S2_V2, version="v3")
     with pytest.raises(InputError, match="gin_channels"):
         SoVITSConfig.from_dict({**S2_V2, "model": {**S2_V2["model"], "gin_channels": 256}})
+
+
+def test_the_text_position_prior_is_an_opt_in_addition() -> None:
+    from myna.train.text_attention import attention_figures
+
+    plain = SoVITSConfig.from_dict(S2_V2)
+    assert "text_position_prior" not in plain.to_dict()["model"]  # upstream's files keep their keys
+    with torch.device("meta"):
+        assert not any("position_scale" in key for key in SoVITS(plain).state_dict())
+    config = SoVITSConfig(**fx.TINY_OVERRIDES, text_position_prior=True)
+    assert SoVITSConfig.from_dict(config.to_dict()).text_position_prior  # and ours round-trip it
+    torch.manual_seed(0)
+    prior = SoVITS(config).eval()
+    torch.manual_seed(0)
+    free = SoVITS(SoVITSConfig(**fx.TINY_OVERRIDES)).eval()
+    assert set(prior.state_dict()) - set(free.state_dict()) == {"enc_p.mrte.position_scale"}
+    codes, phones = torch.randint(0, 1024, (40,)), torch.randint(0, 300, (16,))
+    assert attention_figures(prior.text_alignment(codes, phones))["order"] > 0.9  # a soft diagonal from the start
+    assert abs(attention_figures(free.text_alignment(codes, phones))["order"]) < 0.5
+
+    # the prior follows each clip's own lengths: a clip padded in a batch attends as it does alone
+    mrte = prior.enc_p.mrte
+    content_mask = torch.ones(2, 1, 30)
+    content_mask[1, :, 20:] = 0
+    text_mask = torch.ones(2, 1, 12)
+    text_mask[1, :, 9:] = 0
+    hidden = prior.config.hidden_channels
+    content, text = torch.randn(2, hidden, 30), torch.randn(2, hidden, 12)
+    batched = mrte.text_attention(content, content_mask, text, text_mask)[1, :20, :9]
+    alone = mrte.text_attention(content[1:, :, :20], content_mask[1:, :, :20], text[1:, :, :9], text_mask[1:, :, :9])[0]
+    torch.testing.assert_close(batched, alone)

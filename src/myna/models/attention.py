@@ -66,11 +66,13 @@ class MultiHeadAttention(nn.Module):
         return x.view(batch, self.n_heads, self.head_dim, length).transpose(2, 3)
 
     def forward(
-        self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = False
+        self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = False,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend from `x` (B, C, Tq) to `context` (B, C, Tk); `mask` (B, 1, Tq, Tk) is 1 where allowed.
 
-        `need_weights`: also return the softmax weights (B, heads, Tq, Tk), before dropout."""
+        `need_weights`: also return the softmax weights (B, heads, Tq, Tk), before dropout. `bias` (B, heads or 1,
+        Tq, Tk) is added to the scores."""
         batch, channels, q_len = x.shape
         query = self._split_heads(self.conv_q(x)) / math.sqrt(self.head_dim)
         key = self._split_heads(self.conv_k(context))
@@ -84,6 +86,8 @@ class MultiHeadAttention(nn.Module):
             rel_logits = torch.matmul(query, rel_keys.unsqueeze(0).transpose(-2, -1))
             index = _offset_index(q_len, x.device).expand(batch, self.n_heads, q_len, q_len)
             scores = scores + torch.gather(rel_logits, 3, index)
+        if bias is not None:
+            scores = scores + bias
         if mask is not None:
             scores = scores.masked_fill(mask == 0, MASKED_SCORE)
         softmax = F.softmax(scores, dim=-1)

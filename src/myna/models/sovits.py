@@ -42,7 +42,7 @@ class TextEncoder(nn.Module):
             c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers, c.kernel_size, c.p_dropout
         )
         self.text_embedding = nn.Embedding(c.n_symbols, c.hidden_channels)
-        self.mrte = MRTE(c.hidden_channels, MRTE_TIMBRE_DIM, c.hidden_channels)
+        self.mrte = MRTE(c.hidden_channels, MRTE_TIMBRE_DIM, c.hidden_channels, position_prior=c.text_position_prior)
         self.encoder2 = TransformerEncoder(
             c.hidden_channels, c.filter_channels, c.n_heads, c.n_layers // 2, c.kernel_size, c.p_dropout
         )

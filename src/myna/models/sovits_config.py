@@ -62,6 +62,10 @@ class SoVITSConfig:
     decoder: str = "hifigan"
     decoder_channels: int = 256
     decoder_layers: int = 8
+    # myna addition: MRTE's cross-attention from content frames to phonemes also scores how near a frame and a
+    # phoneme sit on the diagonal (the same share of their sequences), with a learned strength a head
+    # (myna.models.mrte); upstream's MRTE sees no position. Written to a file only when true.
+    text_position_prior: bool = False
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -153,6 +157,8 @@ class SoVITSConfig:
         if self.decoder == "hifigan":
             for key in _DECODER_KEYS:
                 del model[key]
+        if not self.text_position_prior:
+            del model["text_position_prior"]
         for key in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
             model[key] = list(model[key])
         model["resblock_dilation_sizes"] = [list(d) for d in model["resblock_dilation_sizes"]]

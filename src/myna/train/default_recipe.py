@@ -98,6 +98,9 @@ DESIGNS: dict[str, SoVITSConfig] = {
     "hifigan16": replace(PRESET.sovits, decoder="hifigan", **_16K, upsample_rates=(10, 8, 4),
                          upsample_kernel_sizes=(20, 16, 8), segment_size=5120),
     "istft16": replace(PRESET.sovits, decoder="istft", **_16K, segment_size=10240),
+    # istft16 whose text attention has a diagonal prior (myna.models.mrte): the main line's stays parked on one
+    # phoneme, and neither a guide nor a supervised alignment ordered it in ~500 steps (docs/default-voice.md)
+    "istft16p": replace(PRESET.sovits, decoder="istft", **_16K, segment_size=10240, text_position_prior=True),
 }
 DEFAULT_DESIGN = next(name for name, config in DESIGNS.items() if config == PRESET.sovits)
 ALIGN_STRIDE = 5  # the text-following check aligns every 5th training clip when no phone alignment is saved
