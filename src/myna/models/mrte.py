@@ -6,6 +6,9 @@ frame sounds like to the phonemes' identities and neighbours. A from-scratch dec
 (docs/default-voice.md), so `position_prior` adds to each head's scores a learned multiple of the squared
 distance between a frame's and a phoneme's share of their sequences (frame t of T and phoneme n of N:
 ((t + 1/2) / T - (n + 1/2) / N)^2 / (2 POSITION_PRIOR_WIDTH^2)), a soft window along the diagonal.
+The shares are of what MRTE is given: a window decoder (myna.engine.streaming) that gives it part of an
+utterance's tokens with all of its phonemes would misplace them, so a model with the prior decodes whole
+utterances until that path passes the window's place along the utterance.
 """
 
 from __future__ import annotations
