@@ -530,6 +530,35 @@ def test_guided_attention_loss_is_low_on_the_diagonal_and_high_when_parked():
     assert float(guided_attention_loss(padded, frames, phones)) == pytest.approx(on_diagonal)
 
 
+def _text_attention(model, item: dict, spec: torch.Tensor, with_attention: bool = True) -> torch.Tensor | None:
+    """MRTE's attention (1, T, N) in `model`'s training pass over one item (no gradient)."""
+    with torch.no_grad():
+        return model.forward_train(item["ssl"][None], spec, torch.tensor([spec.shape[2]]), item["phones"][None],
+                                   torch.tensor([item["phones"].shape[0]]), generator=torch.Generator().manual_seed(5),
+                                   prior_noise=0.5, with_attention=with_attention).text_attention
+
+
+def _train_text_attention(item: dict, measure, **settings) -> tuple[float, float, dict[str, float]]:
+    """`measure(generator)` before and after 16 steps of a tiny trainer with `settings` on `item`, and what the last
+    step showed; measured in eval mode (no dropout), training resumes in train mode."""
+    torch.manual_seed(0)
+    trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=1, learning_rate=5e-3, discriminator_narrow=16,
+                                                           discriminator_start_step=100, **settings))
+
+    def measured() -> float:
+        trainer.generator.eval()
+        try:
+            return float(measure(trainer.generator))
+        finally:
+            trainer.generator.train()
+
+    before = measured()
+    for step in range(16):
+        loop.seed_step(1, step)
+        shown = trainer.train_step([item], step, 0)
+    return before, measured(), shown
+
+
 def test_mrte_guide_trains_the_text_attention_towards_the_diagonal():
     from myna.audio.spectrogram import linear_spectrogram
     from myna.models.sovits import SoVITS
@@ -540,38 +569,17 @@ def test_mrte_guide_trains_the_text_attention_towards_the_diagonal():
     model = SoVITS(config, with_posterior=True).eval()
     spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
     lengths = torch.tensor([spec.shape[2]]), torch.tensor([item["phones"].shape[0]])
-
-    def attention(model: SoVITS, with_attention: bool = True) -> torch.Tensor | None:
-        with torch.no_grad():
-            return model.forward_train(item["ssl"][None], spec, lengths[0], item["phones"][None], lengths[1],
-                                       generator=torch.Generator().manual_seed(5), prior_noise=0.5,
-                                       with_attention=with_attention).text_attention
-
-    weights = attention(model)
+    weights = _text_attention(model, item, spec)
     assert weights.shape == (1, spec.shape[2], item["phones"].shape[0])
     torch.testing.assert_close(weights.sum(-1), torch.ones(1, spec.shape[2]))  # a distribution over the phonemes
-    assert attention(model, with_attention=False) is None
+    assert _text_attention(model, item, spec, with_attention=False) is None
 
-    def guide_loss(trainer: SoVITSTrainer) -> float:
-        trainer.generator.eval()  # no dropout while measuring
-        try:
-            return float(guided_attention_loss(attention(trainer.generator), lengths[0], lengths[1]))
-        finally:
-            trainer.generator.train()
+    def guide_loss(generator) -> torch.Tensor:
+        return guided_attention_loss(_text_attention(generator, item, spec), *lengths)
 
-    def trained(guide: float) -> tuple[float, float, dict[str, float]]:
-        torch.manual_seed(0)
-        trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=1, learning_rate=5e-3, discriminator_narrow=16,
-                                                               mrte_guide=guide, discriminator_start_step=100))
-        before = guide_loss(trainer)
-        for step in range(16):
-            loop.seed_step(1, step)
-            shown = trainer.train_step([item], step, 0)
-        return before, guide_loss(trainer), shown
-
-    start, unguided, shown = trained(0.0)
+    start, unguided, shown = _train_text_attention(item, guide_loss)
     assert "guide" not in shown
-    same_start, guided, shown = trained(50.0)
+    same_start, guided, shown = _train_text_attention(item, guide_loss, mrte_guide=50.0)
     assert same_start == start and "guide" in shown
     # no position reaches MRTE (the attention can only match content), so random features move it a little
     assert guided < min(start, unguided) - 0.03
@@ -587,32 +595,13 @@ def test_mrte_align_pulls_the_text_attention_onto_the_aligned_phonemes():
     spec = linear_spectrogram(item["wav"], TINY_SOVITS.filter_length, TINY_SOVITS.hop_length, TINY_SOVITS.win_length)
     frames, phones = spec.shape[2], item["phones"].shape[0]
     item["phone_positions"] = torch.arange(frames) * phones // frames  # an even pace through the phonemes
-    lengths = torch.tensor([frames]), torch.tensor([phones])
 
-    def align_loss(trainer: SoVITSTrainer) -> float:
-        trainer.generator.eval()
-        try:
-            with torch.no_grad():
-                weights = trainer.generator.forward_train(
-                    item["ssl"][None], spec, lengths[0], item["phones"][None], lengths[1],
-                    generator=torch.Generator().manual_seed(5), prior_noise=0.5, with_attention=True).text_attention
-            return float(aligned_attention_loss(weights, item["phone_positions"][None]))
-        finally:
-            trainer.generator.train()
+    def align_loss(generator) -> torch.Tensor:
+        return aligned_attention_loss(_text_attention(generator, item, spec), item["phone_positions"][None])
 
-    def trained(weight: float) -> tuple[float, float, dict[str, float]]:
-        torch.manual_seed(0)
-        trainer = SoVITSTrainer(TINY_SOVITS, SoVITSTrainConfig(batch_size=1, learning_rate=5e-3, discriminator_narrow=16,
-                                                               mrte_align=weight, discriminator_start_step=100))
-        before = align_loss(trainer)
-        for step in range(16):
-            loop.seed_step(1, step)
-            shown = trainer.train_step([item], step, 0)
-        return before, align_loss(trainer), shown
-
-    start, free, shown = trained(0.0)
+    start, free, shown = _train_text_attention(item, align_loss)
     assert "align" not in shown
-    same_start, aligned, shown = trained(5.0)
+    same_start, aligned, shown = _train_text_attention(item, align_loss, mrte_align=5.0)
     assert same_start == start and "align" in shown
     assert aligned < min(start, free) - 0.1
     with pytest.raises(Exception, match="mrte_align"):
