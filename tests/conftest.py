@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 
 from myna.models.sovits import SoVITS, SoVITSConfig
 from myna.models.t2s import T2SConfig, T2SModel
@@ -11,6 +12,12 @@ from myna.models.t2s import T2SConfig, T2SModel
 _spec = importlib.util.spec_from_file_location("tiny_voice", Path(__file__).parent / "engine" / "tiny_voice.py")
 kit = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kit)
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist each worker takes one core: one torch thread each, so workers do not oversubscribe."""
+    if hasattr(config, "workerinput"):
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
