@@ -226,17 +226,22 @@ def phoneme_reading(recipe: Recipe, clips: int, share: float = 0.3) -> dict[str,
 
 def text_attention_figures(model, items: list[dict]) -> dict[str, float]:
     """Where the decoder's text attention (MRTE, content frames to phonemes) looks, averaged over `items`: its
-    guided-attention loss, peak and order (myna.train.text_attention.attention_figures)."""
-    from myna.train.text_attention import attention_figures
+    guided-attention loss, peak and order (myna.train.text_attention.attention_figures), and how well the text
+    encoder's states still tell their phonemes apart (`phoneme_identity`)."""
+    from myna.train.text_attention import attention_figures, phoneme_identity
 
-    figures = []
+    figures, states = [], []
     for item in items:
+        phones = item["phones"].long()
         with torch.no_grad():
-            weights = model.text_alignment(model.extract_latent(item["ssl"].float().unsqueeze(0))[0, 0],
-                                           item["phones"].long())
+            weights = model.text_alignment(model.extract_latent(item["ssl"].float().unsqueeze(0))[0, 0], phones)
+            states.append(model.enc_p.encode_text(phones[None], torch.tensor([phones.shape[0]]))[0][0].T)
         figures.append(attention_figures(weights))
-    return {f"reading_attention_{name}": round(sum(f[name] for f in figures) / len(figures), 4)
-            for name in ("guide", "peak", "order")}
+    averaged = {f"reading_attention_{name}": round(sum(f[name] for f in figures) / len(figures), 4)
+                for name in ("guide", "peak", "order")}
+    if len(items) > 1:
+        averaged["reading_text_identity"] = round(phoneme_identity(states, [item["phones"].long() for item in items]), 4)
+    return averaged
 
 
 def gpt_heldout(recipe: Recipe) -> dict[str, float]:

@@ -83,10 +83,17 @@ class TextEncoder(nn.Module):
         mask = time_mask(content_lengths, content.shape[2], content.dtype)
         x = self.ssl_proj(content * mask) * mask
         x = self.encoder_ssl(x * mask, mask)
-        text_mask = time_mask(phone_lengths, phone_ids.shape[1], x.dtype)
-        text = self.text_embedding(phone_ids).transpose(1, 2)
-        text = self.encoder_text(text * text_mask, text_mask)
+        text, text_mask = self.encode_text(phone_ids, phone_lengths, x.dtype)
         return x, mask, text, text_mask
+
+    def encode_text(
+        self, phone_ids: torch.Tensor, phone_lengths: torch.Tensor, dtype: torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """phone_ids (B, N) -> the text encoder's states (B, hidden, N) that MRTE attends to, and their mask (of
+        `dtype`, the weights' by default)."""
+        text_mask = time_mask(phone_lengths, phone_ids.shape[1], dtype or self.text_embedding.weight.dtype)
+        text = self.text_embedding(phone_ids).transpose(1, 2)
+        return self.encoder_text(text * text_mask, text_mask), text_mask
 
     def text_attention(
         self, content: torch.Tensor, content_lengths: torch.Tensor, phone_ids: torch.Tensor, phone_lengths: torch.Tensor
