@@ -366,13 +366,19 @@ def snapshot(recipe: Recipe, force: bool = False) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run one stage."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("corpus", "features", "tokens", "sovits", "gpt", "export", "resynth",
+    parser.add_argument("stage", choices=("corpus", "features", "tokens", "sovits", "fork", "gpt", "export", "resynth",
                                           "reading", "heldout", "evaluate", "follow", "snapshot", "bundle", "cycle"))
     parser.add_argument("--corpus", type=Path, required=True, help="a `myna data synth` folder")
     parser.add_argument("--work", type=Path, required=True, help="training state (caches, checkpoints, exports)")
     parser.add_argument("--snapshot-dir", type=Path, default=REPO / "src/myna/assets/default/snapshot",
                         help="the committed snapshot to resume from and to write")
     parser.add_argument("--design", choices=tuple(DESIGNS), help="sovits, resynth, snapshot: the decoder design")
+    parser.add_argument("--from", type=Path, dest="source", metavar="WORK",
+                        help="fork: the work folder whose newest decoder state --work starts from")
+    parser.add_argument("--from-design", choices=tuple(DESIGNS), help="fork: that state's design (default --design)")
+    parser.add_argument("--reinit", action="append", default=[], metavar="PREFIX",
+                        help="fork: decoder weights whose names start with PREFIX start fresh, e.g. "
+                             "enc_p.encoder_text. (repeatable)")
     parser.add_argument("--tokens", choices=tuple(TOKEN_DESIGNS), default=DEFAULT_TOKENS,
                         help="the semantic token design (each keeps its state in WORK/TOKENS)")
     parser.add_argument("--threads", type=int, default=1)
@@ -408,6 +414,10 @@ def main(argv: list[str] | None = None) -> None:
     elif args.stage == "sovits":
         steps = recipe.train_sovits(args.max_steps, args.minutes, **parse_settings(args.settings))
         print(f"sovits: step {steps}")
+    elif args.stage == "fork":
+        if args.source is None:
+            parser.error("fork needs --from WORK")
+        recipe.fork_sovits(args.source, args.from_design, tuple(args.reinit))
     elif args.stage == "gpt":
         print(f"gpt: step {recipe.train_gpt(args.max_steps, args.minutes)}")
     elif args.stage == "export":

@@ -287,3 +287,49 @@ def test_the_decoder_can_be_told_each_frames_phoneme_from_the_alignment(tmp_path
     assert len(aligned) == len(positions) and len(aligned) < len(items)  # only the aligned clips carry them
     assert all(item["phone_positions"].dtype == torch.int64 and int(item["phone_positions"].max()) < item["phones"].shape[0]
                for item in aligned)
+
+
+def test_a_decoder_forks_into_another_design_with_chosen_weights_fresh(tmp_path):
+    # the experiments fork a run into a new work folder: another design (the text position prior), some weights new
+    from dataclasses import replace
+
+    from myna.train import loop
+    from myna.train.sovits_trainer import SoVITSTrainer
+
+    origin = Recipe(None, tmp_path / "a", tmp_path / "snapshot", design="istft16")
+    (origin.work / "features").mkdir(parents=True)
+    origin.tokenizer_file.parent.mkdir(parents=True)
+    origin.tokenizer_file.write_bytes(b"tokenizer")
+    (origin.state / "progress.json").write_text(json.dumps({"sovits_istft16_cpu_seconds": 60.0}))
+    settings = replace(SOVITS_SETTINGS, n_mel_channels=80)
+    trainer = SoVITSTrainer(origin.config, settings)
+    params = dict(trainer.generator.named_parameters())
+    kept, renewed = "enc_p.mrte.c_pre.weight", "enc_p.encoder_text.attn_layers.0.conv_q.weight"
+    with torch.no_grad():
+        for name in (kept, renewed):
+            params[name].add_(1.0)  # unlike a fresh generator (each trainer starts from the same seed)
+            trainer.optim_g.state[params[name]] = {"step": torch.tensor(7.0), "exp_avg": torch.ones_like(params[name]),
+                                                   "exp_avg_sq": torch.ones_like(params[name])}
+    folder = origin._state_dir("sovits") / "checkpoints"
+    folder.mkdir(parents=True)
+    loop.atomic_save({"step": 120, "stage": trainer.state(), "settings": settings.to_dict()},
+                     folder / f"{loop.STATE_PREFIX}{120:08d}.pt")
+
+    fork = Recipe(None, tmp_path / "b", tmp_path / "snapshot", design="istft16p")
+    assert fork.fork_sovits(origin.work, "istft16", reinit=("enc_p.encoder_text.",)) == 120
+    assert fork.kept_steps("sovits") == {120}
+    assert (fork.work / "features").resolve() == (origin.work / "features").resolve()
+    assert fork.tokenizer_file.read_bytes() == b"tokenizer" and fork.progress() == {"sovits_istft16_cpu_seconds": 60.0}
+
+    resumed = SoVITSTrainer(fork.config, settings)
+    resumed.load_state(torch.load(fork._state_dir("sovits") / "checkpoints" / f"{loop.STATE_PREFIX}{120:08d}.pt",
+                                  weights_only=False)["stage"])
+    ours = dict(resumed.generator.named_parameters())
+    torch.testing.assert_close(ours[kept], params[kept])
+    assert float(resumed.optim_g.state[ours[kept]]["step"]) == 7.0
+    assert not torch.allclose(ours[renewed], params[renewed]) and ours[renewed] not in resumed.optim_g.state
+    assert torch.equal(ours["enc_p.mrte.position_scale"], torch.zeros(4))  # the prior's weight, new in this design
+    with pytest.raises(SystemExit, match="already has training states"):
+        fork.fork_sovits(origin.work, "istft16")
+    with pytest.raises(SystemExit, match="no istft16p decoder state"):
+        Recipe(None, tmp_path / "c", tmp_path / "snapshot", design="istft16p").fork_sovits(origin.work)

@@ -308,6 +308,41 @@ class Recipe:
         self.export_sovits(trainer.generator, steps)
         return steps
 
+    def fork_sovits(self, source: Path, from_design: str | None = None, reinit: tuple[str, ...] = ()) -> int:
+        """Start this work folder's decoder (of this design) from the newest decoder state of the work folder `source`
+        (of `from_design`, this design by default), as the experiments in docs/default-voice.md do: the corpus's
+        features and alignment are linked, the tokenizer, CPU time and curve copied, and weights whose names start
+        with one of `reinit` start fresh (SoVITSTrainer.load_fork). Returns the step the fork starts at."""
+        from myna.train.sovits_trainer import SoVITSTrainer
+
+        origin = Recipe(None, source, self.snapshot_dir, from_design or self.design, self.tokens)
+        if self.kept_steps("sovits"):
+            raise SystemExit(f"{self._state_dir('sovits')} already has training states; fork into a new work folder")
+        if not origin.kept_steps("sovits"):
+            raise SystemExit(f"no {origin.design} decoder state in {origin._state_dir('sovits')} to fork from")
+        step = max(origin.kept_steps("sovits"))
+        saved = torch.load(origin._state_dir("sovits") / "checkpoints" / f"{loop.STATE_PREFIX}{step:08d}.pt",
+                           map_location="cpu", weights_only=False)
+        self.work.mkdir(parents=True, exist_ok=True)
+        for name in ("features", "heldout_features", "alignment.pt"):
+            if (origin.work / name).exists() and not (self.work / name).exists():
+                (self.work / name).symlink_to((origin.work / name).resolve())
+        if not self.tokenizer_file.parent.exists():
+            shutil.copytree(origin.tokenizer_file.parent, self.tokenizer_file.parent)
+        for name in ("progress.json", "curve.json"):
+            if (origin.state / name).exists() and not (self.state / name).exists():
+                shutil.copy2(origin.state / name, self.state / name)
+        mels = 80 if self.config.sampling_rate <= 16000 else SOVITS_SETTINGS.n_mel_channels
+        trainer = SoVITSTrainer(self.config, replace(SOVITS_SETTINGS, n_mel_channels=mels))
+        fresh = trainer.load_fork(saved["stage"], origin.config, reinit)
+        states = self._state_dir("sovits") / "checkpoints"
+        states.mkdir(parents=True, exist_ok=True)
+        loop.atomic_save({"step": step, "stage": trainer.state(), "settings": saved.get("settings")},
+                         states / f"{loop.STATE_PREFIX}{step:08d}.pt")
+        print(f"sovits: {self.design} forked from {origin.design} at step {step} in {source}; {len(fresh)} weights "
+              f"start fresh" + (f" ({', '.join(sorted({n.rsplit('.', 1)[0] for n in fresh})[:6])}...)" if fresh else ""))
+        return step
+
     def export_sovits(self, generator, step: int) -> Path:
         """An inference file of `generator` at `step` in WORK/exports."""
         generator.eval()

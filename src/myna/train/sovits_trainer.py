@@ -206,6 +206,28 @@ class SoVITSTrainer:
         self.optim_d.load_state_dict(state["optim_d"])
         self.warm_start = int(state.get("warm_start", 0))
 
+    def load_fork(self, state: dict[str, Any], old_config: SoVITSConfig, reinit: tuple[str, ...] = ()) -> list[str]:
+        """Start from another run's `state()`, of a decoder of `old_config` (another design, e.g. one without the
+        text position prior). Generator weights of the same name and shape are carried with their optimizer moments;
+        the rest, and every weight whose name starts with one of `reinit` (e.g. "enc_p.encoder_text."), keep this
+        trainer's fresh initial values and start without moments. The discriminator and its optimizer are carried
+        whole. Returns the names of the generator's weights that start fresh."""
+        old = SoVITSTrainer(old_config, self.settings)
+        old.load_state(state)
+        fresh = self.generator.state_dict()
+        carried = {name: value for name, value in old.generator.state_dict().items()
+                   if name in fresh and value.shape == fresh[name].shape and not name.startswith(reinit)}
+        self.generator.load_state_dict(carried, strict=False)
+        moments = {name: old.optim_g.state[param] for name, param in old.generator.named_parameters()
+                   if param in old.optim_g.state}
+        for name, param in self.generator.named_parameters():
+            if name in carried and name in moments:
+                self.optim_g.state[param] = {key: value.clone() for key, value in moments[name].items()}
+        self.discriminator.load_state_dict(old.discriminator.state_dict())
+        self.optim_d.load_state_dict(old.optim_d.state_dict())
+        self.warm_start = old.warm_start
+        return [name for name, _ in self.generator.named_parameters() if name not in carried]
+
     def on_checkpoint(self, step: int, out_dir: Path) -> None:
         """Write samples/step_N.wav: the first item resynthesised from its own tokens and timbre."""
         if self.sample_item is None:
