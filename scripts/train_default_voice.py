@@ -5,6 +5,8 @@
     python scripts/train_default_voice.py tokens   --corpus DIR --work DIR
     python scripts/train_default_voice.py sovits   --corpus DIR --work DIR [--max-steps N] [--minutes M] [--design D]
                                                    [--set NAME=VALUE ...]
+    python scripts/train_default_voice.py fork     --corpus DIR --work NEW --from WORK [--design D] [--from-design D]
+                                                   [--reinit PREFIX ...]
     python scripts/train_default_voice.py gpt      --corpus DIR --work DIR [--max-steps N] [--minutes M]
     python scripts/train_default_voice.py export   --corpus DIR --work DIR [--design D]
     python scripts/train_default_voice.py resynth  --corpus DIR --work DIR [--clips 30] [--design D]
@@ -52,6 +54,11 @@ the snapshot rule: myna.train.snapshot_rule):
   guided-attention loss on the text attention), `mrte_align=2` (the text attention told each frame's phoneme by a
   phone alignment of every ALIGN_STRIDE-th clip, WORK/alignment.pt, made once and shared with `follow`),
   `text_low_lr_rate=5` (the text side learns faster).
+- fork: a new work folder (--work) whose decoder of --design starts from the newest decoder state of another
+  (--from, of --from-design): the experiments' way to branch a run without touching it. The corpus's features
+  and alignment are linked, the tokenizer, CPU time and curve copied; weights of the same name and shape keep
+  their optimizer moments, and new ones (the `istft16p` prior's) or those named by `--reinit PREFIX` (e.g.
+  `enc_p.encoder_text.`: a text encoder that has forgotten its phonemes, docs/default-voice.md) start fresh.
 - gpt: the GPT on the tokens; it can run while sovits trains (the tokens are fixed).
 - export: inference files of both stages' newest training states, where not exported yet: a run stopped by
   Ctrl-C saves its state but exports nothing, and the measuring stages read the newest exports.
@@ -60,7 +67,8 @@ the snapshot rule: myna.train.snapshot_rule):
 - reading: whether that decoder reads its phonemes: the same clips decoded with the next clip's phonemes, and
   with 30% of their token frames replaced at random (with their own phonemes and the next clip's). The decoder
   of the eighth period did not (docs/default-voice-history.md); the `--set` experiments above are meant to change
-  that.
+  that. It also says where the text attention looks (`reading_attention_*`) and whether the text encoder's
+  states still tell their phonemes apart (`reading_text_identity`, myna.train.text_attention).
 - evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
   (held-out sentences, the bundled reference clip): the full pipeline's WER (`--ref-free`: the GPT
   unprompted); with it the GPT's teacher-forced loss and accuracy on the held-out speakers' clips,
