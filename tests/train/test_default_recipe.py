@@ -293,6 +293,7 @@ def test_a_decoder_forks_into_another_design_with_chosen_weights_fresh(tmp_path)
     # the experiments fork a run into a new work folder: another design (the text position prior), some weights new
     from dataclasses import replace
 
+    from myna.errors import InputError
     from myna.train import loop
     from myna.train.sovits_trainer import SoVITSTrainer
 
@@ -331,5 +332,7 @@ def test_a_decoder_forks_into_another_design_with_chosen_weights_fresh(tmp_path)
     assert torch.equal(ours["enc_p.mrte.position_scale"], torch.zeros(4))  # the prior's weight, new in this design
     with pytest.raises(SystemExit, match="already has training states"):
         fork.fork_sovits(origin.work, "istft16")
+    with pytest.raises(InputError, match="no decoder weight is named enc_p.encoder_txt"):
+        Recipe(None, tmp_path / "d", tmp_path / "snapshot").fork_sovits(origin.work, "istft16", ("enc_p.encoder_txt.",))
     with pytest.raises(SystemExit, match="no istft16p decoder state"):
         Recipe(None, tmp_path / "c", tmp_path / "snapshot", design="istft16p").fork_sovits(origin.work)

@@ -339,8 +339,10 @@ class Recipe:
         states.mkdir(parents=True, exist_ok=True)
         loop.atomic_save({"step": step, "stage": trainer.state(), "settings": saved.get("settings")},
                          states / f"{loop.STATE_PREFIX}{step:08d}.pt")
+        modules = sorted({name.rsplit(".", 1)[0] for name in fresh})
+        listed = ", ".join(modules[:6]) + (", ..." if len(modules) > 6 else "")
         print(f"sovits: {self.design} forked from {origin.design} at step {step} in {source}; {len(fresh)} weights "
-              f"start fresh" + (f" ({', '.join(sorted({n.rsplit('.', 1)[0] for n in fresh})[:6])}...)" if fresh else ""))
+              f"start fresh" + (f" ({listed})" if fresh else ""))
         return step
 
     def export_sovits(self, generator, step: int) -> Path:

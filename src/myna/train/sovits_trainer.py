@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from myna.audio.mel import log_mel, mel_filterbank, wave_log_mel
 from myna.audio.spectrogram import linear_spectrogram
+from myna.errors import InputError
 from myna.models.discriminators import MultiPeriodDiscriminator
 from myna.models.sovits import SoVITS, SoVITSConfig, slice_frames
 from myna.train import codebook, losses
@@ -212,9 +213,12 @@ class SoVITSTrainer:
         the rest, and every weight whose name starts with one of `reinit` (e.g. "enc_p.encoder_text."), keep this
         trainer's fresh initial values and start without moments. The discriminator and its optimizer are carried
         whole. Returns the names of the generator's weights that start fresh."""
+        fresh = self.generator.state_dict()
+        if unknown := [prefix for prefix in reinit if not any(name.startswith(prefix) for name in fresh)]:
+            named = ", ".join(prefix + "..." for prefix in unknown)
+            raise InputError(f"no decoder weight is named {named} (e.g. enc_p.encoder_text.)")
         old = SoVITSTrainer(old_config, self.settings)
         old.load_state(state)
-        fresh = self.generator.state_dict()
         carried = {name: value for name, value in old.generator.state_dict().items()
                    if name in fresh and value.shape == fresh[name].shape and not name.startswith(reinit)}
         self.generator.load_state_dict(carried, strict=False)
