@@ -238,17 +238,18 @@ def text_attention_figures(model, items: list[dict]) -> dict[str, float]:
     encoder's states still tell their phonemes apart (`phoneme_identity`)."""
     from myna.train.text_attention import attention_figures, phoneme_identity
 
-    figures, states = [], []
+    figures, states, phone_ids = [], [], []
     for item in items:
         phones = item["phones"].long()
         with torch.no_grad():
             weights = model.text_alignment(model.extract_latent(item["ssl"].float().unsqueeze(0))[0, 0], phones)
             states.append(model.enc_p.encode_text(phones[None], torch.tensor([phones.shape[0]]))[0][0].T)
         figures.append(attention_figures(weights))
+        phone_ids.append(phones)
     averaged = {f"reading_attention_{name}": round(sum(f[name] for f in figures) / len(figures), 4)
                 for name in ("guide", "peak", "order")}
     if len(items) > 1:
-        averaged["reading_text_identity"] = round(phoneme_identity(states, [item["phones"].long() for item in items]), 4)
+        averaged["reading_text_identity"] = round(phoneme_identity(states, phone_ids), 4)
     return averaged
 
 

@@ -35,6 +35,7 @@ from myna.train.presets import get_preset
 from myna.train.snapshot import Snapshot, seed_training_state
 
 if TYPE_CHECKING:
+    from myna.train.config import SoVITSTrainConfig
     from myna.train.sovits_trainer import SoVITSTrainer
     from myna.train.synth.corpus import SynthOptions
 
@@ -280,6 +281,11 @@ class Recipe:
         return FeatureCache.open(self.work / "heldout_features")
 
     # ------------------------------------------------------------------ training
+    def sovits_settings(self, **overrides: Any) -> SoVITSTrainConfig:
+        """The recipe's decoder training settings for this design (80 mel bands at 16 kHz), with `overrides`."""
+        mels = 80 if self.config.sampling_rate <= 16000 else SOVITS_SETTINGS.n_mel_channels
+        return replace(SOVITS_SETTINGS, **({"n_mel_channels": mels} | overrides))
+
     def train_sovits(self, max_steps: int, minutes: float | None = None, **experiment: Any) -> int:
         """SoVITS of this design up to `max_steps` (or `minutes` of CPU time), exporting every EXPORT_EVERY steps;
         `experiment` overrides the recipe's training settings by name (SoVITSTrainConfig's fields, see
@@ -288,8 +294,7 @@ class Recipe:
         from myna.train.stages import sovits_items
 
         cache = self.token_cache()
-        mels = 80 if self.config.sampling_rate <= 16000 else SOVITS_SETTINGS.n_mel_channels
-        settings = replace(SOVITS_SETTINGS, **({"max_steps": max_steps, "n_mel_channels": mels} | experiment))
+        settings = self.sovits_settings(max_steps=max_steps, **experiment)
         out = self.state / "sovits" / self.design
         positions = self.alignment(positions=True) if settings.mrte_align else None
         items = sovits_items(cache, self.config.sampling_rate, positions)
@@ -318,11 +323,10 @@ class Recipe:
         origin = Recipe(None, source, self.snapshot_dir, from_design or self.design, self.tokens)
         if self.kept_steps("sovits"):
             raise SystemExit(f"{self._state_dir('sovits')} already has training states; fork into a new work folder")
-        if not origin.kept_steps("sovits"):
+        if not (states := loop.checkpoint_paths(origin._state_dir("sovits"))):
             raise SystemExit(f"no {origin.design} decoder state in {origin._state_dir('sovits')} to fork from")
-        step = max(origin.kept_steps("sovits"))
-        saved = torch.load(origin._state_dir("sovits") / "checkpoints" / f"{loop.STATE_PREFIX}{step:08d}.pt",
-                           map_location="cpu", weights_only=False)
+        saved = torch.load(states[-1], map_location="cpu", weights_only=False)
+        step = int(saved["step"])
         self.work.mkdir(parents=True, exist_ok=True)
         for name in ("features", "heldout_features", "alignment.pt"):
             if (origin.work / name).exists() and not (self.work / name).exists():
@@ -332,13 +336,12 @@ class Recipe:
         for name in ("progress.json", "curve.json"):
             if (origin.state / name).exists() and not (self.state / name).exists():
                 shutil.copy2(origin.state / name, self.state / name)
-        mels = 80 if self.config.sampling_rate <= 16000 else SOVITS_SETTINGS.n_mel_channels
-        trainer = SoVITSTrainer(self.config, replace(SOVITS_SETTINGS, n_mel_channels=mels))
+        trainer = SoVITSTrainer(self.config, self.sovits_settings())
         fresh = trainer.load_fork(saved["stage"], origin.config, reinit)
-        states = self._state_dir("sovits") / "checkpoints"
-        states.mkdir(parents=True, exist_ok=True)
+        folder = self._state_dir("sovits") / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
         loop.atomic_save({"step": step, "stage": trainer.state(), "settings": saved.get("settings")},
-                         states / f"{loop.STATE_PREFIX}{step:08d}.pt")
+                         folder / f"{loop.STATE_PREFIX}{step:08d}.pt")
         modules = sorted({name.rsplit(".", 1)[0] for name in fresh})
         listed = ", ".join(modules[:6]) + (", ..." if len(modules) > 6 else "")
         print(f"sovits: {self.design} forked from {origin.design} at step {step} in {source}; {len(fresh)} weights "
