@@ -31,13 +31,13 @@ def test_emotion_benchmark_prints_accuracy_per_language_and_confusions():
 
 
 def test_engine_benchmark_prints_every_figure():
-    out = run("benchmarks/engine.py", "--tokens", "12", "--repeats", "1", "--threads", "1", "--modes", "fp32,int8",
+    out = run("benchmarks/engine.py", "--tokens", "12", "--repeats", "1", "--threads", "1", "--modes", "fp32",
               "--quality-steps", "8", "--seeds", "1", "--no-zh", "--eager-step")
     lines = out.splitlines()
     header = next(line.split() for line in lines if line.split()[:1] == ["mode"])
     assert {"t2s_tok_s", "sovits_rtf", "e2e_rtf", "first_audio_ms", "peak_rss_mb", "forced_agree", "snr_db"} <= set(header)
-    # the engine's flat decode step (fp32 with torch's attention, int8 in one C call), then the module path
-    modes = {"fp32", "int8", "fp32+eager", "int8+eager"}
+    # the engine's flat decode step, then the module path (the fast modes' own numbers are tests/engine/test_precision.py's)
+    modes = {"fp32", "fp32+eager"}
     rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] and line.split()[0] in modes}
     assert set(rows) == modes and all(len(row) == len(header) for row in rows.values())
     # both decode steps compute the same numbers: fp32's tokens (and so its audio) agree exactly
@@ -164,7 +164,7 @@ def test_emotion_strength_benchmark_prints_a_row_per_strength():
 def test_vs_upstream_benchmark_prints_a_row_per_system(tiny_set):
     # upstream's side needs an upstream checkout and its interpreter; myna's side runs on its own
     out = run("benchmarks/vs_upstream.py", "--models", str(Path(tiny_set["gpt"]).parent), "--no-upstream",
-              "--modes", "fp32,int8", "--tokens", "8", "--sentences", "2", "--rounds", "1", "--threads", "1",
+              "--modes", "fp32", "--tokens", "8", "--sentences", "2", "--rounds", "1", "--threads", "1",
               "--agreement-steps", "6")
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in (["myna:fp32"], ["myna:int8"])}
     assert set(rows) == {"myna:fp32", "myna:int8"} and all(len(row) == 13 for row in rows.values())
