@@ -60,3 +60,65 @@ def test_joined_pairs_follow_each_clip_with_another_of_its_speaker(tmp_path):
         [JoinedPairs(items, seed=3)[i]["phones"].tolist() for i in range(len(pairs))]  # fixed by the seed
     with pytest.raises(IndexError):
         pairs[len(pairs)]
+
+
+def _pairings(pairs: JoinedPairs) -> list[tuple[int, int]]:
+    return [(first, pairs.partners[first]) for first in pairs.joined]
+
+
+def test_joined_pairs_are_drawn_afresh_each_epoch_and_the_same_for_the_same_epoch(tmp_path):
+    speakers = ["a"] * 6 + ["b"] * 5 + ["c"]
+    items = gpt_items(_gpt_cache(tmp_path, speakers), 54)
+    pairs = JoinedPairs(items, seed=3)
+    drawn = []
+    for epoch in range(4):
+        pairs.set_epoch(epoch)
+        drawn.append(_pairings(pairs))
+        assert all(first != second and speakers[first] == speakers[second] for first, second in drawn[-1])
+        assert len(drawn[-1]) == 11 and len(pairs) == len(items) + 11  # the length never changes
+    assert len(set(map(tuple, drawn))) == 4  # four epochs, four pairings
+    again = JoinedPairs(items, seed=3)
+    assert _pairings(again) == drawn[0]
+    again.set_epoch(2)
+    assert _pairings(again) == drawn[2]
+    # every partner a clip can have turns up over the epochs
+    partners = {second for pairing in drawn for first, second in pairing if first == 0}
+    for epoch in range(4, 40):
+        pairs.set_epoch(epoch)
+        partners.add(pairs.partners[0])
+    assert partners == {1, 2, 3, 4, 5}
+
+
+def test_the_training_loop_draws_the_pairs_of_each_epoch_and_a_resumed_run_sees_the_same(tmp_path):
+    from dataclasses import replace
+
+    from test_trainers import TINY_GPT
+
+    from myna.train import loop
+    from myna.train.config import GPTTrainConfig
+    from myna.train.gpt_trainer import GPTTrainer
+
+    class Recording(GPTTrainer):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.seen: list[list[list[int]]] = []
+
+        def train_step(self, items, step, epoch):
+            self.seen.append(sorted(item["phones"].tolist() for item in items))
+            return super().train_step(items, step, epoch)
+
+    items = gpt_items(_gpt_cache(tmp_path / "cache", ["a"] * 4 + ["b"] * 3), 54)
+    settings = GPTTrainConfig(epochs=3, batch_size=14, learning_rate=1e-3, save_every_epochs=1)  # one step an epoch
+    whole = Recording(TINY_GPT, settings)
+    loop.run(whole, JoinedPairs(items, seed=1), settings, tmp_path / "whole", "gpt", progress=None)
+    expected = JoinedPairs(items, seed=1)
+    for epoch, batch in enumerate(whole.seen):
+        expected.set_epoch(epoch)
+        assert batch == sorted(expected[i]["phones"].tolist() for i in range(len(expected)))
+    assert whole.seen[0] != whole.seen[1] or whole.seen[1] != whole.seen[2]
+    first = Recording(TINY_GPT, settings)
+    loop.run(first, JoinedPairs(items, seed=1), replace(settings, max_steps=1),
+             tmp_path / "cut", "gpt", progress=None)
+    resumed = Recording(TINY_GPT, settings)
+    loop.run(resumed, JoinedPairs(items, seed=1), settings, tmp_path / "cut", "gpt", progress=None)
+    assert first.seen + resumed.seen == whole.seen

@@ -88,7 +88,8 @@ SOVITS_SETTINGS = replace(PRESET.sovits_train, epochs=10_000, save_every_steps=2
 GPT_SETTINGS = replace(PRESET.gpt_train, epochs=10_000, save_every_steps=250, seed=1234, warmup_steps=WARMUP_STEPS,
                        precision=PRECISION)
 # The GPT also trains on pairs of one speaker's clips joined (myna.train.stages.JoinedPairs), the shape of a
-# prompted request; from step 3,871 on (before it, single clips only).
+# prompted request; from step 3,871 on (before it, single clips only). Each clip's partner is drawn afresh every
+# epoch (JoinedPairs.set_epoch); the GPT's first 13,768 steps saw one fixed draw.
 GPT_JOINED_PAIRS = True
 _16K = dict(sampling_rate=16000, filter_length=1024, hop_length=320, win_length=1024)
 # Decoder designs compared on the same tokens (the preset's is the shipped one).

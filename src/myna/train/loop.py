@@ -225,7 +225,8 @@ def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Setti
     `start_state`: a saved training state to start from when `out_dir` has none (weights and optimizer
     moments of an earlier run; the step count starts at 0). `on_epoch_saved(step, epoch)` runs after
     each state saved at an epoch's end (epoch counted from 1). `stop(step)`, asked after each step,
-    ends the run early (a time budget): the state is saved first.
+    ends the run early (a time budget): the state is saved first. Items with a `set_epoch(epoch)` method are
+    told each epoch as it begins (and on resuming), before its batches are read.
     """
     ctx = ctx or Distributed()
     if not items:
@@ -279,6 +280,8 @@ def run(stage: Stage, items: Sequence[dict[str, torch.Tensor]], settings: _Setti
                 epoch, index = divmod(step, per_epoch)
                 if index == 0 or not batches:
                     batches = epoch_batches(len(items), settings.batch_size, settings.seed, epoch, ctx)
+                    if hasattr(items, "set_epoch"):  # items drawn per epoch (myna.train.stages.JoinedPairs)
+                        items.set_epoch(epoch)
                 batch = [items[i] for i in batches[min(index, len(batches) - 1)]]
                 seed_step(settings.seed, step)
                 interrupts.updating = False

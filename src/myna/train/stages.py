@@ -90,22 +90,35 @@ def gpt_items(cache: FeatureCache, max_sec: int) -> TrainItems:
 class JoinedPairs(Sequence):
     """GPT items plus, after them, each item joined to another clip of its speaker (phonemes 1 + 2, BERT 1 + 2,
     tokens 1 + 2): the shape of a prompted request (the reference clip's phonemes and tokens, then the new
-    text's), which single clips never show the GPT. Item i + len(items) is item i followed by its partner, a
-    fixed draw of `seed` among the same speaker's other clips (items whose speaker has no other clip stay
-    single), so an index always means the same sequence and a resumed run sees what the first one would."""
+    text's), which single clips never show the GPT. Item i + len(items) is item i followed by its partner, drawn
+    among the same speaker's other clips (items whose speaker has no other clip stay single). The draw is fixed by
+    `seed` and the epoch: `set_epoch` (called by myna.train.loop.run as each epoch begins) draws afresh, so the
+    GPT sees a new pairing each epoch, and a resumed run sees what the first one would."""
 
     def __init__(self, items: TrainItems, seed: int = 0) -> None:
         self.items = items
-        by_speaker: dict[str, list[int]] = {}
+        self.seed = seed
+        groups: dict[str, list[int]] = {}
         for index, utt in enumerate(items.utterances):
-            by_speaker.setdefault(utt.record.get("speaker", ""), []).append(index)
-        draw = torch.Generator().manual_seed(seed)
+            groups.setdefault(utt.record.get("speaker", ""), []).append(index)
+        # per item: its speaker's clips in one tensor, and its own place among them
+        self._groups = {speaker: torch.tensor(members) for speaker, members in groups.items()}
+        self._group_of = [utt.record.get("speaker", "") for utt in items.utterances]
+        place = {index: n for members in groups.values() for n, index in enumerate(members)}
+        self._place = torch.tensor([place[index] for index in range(len(items.utterances))])
+        self._sizes = torch.tensor([len(groups[speaker]) for speaker in self._group_of])
+        self.joined = [i for i in range(len(self._group_of)) if int(self._sizes[i]) > 1]
         self.partners: list[int] = []
-        for index, utt in enumerate(items.utterances):
-            others = [i for i in by_speaker[utt.record.get("speaker", "")] if i != index]
-            pick = int(torch.randint(len(others), (1,), generator=draw)) if others else -1
-            self.partners.append(others[pick] if others else -1)
-        self.joined = [i for i, partner in enumerate(self.partners) if partner >= 0]
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw each clip's partner for `epoch` (the same draw for the same seed and epoch)."""
+        draw = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        others = (self._sizes - 1).clamp(min=1)
+        picks = (torch.rand(len(self._sizes), generator=draw) * others).long().clamp(max=others - 1)
+        picks += (picks >= self._place).long()  # skip the clip itself
+        self.partners = [int(self._groups[speaker][pick]) if int(size) > 1 else -1
+                         for speaker, pick, size in zip(self._group_of, picks.tolist(), self._sizes, strict=True)]
 
     def __len__(self) -> int:
         return len(self.items) + len(self.joined)
