@@ -519,6 +519,39 @@ def test_token_noise_can_replace_runs_of_frames():
         SoVITSTrainConfig(token_noise_span=0)
 
 
+def test_blanked_token_frames_leave_the_phonemes_alone_to_say_what_is_there():
+    from myna.audio.spectrogram import linear_spectrogram
+    from myna.models.sovits import SoVITS, noised_frames
+
+    torch.manual_seed(0)
+    config = tiny_sovits(segment_size=12 * 640)
+    model = SoVITS(config).eval()
+    model.quantizer.vq.layers[0]._codebook.embed.normal_()  # a fresh codebook is all zeros: every code alike
+    item = sovits_items(1)[0]
+    other_ssl = torch.randn(item["ssl"].shape, generator=torch.Generator().manual_seed(9))
+    spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
+    lengths = torch.tensor([spec.shape[2]]), torch.tensor([item["phones"].shape[0]])
+
+    def prior_mean(ssl: torch.Tensor, blank: float, phones: torch.Tensor = item["phones"]):
+        out = model.forward_train(ssl[None], spec, lengths[0], phones[None], lengths[1], prior_noise=0.0,
+                                  generator=torch.Generator().manual_seed(5), token_blank=blank)
+        return out.m_p, out.codes
+
+    with torch.no_grad():
+        tokens = model.extract_latent(item["ssl"][None]).shape[-1]
+        # this draw blanks every token frame of the clip: what the tokens say no longer matters, the phonemes do
+        assert noised_frames((1, tokens), 0.95, 1, torch.Generator().manual_seed(5)).all()
+        blanked, codes = prior_mean(item["ssl"], 0.95)
+        assert torch.equal(codes, model.extract_latent(item["ssl"][None]))  # the true codes are still returned
+        torch.testing.assert_close(prior_mean(other_ssl, 0.95)[0], blanked)
+        assert not torch.allclose(prior_mean(item["ssl"], 0.95, item["phones"].flip(0))[0], blanked)
+        assert not torch.allclose(prior_mean(other_ssl, 0.0)[0], prior_mean(item["ssl"], 0.0)[0])
+        # a smaller share blanks runs of frames only: the tokens still reach the rest
+        assert not torch.allclose(prior_mean(other_ssl, 0.3)[0], prior_mean(item["ssl"], 0.3)[0])
+    with pytest.raises(Exception, match="token_blank"):
+        SoVITSTrainConfig(token_blank=1.0)
+
+
 def test_guided_attention_loss_is_low_on_the_diagonal_and_high_when_parked():
     from myna.train.losses import guided_attention_loss
 

@@ -353,6 +353,7 @@ class SoVITS(nn.Module):
         token_noise: float = 0.0,
         token_noise_span: int = 1,
         with_attention: bool = False,
+        token_blank: float = 0.0,
     ) -> TrainOutput:
         """Training pass: posterior from `spec`, prior from content + phonemes.
 
@@ -374,6 +375,8 @@ class SoVITS(nn.Module):
         are wrong, as the GPT's generated tokens sometimes are; `token_noise_span` replaces runs of that many frames
         (single frames can be guessed from their neighbours). The commitment loss and the returned `codes` keep the
         true codes. `with_attention` also returns MRTE's attention to the phonemes (for an alignment loss).
+        `token_blank` (a myna addition): that share of the token frames, in runs of `token_noise_span` drawn after
+        the replaced ones, carries no content at all (zeros), so that only the phonemes say what is said there.
         """
         if prior_noise is None and not hasattr(self, "enc_q"):
             raise RuntimeError("forward_train needs the posterior encoder: build SoVITS(config, with_posterior=True)")
@@ -393,6 +396,9 @@ class SoVITS(nn.Module):
         if token_noise:  # `codes` stay the true ones: a codebook learned from scratch updates from them
             quantized = self.quantizer.decode(replace_codes_at_random(codes, token_noise, self.quantizer.bins,
                                                                       generator, token_noise_span))
+        if token_blank:
+            blank = noised_frames(codes.shape[1:], token_blank, token_noise_span, generator, codes.device)
+            quantized = quantized.masked_fill(blank.unsqueeze(1), 0.0)
         content = projected + (quantized - projected).detach()
         if c.semantic_frame_rate == "25hz":
             content = F.interpolate(content, size=content.shape[-1] * 2, mode="nearest")
@@ -419,17 +425,25 @@ class SoVITS(nn.Module):
                            attention[0] if attention else None)
 
 
+def noised_frames(shape: torch.Size | tuple[int, int], share: float, span: int, generator: torch.Generator | None,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """A (B, T) boolean mask with about `share` of its frames set, in runs of `span` frames (runs may overlap; their
+    starts are drawn so that the share covered stays `share`)."""
+    if span < 1:
+        raise ValueError(f"span must be >= 1, got {span}")
+    start_share = 1.0 - (1.0 - share) ** (1.0 / span)
+    hit = torch.rand(tuple(shape), generator=generator, device=device) < start_share
+    if span > 1:  # each start covers itself and the span - 1 frames after it
+        hit = F.max_pool1d(F.pad(hit.float().unsqueeze(1), (span - 1, 0)), span, stride=1)[:, 0] > 0
+    return hit
+
+
 def replace_codes_at_random(codes: torch.Tensor, share: float, bins: int,
                             generator: torch.Generator | None, span: int = 1) -> torch.Tensor:
     """`codes` (n_q, B, T) with about `share` of their frames (all stages of a frame together) replaced by
     uniformly drawn codes, in runs of `span` frames (runs may overlap; their starts are drawn so that the share
     covered stays `share`)."""
-    if span < 1:
-        raise ValueError(f"span must be >= 1, got {span}")
-    start_share = 1.0 - (1.0 - share) ** (1.0 / span)
-    hit = torch.rand(codes.shape[1:], generator=generator, device=codes.device) < start_share
-    if span > 1:  # each start covers itself and the span - 1 frames after it
-        hit = F.max_pool1d(F.pad(hit.float().unsqueeze(1), (span - 1, 0)), span, stride=1)[:, 0] > 0
+    hit = noised_frames(codes.shape[1:], share, span, generator, codes.device)
     drawn = torch.randint(0, bins, codes.shape, generator=generator, device=codes.device)
     return torch.where(hit.unsqueeze(0), drawn, codes)
 

@@ -135,6 +135,9 @@ class SoVITSTrainConfig(_Settings):
     token_noise: float = 0.0
     # ... replaced in runs of this many token frames (a single wrong frame can be guessed from its neighbours).
     token_noise_span: int = 1
+    # Share of the token frames that carry no content at all (zeros, SoVITS.forward_train's `token_blank`), in runs
+    # of `token_noise_span`: there only the phonemes say what is said, which no wrong token can contradict. 0: none.
+    token_blank: float = 0.0
     # With `crop_seconds`: True keeps only the window's share of the phonemes (by position, with a margin), as at
     # inference, where the phonemes cover just the decoded tokens; False keeps the whole clip's phonemes.
     crop_phones: bool = False
@@ -151,8 +154,9 @@ class SoVITSTrainConfig(_Settings):
         super().__post_init__()
         if self.latent not in ("posterior", "prior"):
             raise InputError(f"latent must be 'posterior' or 'prior', got {self.latent!r}")
-        if not 0.0 <= self.token_noise < 1.0:
-            raise InputError(f"token_noise must be in [0, 1), got {self.token_noise}")
+        for name in ("token_noise", "token_blank"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise InputError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.mrte_guide < 0 or self.mrte_align < 0:
             raise InputError(f"mrte_guide and mrte_align must be >= 0, got {self.mrte_guide} and {self.mrte_align}")
         if self.token_noise_span < 1:

@@ -142,7 +142,8 @@ class SoVITSTrainer:
             out = self.train_g(batch["ssl"], batch["spec"], batch["spec_lengths"], batch["phones"],
                                batch["phone_lengths"], batch.get("sv_emb"), noise,
                                s.prior_noise if s.latent == "prior" else None, s.token_noise,
-                               s.token_noise_span, with_attention=s.mrte_guide > 0 or s.mrte_align > 0)
+                               s.token_noise_span, with_attention=s.mrte_guide > 0 or s.mrte_align > 0,
+                               token_blank=s.token_blank)
         out = out._replace(**{k: v.float() for k, v in out._asdict().items()  # losses in fp32
                               if v is not None and v.is_floating_point()})
         segment = c.segment_size // c.hop_length
