@@ -53,7 +53,8 @@ the snapshot rule: myna.train.snapshot_rule):
   random), `crop_phones=true` (a 2-s window keeps only its share of the phonemes), `mrte_guide=10` (a
   guided-attention loss on the text attention), `mrte_align=2` (the text attention told each frame's phoneme by a
   phone alignment of every ALIGN_STRIDE-th clip, WORK/alignment.pt, made once and shared with `follow`),
-  `text_low_lr_rate=5` (the text side learns faster).
+  `text_low_lr_rate=5` (the text side learns faster), `token_blank=0.25` (runs of token frames with no content at
+  all, where only the phonemes say what is there).
 - fork: a new work folder (--work) whose decoder of --design starts from the newest decoder state of another
   (--from, of --from-design): the experiments' way to branch a run without touching it. The corpus's features
   and alignment are linked, the tokenizer, CPU time and curve copied; weights of the same name and shape keep
@@ -67,8 +68,11 @@ the snapshot rule: myna.train.snapshot_rule):
 - reading: whether that decoder reads its phonemes: the same clips decoded with the next clip's phonemes, and
   with 30% of their token frames replaced at random (with their own phonemes and the next clip's). The decoder
   of the eighth period did not (docs/default-voice-history.md); the `--set` experiments above are meant to change
-  that. It also says where the text attention looks (`reading_attention_*`) and whether the text encoder's
-  states still tell their phonemes apart (`reading_text_identity`, myna.train.text_attention).
+  that. Beside each WER, the decoded audio's log-mel distance to the clip's recording (`reading_mel_*`): with
+  replaced tokens, the own phonemes' distance below the other phonemes' is the text's share of the repair, seen long
+  before 30 clips' WER can show it. It also says where the text attention looks (`reading_attention_*`) and
+  whether the text encoder's states still tell their phonemes apart (`reading_text_identity`,
+  myna.train.text_attention).
 - evaluate: the newest exports of both stages as a default voice through benchmarks/voice_quality.py
   (held-out sentences, the bundled reference clip): the full pipeline's WER (`--ref-free`: the GPT
   unprompted); with it the GPT's teacher-forced loss and accuracy on the held-out speakers' clips,
