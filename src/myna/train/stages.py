@@ -107,7 +107,7 @@ class JoinedPairs(Sequence):
         place = {index: n for members in groups.values() for n, index in enumerate(members)}
         self._place = torch.tensor([place[index] for index in range(len(items.utterances))])
         self._sizes = torch.tensor([len(groups[speaker]) for speaker in self._group_of])
-        self.joined = [i for i in range(len(self._group_of)) if int(self._sizes[i]) > 1]
+        self.joined = [i for i, size in enumerate(self._sizes.tolist()) if size > 1]
         self.partners: list[int] = []
         self.set_epoch(0)
 
@@ -117,8 +117,8 @@ class JoinedPairs(Sequence):
         others = (self._sizes - 1).clamp(min=1)
         picks = (torch.rand(len(self._sizes), generator=draw) * others).long().clamp(max=others - 1)
         picks += (picks >= self._place).long()  # skip the clip itself
-        self.partners = [int(self._groups[speaker][pick]) if int(size) > 1 else -1
-                         for speaker, pick, size in zip(self._group_of, picks.tolist(), self._sizes, strict=True)]
+        self.partners = [int(self._groups[speaker][pick]) if size > 1 else -1
+                         for speaker, pick, size in zip(self._group_of, picks.tolist(), self._sizes.tolist(), strict=True)]
 
     def __len__(self) -> int:
         return len(self.items) + len(self.joined)
