@@ -433,20 +433,26 @@ def test_prior_latent_trains_the_inference_path_without_a_posterior():
         SoVITSTrainConfig(latent="both")
 
 
-def test_prior_latent_decodes_what_inference_decodes():
-    torch.manual_seed(0)
+def _whole_clip_decoder():
+    """A tiny model decoding one 12-frame clip as a single segment (with distinct codes: a fresh codebook is all
+    zeros, every code alike), the clip, its spectrogram and the (frames, phonemes) lengths."""
+    from myna.audio.spectrogram import linear_spectrogram
     from myna.models.sovits import SoVITS
 
+    torch.manual_seed(0)
     config = tiny_sovits(segment_size=12 * 640)
     model = SoVITS(config).eval()
-    model.quantizer.vq.layers[0]._codebook.embed.normal_()  # a fresh codebook is all zeros: every code alike
+    model.quantizer.vq.layers[0]._codebook.embed.normal_()
     item = sovits_items(1)[0]
-    from myna.audio.spectrogram import linear_spectrogram
-
     spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
+    return model, item, spec, (torch.tensor([spec.shape[2]]), torch.tensor([item["phones"].shape[0]]))
+
+
+def test_prior_latent_decodes_what_inference_decodes():
+    model, item, spec, lengths = _whole_clip_decoder()
     with torch.no_grad():
-        out = model.forward_train(item["ssl"][None], spec, torch.tensor([spec.shape[2]]), item["phones"][None],
-                                  torch.tensor([item["phones"].shape[0]]), prior_noise=0.0)
+        out = model.forward_train(item["ssl"][None], spec, lengths[0], item["phones"][None], lengths[1],
+                                  prior_noise=0.0)
         codes = model.extract_latent(item["ssl"][None])
         expected = model.decode(codes, item["phones"], spec, noise_scale=0.0)
     # the training pass decodes the whole clip here (one segment): the same audio as inference
@@ -459,21 +465,14 @@ def test_prior_latent_decodes_what_inference_decodes():
 
 def test_token_noise_decodes_randomly_replaced_codes_as_inference_would():
     # the decoder trained with token_noise sees the tokens the GPT might get wrong: some frames' codes drawn at random
-    torch.manual_seed(0)
-    from myna.audio.spectrogram import linear_spectrogram
-    from myna.models.sovits import SoVITS, replace_codes_at_random
+    from myna.models.sovits import replace_codes_at_random
 
     codes = torch.zeros(2, 4, 5000, dtype=torch.long)
     noisy = replace_codes_at_random(codes, 0.3, 1024, torch.Generator().manual_seed(1))
     changed = noisy != 0
     assert 0.27 < changed.any(0).float().mean() < 0.33  # the share of frames
     assert (changed[0] | changed[1]).sum() - (changed[0] & changed[1]).sum() < 20  # a frame's stages together
-    config = tiny_sovits(segment_size=12 * 640)
-    model = SoVITS(config).eval()
-    model.quantizer.vq.layers[0]._codebook.embed.normal_()  # a fresh codebook is all zeros: every code alike
-    item = sovits_items(1)[0]
-    spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
-    lengths = torch.tensor([spec.shape[2]]), torch.tensor([item["phones"].shape[0]])
+    model, item, spec, lengths = _whole_clip_decoder()
 
     def trained(token_noise: float):
         return model.forward_train(item["ssl"][None], spec, lengths[0], item["phones"][None], lengths[1],
@@ -520,17 +519,10 @@ def test_token_noise_can_replace_runs_of_frames():
 
 
 def test_blanked_token_frames_leave_the_phonemes_alone_to_say_what_is_there():
-    from myna.audio.spectrogram import linear_spectrogram
-    from myna.models.sovits import SoVITS, noised_frames
+    from myna.models.sovits import noised_frames
 
-    torch.manual_seed(0)
-    config = tiny_sovits(segment_size=12 * 640)
-    model = SoVITS(config).eval()
-    model.quantizer.vq.layers[0]._codebook.embed.normal_()  # a fresh codebook is all zeros: every code alike
-    item = sovits_items(1)[0]
+    model, item, spec, lengths = _whole_clip_decoder()
     other_ssl = torch.randn(item["ssl"].shape, generator=torch.Generator().manual_seed(9))
-    spec = linear_spectrogram(item["wav"], config.filter_length, config.hop_length, config.win_length)
-    lengths = torch.tensor([spec.shape[2]]), torch.tensor([item["phones"].shape[0]])
 
     def prior_mean(ssl: torch.Tensor, blank: float, phones: torch.Tensor = item["phones"]):
         out = model.forward_train(ssl[None], spec, lengths[0], phones[None], lengths[1], prior_noise=0.0,
