@@ -164,7 +164,7 @@ def test_emotion_strength_benchmark_prints_a_row_per_strength():
 def test_vs_upstream_benchmark_prints_a_row_per_system(tiny_set):
     # upstream's side needs an upstream checkout and its interpreter; myna's side runs on its own
     out = run("benchmarks/vs_upstream.py", "--models", str(Path(tiny_set["gpt"]).parent), "--no-upstream",
-              "--modes", "fp32", "--tokens", "8", "--sentences", "2", "--rounds", "1", "--threads", "1",
+              "--modes", "fp32,int8", "--tokens", "8", "--sentences", "2", "--rounds", "1", "--threads", "1",
               "--agreement-steps", "6")
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in (["myna:fp32"], ["myna:int8"])}
     assert set(rows) == {"myna:fp32", "myna:int8"} and all(len(row) == 13 for row in rows.values())
