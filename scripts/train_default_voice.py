@@ -222,13 +222,17 @@ def phoneme_reading(recipe: Recipe, clips: int, share: float = 0.3) -> dict[str,
     filterbank = mel_filterbank(c.sampling_rate, c.filter_length, settings.n_mel_channels, settings.mel_fmin,
                                 settings.mel_fmax)
 
-    def mel_distance(audio: np.ndarray, item: dict) -> float:
-        ours, theirs = (wave_log_mel(torch.as_tensor(wave, dtype=torch.float32)[None], filterbank, c.filter_length,
-                                     c.hop_length, c.win_length)[0] for wave in (audio, item["wav"]))
-        frames = min(ours.shape[-1], theirs.shape[-1])
-        return float((ours[:, :frames] - theirs[:, :frames]).abs().mean())
+    def log_mel(wave) -> torch.Tensor:
+        return wave_log_mel(torch.as_tensor(wave, dtype=torch.float32)[None], filterbank, c.filter_length,
+                            c.hop_length, c.win_length)[0]
+
+    def mel_distance(audio: np.ndarray, recording: torch.Tensor) -> float:
+        ours = log_mel(audio)
+        frames = min(ours.shape[-1], recording.shape[-1])
+        return float((ours[:, :frames] - recording[:, :frames]).abs().mean())
 
     data = [items[i] for i in range(len(items))]
+    recordings = [log_mel(item["wav"]) for item in data]  # each clip's own, once
     texts = [utt.record["text"] for utt in items.utterances]
     others = texts[1:] + texts[:1]
     heard: dict[str, list[str]] = {}
@@ -246,7 +250,7 @@ def phoneme_reading(recipe: Recipe, clips: int, share: float = 0.3) -> dict[str,
             for key, decoded in ((tokens, item), (f"{tokens}_other_phones", swapped)):
                 audio = render(decoded, codes)
                 heard.setdefault(key, []).append(hear(audio))
-                distances.setdefault(key, []).append(mel_distance(audio, item))
+                distances.setdefault(key, []).append(mel_distance(audio, recordings[i]))
     figures = {f"reading_{key}": round(vq.word_error_rate(texts, said), 4) for key, said in heard.items()}
     figures |= {f"reading_mel_{key}": round(sum(values) / len(values), 4) for key, values in distances.items()}
     other_words = vq.word_error_rate(others, heard["own_tokens_other_phones"])

@@ -23,8 +23,6 @@ def _fixtures(name: str):
     return module
 
 
-
-
 def tiny_sovits(**changes) -> SoVITSConfig:
     """The tiny upstream-shaped v2 config, narrowed to a 64-wide prior, posterior and flow (upstream's files need 192
     there, these trainer tests do not: a third of the parameters, a faster step)."""
